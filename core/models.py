@@ -1,0 +1,275 @@
+"""Network specifications: a JSON-friendly dataclass, its validation, and the nn.Module it builds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+}
+OUTPUT_HEADS = ("logits", "log_softmax", "softmax", "sigmoid")
+POOLS = ("none", "max", "avg")
+PADDINGS = ("same", "valid")
+INITS = ("default", "randn")
+IMAGE_SIZE = 28
+
+MAX_DENSE_LAYERS = 8
+MAX_CONV_LAYERS = 4
+MAX_WIDTH = 4096
+MAX_CHANNELS = 256
+MAX_DROPOUT = 0.9
+
+
+def _check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+
+
+def _check_int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name}: {value!r} is outside the allowed range {low}..{high}")
+
+
+def _check_dropout(name: str, value) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0.0 <= value <= MAX_DROPOUT
+    ):
+        raise ValueError(f"{name}: {value!r} is outside the allowed range 0.0..{MAX_DROPOUT}")
+
+
+def strict_from_dict(cls, data: dict, where: str):
+    """Build dataclass cls from data, refusing unknown keys with a message naming them."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}"
+        )
+    return cls(**data)
+
+
+@dataclass
+class ConvLayer:
+    """One convolution block: conv, optional batch norm, activation, optional pooling and dropout."""
+
+    channels: int = 32
+    kernel: int = 3
+    padding: str = "same"
+    activation: str = "relu"
+    pool: str = "max"
+    batch_norm: bool = False
+    dropout: float = 0.0
+
+    def validate(self, where: str) -> None:
+        """Raise ValueError naming the first field that is out of range."""
+        _check_int(f"{where}.channels", self.channels, 1, MAX_CHANNELS)
+        _check_int(f"{where}.kernel", self.kernel, 1, 9)
+        _check_choice(f"{where}.padding", self.padding, PADDINGS)
+        _check_choice(f"{where}.activation", self.activation, ACTIVATIONS)
+        _check_choice(f"{where}.pool", self.pool, POOLS)
+        _check_dropout(f"{where}.dropout", self.dropout)
+
+
+@dataclass
+class DenseLayer:
+    """One hidden dense block: linear, optional batch norm, activation, dropout."""
+
+    width: int = 128
+    activation: str = "relu"
+    dropout: float = 0.0
+    batch_norm: bool = False
+
+    def validate(self, where: str) -> None:
+        """Raise ValueError naming the first field that is out of range."""
+        _check_int(f"{where}.width", self.width, 1, MAX_WIDTH)
+        _check_choice(f"{where}.activation", self.activation, ACTIVATIONS)
+        _check_dropout(f"{where}.dropout", self.dropout)
+
+
+@dataclass
+class ModelSpec:
+    """A whole network: optional conv stack, hidden dense layers, then an output head."""
+
+    dense: list[DenseLayer] = field(default_factory=lambda: [DenseLayer(128), DenseLayer(128)])
+    conv: list[ConvLayer] = field(default_factory=list)
+    outputs: int = 10
+    output: str = "logits"
+    init: str = "default"
+
+    def validate(self) -> ModelSpec:
+        """Return self if every field is in range, else raise ValueError naming the field."""
+        if len(self.conv) > MAX_CONV_LAYERS:
+            raise ValueError(
+                f"conv: {len(self.conv)} layers is outside the allowed range 0..{MAX_CONV_LAYERS}"
+            )
+        if len(self.dense) > MAX_DENSE_LAYERS:
+            raise ValueError(
+                f"dense: {len(self.dense)} layers is outside the allowed range 0..{MAX_DENSE_LAYERS}"
+            )
+        for i, layer in enumerate(self.conv):
+            layer.validate(f"conv[{i}]")
+        for i, layer in enumerate(self.dense):
+            layer.validate(f"dense[{i}]")
+        _check_int("outputs", self.outputs, 1, 10)
+        _check_choice("output", self.output, OUTPUT_HEADS)
+        _check_choice("init", self.init, INITS)
+        if self.outputs == 1 and self.output in ("softmax", "log_softmax"):
+            raise ValueError(
+                f"output: {self.output!r} over a single output is constant; use 'sigmoid' or 'logits'"
+            )
+        feature_shapes(self)  # raises if the convolutions shrink the image to nothing
+        return self
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelSpec:
+        """Build and validate a spec from a dict, refusing unknown fields."""
+        data = dict(data)
+        data["dense"] = [
+            strict_from_dict(DenseLayer, d, f"dense[{i}]")
+            for i, d in enumerate(data.get("dense", []))
+        ]
+        data["conv"] = [
+            strict_from_dict(ConvLayer, c, f"conv[{i}]") for i, c in enumerate(data.get("conv", []))
+        ]
+        return strict_from_dict(cls, data, "model").validate()
+
+    def to_json(self) -> str:
+        """Return the spec as JSON text."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        """Parse and validate a spec from JSON text."""
+        return cls.from_dict(json.loads(text))
+
+
+def feature_shapes(spec: ModelSpec) -> list[tuple[int, int, int]]:
+    """Return (channels, height, width) after each conv block, raising if the image vanishes."""
+    channels, size, shapes = 1, IMAGE_SIZE, []
+    for i, layer in enumerate(spec.conv):
+        if layer.padding == "valid":
+            size = size - layer.kernel + 1
+        if layer.pool != "none":
+            size //= 2
+        if size < 1:
+            raise ValueError(
+                f"conv[{i}]: the image shrinks to nothing here; use padding 'same', a smaller kernel or less pooling"
+            )
+        channels = layer.channels
+        shapes.append((channels, size, size))
+    return shapes
+
+
+def flat_features(spec: ModelSpec) -> int:
+    """Return the number of features entering the first dense layer."""
+    shapes = feature_shapes(spec)
+    if not shapes:
+        return IMAGE_SIZE * IMAGE_SIZE
+    c, h, w = shapes[-1]
+    return c * h * w
+
+
+def _conv_block(layer: ConvLayer, in_channels: int) -> list[nn.Module]:
+    padding = layer.kernel // 2 if layer.padding == "same" else 0
+    if layer.padding == "same" and layer.kernel % 2 == 0:
+        padding = "same"  # even kernels need PyTorch's asymmetric padding
+    modules: list[nn.Module] = [
+        nn.Conv2d(in_channels, layer.channels, layer.kernel, padding=padding)
+    ]
+    if layer.batch_norm:
+        modules.append(nn.BatchNorm2d(layer.channels))
+    modules.append(ACTIVATIONS[layer.activation]())
+    if layer.pool == "max":
+        modules.append(nn.MaxPool2d(2))
+    elif layer.pool == "avg":
+        modules.append(nn.AvgPool2d(2))
+    if layer.dropout > 0:
+        modules.append(nn.Dropout2d(layer.dropout))
+    return modules
+
+
+def _dense_block(layer: DenseLayer, in_features: int) -> list[nn.Module]:
+    modules: list[nn.Module] = [nn.Linear(in_features, layer.width)]
+    if layer.batch_norm:
+        modules.append(nn.BatchNorm1d(layer.width))
+    modules.append(ACTIVATIONS[layer.activation]())
+    if layer.dropout > 0:
+        modules.append(nn.Dropout(layer.dropout))
+    return modules
+
+
+def build(spec: ModelSpec) -> nn.Sequential:
+    """Return the nn.Sequential the spec describes; it takes (N, 1, 28, 28) images."""
+    spec.validate()
+    modules: list[nn.Module] = []
+    channels = 1
+    for layer in spec.conv:
+        modules += _conv_block(layer, channels)
+        channels = layer.channels
+    modules.append(nn.Flatten())
+    features = flat_features(spec)
+    for layer in spec.dense:
+        modules += _dense_block(layer, features)
+        features = layer.width
+    modules.append(nn.Linear(features, spec.outputs))
+    if spec.output == "log_softmax":
+        modules.append(nn.LogSoftmax(dim=1))
+    elif spec.output == "softmax":
+        modules.append(nn.Softmax(dim=1))
+    elif spec.output == "sigmoid":
+        modules.append(nn.Sigmoid())
+    model = nn.Sequential(*modules)
+    if spec.init == "randn":
+        # the from-scratch tutorials draw every weight and bias from a standard normal
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.normal_(0.0, 1.0)
+    return model
+
+
+def parameter_count(spec: ModelSpec) -> int:
+    """Return the number of trainable parameters (weights, biases, batch-norm scales)."""
+    return sum(p.numel() for p in build(spec).parameters() if p.requires_grad)
+
+
+def multiply_adds(spec: ModelSpec) -> int:
+    """Return multiply-adds per sample in convolutions and linear layers (the dominant cost)."""
+    total, channels, size = 0, 1, IMAGE_SIZE
+    for layer in spec.conv:
+        out = size if layer.padding == "same" else size - layer.kernel + 1
+        total += out * out * layer.channels * channels * layer.kernel * layer.kernel
+        size = out // 2 if layer.pool != "none" else out
+        channels = layer.channels
+    features = flat_features(spec)
+    for layer in spec.dense:
+        total += features * layer.width
+        features = layer.width
+    return total + features * spec.outputs
+
+
+def summary(spec: ModelSpec) -> str:
+    """Return the print(model) text of the built network."""
+    return str(build(spec))
+
+
+def layer_sizes(spec: ModelSpec) -> list[int]:
+    """Return the width of each dense stage: inputs, hidden widths, outputs."""
+    return [flat_features(spec), *(layer.width for layer in spec.dense), spec.outputs]

@@ -1,0 +1,1 @@
+"""Streamlit-side helpers shared by every page: state, sidebar, widgets and plotly figures."""
