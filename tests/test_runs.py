@@ -1,0 +1,166 @@
+"""core.runs: atomic saves, loading without pickles, export/import round trips, refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+import torch
+
+from core.config import TrainConfig
+from core.models import DenseLayer, ModelSpec, build
+from core.runs import (
+    RUN_FILES,
+    InvalidRun,
+    delete_run,
+    export_run,
+    export_run_bytes,
+    import_run,
+    list_runs,
+    load_run,
+    save_run,
+)
+
+STEPS = [{"type": "step", "step": 1, "epoch": 1, "loss": 2.3, "lr": 0.001, "samples_per_s": 1000.0}]
+EPOCHS = [
+    {
+        "epoch": 1,
+        "step": 1,
+        "train_loss": 2.3,
+        "train_accuracy": 0.1,
+        "val_loss": 2.2,
+        "val_accuracy": 0.12,
+        "seconds": 0.5,
+        "complete": True,
+    }
+]
+
+
+def saved(tmp_path, run_id="20261124-000000-test-0001", classes=(3, 7)):
+    spec = ModelSpec(dense=[DenseLayer(8)], outputs=len(classes))
+    config = TrainConfig(classes=list(classes), normalization="mnist")
+    torch.manual_seed(0)
+    model = build(spec).eval()
+    summary = {
+        "name": "test",
+        "status": "finished",
+        "created": "2026-11-24T00:00:00+00:00",
+        "test_accuracy": 0.5,
+    }
+    path = save_run(tmp_path / "runs", run_id, spec, config, model, summary, STEPS, EPOCHS)
+    return path, model
+
+
+def test_saved_run_loads_back_with_the_same_predictions(tmp_path):
+    path, model = saved(tmp_path)
+    run = load_run(path)
+    assert run.classes == (3, 7)
+    assert run.summary["test_accuracy"] == 0.5
+    assert run.steps[0]["loss"] == 2.3 and run.epochs[0]["val_accuracy"] == 0.12
+    images = torch.rand(5, 1, 28, 28)
+    expected = torch.softmax(model((images - 0.1307) / 0.3081), dim=1)
+    assert torch.allclose(run.predict_proba(images), expected, atol=1e-6)
+    assert not run.model.training
+
+
+def test_save_leaves_no_temporary_folder_and_refuses_duplicates(tmp_path):
+    saved(tmp_path)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["20261124-000000-test-0001"]
+    with pytest.raises(ValueError, match="already exists"):
+        saved(tmp_path)
+
+
+def test_list_runs_reads_summaries_newest_first(tmp_path):
+    saved(tmp_path, "20261124-000000-a-0001")
+    saved(tmp_path, "20261124-000001-b-0001")
+    (tmp_path / "runs" / "not-a-run").mkdir()
+    ids = [s["run_id"] for s in list_runs(tmp_path / "runs")]
+    assert set(ids) == {"20261124-000000-a-0001", "20261124-000001-b-0001"}
+
+
+def test_export_then_import_round_trips(tmp_path):
+    path, _ = saved(tmp_path)
+    file = tmp_path / "run.digitlab.zip"
+    export_run(path, file)
+    run = import_run(file, tmp_path / "other-runs")
+    original = load_run(path)
+    assert run.spec == original.spec and run.config == original.config
+    for key, value in original.model.state_dict().items():
+        assert torch.equal(run.model.state_dict()[key], value)
+    assert (tmp_path / "other-runs" / run.run_id / "model.safetensors").exists()
+
+
+def test_importing_into_a_folder_that_has_a_different_run_of_that_id_keeps_both(tmp_path):
+    path, _ = saved(tmp_path)
+    data = export_run_bytes(path)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = {n: archive.read(n) for n in archive.namelist()}
+    summary = json.loads(files["summary.json"])
+    summary["test_accuracy"] = 0.9
+    files["summary.json"] = json.dumps(summary).encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    run = import_run(io.BytesIO(buffer.getvalue()), tmp_path / "runs")
+    assert run.run_id.startswith("20261124-000000-test-0001-imported-")
+    assert len(list_runs(tmp_path / "runs")) == 2
+
+
+def _archive(files: dict[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    buffer.seek(0)
+    return buffer
+
+
+def _files_of(tmp_path) -> dict[str, bytes]:
+    path, _ = saved(tmp_path)
+    return {name: (path / name).read_bytes() for name in RUN_FILES}
+
+
+def test_a_file_that_is_not_a_zip_is_refused(tmp_path):
+    with pytest.raises(InvalidRun, match="not a Digit Lab run file"):
+        import_run(io.BytesIO(b"hello"), tmp_path / "runs")
+
+
+def test_a_pickled_model_inside_the_archive_is_refused(tmp_path):
+    files = _files_of(tmp_path)
+    files["model.pt"] = b"\x80\x04cos\nsystem\n."
+    with pytest.raises(InvalidRun, match="unexpected member 'model.pt'"):
+        import_run(_archive(files), tmp_path / "elsewhere")
+
+
+def test_weights_that_do_not_fit_the_spec_are_refused(tmp_path):
+    files = _files_of(tmp_path)
+    spec = json.loads(files["spec.json"])
+    spec["dense"][0]["width"] = 16
+    files["spec.json"] = json.dumps(spec).encode()
+    with pytest.raises(InvalidRun, match="shape"):
+        import_run(_archive(files), tmp_path / "elsewhere")
+
+
+def test_corrupt_weights_and_invalid_settings_are_refused(tmp_path):
+    files = _files_of(tmp_path)
+    with pytest.raises(InvalidRun, match="safetensors"):
+        import_run(_archive({**files, "model.safetensors": b"garbage"}), tmp_path / "elsewhere")
+    config = json.loads(files["config.json"])
+    config["lr"] = -1
+    with pytest.raises(InvalidRun, match="lr"):
+        import_run(
+            _archive({**files, "config.json": json.dumps(config).encode()}), tmp_path / "elsewhere"
+        )
+    with pytest.raises(InvalidRun, match="missing"):
+        import_run(_archive({"spec.json": files["spec.json"]}), tmp_path / "elsewhere")
+
+
+def test_delete_removes_only_run_folders(tmp_path):
+    path, _ = saved(tmp_path)
+    with pytest.raises(InvalidRun):
+        delete_run(tmp_path)
+    delete_run(path)
+    assert not path.exists()

@@ -1,0 +1,167 @@
+"""core.training and core.config: settings validate, training learns, reproduces, pauses, stops."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from core.config import TrainConfig, check_compatible
+from core.data import make_task
+from core.models import DenseLayer, ModelSpec
+from core.presets import get_preset
+from core.training import TrainControl, TrainingDiverged, plan_steps, resolve_device, train
+
+
+@pytest.fixture(scope="module")
+def small_task(mnist):
+    return make_task(mnist, train_fraction=0.05)
+
+
+def tiny_config(**changes) -> TrainConfig:
+    return TrainConfig(**{"epochs": 1, "batch_size": 64, **changes})
+
+
+def test_config_round_trips_through_json():
+    config = TrainConfig(optimizer="sgd", momentum=0.9, classes=[3, 7], schedule="cosine")
+    config.augment.enabled = True
+    assert TrainConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"lr": 0.0}, "lr"),
+        ({"lr": "fast"}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"epochs": 1000}, "epochs"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"loss": "hinge"}, "loss"),
+        ({"schedule": "warmup"}, "schedule"),
+        ({"device": "tpu"}, "device"),
+        ({"classes": [4]}, "classes"),
+        ({"train_fraction": 0.0}, "train_fraction"),
+        ({"augment": {"rotation": 90.0}}, "augment.rotation"),
+        ({"speed": "max"}, "config"),
+    ],
+)
+def test_invalid_configs_name_the_field(change, field):
+    data = {**TrainConfig().to_dict(), **change}
+    if "augment" in change:
+        data["augment"] = {**TrainConfig().augment.to_dict(), **change["augment"]}
+    with pytest.raises(ValueError) as error:
+        TrainConfig.from_dict(data)
+    assert str(error.value).startswith(field)
+
+
+def test_incompatible_network_and_task_are_refused():
+    with pytest.raises(ValueError, match="outputs"):
+        check_compatible(ModelSpec(outputs=10), TrainConfig(classes=[3, 7]))
+    with pytest.raises(ValueError, match="nll"):
+        check_compatible(ModelSpec(output="logits"), TrainConfig(loss="nll"))
+    with pytest.raises(ValueError, match="cross_entropy"):
+        check_compatible(ModelSpec(output="softmax"), TrainConfig(loss="cross_entropy"))
+
+
+def test_auto_device_falls_back_to_cpu_without_a_gpu():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available() and torch.backends.mps.is_available():
+        expected = "mps"
+    assert resolve_device("auto").type == expected
+
+
+def test_plan_counts_full_batch_and_iterations():
+    assert plan_steps(1000, TrainConfig(batch_size=64, epochs=2)) == (64, 16, 32)
+    assert plan_steps(1000, TrainConfig(full_batch=True, iterations=50)) == (1000, 1, 50)
+
+
+def test_training_emits_start_steps_validation_and_epochs(small_task):
+    events = []
+    result = train(ModelSpec(), tiny_config(), small_task, emit=events.append)
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "epoch" and "val" in kinds
+    steps = [e for e in events if e["type"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, events[0]["total_steps"] + 1))
+    assert all(e["samples_per_s"] > 0 for e in steps)
+    assert result.status == "finished" and result.test_accuracy > 0.8
+    assert not result.model.training and next(result.model.parameters()).device.type == "cpu"
+
+
+def test_same_seed_reproduces_on_cpu(small_task):
+    config = tiny_config(seed=7, device="cpu")
+    config.augment.enabled = True
+    spec = ModelSpec(dense=[DenseLayer(32, dropout=0.2)])
+    first = train(spec, config, small_task)
+    second = train(spec, config, small_task)
+    assert [s["loss"] for s in first.steps] == [s["loss"] for s in second.steps]
+    other = train(spec, tiny_config(seed=8, device="cpu"), small_task)
+    assert [s["loss"] for s in other.steps] != [s["loss"] for s in first.steps]
+
+
+def test_stop_ends_training_within_a_second(small_task):
+    control = TrainControl()
+    config = TrainConfig(epochs=50, batch_size=32)
+    timer = threading.Timer(0.5, control.stop)
+    timer.start()
+    started = time.perf_counter()
+    result = train(ModelSpec(), config, small_task, control=control)
+    stop_latency = time.perf_counter() - started - 0.5
+    assert result.status == "stopped"
+    assert 0 < len(result.steps) < 50 * 43
+    assert stop_latency < 1.0 + 0.5  # one second, plus the final test evaluation
+
+
+def test_pause_holds_the_step_count_until_resumed(small_task):
+    control = TrainControl()
+    seen = []
+    done = threading.Event()
+
+    def run():
+        train(
+            ModelSpec(),
+            TrainConfig(epochs=20, batch_size=32),
+            small_task,
+            emit=seen.append,
+            control=control,
+        )
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    while not any(e["type"] == "step" for e in seen):
+        time.sleep(0.01)
+    control.pause()
+    time.sleep(0.3)  # let the current step and its flush land
+    held = len(seen)
+    time.sleep(0.5)
+    assert len(seen) == held and control.paused
+    control.resume()
+    time.sleep(0.5)
+    assert len(seen) > held
+    control.stop()
+    assert done.wait(10)
+
+
+def test_nan_loss_stops_with_a_clear_message(small_task):
+    with pytest.raises(TrainingDiverged, match="NaN|nan|inf"):
+        train(ModelSpec(), tiny_config(optimizer="sgd", lr=10.0, loss="mse", epochs=3), small_task)
+
+
+def test_seed_3v7_trains_one_neuron_by_full_batch_gradient_descent(mnist):
+    spec, config = get_preset("seed-3v7").fresh()
+    config.iterations = 200
+    task = make_task(mnist, tuple(config.classes), val_fraction=0.0)
+    result = train(spec, config, task)
+    assert len(result.steps) == 200
+    assert result.steps[-1]["loss"] < result.steps[0]["loss"]
+    assert result.test_accuracy is not None and 0.0 <= result.test_accuracy <= 1.0
+
+
+@pytest.mark.slow
+def test_seed_mlp_128_reaches_95_percent_in_two_epochs(mnist):
+    spec, config = get_preset("seed-mlp-128").fresh()
+    config.epochs = 2
+    task = make_task(mnist, tuple(config.classes), config.train_fraction, config.val_fraction)
+    result = train(spec, config, task)
+    assert result.test_accuracy >= 0.95
