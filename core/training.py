@@ -309,8 +309,11 @@ def train(
         epoch += 1
         epoch_started = time.perf_counter()
         model.train()
-        order = torch.randperm(n_train, generator=generator).to(device)
-        x_epoch, y_epoch = x_train[order], y_train[order]
+        if batch >= n_train:
+            x_epoch, y_epoch = x_train, y_train  # a full batch's gradient ignores order: skip the copy
+        else:
+            order = torch.randperm(n_train, generator=generator).to(device)
+            x_epoch, y_epoch = x_train[order], y_train[order]
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         seen = 0
