@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="only the per-epoch comparison")
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     bench.add_argument("--drawings", action="store_true", help="accuracy on canvas-like drawings")
+    bench.add_argument("--hardest", help="where --drawings saves the picture of the hardest cases")
     bench.set_defaults(func=cmd_bench)
     for name, sp in sub.choices.items():  # let --data/--runs also follow the command
         if name != "presets":

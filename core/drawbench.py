@@ -176,3 +176,45 @@ def drawing_bench_report(results: DrawingBench) -> str:
     if results.hardest_path is not None:
         lines += ["", f"Hardest cases: {results.hardest_path}"]
     return "\n".join(lines)
+
+
+BENCH_PRESETS = ("seed-mlp-128", "best-mlp", "small-cnn", "draw")
+
+
+def preset_run(name: str, data_dir, runs_dir) -> Run:
+    """Return the newest finished run of a preset at its full settings, training one if none exists."""
+    from core.jobs import Job
+    from core.presets import get_preset
+    from core.runs import list_runs, load_run, new_run_id, resolve_runs_dir
+
+    spec, config = get_preset(name).fresh()
+    for summary in list_runs(runs_dir):
+        if summary.get("name") == name and summary.get("status") == "finished":
+            run = load_run(summary["path"])
+            if run.spec == spec and run.config.to_dict() == config.to_dict():
+                return run
+    print(
+        f"training {name} (no finished run with the preset's settings in the runs folder)…",
+        flush=True,
+    )
+    job = Job(
+        run_id=new_run_id(name),
+        name=name,
+        spec=spec,
+        config=config,
+        data_dir=str(data_dir) if data_dir else None,
+        runs_dir=str(resolve_runs_dir(runs_dir)),
+    )
+    job.run()
+    if job.state != "finished":
+        raise RuntimeError(f"training {name} failed: {job.error}")
+    return load_run(job.run_dir)
+
+
+def run_drawings_cli(args) -> int:
+    """`python -m core bench --drawings`: train or reuse the four presets, print the table."""
+    runs = {name: preset_run(name, args.data, args.runs) for name in BENCH_PRESETS}
+    out = Path(getattr(args, "hardest", None) or "test-artifacts/hardest-drawings.png")
+    results = run_drawing_bench(runs, hardest_path=out)
+    print(drawing_bench_report(results))
+    return 0

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import streamlit as st
+import torch
 
 from core import jobs, runs
-from core.data import Mnist, resolve_data_dir
+from core.data import DataUnavailable, Mnist, make_task, resolve_data_dir, to_float
+from core.evaluation import Evaluation, evaluate_probabilities
 from core.runs import Run, load_run, resolve_runs_dir
 
 
@@ -50,3 +53,77 @@ def cached_run(path: str | Path) -> Run:
     """Return the run saved at path, loaded once and kept while its files are unchanged."""
     summary = Path(path) / "summary.json"
     return _run_at(str(path), summary.stat().st_mtime)
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def _data_problem_for(path: str) -> str | None:
+    try:
+        _mnist_for(path)
+    except DataUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def data_problem() -> str | None:
+    """Return why MNIST cannot be loaded, or None; the answer is kept until retry_data()."""
+    # a failed load tries a download with a timeout: remembering the failure keeps pages fast
+    return _data_problem_for(str(data_dir()))
+
+
+def retry_data() -> None:
+    """Forget a remembered data failure so the next page load tries again."""
+    _data_problem_for.clear()
+
+
+ACTIVE_RUN_KEY = "active_run"
+
+
+def active_run_path() -> str | None:
+    """Return the folder of the active model (the sidebar's choice), or None if there is none."""
+    path = st.session_state.get(ACTIVE_RUN_KEY)
+    if path and (Path(path) / "summary.json").exists():
+        return path
+    newest = saved_runs()
+    return newest[0]["path"] if newest else None
+
+
+def set_active_run(path: str | Path) -> None:
+    """Make the run saved at path the active model on every page."""
+    st.session_state[ACTIVE_RUN_KEY] = str(path)
+
+
+class RunEvaluation(NamedTuple):
+    """A run's scores on its test set, with the test digits they refer to."""
+
+    evaluation: Evaluation
+    test_images: torch.Tensor  # uint8 (N, 28, 28), rows as in evaluation.labels
+
+
+@st.cache_resource(max_entries=8, show_spinner="Evaluating on the test set…")
+def _evaluation_at(path: str, modified: float, data: str) -> RunEvaluation:
+    run = _run_at(path, modified)
+    task = make_task(_mnist_for(data), run.classes)
+    probabilities = run.predict_proba(to_float(task.test.images))
+    return RunEvaluation(
+        evaluate_probabilities(probabilities, task.test.labels, run.classes), task.test.images
+    )
+
+
+def cached_evaluation(path: str | Path) -> RunEvaluation:
+    """Return a run's scores on the test set of its digits, computed once per run and data."""
+    summary = Path(path) / "summary.json"
+    return _evaluation_at(str(path), summary.stat().st_mtime, str(data_dir()))
+
+
+@st.cache_resource(show_spinner=False)
+def _class_means_for(path: str):
+    data = _mnist_for(path)
+    return [
+        data.train_images[data.train_labels == digit].float().mean(0).round().to(torch.uint8)
+        for digit in range(10)
+    ]
+
+
+def class_mean_images() -> list[torch.Tensor]:
+    """Return the average training image of each digit 0-9 as uint8 (28, 28), computed once."""
+    return _class_means_for(str(data_dir()))

@@ -2,4 +2,203 @@
 
 from __future__ import annotations
 
-import streamlit as st  # noqa: F401
+import numpy as np
+import streamlit as st
+
+from ui import figures, state
+
+# --- run picker, probabilities, digit galleries (Evaluate and Draw) ----------------------
+
+
+def run_label(summary: dict) -> str:
+    """Return a run's one-line label, e.g. 'small-cnn · 99.35% · 2026-11-24 21:35'."""
+    parts = [str(summary.get("name", "custom"))]
+    classes = summary.get("classes") or []
+    if classes and len(classes) < 10:
+        parts.append(" vs ".join(str(c) for c in classes))
+    accuracy = summary.get("test_accuracy")
+    if isinstance(accuracy, (int, float)) and accuracy == accuracy:
+        parts.append(f"{accuracy:.2%}")
+    created = str(summary.get("created", ""))
+    if created:
+        parts.append(created[:16].replace("T", " "))
+    if summary.get("status") not in (None, "finished"):
+        parts.append(str(summary["status"]))
+    return " · ".join(parts)
+
+
+def _remember_active_run(key: str) -> None:
+    state.set_active_run(st.session_state[key])
+
+
+def run_picker(
+    key: str,
+    label: str = "Model",
+    runs: list[dict] | None = None,
+    help: str | None = None,
+) -> dict | None:
+    """Show a select box of saved runs and return the chosen run's summary (None if none exist).
+
+    It starts at (and follows) st.session_state["active_run"]; choosing a run makes it active.
+    """
+    runs = state.saved_runs() if runs is None else runs
+    if not runs:
+        return None
+    by_path = {summary["path"]: summary for summary in runs}
+    paths = list(by_path)
+    active = state.active_run_path()
+    if active in by_path:
+        st.session_state[key] = active
+    elif st.session_state.get(key) not in by_path:
+        st.session_state[key] = paths[0]
+    chosen = st.selectbox(
+        label,
+        paths,
+        format_func=lambda path: run_label(by_path[path]),
+        key=key,
+        help=help,
+        on_change=_remember_active_run,
+        args=(key,),
+    )
+    return by_path.get(chosen)
+
+
+def upscale_digit(image, size: int = 112) -> np.ndarray:
+    """Return a 28×28 digit (uint8 or float in [0, 1]) as a size×size uint8 image, pixels kept sharp."""
+    pixels = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image)
+    pixels = pixels.reshape(pixels.shape[-2], pixels.shape[-1])
+    if pixels.dtype != np.uint8:
+        pixels = (np.clip(pixels, 0.0, 1.0) * 255).round().astype(np.uint8)
+    factor = max(1, size // pixels.shape[0])
+    # nearest neighbour, so that each of the 28×28 pixels the model sees stays a visible square
+    return np.kron(pixels, np.ones((factor, factor), dtype=np.uint8))
+
+
+def probability_bars(probabilities, classes, height: int = 300, key: str | None = None) -> None:
+    """Draw one bar per class with its probability, the most likely one highlighted."""
+    st.plotly_chart(
+        figures.probability_figure(probabilities, classes, height=height),
+        width="stretch",
+        config={"displayModeBar": False},
+        key=key,
+    )
+
+
+def top_probabilities(probabilities, classes, top: int = 3) -> list[tuple[int, float]]:
+    """Return the top (digit, probability) pairs, most likely first."""
+    values = [float(p) for p in probabilities]
+    order = sorted(range(len(values)), key=values.__getitem__, reverse=True)[:top]
+    return [(int(classes[i]), values[i]) for i in order]
+
+
+def digit_gallery(images, captions: list[str], columns: int = 8, size: int = 84) -> None:
+    """Draw digits (N, 28, 28) in a grid with a caption under each, pixels kept sharp."""
+    for start in range(0, len(captions), columns):
+        cells = st.columns(columns)
+        for cell, index in zip(cells, range(start, min(start + columns, len(captions)))):
+            with cell:
+                st.image(upscale_digit(images[index], size), width=size)
+                st.caption(captions[index])
+
+
+# --- Data, Build and Train pages ---------------------------------------------------------
+
+
+def format_seconds(seconds: float | None) -> str:
+    """Return a duration as m:ss (or h:mm:ss), or '–' when unknown."""
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def job_progress_text(job, progress: dict) -> str:
+    """Return a short progress line for a job: name, epoch, percent, paused or queued."""
+    if progress["state"] == "queued":
+        return f"{job.name} · queued"
+    text = (
+        f"{job.name} · epoch {progress['epoch']}/{progress['epochs']} · {progress['fraction']:.0%}"
+    )
+    return text + " · paused" if progress["state"] == "paused" else text
+
+
+def _label_font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the small bitmap font
+        return ImageFont.load_default()
+
+
+def digit_grid_image(
+    images, labels: list[str] | None = None, columns: int = 12, scale: int = 3
+) -> np.ndarray:
+    """Return one RGB image tiling uint8 (N, 28, 28) digits, each with its label underneath."""
+    from PIL import Image, ImageDraw
+
+    pixels = np.asarray(images, dtype=np.uint8)
+    count = len(pixels)
+    rows = -(-count // columns)
+    side, gap = 28 * scale, 6
+    strip = 22 if labels is not None else 0
+    canvas = Image.new(
+        "RGB",
+        (columns * (side + gap) + gap, rows * (side + strip + gap) + gap),
+        (255, 255, 255),
+    )
+    draw = ImageDraw.Draw(canvas)
+    font = _label_font(18)
+    for i in range(count):
+        row, col = divmod(i, columns)
+        x, y = gap + col * (side + gap), gap + row * (side + strip + gap)
+        tile = Image.fromarray(pixels[i]).resize((side, side), Image.NEAREST).convert("RGB")
+        canvas.paste(tile, (x, y))
+        if labels is not None:
+            draw.text(
+                (x + side / 2, y + side + strip / 2),
+                str(labels[i]),
+                fill=(30, 30, 30),
+                font=font,
+                anchor="mm",
+            )
+    return np.asarray(canvas)
+
+
+def show_digit_grid(images, labels: list[str] | None = None, columns: int = 12) -> None:
+    """Draw digits as one composed image (one request, fast) with a label under each."""
+    st.image(digit_grid_image(images, labels, columns), width="stretch")
+
+
+# classes used by prediction_html and the Draw page's hint; big enough for a projector
+PREDICTION_CSS = """
+<style>
+.dl-answer {line-height: 1.05; margin-bottom: 0.5rem;}
+.dl-answer .dl-label {font-size: 1.3rem; color: #6b7280;}
+.dl-answer .dl-digit {font-size: 6.5rem; font-weight: 800; color: #ff4b4b;}
+.dl-answer .dl-sure {font-size: 1.6rem; font-weight: 600;}
+.dl-unsure .dl-digit {color: #d97706; font-size: 4.8rem;}
+.dl-unsure .dl-or {font-size: 2rem; font-weight: 400; color: #6b7280;}
+.dl-hint {font-size: 1.4rem; color: #6b7280; padding-top: 2.5rem;}
+</style>
+"""
+
+
+def prediction_html(probabilities, classes, unsure_below: float = 0.5) -> str:
+    """Return the big answer: the digit and how sure, or the two leading guesses if unsure."""
+    (first, p_first), (second, p_second) = top_probabilities(probabilities, classes, 2)
+    if p_first < unsure_below:
+        return (
+            '<div class="dl-answer dl-unsure">'
+            f'<div class="dl-label">Not sure</div>'
+            f'<div class="dl-digit">{first}<span class="dl-or"> or </span>{second}</div>'
+            f'<div class="dl-sure">{p_first:.0%} vs {p_second:.0%}</div></div>'
+        )
+    return (
+        '<div class="dl-answer">'
+        '<div class="dl-label">It is a</div>'
+        f'<div class="dl-digit">{first}</div>'
+        f'<div class="dl-sure">{p_first:.0%} sure</div></div>'
+    )

@@ -1,0 +1,57 @@
+"""Digit Lab: explore MNIST, build a network, train it live, evaluate it and draw digits for it.
+
+Run with `streamlit run app.py`. This file declares the pages and draws what they share.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.data import DataUnavailable
+from ui import sidebar, state
+
+st.set_page_config(
+    page_title="Digit Lab",
+    page_icon=":material/draw:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+DATA_PAGE = st.Page(
+    "pages/1_Data.py", title="Data", icon=":material/grid_view:", url_path="data", default=True
+)
+BUILD_PAGE = st.Page(
+    "pages/2_Build.py", title="Build", icon=":material/account_tree:", url_path="build"
+)
+TRAIN_PAGE = st.Page(
+    "pages/3_Train.py", title="Train", icon=":material/monitoring:", url_path="train"
+)
+EVALUATE_PAGE = st.Page(
+    "pages/4_Evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate"
+)
+DRAW_PAGE = st.Page("pages/5_Draw.py", title="Draw", icon=":material/gesture:", url_path="draw")
+# pages that work without MNIST (they only need a network or a saved run)
+WORKS_WITHOUT_DATA = {BUILD_PAGE.url_path}
+
+# Streamlit's wide layout keeps 5rem on each side; a projector at 1280 px needs that room
+st.html(
+    "<style>[data-testid='stMainBlockContainer']"
+    "{padding-left: 2rem; padding-right: 2rem; max-width: 1600px;}</style>"
+)
+
+page = st.navigation([DATA_PAGE, BUILD_PAGE, TRAIN_PAGE, EVALUATE_PAGE, DRAW_PAGE])
+problem = state.data_problem()
+sidebar.draw(problem)
+
+if problem:
+    st.error(problem, icon=":material/error:")
+    if st.button("Try again", icon=":material/refresh:"):
+        state.retry_data()
+        st.rerun()
+    if page.url_path not in WORKS_WITHOUT_DATA:
+        st.stop()
+
+try:
+    page.run()
+except DataUnavailable as exc:  # data vanished while the server was running
+    st.error(str(exc), icon=":material/error:")

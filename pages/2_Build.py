@@ -1,0 +1,104 @@
+"""Build: choose a preset or edit the layers; see the size, the diagram and the PyTorch code."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import models
+from core.config import check_compatible
+from core.presets import PRESETS
+from ui import build_state, figures
+from ui.layer_editor import conv_editor, dense_editor, output_editor
+
+try:
+    from core.export import export_script
+except ImportError:  # the exporter is optional while it is being written
+    export_script = None
+
+
+def _load_chosen_preset() -> None:
+    build_state.load_preset(st.session_state["preset_picker"])
+
+
+st.title("Build")
+
+names = list(PRESETS)
+preset_column, description_column = st.columns([2, 3], vertical_alignment="bottom")
+with preset_column:
+    st.session_state["preset_picker"] = build_state.current_preset()
+    st.selectbox(
+        "Start from a preset",
+        names,
+        format_func=lambda name: f"{PRESETS[name].title} ({name})",
+        key="preset_picker",
+        on_change=_load_chosen_preset,
+        help="Loads the network and its training settings (Train page).",
+    )
+with description_column:
+    preset = PRESETS[build_state.current_preset()]
+    modified = " · **modified**" if build_state.is_modified() else ""
+    reported = f"  \n:gray[{preset.reported}]" if preset.reported else ""
+    st.markdown(f"{preset.description}{modified}{reported}")
+
+spec = build_state.current_spec()
+config = build_state.current_config()
+
+editor_column, view_column = st.columns([3, 2], gap="medium")
+with editor_column:
+    dense_tab, conv_tab, output_tab = st.tabs(
+        [
+            f"Dense layers ({len(spec.dense)})",
+            f"Convolutions ({len(spec.conv)})",
+            "Output",
+        ]
+    )
+    with dense_tab:
+        dense_editor(spec)
+    with conv_tab:
+        conv_editor(spec)
+    with output_tab:
+        output_editor(spec, len(config.classes))
+
+with view_column:
+    try:
+        spec.validate()
+        valid = True
+    except ValueError as exc:
+        valid = False
+        st.error(f"{exc}. Your other settings are kept; change this one to continue.")
+    if valid:
+        try:
+            check_compatible(spec, config)
+        except ValueError as exc:
+            st.error(f"With the training settings: {exc}.")
+        metrics = st.columns(2)
+        metrics[0].metric("Parameters", f"{models.parameter_count(spec):,}")
+        metrics[1].metric(
+            "Multiply-adds", f"{models.multiply_adds(spec):,}", help="Per image, forward pass."
+        )
+        st.plotly_chart(
+            figures.network_diagram_figure(spec),
+            config={"displayModeBar": False, "staticPlot": True},
+        )
+
+if valid:
+    model_tab, code_tab = st.tabs(["print(model)", "PyTorch code"])
+    with model_tab:
+        st.code(models.summary(spec), language="text")
+    with code_tab:
+        if export_script is None:
+            st.info("The PyTorch code export is not available in this version.")
+        else:
+            script = export_script(spec, config)
+            st.caption(
+                "A self-contained script (model, data loading, training loop) equivalent to "
+                "these settings: `python train_mnist.py` trains it."
+            )
+            st.download_button(
+                "Download train_mnist.py",
+                script,
+                file_name="train_mnist.py",
+                mime="text/x-python",
+                icon=":material/download:",
+            )
+            st.code(script, language="python", line_numbers=True, height=420)

@@ -1,0 +1,78 @@
+"""Train: set how the network learns, start it, and watch it learn live."""
+
+from __future__ import annotations
+
+import copy
+
+import streamlit as st
+
+from core import models
+from core.config import check_compatible
+from ui import build_state, state, train_panel
+from ui.train_settings import augment_settings, loop_settings, optimizer_settings
+
+spec = build_state.current_spec()
+config = build_state.current_config()
+
+st.title("Train")
+
+settings_column, panel_column = st.columns([2, 3], gap="medium")
+with settings_column:
+    try:
+        spec.validate()
+        shape = " → ".join(str(size) for size in models.layer_sizes(spec))
+        network = f"{len(spec.conv)} conv + {shape}" if spec.conv else shape
+        parameters = f"{models.parameter_count(spec):,} parameters"
+    except ValueError as exc:
+        network, parameters = "invalid network", str(exc)
+    digits = "all digits" if len(config.classes) == 10 else " vs ".join(map(str, config.classes))
+    st.markdown(
+        f"**{build_state.current_preset()}**{' (modified)' if build_state.is_modified() else ''}: "
+        f"{network}  \n:gray[{parameters} · {digits} · normalisation {config.normalization}]"
+    )
+    busy = bool(state.registry().active())
+    start = st.button(
+        "Queue another training" if busy else "Start training",
+        type="primary",
+        icon=":material/play_arrow:",
+        width="stretch",
+        help="One training runs at a time; this one starts when the current one ends."
+        if busy
+        else None,
+    )
+    optimizer_settings(config)
+    loop_settings(config)
+    with st.expander("Augmentation", expanded=config.augment.enabled):
+        augment_settings(config)
+    name = st.text_input(
+        "Run name", value=build_state.run_name(), key=build_state.widget_key("run_name")
+    )
+    st.caption(
+        f"Network on the Build page, digits on the Data page, device ({config.device}) "
+        "in the sidebar."
+    )
+
+with panel_column:
+    if start:
+        try:
+            spec.validate()
+            config.validate()
+            check_compatible(spec, config)
+            # the job gets its own copies: editing the page must not change a running job
+            job = state.registry().submit(
+                copy.deepcopy(spec),
+                copy.deepcopy(config),
+                name.strip() or build_state.run_name(),
+                data_dir=str(state.data_dir()),
+                runs_dir=str(state.runs_dir()),
+            )
+        except ValueError as exc:
+            st.error(f"Cannot start: {exc}", icon=":material/error:")
+        else:
+            train_panel.remember_job(job)
+            st.rerun()  # the sidebar and the live panel pick the new job up
+    job = train_panel.find_job()
+    if job is not None and job.active:
+        train_panel.live_panel(job.run_id)
+    else:
+        train_panel.result_panel(job, job.run_id if job else train_panel.wanted_run_id())

@@ -1,0 +1,305 @@
+"""Evaluate: how good is a saved run, which digits does it confuse, how does it compare?"""
+
+from __future__ import annotations
+
+import io
+from functools import partial
+
+import streamlit as st
+
+from core.data import DataUnavailable
+from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, import_run
+from ui import figures, state, widgets
+
+GALLERY_SIZE = 24
+COMPARE_DEFAULT = 3
+RESULT_COLUMNS = ("test_accuracy", "test_loss", "seconds", "epochs_completed", "parameters")
+
+
+def import_section() -> None:
+    """Let the user bring in a run exported from another machine."""
+    uploaded = st.file_uploader(
+        "Import a run file",
+        type=["zip"],
+        key="eval-import",
+        help=f"A file exported from Digit Lab (…{EXPORT_SUFFIX}).",
+    )
+    if uploaded is None:
+        return
+    try:
+        run = import_run(io.BytesIO(uploaded.getvalue()), state.runs_dir())
+    except InvalidRun as exc:
+        st.error(f"{uploaded.name} cannot be imported: {exc}")
+        return
+    except OSError as exc:
+        st.error(f"{uploaded.name} could not be saved into {state.runs_dir()}: {exc}")
+        return
+    # the uploader keeps its file across reruns: make the run active only once
+    if st.session_state.get("eval-imported") != uploaded.file_id:
+        st.session_state["eval-imported"] = uploaded.file_id
+        state.set_active_run(run.path)
+        st.rerun()
+    st.success(f"Imported **{run.name}** as `{run.run_id}`.")
+
+
+def headline(summary: dict, evaluation) -> None:
+    """Show the run's test scores and what it cost."""
+    cols = st.columns(5)
+    cols[0].metric("Test accuracy", f"{evaluation.accuracy:.2%}")
+    cols[1].metric("Test loss", f"{evaluation.loss:.4f}")
+    cols[2].metric(
+        "Mistakes", f"{int(evaluation.confusion.sum() - evaluation.confusion.trace()):,}"
+    )
+    cols[3].metric("Parameters", f"{summary.get('parameters') or 0:,}")
+    seconds = summary.get("seconds")
+    cols[4].metric(
+        "Training time",
+        f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "–",
+        help=f"{summary.get('epochs_completed', '?')} epochs on {summary.get('device', '?')}",
+    )
+
+
+def scores_tab(evaluation) -> None:
+    """Per-class accuracy and the confusion matrix."""
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown("**Accuracy per digit**")
+        st.plotly_chart(
+            figures.per_class_accuracy_figure(
+                evaluation.per_class_accuracy, evaluation.classes, evaluation.accuracy
+            ),
+            config={"displayModeBar": False},
+        )
+        counts = evaluation.confusion.sum(dim=1).tolist()
+        st.dataframe(
+            {
+                "digit": [str(c) for c in evaluation.classes],
+                "test digits": counts,
+                "recall": [f"{v:.2%}" for v in evaluation.recall],
+                "precision": [f"{v:.2%}" for v in evaluation.precision],
+                "F1": [f"{v:.3f}" for v in evaluation.f1],
+            },
+            hide_index=True,
+            height=min(400, 36 * (len(counts) + 1) + 3),
+        )
+    with right:
+        title, choice = st.columns([1, 2], vertical_alignment="center")
+        title.markdown("**Confusion matrix**")
+        mode = choice.radio(
+            "Confusion matrix",
+            ["counts", "row-normalised"],
+            horizontal=True,
+            key="eval-normalised",
+            label_visibility="collapsed",
+            help="Row-normalised: each row shows where the digits of that class went.",
+        )
+        st.plotly_chart(
+            figures.confusion_matrix_figure(
+                evaluation.confusion, evaluation.classes, normalized=mode == "row-normalised"
+            ),
+            config={"displayModeBar": False},
+        )
+
+
+def mistakes_tab(run_id: str, evaluation, test_images) -> None:
+    """The most-confused pairs, and a gallery of the digits behind one cell."""
+    pairs = evaluation.most_confused(top=10)
+    if not pairs:
+        st.success("No mistakes on the test set: nothing to show here.")
+        return
+    total_per_class = evaluation.confusion.sum(dim=1).tolist()
+    index_of = {digit: i for i, digit in enumerate(evaluation.classes)}
+    left, right = st.columns([2, 5])
+    with left:
+        st.markdown("**Most-confused pairs**")
+        st.dataframe(
+            {
+                "true": [p.true_digit for p in pairs],
+                "predicted": [p.predicted_digit for p in pairs],
+                "count": [p.count for p in pairs],
+                "of true": [
+                    f"{p.count / max(total_per_class[index_of[p.true_digit]], 1):.1%}"
+                    for p in pairs
+                ],
+            },
+            hide_index=True,
+        )
+    with right:
+        worst = pairs[0]
+        digits = list(evaluation.classes)
+        pick_true, pick_predicted = st.columns(2)
+        true_digit = pick_true.selectbox(
+            "True digit", digits, index=digits.index(worst.true_digit), key=f"eval-true-{run_id}"
+        )
+        predicted_digit = pick_predicted.selectbox(
+            "Predicted as",
+            digits,
+            index=digits.index(worst.predicted_digit),
+            key=f"eval-predicted-{run_id}",
+        )
+        cell = evaluation.pair(index_of[true_digit], index_of[predicted_digit])
+        shown = cell.indices[:GALLERY_SIZE]
+        if true_digit == predicted_digit:
+            # the hardest correct answers teach more than the easiest
+            shown = cell.indices[::-1][:GALLERY_SIZE]
+            st.caption(
+                f"{cell.count:,} test digits labelled **{true_digit}** were recognised; "
+                "the least confident first. Under each: the model's top three guesses."
+            )
+        elif not cell.count:
+            st.info(f"No {true_digit} was taken for a {predicted_digit}.")
+            return
+        else:
+            st.caption(
+                f"{cell.count:,} test digits labelled **{true_digit}** were predicted as "
+                f"**{predicted_digit}**; the most confident mistakes first. "
+                "Under each: the model's top three guesses."
+            )
+        captions = []
+        for row in shown:
+            top = widgets.top_probabilities(evaluation.probabilities[row], evaluation.classes, 3)
+            captions.append(
+                "  \n".join(
+                    f"**{d}** {p:.0%}" if i == 0 else f"{d} {p:.0%}" for i, (d, p) in enumerate(top)
+                )
+            )
+        widgets.digit_gallery(test_images[shown], captions, columns=8, size=84)
+
+
+def compare_tab(runs: list[dict], current: dict) -> None:
+    """Overlay several runs' curves and tabulate their settings and results."""
+    by_path = {summary["path"]: summary for summary in runs}
+    others = [path for path in by_path if path != current["path"]]
+    chosen = st.multiselect(
+        "Runs to compare",
+        list(by_path),
+        default=[current["path"], *others[: COMPARE_DEFAULT - 1]],
+        format_func=lambda path: widgets.run_label(by_path[path]),
+        key="eval-compare",
+    )
+    if not chosen:
+        st.info("Choose one or more runs to compare.")
+        return
+    loaded = []
+    for path in chosen:
+        try:
+            loaded.append(state.cached_run(path))
+        except (InvalidRun, OSError) as exc:
+            st.warning(f"{widgets.run_label(by_path[path])} cannot be read: {exc}")
+    names = [f"{run.name} ({run.run_id[-4:]})" for run in loaded]
+
+    def epoch_series(metric: str) -> list[tuple[str, list, list]]:
+        """One curve per run: validation values, or training ones for runs without validation."""
+        series = []
+        for name, run in zip(names, loaded):
+            epochs = run.epochs
+            split = "val" if any(_present(e.get(f"val_{metric}")) for e in epochs) else "train"
+            values = [e.get(f"{split}_{metric}") for e in epochs]
+            label = name if split == "val" else f"{name} (train)"
+            series.append((label, [e["epoch"] for e in epochs], values))
+        return series
+
+    left, right = st.columns(2)
+    left.plotly_chart(
+        figures.run_curves_figure(
+            epoch_series("accuracy"), "epoch", "accuracy", percent=True, whole_x=True
+        ),
+        config={"displayModeBar": False},
+    )
+    right.plotly_chart(
+        figures.run_curves_figure(epoch_series("loss"), "epoch", "loss", whole_x=True),
+        config={"displayModeBar": False},
+    )
+    steps = [
+        (name, [s["step"] for s in run.steps], [s["loss"] for s in run.steps])
+        for name, run in zip(names, loaded)
+    ]
+    st.plotly_chart(
+        figures.run_curves_figure(steps, "step", "training loss (smoothed)", smooth=0.9),
+        config={"displayModeBar": False},
+    )
+    st.dataframe(
+        [
+            {
+                "run": name,
+                "test accuracy": _formatted(run.summary.get("test_accuracy"), "{:.2%}"),
+                "test loss": _formatted(run.summary.get("test_loss"), "{:.4f}"),
+                "digits": "all" if len(run.classes) == 10 else " ".join(map(str, run.classes)),
+                "layers": _layers(run.spec),
+                "optimizer": run.config.optimizer,
+                "lr": run.config.lr,
+                "batch": run.config.batch_size,
+                "epochs": run.config.epochs,
+                "schedule": run.config.schedule,
+                "augment": "yes" if run.config.augment.enabled else "no",
+                "parameters": run.summary.get("parameters"),
+                "seconds": _formatted(run.summary.get("seconds"), "{:.1f}"),
+                "device": run.summary.get("device"),
+            }
+            for name, run in zip(names, loaded)
+        ],
+        hide_index=True,
+    )
+
+
+def _present(value) -> bool:
+    # runs without a validation set store NaN
+    return isinstance(value, (int, float)) and value == value
+
+
+def _formatted(value, pattern: str) -> str:
+    return pattern.format(value) if _present(value) else "–"
+
+
+def _layers(spec) -> str:
+    conv = [f"conv{layer.channels}" for layer in spec.conv]
+    dense = [str(layer.width) for layer in spec.dense]
+    return "→".join(["784" if not conv else "1×28×28", *conv, *dense, str(spec.outputs)])
+
+
+st.title("Evaluate")
+runs = state.saved_runs()
+if not runs:
+    st.info(
+        "No saved runs yet. Train one on the **Train** page (seed-mlp-128 takes under a minute), "
+        "or let the **Draw** page train a drawing model in one click. "
+        "You can also import a run file below."
+    )
+    import_section()
+    st.stop()
+
+top_left, top_right = st.columns([3, 1], vertical_alignment="bottom")
+with top_left:
+    summary = widgets.run_picker("eval-run", label="Run", runs=runs)
+with top_right:
+    st.download_button(
+        "Export run",
+        data=partial(export_run_bytes, summary["path"]),
+        file_name=f"{summary.get('run_id', 'run')}{EXPORT_SUFFIX}",
+        mime="application/zip",
+        on_click="ignore",
+        icon=":material/download:",
+        help="One file with the network, its settings and its curves; import it on another machine.",
+        key="eval-export",
+    )
+
+try:
+    result = state.cached_evaluation(summary["path"])
+except (InvalidRun, OSError) as exc:
+    st.error(f"This run cannot be loaded: {exc}")
+    st.stop()
+except DataUnavailable as exc:
+    st.error(f"MNIST is not available, so the run cannot be tested: {exc}")
+    st.stop()
+
+evaluation = result.evaluation
+headline(summary, evaluation)
+scores, mistakes, compare, transfer = st.tabs(["Scores", "Mistakes", "Compare runs", "Import"])
+with scores:
+    scores_tab(evaluation)
+with mistakes:
+    mistakes_tab(summary.get("run_id", ""), evaluation, result.test_images)
+with compare:
+    compare_tab(runs, summary)
+with transfer:
+    import_section()

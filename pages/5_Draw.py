@@ -1,0 +1,169 @@
+"""Draw: a digit drawn with the mouse, the model's guess as you draw, and what the model saw."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from core.data import DataUnavailable
+from core.preprocess import to_mnist
+from core.quicktrain import EXPECTED_SECONDS, QUICK_NAME, find_quick_run, quick_spec_config
+from core.runs import InvalidRun
+from ui import state, widgets
+
+CANVAS_SIZE = 280
+STROKE_WIDTH = 20
+QUICK_JOB_KEY = "draw-quick-job"
+CANVAS_VERSION_KEY = "draw-canvas-version"
+
+
+def quick_job():
+    """Return this session's quick-train job, or any quick-train still running in this server."""
+    registry = state.registry()
+    job = registry.get(st.session_state.get(QUICK_JOB_KEY) or "")
+    if job is None:
+        job = next((j for j in registry.jobs() if j.name == QUICK_NAME and j.active), None)
+    return job
+
+
+def start_quick_train() -> None:
+    """Queue the quick-train (button callback), unless one is already on its way."""
+    if (job := quick_job()) is not None and job.active:
+        return
+    spec, config = quick_spec_config()
+    job = state.registry().submit(
+        spec,
+        config,
+        name=QUICK_NAME,
+        data_dir=str(state.data_dir()),
+        runs_dir=str(state.runs_dir()),
+    )
+    st.session_state[QUICK_JOB_KEY] = job.run_id
+
+
+def settle_quick_job() -> None:
+    """Once this session's quick-train has ended, make its run active or say what went wrong."""
+    job = state.registry().get(st.session_state.get(QUICK_JOB_KEY) or "")
+    if job is None or job.active:
+        return
+    st.session_state.pop(QUICK_JOB_KEY)
+    if job.state == "finished" and job.run_dir is not None:
+        state.set_active_run(job.run_dir)
+        st.toast("Your drawing model is ready: draw a digit!", icon=":material/check_circle:")
+    elif job.state == "failed":
+        st.error(f"The quick training failed: {job.error}")
+    else:
+        st.warning("The quick training was stopped before it finished.")
+
+
+@st.fragment(run_every=0.5)
+def quick_train_progress() -> None:
+    """Show the quick-train's progress; when it ends, rerun the whole page to use the model."""
+    job = quick_job()
+    if job is None or not job.active:
+        st.rerun()
+    progress = job.progress()
+    if job.state == "queued":
+        position = state.registry().queue_position(job)
+        st.info(f"Waiting for another training to finish (place {position} in the queue)…")
+        return
+    if not progress["total_steps"]:
+        st.progress(0.0, text="Training a drawing model: getting the digits ready…")
+        return
+    eta = progress["eta_seconds"]
+    text = f"Training a drawing model: step {progress['step']:,} of {progress['total_steps']:,}"
+    if eta is not None:
+        text += f", about {eta:.0f} s left"
+    st.progress(min(progress["fraction"], 1.0), text=text)
+
+
+def quick_train_offer(primary: bool) -> None:
+    """Offer the one-click drawing model, or show its progress while it trains."""
+    job = quick_job()
+    if job is not None and job.active:
+        quick_train_progress()
+        return
+    what = "model now" if primary else "drawing model"
+    st.button(
+        f"Train a {what} (~{EXPECTED_SECONDS} s)",
+        on_click=start_quick_train,
+        type="primary" if primary else "secondary",
+        key="draw-quick-train",
+        icon=":material/bolt:",
+        help="A small CNN trained for one epoch on all 60,000 digits with light augmentation "
+        "(shifts, rotations, stroke thickness), so that drawn digits are recognised.",
+    )
+
+
+def clear_canvas() -> None:
+    # a new key gives a fresh, empty canvas
+    st.session_state[CANVAS_VERSION_KEY] = st.session_state.get(CANVAS_VERSION_KEY, 0) + 1
+
+
+st.title("Draw")
+st.html(widgets.PREDICTION_CSS)
+settle_quick_job()
+runs = state.saved_runs()
+if not runs:
+    st.info(
+        "No trained model yet. Train one here in one click — it takes about "
+        f"{EXPECTED_SECONDS} seconds — or train your own on the **Train** page."
+    )
+    quick_train_offer(primary=True)
+    st.stop()
+
+picker, offer = st.columns([3, 2], vertical_alignment="bottom")
+with picker:
+    summary = widgets.run_picker("draw-run", label="Model")
+with offer:
+    if find_quick_run(state.runs_dir()) is None or quick_job() is not None:
+        quick_train_offer(primary=False)
+
+try:
+    run = state.cached_run(summary["path"])
+except (InvalidRun, OSError) as exc:
+    st.error(f"This run cannot be loaded: {exc}")
+    st.stop()
+except DataUnavailable as exc:  # pragma: no cover - loading a run does not read MNIST
+    st.error(str(exc))
+    st.stop()
+
+canvas_column, answer_column = st.columns([5, 7], gap="large")
+with canvas_column:
+    # the canvas's toolbar (undo, redo, clear) floats above it on hover: leave it room
+    st.caption("Draw one digit")
+    canvas = st_canvas(
+        fill_color="#000000",
+        stroke_width=STROKE_WIDTH,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        update_streamlit=True,
+        height=CANVAS_SIZE,
+        width=CANVAS_SIZE,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=f"draw-canvas-{st.session_state.get(CANVAS_VERSION_KEY, 0)}",
+    )
+    st.button("Clear", on_click=clear_canvas, icon=":material/delete:", key="draw-clear")
+
+drawing = canvas.image_data if canvas.json_data and canvas.json_data.get("objects") else None
+digit = to_mnist(drawing) if drawing is not None else None
+
+with answer_column:
+    if digit is None:
+        st.markdown(
+            '<div class="dl-hint">Draw one digit on the black square: '
+            "the prediction appears as you draw.</div>",
+            unsafe_allow_html=True,
+        )
+        if len(run.classes) < 10:
+            st.caption(f"This model tells apart {', '.join(map(str, run.classes))}.")
+    else:
+        probabilities = run.predict_proba(digit.unsqueeze(0))[0]
+        answer, seen = st.columns([3, 2])
+        with answer:
+            st.markdown(widgets.prediction_html(probabilities, run.classes), unsafe_allow_html=True)
+        with seen:
+            st.image(widgets.upscale_digit(digit, 112), width=112)
+            st.caption("What the model sees: 28×28, centred like MNIST")
+        widgets.probability_bars(probabilities, run.classes, height=230, key="draw-bars")

@@ -1,0 +1,233 @@
+"""The Evaluate and Draw pages under Streamlit's AppTest, with small real runs trained once."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import check_compatible
+from core.jobs import JobRegistry
+from core.models import DenseLayer, ModelSpec
+from core.presets import get_preset
+from core.quicktrain import QUICK_NAME, find_quick_run, quick_spec_config
+from core.runs import InvalidRun, export_run_bytes, import_run, load_run
+
+REPO = Path(__file__).resolve().parent.parent
+EVALUATE = str(REPO / "pages" / "4_Evaluate.py")
+DRAW = str(REPO / "pages" / "5_Draw.py")
+
+
+def _train(runs_dir: Path, data_dir: Path, name: str, spec, config) -> Path:
+    job = JobRegistry().submit(spec, config, name=name, data_dir=data_dir, runs_dir=runs_dir)
+    assert job.wait(timeout=300), "training did not finish"
+    assert job.state == "finished", job.error
+    return Path(job.run_dir)
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory, data_dir) -> dict[str, Path]:
+    """Two tiny real runs: seed-mlp-128 on all digits and a 3-vs-7 MLP (one epoch, 5% of the data)."""
+    store = tmp_path_factory.mktemp("trained-runs")
+    spec, config = get_preset("seed-mlp-128").fresh()
+    config.epochs, config.train_fraction = 1, 0.05
+    all_digits = _train(store, data_dir, "seed-mlp-128", spec, config)
+    spec = ModelSpec(dense=[DenseLayer(32)], outputs=2)
+    _, config = get_preset("seed-mlp-128").fresh()
+    config.epochs, config.train_fraction, config.classes = 1, 0.05, [3, 7]
+    three_vs_seven = _train(store, data_dir, "three-vs-seven", spec, config)
+    return {"all": all_digits, "3v7": three_vs_seven}
+
+
+@pytest.fixture
+def saved_run(trained_runs, isolated_folders) -> Path:
+    """The all-digits run, copied into this test's empty runs folder."""
+    return Path(shutil.copytree(trained_runs["all"], isolated_folders / trained_runs["all"].name))
+
+
+def _page(path: str) -> AppTest:
+    return AppTest.from_file(path, default_timeout=60)
+
+
+def _texts(at: AppTest, kind: str) -> str:
+    return "\n".join(str(element.value) for element in getattr(at, kind))
+
+
+def _plotly_figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _confusion_figure(at: AppTest) -> dict:
+    figures = [f for f in _plotly_figures(at) if any(t.get("type") == "heatmap" for t in f["data"])]
+    assert len(figures) == 1, "expected exactly one confusion-matrix heatmap"
+    return figures[0]
+
+
+# --- Evaluate -------------------------------------------------------------------------------
+
+
+def test_evaluate_without_runs_points_to_train_and_draw(isolated_folders):
+    at = _page(EVALUATE).run()
+    assert not at.exception
+    hint = _texts(at, "info")
+    assert "Train" in hint and "Draw" in hint
+    assert at.file_uploader(key="eval-import") is not None
+
+
+def test_evaluate_shows_test_accuracy_loss_and_confusion_matrix(saved_run):
+    at = _page(EVALUATE).run()
+    assert not at.exception
+    metrics = {metric.label: metric.value for metric in at.metric}
+    summary = load_run(saved_run).summary
+    assert metrics["Test accuracy"] == f"{summary['test_accuracy']:.2%}"
+    assert float(metrics["Test loss"]) == pytest.approx(summary["test_loss"], abs=1e-3)
+    confusion = _confusion_figure(at)
+    assert confusion["data"][0]["x"] == [str(d) for d in range(10)]
+    assert at.selectbox(key="eval-run").value == str(saved_run)
+
+
+def test_evaluate_switches_confusion_matrix_to_row_normalised(saved_run):
+    at = _page(EVALUATE).run()
+    counts = _confusion_figure(at)["data"][1]["text"]
+    assert "%" not in json.dumps(counts)
+    at.radio(key="eval-normalised").set_value("row-normalised").run()
+    assert not at.exception
+    assert "%" in json.dumps(_confusion_figure(at)["data"][1]["text"])
+
+
+def test_evaluate_gallery_defaults_to_the_most_confused_pair(saved_run):
+    at = _page(EVALUATE).run()
+    run_id = saved_run.name
+    true_digit = at.selectbox(key=f"eval-true-{run_id}").value
+    predicted = at.selectbox(key=f"eval-predicted-{run_id}").value
+    assert true_digit != predicted
+    assert len(at.image) > 0, "the gallery shows the misclassified digits"
+
+
+def test_evaluate_compares_several_runs(trained_runs, isolated_folders):
+    copies = [
+        str(shutil.copytree(run, isolated_folders / run.name)) for run in trained_runs.values()
+    ]
+    at = _page(EVALUATE).run()
+    at.multiselect(key="eval-compare").set_value(copies).run()
+    assert not at.exception
+    curves = [f for f in _plotly_figures(at) if f["data"] and f["data"][0].get("type") == "scatter"]
+    assert curves and all(len(f["data"]) == 2 for f in curves)
+
+
+def test_evaluate_labels_a_digit_subset_run_with_its_digits(trained_runs, isolated_folders):
+    run = Path(shutil.copytree(trained_runs["3v7"], isolated_folders / trained_runs["3v7"].name))
+    at = _page(EVALUATE).run()
+    assert not at.exception
+    assert at.selectbox(key="eval-run").value == str(run)
+    assert _confusion_figure(at)["data"][0]["x"] == ["3", "7"]
+
+
+def test_evaluate_import_of_a_garbage_file_shows_an_error(saved_run):
+    at = _page(EVALUATE).run()
+    at.file_uploader(key="eval-import").set_value(
+        ("junk.zip", b"not a zip at all", "application/zip")
+    )
+    at.run()
+    assert not at.exception
+    assert "cannot be imported" in _texts(at, "error")
+
+
+def test_exported_run_imports_back_through_the_page(saved_run, tmp_path, monkeypatch):
+    exported = export_run_bytes(saved_run)
+    other_machine = tmp_path / "other-runs"
+    monkeypatch.setenv("DIGITLAB_RUNS", str(other_machine))
+    at = _page(EVALUATE).run()
+    at.file_uploader(key="eval-import").set_value(
+        (f"{saved_run.name}.digitlab.zip", exported, "application/zip")
+    )
+    at.run()
+    assert not at.exception
+    assert not at.error
+    imported = other_machine / saved_run.name
+    assert (imported / "model.safetensors").read_bytes() == (
+        saved_run / "model.safetensors"
+    ).read_bytes()
+    assert {m.label for m in at.metric} >= {"Test accuracy", "Test loss"}
+    assert at.download_button(key="eval-export") is not None
+
+
+def test_import_refuses_garbage_with_invalid_run(tmp_path):
+    with pytest.raises(InvalidRun):
+        import_run(io.BytesIO(b"garbage"), tmp_path)
+
+
+# --- Draw -----------------------------------------------------------------------------------
+
+
+def test_draw_without_a_model_offers_the_quick_train(isolated_folders):
+    at = _page(DRAW).run()
+    assert not at.exception
+    assert "No trained model yet" in _texts(at, "info")
+    assert at.button(key="draw-quick-train").label.startswith("Train a model now")
+
+
+def test_draw_with_a_model_and_an_empty_canvas_shows_a_hint_not_a_prediction(saved_run):
+    at = _page(DRAW).run()
+    assert not at.exception
+    assert at.selectbox(key="draw-run").value == str(saved_run)
+    html = _texts(at, "markdown")
+    assert "Draw one digit" in html
+    assert "dl-answer" not in html.split("</style>")[-1]
+    assert not at.get("plotly_chart"), "no probability bars before anything is drawn"
+    assert at.button(key="draw-clear") is not None
+
+
+def test_draw_reuses_an_existing_quick_train_run(saved_run):
+    summary_file = saved_run / "summary.json"
+    summary = json.loads(summary_file.read_text())
+    summary_file.write_text(json.dumps({**summary, "name": QUICK_NAME}))
+    assert find_quick_run(saved_run.parent)["path"] == str(saved_run)
+    at = _page(DRAW).run()
+    assert not at.exception
+    assert not [b for b in at.button if b.key == "draw-quick-train"]
+
+
+def test_quick_train_settings_are_valid_and_light():
+    spec, config = quick_spec_config()
+    spec.validate()
+    config.validate()
+    check_compatible(spec, config)
+    assert config.epochs == 1 and config.augment.enabled and config.classes == list(range(10))
+
+
+def test_draw_quick_train_button_starts_a_background_job(isolated_folders):
+    from core.jobs import registry
+
+    at = _page(DRAW).run()
+    at.button(key="draw-quick-train").click().run()
+    assert not at.exception
+    job = registry().get(at.session_state["draw-quick-job"])
+    try:
+        assert job.name == QUICK_NAME and job.runs_dir == str(isolated_folders.resolve())
+        assert not [b for b in at.button if b.key == "draw-quick-train"], "no second click"
+    finally:
+        job.stop()
+        job.wait(timeout=60)
+
+
+def test_prediction_says_not_sure_below_half_with_the_two_leading_digits():
+    from ui.widgets import prediction_html
+
+    unsure = prediction_html([0.1, 0.45, 0.3, 0.15], (0, 3, 7, 9))
+    assert "Not sure" in unsure and "3<span" in unsure and "or </span>7" in unsure
+    sure = prediction_html([0.9, 0.1], (3, 7))
+    assert "Not sure" not in sure and ">3<" in sure and "90% sure" in sure
+
+
+def test_probability_bars_are_labelled_with_the_runs_digits():
+    from ui.figures import probability_figure
+
+    figure = probability_figure([0.2, 0.8], (3, 7))
+    bars = figure.data[0]
+    assert list(bars.x) == ["3", "7"]
+    assert bars.marker.color[1] != bars.marker.color[0], "the most likely digit stands out"

@@ -1,0 +1,253 @@
+"""The Data, Build and Train pages and the shared frame, under Streamlit's AppTest.
+
+The tests drive the real app.py (navigation, sidebar and all) on the real MNIST; the runs
+folder is a fresh temporary one per test (conftest.py). AppTest does not replay a fragment's
+run_every timer, so the live training panel is checked through the job registry and the
+results that a full rerun draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core import data as core_data
+from core import runs
+from core.jobs import registry
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def _app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+def _by_label(widgets, label: str):
+    matches = [w for w in widgets if w.label == label]
+    assert matches, f"no widget labelled {label!r}; have {[w.label for w in widgets]}"
+    return matches[0]
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return _by_label(at.metric, label).value
+
+
+def _errors(at: AppTest) -> str:
+    return " ".join(e.value for e in at.error)
+
+
+@pytest.fixture(autouse=True)
+def _needs_mnist(data_dir):
+    """Every test here renders pages on the real MNIST."""
+
+
+def test_data_page_shows_sizes_balance_grid_pixels_and_means():
+    at = _app()
+    assert not at.exception
+    assert at.title[0].value == "Data"
+    assert _metric(at, "Training images") == "60,000"
+    assert _metric(at, "Test images") == "10,000"
+    assert len(at.get("plotly_chart")) == 2  # class balance, pixel heatmap
+    assert len(at.get("image")) == 2  # random grid, class means
+    assert any(b.label == "Reshuffle" for b in at.button)
+    assert _by_label(at.number_input, "Training image number").value >= 0
+
+
+def test_data_page_reshuffle_draws_other_digits():
+    at = _app()
+    before = at.number_input[0].value
+    _by_label(at.button, "Reshuffle").click().run()
+    assert not at.exception
+    assert at.session_state["grid_seed"] == 1
+    assert at.number_input[0].value != before
+
+
+def test_choosing_3_vs_7_on_data_sets_the_training_digits_and_outputs():
+    at = _app()
+    at.segmented_control[0].set_value("3 vs 7").run()
+    assert not at.exception
+    assert at.session_state["train_config"].classes == [3, 7]
+    assert at.session_state["spec"].outputs == 2
+    assert _metric(at, "Digits to train on") == "2"
+
+
+def test_a_custom_subset_of_one_digit_shows_an_error_and_keeps_the_digits():
+    at = _app()
+    at.segmented_control[0].set_value("Custom").run()
+    at.pills[0].set_value([4]).run()
+    assert not at.exception
+    assert "classes" in _errors(at)
+    assert at.session_state["train_config"].classes == list(range(10))
+
+
+def test_normalisation_choice_reaches_the_training_settings():
+    at = _app()
+    _by_label(at.radio, "Normalisation").set_value("mnist").run()
+    assert at.session_state["train_config"].normalization == "mnist"
+
+
+def test_sidebar_shows_data_status_and_device_choices():
+    at = _app()
+    sidebar_text = " ".join(m.value for m in at.sidebar.markdown)
+    assert "60,000 train" in sidebar_text
+    device = _by_label(at.sidebar.selectbox, "Device")
+    assert device.options[0].startswith("Auto (") and "CPU" in device.options
+    assert any(option.startswith("GPU") for option in device.options) == torch.cuda.is_available()
+
+
+def test_build_page_shows_editor_counts_diagram_and_code():
+    at = _app("pages/2_Build.py")
+    assert not at.exception
+    assert at.title[0].value == "Build"
+    assert _metric(at, "Parameters") == "118,282"  # 784·128+128 + 128·128+128 + 128·10+10
+    assert _metric(at, "Multiply-adds") == "118,016"
+    assert len([w for w in at.number_input if w.label == "Width"]) == 2
+    assert len(at.get("plotly_chart")) == 1
+    assert "Linear(in_features=784, out_features=128" in at.code[0].value
+    assert "class Net(nn.Module)" in at.code[1].value
+    assert "nn.Linear(784, 128)" in at.code[1].value
+    assert at.get("download_button")
+
+
+def test_choosing_another_preset_changes_the_parameter_count():
+    at = _app("pages/2_Build.py")
+    before = _metric(at, "Parameters")
+    _by_label(at.selectbox, "Start from a preset").set_value("seed-mlp-512").run()
+    assert not at.exception
+    assert _metric(at, "Parameters") != before
+    assert _metric(at, "Parameters") == "669,706"
+    assert at.session_state["preset"] == "seed-mlp-512"
+
+
+def test_a_preset_also_loads_its_training_settings():
+    at = _app("pages/2_Build.py")
+    _by_label(at.selectbox, "Start from a preset").set_value("best-mlp").run()
+    config = at.session_state["train_config"]
+    assert (config.optimizer, config.schedule, config.epochs) == ("adamw", "onecycle", 8)
+
+
+def test_adding_and_removing_a_dense_layer_changes_the_network():
+    at = _app("pages/2_Build.py")
+    _by_label(at.button, "Add dense layer").click().run()
+    assert len(at.session_state["spec"].dense) == 3
+    assert len([w for w in at.number_input if w.label == "Width"]) == 3
+    at.button(key=f"r{at.session_state['settings_revision']}_dense0_remove").click().run()
+    assert not at.exception
+    assert len(at.session_state["spec"].dense) == 2
+
+
+def test_editing_a_width_updates_the_count_and_moving_a_layer_keeps_it():
+    at = _app("pages/2_Build.py")
+    [w for w in at.number_input if w.label == "Width"][0].set_value(64).run()
+    assert [layer.width for layer in at.session_state["spec"].dense] == [64, 128]
+    count = _metric(at, "Parameters")
+    at.button(key=f"r{at.session_state['settings_revision']}_dense0_down").click().run()
+    assert [layer.width for layer in at.session_state["spec"].dense] == [128, 64]
+    assert _metric(at, "Parameters") != count  # 784·128 weights now feed the first layer
+
+
+def test_a_convolution_stack_that_shrinks_the_image_away_shows_an_error_naming_it():
+    at = _app("pages/2_Build.py")
+    for _ in range(3):
+        _by_label(at.button, "Add convolution").click().run()
+        for kernel in [w for w in at.selectbox if w.label == "Kernel"]:
+            kernel.set_value(9)
+        for padding in [w for w in at.selectbox if w.label == "Padding"]:
+            padding.set_value("valid")
+        at.run()
+    assert not at.exception
+    assert "conv[2]" in _errors(at)
+    # the other settings survive the error
+    assert len(at.session_state["spec"].conv) == 3
+    assert [layer.width for layer in at.session_state["spec"].dense] == [128, 128]
+
+
+def test_outputs_that_do_not_match_the_digits_show_an_error():
+    at = _app("pages/2_Build.py")
+    _by_label(at.number_input, "Outputs").set_value(3).run()
+    assert not at.exception
+    assert "outputs" in _errors(at)
+
+
+def test_train_page_shows_every_setting_and_the_start_button():
+    at = _app("pages/3_Train.py")
+    assert not at.exception
+    assert at.title[0].value == "Train"
+    for label in ("Optimizer", "Schedule", "Loss"):
+        _by_label(at.selectbox, label)
+    for label in ("Learning rate", "Weight decay", "Batch size", "Training data used"):
+        _by_label(at.select_slider, label)
+    for label in ("Epochs", "Seed", "Stop after steps"):
+        _by_label(at.number_input, label)
+    _by_label(at.toggle, "Augment training images")
+    _by_label(at.button, "Start training")
+
+
+def test_learning_rate_steps_are_log_spaced_and_keep_the_preset_value():
+    at = _app("pages/3_Train.py")
+    rate = _by_label(at.select_slider, "Learning rate")
+    assert rate.value == 0.001
+    assert {"1e-05", "0.0001", "0.001", "0.01", "0.1", "1"} <= set(rate.options)
+
+
+def test_settings_that_cannot_train_show_an_error_instead_of_starting():
+    at = _app("pages/3_Train.py")
+    _by_label(at.selectbox, "Loss").set_value("nll").run()
+    _by_label(at.button, "Start training").click().run()
+    assert not at.exception
+    assert "nll" in _errors(at)
+    assert not registry().active()
+
+
+def test_a_short_training_started_on_the_train_page_is_saved_and_becomes_active(
+    isolated_folders,
+):
+    at = _app("pages/3_Train.py")
+    _by_label(at.number_input, "Epochs").set_value(1)
+    _by_label(at.select_slider, "Training data used").set_value(0.05)
+    at.run()
+    _by_label(at.button, "Start training").click().run()
+    assert not at.exception
+    run_id = at.session_state["job"]
+    assert at.query_params["job"] == run_id
+    job = registry().get(run_id)
+    assert job is not None and job.config.epochs == 1 and job.config.train_fraction == 0.05
+    assert job.wait(timeout=180)
+    assert job.state == "finished", job.error
+
+    at.run()
+    assert not at.exception
+    saved = runs.list_runs(isolated_folders)
+    assert [summary["run_id"] for summary in saved] == [run_id]
+    assert any("test accuracy" in s.value for s in at.success)
+    assert at.session_state["active_run"] == saved[0]["path"]
+
+    # a refreshed browser has only the URL: it finds the same job again
+    fresh = AppTest.from_file(APP, default_timeout=120)
+    fresh.query_params["job"] = run_id
+    fresh.run().switch_page("pages/3_Train.py").run()
+    assert not fresh.exception
+    assert any("test accuracy" in s.value for s in fresh.success)
+
+
+def test_without_mnist_every_page_shows_the_reason_and_build_still_works(tmp_path, monkeypatch):
+    def unavailable(*args, **kwargs):
+        raise core_data.DataUnavailable("MNIST is not available. Tried: nothing (test).")
+
+    monkeypatch.setenv("DIGITLAB_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(core_data, "ensure_mnist", unavailable)
+    at = _app()
+    assert not at.exception
+    assert "MNIST is not available" in _errors(at)
+    assert not at.title  # the Data page itself needs the data
+    at.switch_page("pages/3_Train.py").run()
+    assert "MNIST is not available" in _errors(at)
+    at.switch_page("pages/2_Build.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Build"

@@ -1,0 +1,82 @@
+"""The sidebar every page shares: data status, device, active model and running jobs."""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from core.training import device_label, resolve_device
+from ui import build_state, state
+from ui.widgets import job_progress_text, run_picker
+
+DEVICE_KEY = "device"
+RUN_PICKER_KEY = "active_run_picker"
+
+
+def device_choices() -> dict[str, str]:
+    """Return the selectable devices with their labels; GPU entries only where one exists."""
+    choices = {"auto": f"Auto ({device_label(resolve_device('auto'))})", "cpu": "CPU"}
+    if torch.cuda.is_available():
+        choices["cuda"] = f"GPU: {torch.cuda.get_device_name(0)}"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        choices["mps"] = "GPU: Apple (MPS)"
+    return choices
+
+
+def _data_status(problem: str | None) -> None:
+    if problem:
+        st.markdown(":red[**MNIST unavailable**] — see the message on the page.")
+        return
+    data = state.mnist()
+    st.markdown(
+        f"**MNIST** · {len(data.train_labels):,} train · {len(data.test_labels):,} test  \n"
+        f":gray[from {data.source} · {data.root}]"
+    )
+
+
+def _device_picker() -> None:
+    choices = device_choices()
+    config = build_state.current_config()
+    if st.session_state.get(DEVICE_KEY) not in choices:
+        st.session_state[DEVICE_KEY] = config.device if config.device in choices else "auto"
+    device = st.selectbox(
+        "Device", list(choices), format_func=choices.get, key=DEVICE_KEY, help="Used for training."
+    )
+    config.device = device
+
+
+def _active_model_picker() -> None:
+    chosen = run_picker(
+        RUN_PICKER_KEY, "Active model", help="The saved run that Evaluate and Draw start with."
+    )
+    if chosen is None:
+        st.caption("**Active model:** none yet — train one on the Train page.")
+    else:
+        state.set_active_run(chosen["path"])
+
+
+def _jobs_panel() -> None:
+    active = state.registry().active()
+    watched = st.session_state.setdefault("_sidebar_watched_jobs", [])
+    ids = [job.run_id for job in active]
+    if set(watched) - set(ids):
+        # a job ended: rerun the whole page so its saved run shows up in the pickers
+        st.session_state["_sidebar_watched_jobs"] = ids
+        st.rerun(scope="app")
+    st.session_state["_sidebar_watched_jobs"] = ids
+    if not active:
+        return
+    st.markdown("**Training now**")
+    for job in active:
+        progress = job.progress()
+        st.progress(min(progress["fraction"], 1.0), text=job_progress_text(job, progress))
+
+
+def draw(problem: str | None) -> None:
+    """Draw the shared sidebar (below the page navigation)."""
+    with st.sidebar:
+        _data_status(problem)
+        _device_picker()
+        _active_model_picker()
+        polling = bool(state.registry().active())
+        st.fragment(_jobs_panel, run_every=1.0 if polling else None)()

@@ -1,0 +1,170 @@
+"""The Train page's settings widgets: each reads from and writes back into the TrainConfig."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from ui.build_state import widget_key
+
+LEARNING_RATES = [
+    1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3,
+    1e-2, 2e-2, 3e-2, 5e-2, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0,
+]  # fmt: skip
+WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1]
+BATCH_SIZES = [1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+FULL_BATCH = "full"
+TRAIN_FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0]
+SCHEDULE_HELP = {
+    "constant": "the same rate throughout",
+    "step": "multiply by gamma every few epochs",
+    "cosine": "glide down to zero along a cosine",
+    "onecycle": "warm up, then anneal: fast and robust",
+}
+
+
+def _with(options: list, value) -> list:
+    """Return the options with value added in order, so a preset's exact value stays selectable."""
+    return options if value in options else sorted([*options, value])
+
+
+def optimizer_settings(config: TrainConfig) -> None:
+    """Draw optimizer, learning rate (log steps), momentum, weight decay, schedule."""
+    left, right = st.columns(2)
+    config.optimizer = left.selectbox(
+        "Optimizer",
+        OPTIMIZERS,
+        index=OPTIMIZERS.index(config.optimizer),
+        key=widget_key("optimizer"),
+    )
+    config.lr = right.select_slider(
+        "Learning rate",
+        _with(LEARNING_RATES, config.lr),
+        value=config.lr,
+        format_func=lambda v: f"{v:g}",
+        key=widget_key("lr"),
+        help="Log-spaced steps: 1, 2, 3, 5 per decade.",
+    )
+    left, right = st.columns(2)
+    config.weight_decay = left.select_slider(
+        "Weight decay",
+        _with(WEIGHT_DECAYS, config.weight_decay),
+        value=config.weight_decay,
+        format_func=lambda v: f"{v:g}",
+        key=widget_key("weight_decay"),
+    )
+    config.schedule = right.selectbox(
+        "Schedule",
+        SCHEDULES,
+        index=SCHEDULES.index(config.schedule),
+        key=widget_key("schedule"),
+        help="How the learning rate changes: "
+        + "; ".join(f"**{name}**: {text}" for name, text in SCHEDULE_HELP.items()),
+    )
+    if config.optimizer in ("sgd", "rmsprop"):
+        config.momentum = st.number_input(
+            "Momentum",
+            min_value=0.0,
+            max_value=0.999,
+            value=float(config.momentum),
+            step=0.1,
+            key=widget_key("momentum"),
+        )
+    if config.schedule == "step":
+        left, right = st.columns(2)
+        config.step_epochs = left.number_input(
+            "Every (epochs)",
+            min_value=1,
+            max_value=100,
+            value=config.step_epochs,
+            key=widget_key("step_epochs"),
+        )
+        config.step_gamma = right.number_input(
+            "Gamma",
+            min_value=0.01,
+            max_value=1.0,
+            value=float(config.step_gamma),
+            step=0.05,
+            key=widget_key("step_gamma"),
+        )
+
+
+def loop_settings(config: TrainConfig) -> None:
+    """Draw batch size (or full batch), epochs, steps, loss, seed and the share of data used."""
+    left, right = st.columns(2)
+    batch = left.select_slider(
+        "Batch size",
+        [*_with(BATCH_SIZES, config.batch_size), FULL_BATCH],
+        value=FULL_BATCH if config.full_batch else config.batch_size,
+        key=widget_key("batch"),
+        help="'full': one step per epoch over the whole training set.",
+    )
+    config.full_batch = batch == FULL_BATCH
+    if not config.full_batch:
+        config.batch_size = batch
+    config.epochs = right.number_input(
+        "Epochs", min_value=1, max_value=500, value=config.epochs, key=widget_key("epochs")
+    )
+    left, right = st.columns(2)
+    config.loss = left.selectbox(
+        "Loss", LOSSES, index=LOSSES.index(config.loss), key=widget_key("loss")
+    )
+    config.seed = right.number_input(
+        "Seed", min_value=0, max_value=2**31 - 1, value=config.seed, key=widget_key("seed")
+    )
+    left, right = st.columns(2)
+    config.train_fraction = left.select_slider(
+        "Training data used",
+        _with(TRAIN_FRACTIONS, config.train_fraction),
+        value=config.train_fraction,
+        format_func=lambda f: f"{f:.0%}",
+        key=widget_key("train_fraction"),
+        help="A fraction of the training set, for quick experiments.",
+    )
+    config.iterations = right.number_input(
+        "Stop after steps",
+        min_value=0,
+        max_value=1_000_000,
+        value=config.iterations,
+        step=100,
+        key=widget_key("iterations"),
+        help="0: train for the epochs above; otherwise exactly this many steps.",
+    )
+
+
+def augment_settings(config: TrainConfig) -> None:
+    """Draw augmentation on/off and, when on, the strength of each distortion."""
+    augment = config.augment
+    augment.enabled = st.toggle(
+        "Augment training images",
+        value=augment.enabled,
+        key=widget_key("augment"),
+        help="Random distortions of every batch: slower per epoch, better on drawn digits.",
+    )
+    if not augment.enabled:
+        return
+    left, right = st.columns(2)
+    augment.rotation = left.slider(
+        "Rotation (°)", 0.0, 45.0, float(augment.rotation), 1.0, key=widget_key("rotation")
+    )
+    augment.shift = right.slider(
+        "Shift (of side)", 0.0, 0.3, float(augment.shift), 0.01, key=widget_key("shift")
+    )
+    augment.scale = left.slider(
+        "Scale (±)", 0.0, 0.5, float(augment.scale), 0.01, key=widget_key("scale")
+    )
+    augment.shear = right.slider(
+        "Shear (°)", 0.0, 30.0, float(augment.shear), 1.0, key=widget_key("shear")
+    )
+    augment.thickness = left.slider(
+        "Stroke thickness change",
+        0.0,
+        1.0,
+        float(augment.thickness),
+        0.05,
+        key=widget_key("thickness"),
+        help="Probability that a digit's strokes get thicker or thinner.",
+    )
+    augment.elastic = right.checkbox(
+        "Elastic warp", value=augment.elastic, key=widget_key("elastic")
+    )
