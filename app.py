@@ -18,18 +18,18 @@ st.set_page_config(
 )
 
 DATA_PAGE = st.Page(
-    "pages/1_Data.py", title="Data", icon=":material/grid_view:", url_path="data", default=True
+    "views/1_Data.py", title="Data", icon=":material/grid_view:", url_path="data", default=True
 )
 BUILD_PAGE = st.Page(
-    "pages/2_Build.py", title="Build", icon=":material/account_tree:", url_path="build"
+    "views/2_Build.py", title="Build", icon=":material/account_tree:", url_path="build"
 )
 TRAIN_PAGE = st.Page(
-    "pages/3_Train.py", title="Train", icon=":material/monitoring:", url_path="train"
+    "views/3_Train.py", title="Train", icon=":material/monitoring:", url_path="train"
 )
 EVALUATE_PAGE = st.Page(
-    "pages/4_Evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate"
+    "views/4_Evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate"
 )
-DRAW_PAGE = st.Page("pages/5_Draw.py", title="Draw", icon=":material/gesture:", url_path="draw")
+DRAW_PAGE = st.Page("views/5_Draw.py", title="Draw", icon=":material/gesture:", url_path="draw")
 # pages that work without MNIST (they only need a network or a saved run)
 WORKS_WITHOUT_DATA = {BUILD_PAGE.url_path}
 

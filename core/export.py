@@ -158,13 +158,17 @@ def _transforms_source(config: TrainConfig) -> tuple[list[str], bool]:
     augment = config.augment
     if not augment.enabled:
         return lines, False
-    steps = [
-        "transforms.RandomAffine(",
-        f"    degrees={augment.rotation:g}, translate=({augment.shift:g}, {augment.shift:g}), "
-        f"scale=({1 - augment.scale:g}, {1 + augment.scale:g}), shear={augment.shear:g}",
-        "),",
-        "transforms.ToTensor(),",
-    ]
+    arguments = (
+        f"degrees={augment.rotation:g}, translate=({augment.shift:g}, {augment.shift:g}), "
+        f"scale=({1 - augment.scale:g}, {1 + augment.scale:g}), shear={augment.shear:g}"
+    )
+    one_line = f"transforms.RandomAffine({arguments}),"
+    # ruff's layout: one line when it fits in 100 columns after the list's 12-space indent
+    if len(one_line) <= 100 - 12:
+        steps = [one_line]
+    else:
+        steps = ["transforms.RandomAffine(", f"    {arguments}", "),"]
+    steps.append("transforms.ToTensor(),")
     if augment.elastic and augment.elastic_alpha > 0:
         steps.append(
             f"transforms.ElasticTransform(alpha={float(round(_elastic_alpha(augment)))!r}, "

@@ -62,13 +62,22 @@ def running_app(data_dir: Path, runs_dir: Path, log_path: Path):
     """Start `streamlit run app.py` on a free port; yield its URL; stop it afterwards."""
     port = free_port()
     env = {**os.environ, "DIGITLAB_DATA": str(data_dir), "DIGITLAB_RUNS": str(runs_dir)}
+    # the log file stays open in the child after the parent closes its handle
     command = [
-        sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
-    log = open(log_path, "w")
-    server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -89,4 +98,51 @@ def running_app(data_dir: Path, runs_dir: Path, log_path: Path):
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()
+
+
+def wait_for_app_idle(page, timeout: float = 60.0) -> None:
+    """Wait until Streamlit has finished the current script run (its status widget is gone)."""
+    page.wait_for_load_state("domcontentloaded")
+    page.wait_for_selector("[data-testid='stSidebarNav']", timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.locator("[data-testid='stStatusWidget']").count() == 0:
+            time.sleep(0.3)
+            if page.locator("[data-testid='stStatusWidget']").count() == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError("the app kept running its script")
+
+
+def open_page(page, title: str) -> None:
+    """Click a page in the sidebar navigation and wait for its heading."""
+    page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=60_000)
+    wait_for_app_idle(page)
+
+
+def assert_no_exception(page) -> None:
+    """Fail if the page shows a Streamlit exception box or a traceback."""
+    assert page.locator("[data-testid='stException']").count() == 0, page.locator(
+        "[data-testid='stException']"
+    ).first.inner_text()
+    assert "Traceback (most recent call last)" not in page.content()
+
+
+def draw_stroke(page, canvas_box: dict, points: list[tuple[float, float]]) -> None:
+    """Draw a polyline with the mouse; points are fractions (0..1) of the canvas size."""
+
+    def at(point):
+        return canvas_box["x"] + point[0] * canvas_box["width"], canvas_box["y"] + point[
+            1
+        ] * canvas_box["height"]
+
+    page.mouse.move(*at(points[0]))
+    page.mouse.down()
+    for start, end in zip(points, points[1:]):
+        for step in range(1, 9):  # small moves, like a hand
+            t = step / 8
+            page.mouse.move(
+                *at((start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t))
+            )
+    page.mouse.up()

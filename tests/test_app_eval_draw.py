@@ -18,8 +18,8 @@ from core.quicktrain import QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun, export_run_bytes, import_run, load_run
 
 REPO = Path(__file__).resolve().parent.parent
-EVALUATE = str(REPO / "pages" / "4_Evaluate.py")
-DRAW = str(REPO / "pages" / "5_Draw.py")
+EVALUATE = str(REPO / "views" / "4_Evaluate.py")
+DRAW = str(REPO / "views" / "5_Draw.py")
 
 
 def _train(runs_dir: Path, data_dir: Path, name: str, spec, config) -> Path:

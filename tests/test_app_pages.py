@@ -102,7 +102,7 @@ def test_sidebar_shows_data_status_and_device_choices():
 
 
 def test_build_page_shows_editor_counts_diagram_and_code():
-    at = _app("pages/2_Build.py")
+    at = _app("views/2_Build.py")
     assert not at.exception
     assert at.title[0].value == "Build"
     assert _metric(at, "Parameters") == "118,282"  # 784·128+128 + 128·128+128 + 128·10+10
@@ -116,7 +116,7 @@ def test_build_page_shows_editor_counts_diagram_and_code():
 
 
 def test_choosing_another_preset_changes_the_parameter_count():
-    at = _app("pages/2_Build.py")
+    at = _app("views/2_Build.py")
     before = _metric(at, "Parameters")
     _by_label(at.selectbox, "Start from a preset").set_value("seed-mlp-512").run()
     assert not at.exception
@@ -126,14 +126,14 @@ def test_choosing_another_preset_changes_the_parameter_count():
 
 
 def test_a_preset_also_loads_its_training_settings():
-    at = _app("pages/2_Build.py")
+    at = _app("views/2_Build.py")
     _by_label(at.selectbox, "Start from a preset").set_value("best-mlp").run()
     config = at.session_state["train_config"]
     assert (config.optimizer, config.schedule, config.epochs) == ("adamw", "onecycle", 8)
 
 
 def test_adding_and_removing_a_dense_layer_changes_the_network():
-    at = _app("pages/2_Build.py")
+    at = _app("views/2_Build.py")
     _by_label(at.button, "Add dense layer").click().run()
     assert len(at.session_state["spec"].dense) == 3
     assert len([w for w in at.number_input if w.label == "Width"]) == 3
@@ -143,7 +143,7 @@ def test_adding_and_removing_a_dense_layer_changes_the_network():
 
 
 def test_editing_a_width_updates_the_count_and_moving_a_layer_keeps_it():
-    at = _app("pages/2_Build.py")
+    at = _app("views/2_Build.py")
     [w for w in at.number_input if w.label == "Width"][0].set_value(64).run()
     assert [layer.width for layer in at.session_state["spec"].dense] == [64, 128]
     count = _metric(at, "Parameters")
@@ -153,7 +153,7 @@ def test_editing_a_width_updates_the_count_and_moving_a_layer_keeps_it():
 
 
 def test_a_convolution_stack_that_shrinks_the_image_away_shows_an_error_naming_it():
-    at = _app("pages/2_Build.py")
+    at = _app("views/2_Build.py")
     for _ in range(3):
         _by_label(at.button, "Add convolution").click().run()
         for kernel in [w for w in at.selectbox if w.label == "Kernel"]:
@@ -169,14 +169,14 @@ def test_a_convolution_stack_that_shrinks_the_image_away_shows_an_error_naming_i
 
 
 def test_outputs_that_do_not_match_the_digits_show_an_error():
-    at = _app("pages/2_Build.py")
+    at = _app("views/2_Build.py")
     _by_label(at.number_input, "Outputs").set_value(3).run()
     assert not at.exception
     assert "outputs" in _errors(at)
 
 
 def test_train_page_shows_every_setting_and_the_start_button():
-    at = _app("pages/3_Train.py")
+    at = _app("views/3_Train.py")
     assert not at.exception
     assert at.title[0].value == "Train"
     for label in ("Optimizer", "Schedule", "Loss"):
@@ -190,14 +190,14 @@ def test_train_page_shows_every_setting_and_the_start_button():
 
 
 def test_learning_rate_steps_are_log_spaced_and_keep_the_preset_value():
-    at = _app("pages/3_Train.py")
+    at = _app("views/3_Train.py")
     rate = _by_label(at.select_slider, "Learning rate")
     assert rate.value == 0.001
     assert {"1e-05", "0.0001", "0.001", "0.01", "0.1", "1"} <= set(rate.options)
 
 
 def test_settings_that_cannot_train_show_an_error_instead_of_starting():
-    at = _app("pages/3_Train.py")
+    at = _app("views/3_Train.py")
     _by_label(at.selectbox, "Loss").set_value("nll").run()
     _by_label(at.button, "Start training").click().run()
     assert not at.exception
@@ -208,7 +208,7 @@ def test_settings_that_cannot_train_show_an_error_instead_of_starting():
 def test_a_short_training_started_on_the_train_page_is_saved_and_becomes_active(
     isolated_folders,
 ):
-    at = _app("pages/3_Train.py")
+    at = _app("views/3_Train.py")
     _by_label(at.number_input, "Epochs").set_value(1)
     _by_label(at.select_slider, "Training data used").set_value(0.05)
     at.run()
@@ -231,7 +231,7 @@ def test_a_short_training_started_on_the_train_page_is_saved_and_becomes_active(
     # a refreshed browser has only the URL: it finds the same job again
     fresh = AppTest.from_file(APP, default_timeout=120)
     fresh.query_params["job"] = run_id
-    fresh.run().switch_page("pages/3_Train.py").run()
+    fresh.run().switch_page("views/3_Train.py").run()
     assert not fresh.exception
     assert any("test accuracy" in s.value for s in fresh.success)
 
@@ -246,8 +246,8 @@ def test_without_mnist_every_page_shows_the_reason_and_build_still_works(tmp_pat
     assert not at.exception
     assert "MNIST is not available" in _errors(at)
     assert not at.title  # the Data page itself needs the data
-    at.switch_page("pages/3_Train.py").run()
+    at.switch_page("views/3_Train.py").run()
     assert "MNIST is not available" in _errors(at)
-    at.switch_page("pages/2_Build.py").run()
+    at.switch_page("views/2_Build.py").run()
     assert not at.exception
     assert at.title[0].value == "Build"

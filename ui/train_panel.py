@@ -19,7 +19,7 @@ from ui.widgets import format_seconds
 
 JOB_KEY = "job"
 ADOPTED_KEY = "_adopted_jobs"
-EVALUATE_PAGE = "pages/4_Evaluate.py"
+EVALUATE_PAGE = "views/4_Evaluate.py"
 CHART_CONFIG = {"displayModeBar": False}
 
 

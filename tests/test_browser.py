@@ -1,0 +1,152 @@
+"""The whole app in real Chromium: click through the pages, train live, draw digits.
+
+Screenshots of every page land in test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import pytest
+
+from tests.browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    assert_no_exception,
+    draw_stroke,
+    open_page,
+    require_browser,
+    running_app,
+    wait_for_app_idle,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def app_url(data_dir, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("browser-runs")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app(data_dir, runs, ARTIFACTS / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    chromium = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        tab = context.new_page()
+        tab.set_default_timeout(60_000)
+        tab.goto(app_url)
+        wait_for_app_idle(tab)
+        yield tab
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def wait_for_charts(page, count: int) -> None:
+    """Wait until at least count plotly charts have rendered (they draw after the script run)."""
+    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {count}")
+
+
+def current_step(page) -> int:
+    text = page.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.inner_text()
+    return int(re.search(r"step ([\d,]+)/", text).group(1).replace(",", ""))
+
+
+def test_data_page_shows_the_dataset(page):
+    open_page(page, "Data")
+    assert_no_exception(page)
+    assert page.get_by_text("60,000").count() > 0
+    wait_for_charts(page, 2)  # class balance and pixel heatmap at least
+    shot(page, "1-data")
+
+
+def test_build_page_shows_size_diagram_and_code(page):
+    open_page(page, "Build")
+    assert_no_exception(page)
+    assert page.get_by_text("118,282").count() > 0  # seed-mlp-128's parameters
+    wait_for_charts(page, 1)
+    shot(page, "2-build")
+    page.get_by_role("tab", name=re.compile("PyTorch code")).click()
+    page.get_by_text("class Net(nn.Module)").first.wait_for()
+    shot(page, "2-build-code")
+
+
+def test_training_streams_live_and_survives_a_refresh(page):
+    open_page(page, "Train")
+    assert_no_exception(page)
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("3")
+    epochs.press("Enter")
+    wait_for_app_idle(page)
+    page.get_by_role("button", name=re.compile("Start training")).click()
+    page.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.wait_for(timeout=120_000)
+    first = current_step(page)
+    time.sleep(2.0)
+    second = current_step(page)
+    assert second > first, "the progress did not move in two seconds"
+    wait_for_charts(page, 1)
+    shot(page, "3-train-live")
+    page.reload()  # a browser refresh reattaches to the running job through the URL
+    page.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.wait_for(timeout=60_000)
+    assert current_step(page) >= second
+    page.get_by_text("Test accuracy").first.wait_for(timeout=300_000)
+    wait_for_app_idle(page)
+    assert_no_exception(page)
+    accuracy = page.locator("[data-testid='stMetricValue']").first.inner_text()
+    assert float(accuracy.rstrip("%")) > 95.0
+    shot(page, "3-train-done")
+
+
+def test_evaluate_page_shows_the_new_run(page):
+    open_page(page, "Evaluate")
+    assert_no_exception(page)
+    page.get_by_text("Test accuracy").first.wait_for()
+    wait_for_charts(page, 2)  # per-class accuracy and confusion matrix
+    shot(page, "4-evaluate")
+    page.get_by_role("tab", name=re.compile("Mistakes")).click()
+    time.sleep(1.0)
+    shot(page, "4-evaluate-mistakes")
+
+
+def predicted_digit(page) -> str:
+    answer = page.locator(".dl-digit").first
+    answer.wait_for(timeout=30_000)
+    return answer.inner_text().strip()
+
+
+def test_drawn_one_and_zero_are_recognised(page):
+    open_page(page, "Draw")
+    assert_no_exception(page)
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    draw_stroke(page, box, [(0.5, 0.18), (0.5, 0.82)])
+    page.wait_for_function("() => document.querySelector('.dl-digit') !== null", timeout=30_000)
+    time.sleep(1.0)
+    assert predicted_digit(page) == "1"
+    shot(page, "5-draw-one")
+
+    page.get_by_role("button", name=re.compile("Clear")).click()
+    page.wait_for_function("() => document.querySelector('.dl-digit') === null", timeout=30_000)
+    canvas = page.locator("canvas.upper-canvas").first
+    box = canvas.bounding_box()
+    circle = [
+        (0.5 + 0.22 * math.sin(a / 24 * 2 * math.pi), 0.5 - 0.3 * math.cos(a / 24 * 2 * math.pi))
+        for a in range(26)
+    ]
+    draw_stroke(page, box, circle)
+    page.wait_for_function("() => document.querySelector('.dl-digit') !== null", timeout=30_000)
+    time.sleep(1.0)
+    assert predicted_digit(page) == "0"
+    shot(page, "5-draw-zero")
