@@ -310,7 +310,10 @@ def train(
         epoch_started = time.perf_counter()
         model.train()
         if batch >= n_train:
-            x_epoch, y_epoch = x_train, y_train  # a full batch's gradient ignores order: skip the copy
+            x_epoch, y_epoch = (
+                x_train,
+                y_train,
+            )  # a full batch's gradient ignores order: skip the copy
         else:
             order = torch.randperm(n_train, generator=generator).to(device)
             x_epoch, y_epoch = x_train[order], y_train[order]
