@@ -228,6 +228,13 @@ def test_a_short_training_started_on_the_train_page_is_saved_and_becomes_active(
     assert any("test accuracy" in s.value for s in at.success)
     assert at.session_state["active_run"] == saved[0]["path"]
 
+    # the new run is selectable on Evaluate and Draw, and shown there
+    for page, picker_label in (("views/4_Evaluate.py", "Run"), ("views/5_Draw.py", "Model")):
+        at.switch_page(page).run()
+        assert not at.exception
+        picker = _by_label(at.selectbox, picker_label)
+        assert picker.value == saved[0]["path"]
+
     # a refreshed browser has only the URL: it finds the same job again
     fresh = AppTest.from_file(APP, default_timeout=120)
     fresh.query_params["job"] = run_id

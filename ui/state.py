@@ -34,8 +34,10 @@ def mnist() -> Mnist:
     return _mnist_for(str(data_dir()))
 
 
+@st.cache_resource
 def registry() -> jobs.JobRegistry:
     """Return the process-wide registry of training jobs."""
+    # held by Streamlit's cache too, so a module reload during development keeps running jobs
     return jobs.registry()
 
 
