@@ -125,7 +125,7 @@ def predicted_digit(page) -> str:
     return answer.inner_text().strip()
 
 
-def test_drawn_one_and_zero_are_recognised(page):
+def test_drawn_one_zero_and_seven_are_recognised(page):
     open_page(page, "Draw")
     assert_no_exception(page)
     canvas = page.locator("canvas.upper-canvas").first
@@ -150,3 +150,12 @@ def test_drawn_one_and_zero_are_recognised(page):
     time.sleep(1.0)
     assert predicted_digit(page) == "0"
     shot(page, "5-draw-zero")
+
+    page.get_by_role("button", name=re.compile("Clear")).click()
+    page.wait_for_function("() => document.querySelector('.dl-digit') === null", timeout=30_000)
+    box = page.locator("canvas.upper-canvas").first.bounding_box()
+    draw_stroke(page, box, [(0.28, 0.2), (0.72, 0.2), (0.45, 0.84)])  # a seven, in one stroke
+    page.wait_for_function("() => document.querySelector('.dl-digit') !== null", timeout=30_000)
+    time.sleep(1.0)
+    assert predicted_digit(page) == "7"
+    shot(page, "5-draw-seven")
