@@ -125,37 +125,27 @@ def predicted_digit(page) -> str:
     return answer.inner_text().strip()
 
 
+def draw_and_read(page, points: list[tuple[float, float]]) -> str:
+    """Clear the canvas, draw one stroke through points, and return the predicted digit."""
+    if page.locator(".dl-digit").count():
+        page.get_by_role("button", name=re.compile("Clear")).click()
+        page.wait_for_function("() => document.querySelector('.dl-digit') === null", timeout=30_000)
+    box = page.locator("canvas.upper-canvas").first.bounding_box()
+    draw_stroke(page, box, points)
+    page.wait_for_function("() => document.querySelector('.dl-digit') !== null", timeout=30_000)
+    time.sleep(1.0)  # the last mouse moves may still be on their way to the server
+    return predicted_digit(page)
+
+
 def test_drawn_one_zero_and_seven_are_recognised(page):
     open_page(page, "Draw")
     assert_no_exception(page)
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.wait_for()
-    box = canvas.bounding_box()
-    draw_stroke(page, box, [(0.5, 0.18), (0.5, 0.82)])
-    page.wait_for_function("() => document.querySelector('.dl-digit') !== null", timeout=30_000)
-    time.sleep(1.0)
-    assert predicted_digit(page) == "1"
+    page.locator("canvas.upper-canvas").first.wait_for()
+    assert draw_and_read(page, [(0.5, 0.18), (0.5, 0.82)]) == "1"
     shot(page, "5-draw-one")
-
-    page.get_by_role("button", name=re.compile("Clear")).click()
-    page.wait_for_function("() => document.querySelector('.dl-digit') === null", timeout=30_000)
-    canvas = page.locator("canvas.upper-canvas").first
-    box = canvas.bounding_box()
-    circle = [
-        (0.5 + 0.22 * math.sin(a / 24 * 2 * math.pi), 0.5 - 0.3 * math.cos(a / 24 * 2 * math.pi))
-        for a in range(26)
-    ]
-    draw_stroke(page, box, circle)
-    page.wait_for_function("() => document.querySelector('.dl-digit') !== null", timeout=30_000)
-    time.sleep(1.0)
-    assert predicted_digit(page) == "0"
+    turns = [i / 24 * 2 * math.pi for i in range(26)]
+    circle = [(0.5 + 0.22 * math.sin(a), 0.5 - 0.3 * math.cos(a)) for a in turns]
+    assert draw_and_read(page, circle) == "0"
     shot(page, "5-draw-zero")
-
-    page.get_by_role("button", name=re.compile("Clear")).click()
-    page.wait_for_function("() => document.querySelector('.dl-digit') === null", timeout=30_000)
-    box = page.locator("canvas.upper-canvas").first.bounding_box()
-    draw_stroke(page, box, [(0.28, 0.2), (0.72, 0.2), (0.45, 0.84)])  # a seven, in one stroke
-    page.wait_for_function("() => document.querySelector('.dl-digit') !== null", timeout=30_000)
-    time.sleep(1.0)
-    assert predicted_digit(page) == "7"
+    assert draw_and_read(page, [(0.28, 0.2), (0.72, 0.2), (0.45, 0.84)]) == "7"
     shot(page, "5-draw-seven")
