@@ -11,7 +11,7 @@ from core.data import DataUnavailable, load_mnist, resolve_data_dir
 from core.presets import PRESETS, get_preset
 
 
-def _progress_printer(stream=sys.stderr):
+def progress_printer(stream=sys.stderr):
     """Return an emit function that draws a one-line progress bar on stream."""
     state = {"total": 1, "last": 0.0}
 
@@ -105,7 +105,7 @@ def cmd_train(args) -> int:
         config=config,
         data_dir=args.data,
         runs_dir=str(resolve_runs_dir(args.runs)),
-        listener=_progress_printer(),
+        listener=progress_printer(),
     )
     job.run()
     if job.state == "failed":

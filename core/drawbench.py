@@ -183,6 +183,7 @@ BENCH_PRESETS = ("seed-mlp-128", "best-mlp", "small-cnn", "draw")
 
 def preset_run(name: str, data_dir, runs_dir) -> Run:
     """Return the newest finished run of a preset at its full settings, training one if none exists."""
+    from core.cli import progress_printer
     from core.jobs import Job
     from core.presets import get_preset
     from core.runs import list_runs, load_run, new_run_id, resolve_runs_dir
@@ -204,6 +205,7 @@ def preset_run(name: str, data_dir, runs_dir) -> Run:
         config=config,
         data_dir=str(data_dir) if data_dir else None,
         runs_dir=str(resolve_runs_dir(runs_dir)),
+        listener=progress_printer(),
     )
     job.run()
     if job.state != "finished":
