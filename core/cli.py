@@ -78,6 +78,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from core.config import check_compatible
     from core.jobs import Job
     from core.runs import new_run_id, resolve_runs_dir
 
@@ -89,6 +90,9 @@ def cmd_train(args) -> int:
         "device": args.device,
         "seed": args.seed,
         "iterations": args.iterations,
+        "engine": args.engine,
+        "optimizer": args.optimizer,
+        "momentum": args.momentum,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -98,6 +102,7 @@ def cmd_train(args) -> int:
     if args.epochs is not None:
         config.iterations = 0 if args.iterations is None else config.iterations
     config.validate()
+    check_compatible(spec, config)
     job = Job(
         run_id=new_run_id(args.preset),
         name=args.preset,
@@ -155,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--lr", type=float)
     train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     train.add_argument("--seed", type=int)
+    train.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
+    train.add_argument("--momentum", type=float)
+    train.add_argument(
+        "--engine",
+        choices=["autograd", "scratch"],
+        help="scratch: hand-written forward and backward, dense networks and SGD only",
+    )
     train.set_defaults(func=cmd_train)
     bench = sub.add_parser("bench", help="measure training speed against the tutorial pipeline")
     bench.add_argument("--quick", action="store_true", help="only the per-epoch comparison")

@@ -8,12 +8,13 @@ from dataclasses import asdict, dataclass, field
 from core.augment import AugmentConfig
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
 from core.models import ModelSpec, _check_choice, strict_from_dict
+from core.scratch import check_supported
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "nll", "mse")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-ENGINES = ("autograd",)
+ENGINES = ("autograd", "scratch")
 
 
 def _check_number(name: str, value, low: float, high: float, integer: bool = False) -> None:
@@ -98,7 +99,7 @@ class TrainConfig:
 
 
 def check_compatible(spec: ModelSpec, config: TrainConfig) -> None:
-    """Raise ValueError when the network's outputs cannot be trained with this task and loss."""
+    """Raise ValueError when the network cannot be trained with this task, loss and engine."""
     n_classes = len(config.classes)
     if spec.outputs == 1:
         if n_classes != 2:
@@ -119,3 +120,5 @@ def check_compatible(spec: ModelSpec, config: TrainConfig) -> None:
         raise ValueError(
             f"loss: 'cross_entropy' expects raw scores, but output is {spec.output!r}; use 'logits'"
         )
+    if config.engine == "scratch":
+        check_supported(spec, config)

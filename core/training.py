@@ -16,6 +16,7 @@ from core.augment import augment_batch
 from core.config import TrainConfig, check_compatible
 from core.data import Task, normalize, to_float
 from core.models import ModelSpec, build
+from core.scratch import ScratchEngine
 
 __all__ = [
     "TrainConfig",
@@ -171,6 +172,37 @@ def make_schedule(optimizer, config: TrainConfig, total_steps: int, steps_per_ep
     )
 
 
+class AutogradEngine:
+    """The trainer's step for engine 'autograd': model(x), loss.backward(), optimizer.step()."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: ModelSpec,
+        config: TrainConfig,
+        total_steps: int,
+        steps_per_epoch: int,
+    ) -> None:
+        self.model, self.loss, self.outputs = model, config.loss, spec.outputs
+        self.optimizer = make_optimizer(model, config)
+        self.scheduler = make_schedule(self.optimizer, config, total_steps, steps_per_epoch)
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Train on one batch; return (loss, outputs, learning rate used), detached."""
+        outputs = self.model(xb)
+        loss = loss_fn(outputs, yb, self.loss, self.outputs)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.detach(), outputs.detach(), lr
+
+
+ENGINE_CLASSES = {"autograd": AutogradEngine, "scratch": ScratchEngine}
+
+
 @torch.no_grad()
 def score(
     model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, outputs: int
@@ -240,8 +272,7 @@ def train(
     n_train = len(y_train)
     batch, steps_per_epoch, total_steps = plan_steps(n_train, config)
     epochs_planned = math.ceil(total_steps / steps_per_epoch)
-    optimizer = make_optimizer(model, config)
-    scheduler = make_schedule(optimizer, config, total_steps, steps_per_epoch)
+    engine = ENGINE_CLASSES[config.engine](model, spec, config, total_steps, steps_per_epoch)
     skip_single = _has_batch_norm(model)  # batch norm cannot train on a batch of one
     result = TrainResult(model=model, status="finished", device=device_label(device))
     emit(
@@ -335,18 +366,10 @@ def train(
                 xb = normalize(
                     augment_batch(xb, config.augment, device_generator), config.normalization
                 )
-            outputs = model(xb)
-            loss = loss_fn(outputs, yb, config.loss, spec.outputs)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            detached, outputs, lr = engine.step(xb, yb)
             step += 1
-            lr = optimizer.param_groups[0]["lr"]
-            if scheduler is not None:
-                scheduler.step()
-            detached = loss.detach()
             loss_sum += detached * len(yb)
-            correct += (predicted_class(outputs.detach()) == yb).sum()
+            correct += (predicted_class(outputs) == yb).sum()
             seen += len(yb)
             pending.append((step, epoch, lr, detached))
             now = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from core.config import ENGINES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from ui.build_state import widget_key
 
 LEARNING_RATES = [
@@ -29,7 +29,15 @@ def _with(options: list, value) -> list:
 
 
 def optimizer_settings(config: TrainConfig) -> None:
-    """Draw optimizer, learning rate (log steps), momentum, weight decay, schedule."""
+    """Draw engine, optimizer, learning rate (log steps), momentum, weight decay, schedule."""
+    config.engine = st.selectbox(
+        "Engine",
+        ENGINES,
+        index=ENGINES.index(config.engine),
+        key=widget_key("engine"),
+        help="scratch: forward and backward written by hand, no autograd — "
+        "dense networks and SGD only",
+    )
     left, right = st.columns(2)
     config.optimizer = left.selectbox(
         "Optimizer",
