@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import DataUnavailable
-from ui import sidebar, state
+from ui import share, sidebar, state
 
 st.set_page_config(
     page_title="Digit Lab",
@@ -40,6 +40,8 @@ st.html(
 )
 
 page = st.navigation([DATA_PAGE, BUILD_PAGE, TRAIN_PAGE, EVALUATE_PAGE, DRAW_PAGE])
+# a shared link's settings replace the defaults before the sidebar or a page reads them
+share.load_from_url()
 problem = state.data_problem()
 sidebar.draw(problem)
 

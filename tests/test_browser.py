@@ -149,3 +149,38 @@ def test_drawn_one_zero_and_seven_are_recognised(page):
     shot(page, "5-draw-zero")
     assert draw_and_read(page, [(0.28, 0.2), (0.72, 0.2), (0.45, 0.84)]) == "7"
     shot(page, "5-draw-seven")
+
+
+def test_a_shared_link_opens_its_configuration_in_a_fresh_browser(page, app_url):
+    from urllib.parse import urlencode
+
+    from core.models import parameter_count
+    from ui import share
+
+    params = {"preset": "small-cnn", "dense": "77-tanh-d0.2", "lr": "0.01", "epochs": "3"}
+    expected = f"{parameter_count(share.decode(params).spec):,}"
+    # a new context of the same browser: no cookies, no session, only the link
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 720})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    try:
+        tab.goto(f"{app_url}/build?{urlencode(params)}")
+        tab.get_by_role("heading", name="Build", exact=True).first.wait_for()
+        wait_for_app_idle(tab)
+        assert_no_exception(tab)
+        tab.get_by_text(expected).first.wait_for()  # the parameter count of the shared network
+        assert tab.get_by_label("Width").first.input_value() == "77"
+        tab.get_by_role("button", name=re.compile("Copy link")).click()
+        link = tab.locator("code", has_text="preset=small-cnn").first
+        link.wait_for()
+        assert "dense=77-tanh-d0.2" in link.inner_text()
+        assert link.inner_text().startswith(f"{app_url}/build?")
+        tab.screenshot(path=str(ARTIFACTS / "6-shared-link.png"))
+        tab.keyboard.press("Escape")
+
+        open_page(tab, "Train")
+        assert_no_exception(tab)
+        assert tab.get_by_label("Epochs").input_value() == "3"
+        assert "lr=0.01" in tab.url and "epochs=3" in tab.url  # the Train page keeps the link
+    finally:
+        context.close()

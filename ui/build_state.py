@@ -73,6 +73,17 @@ def load_preset(name: str) -> None:
     bump_revision()
 
 
+def load_settings(preset: str, spec: ModelSpec, config: TrainConfig) -> None:
+    """Replace the network and the training settings with these (from a shared link)."""
+    previous = st.session_state.get(CONFIG_KEY)
+    if previous is not None:
+        config.device = previous.device  # the device is a property of the machine, not the link
+    st.session_state[SPEC_KEY] = spec
+    st.session_state[CONFIG_KEY] = config
+    st.session_state[PRESET_KEY] = preset
+    bump_revision()
+
+
 def is_modified() -> bool:
     """Return True when the network or its training settings differ from the preset's."""
     preset = PRESETS[current_preset()]

@@ -7,7 +7,7 @@ import streamlit as st
 from core import models
 from core.config import check_compatible
 from core.presets import PRESETS
-from ui import build_state, figures
+from ui import build_state, figures, share
 from ui.layer_editor import conv_editor, dense_editor, output_editor
 
 try:
@@ -20,7 +20,8 @@ def _load_chosen_preset() -> None:
     build_state.load_preset(st.session_state["preset_picker"])
 
 
-st.title("Build")
+title_column, share_column = st.columns([5, 1], vertical_alignment="bottom")
+title_column.title("Build")
 
 names = list(PRESETS)
 preset_column, description_column = st.columns([2, 3], vertical_alignment="bottom")
@@ -58,6 +59,11 @@ with editor_column:
         conv_editor(spec)
     with output_tab:
         output_editor(spec, len(config.classes))
+
+# after every widget has written its value: the URL and the link show what the page shows
+share.sync_to_url()
+with share_column:
+    share.copy_link_button()
 
 with view_column:
     try:

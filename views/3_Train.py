@@ -8,13 +8,14 @@ import streamlit as st
 
 from core import models
 from core.config import check_compatible
-from ui import build_state, state, train_panel
+from ui import build_state, share, state, train_panel
 from ui.train_settings import augment_settings, loop_settings, optimizer_settings
 
 spec = build_state.current_spec()
 config = build_state.current_config()
 
-st.title("Train")
+title_column, share_column = st.columns([5, 1], vertical_alignment="bottom")
+title_column.title("Train")
 
 settings_column, panel_column = st.columns([2, 3], gap="medium")
 with settings_column:
@@ -51,6 +52,11 @@ with settings_column:
         f"Network on the Build page, digits on the Data page, device ({config.device}) "
         "in the sidebar."
     )
+
+# after every widget has written its value: the URL and the link show what the page shows
+share.sync_to_url()
+with share_column:
+    share.copy_link_button()
 
 with panel_column:
     if start:

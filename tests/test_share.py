@@ -1,0 +1,91 @@
+"""Shareable links: settings survive encode -> URL -> decode, and tampered links name the field."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+
+from core.models import ConvLayer, DenseLayer
+from core.presets import PRESETS
+from ui import share
+
+
+def _through_url(params: dict[str, str]) -> dict[str, str]:
+    """Return params after a trip through a query string, as a browser would send them back."""
+    return dict(parse_qsl(urlencode(params), keep_blank_values=True))
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_an_unchanged_preset_is_just_its_name(name):
+    spec, config = PRESETS[name].fresh()
+    params = share.encode(spec, config, name)
+    assert params == {"preset": name}
+    assert share.decode(_through_url(params)) == (name, spec, config)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_round_trips_when_written_against_another_preset(name):
+    spec, config = PRESETS[name].fresh()
+    params = share.encode(spec, config, "seed-mlp-128")
+    assert share.decode(_through_url(params)) == ("seed-mlp-128", spec, config)
+
+
+def test_a_custom_conv_and_dense_network_with_changed_training_round_trips():
+    spec, config = PRESETS["small-cnn"].fresh()
+    spec.conv = [
+        ConvLayer(8, 5, "valid", "gelu", "avg", batch_norm=False, dropout=0.1 + 0.2),
+        ConvLayer(24, 3, "same", "leaky_relu", "none", batch_norm=True),
+    ]
+    spec.dense = [DenseLayer(77, "tanh", 0.25, True), DenseLayer(40, "leaky_relu")]
+    spec.outputs, spec.init = 2, "randn"
+    config.optimizer, config.lr, config.momentum = "sgd", 1e-5, 0.9
+    config.epochs, config.full_batch, config.classes = 3, True, [3, 7]
+    config.val_fraction = 1 / 12
+    config.augment.enabled, config.augment.rotation = True, 12.5
+    params = share.encode(spec, config, "small-cnn")
+    assert params["dense"] == "77-tanh-bn-d0.25~40-leaky_relu"
+    assert params["lr"] == "0.00001" and params["classes"] == "37"
+    assert "device" not in params  # the machine opening the link picks its own device
+    assert share.decode(_through_url(params)) == ("small-cnn", spec, config)
+
+
+def test_a_removed_layer_list_is_written_as_none():
+    spec, config = PRESETS["lenet5"].fresh()
+    spec.dense = []
+    params = share.encode(spec, config, "lenet5")
+    assert params["dense"] == "none"
+    assert share.decode(params).spec.dense == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"preset": "no-such-net"}, "preset"),
+        ({"lr": "fast"}, "lr"),
+        ({"lr": "99"}, "lr"),
+        ({"epochs": "1.5"}, "epochs"),
+        ({"optimizer": "magic"}, "optimizer"),
+        ({"classes": "3x"}, "classes"),
+        ({"classes": "33"}, "classes"),
+        ({"full_batch": "maybe"}, "full_batch"),
+        ({"aug_rotation": "720"}, "rotation"),
+        ({"dense": "77"}, "dense[0]"),
+        ({"dense": "77-relu~abc-relu"}, "dense[1].width"),
+        ({"dense": "77-swish"}, "dense[0].activation"),
+        ({"dense": "77-relu-d2"}, "dense[0].dropout"),
+        ({"dense": "77-relu-xx"}, "dense[0]"),
+        ({"conv": "8-k3-same-relu-max"}, "conv[0].kernel"),
+        ({"conv": "8-3-same-relu-huge"}, "conv[0].pool"),
+        ({"outputs": "11"}, "outputs"),
+    ],
+)
+def test_a_tampered_value_raises_a_value_error_naming_the_field(params, field):
+    with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        share.decode(params)
+
+
+def test_parameters_that_are_not_settings_are_ignored():
+    assert not share.has_settings({"job": "20250101-abc"})
+    assert share.has_settings({"job": "x", "lr": "0.01"})
+    assert share.decode({"job": "x", "lr": "0.01"}).config.lr == 0.01
