@@ -30,6 +30,9 @@ EVALUATE_PAGE = st.Page(
     "views/4_Evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate"
 )
 DRAW_PAGE = st.Page("views/5_Draw.py", title="Draw", icon=":material/gesture:", url_path="draw")
+INSIDE_PAGE = st.Page(
+    "views/6_Inside.py", title="Inside", icon=":material/visibility:", url_path="inside"
+)
 # pages that work without MNIST (they only need a network or a saved run)
 WORKS_WITHOUT_DATA = {BUILD_PAGE.url_path}
 
@@ -39,7 +42,7 @@ st.html(
     "{padding-left: 2rem; padding-right: 2rem; max-width: 1600px;}</style>"
 )
 
-page = st.navigation([DATA_PAGE, BUILD_PAGE, TRAIN_PAGE, EVALUATE_PAGE, DRAW_PAGE])
+page = st.navigation([DATA_PAGE, BUILD_PAGE, TRAIN_PAGE, EVALUATE_PAGE, DRAW_PAGE, INSIDE_PAGE])
 # a shared link's settings replace the defaults before the sidebar or a page reads them
 share.load_from_url()
 problem = state.data_problem()

@@ -45,3 +45,13 @@ def isolated_folders(tmp_path, monkeypatch):
     if found is not None:
         monkeypatch.setenv("DIGITLAB_DATA", str(found))
     return runs
+
+
+def train_tiny_run(runs_dir: Path, data_dir: Path, name: str, spec, config) -> Path:
+    """Train a small real run through the job registry, wait for it, and return its folder."""
+    from core.jobs import JobRegistry
+
+    job = JobRegistry().submit(spec, config, name=name, data_dir=data_dir, runs_dir=runs_dir)
+    assert job.wait(timeout=300), "training did not finish"
+    assert job.state == "finished", job.error
+    return Path(job.run_dir)

@@ -11,22 +11,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import check_compatible
-from core.jobs import JobRegistry
 from core.models import DenseLayer, ModelSpec
 from core.presets import get_preset
 from core.quicktrain import QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun, export_run_bytes, import_run, load_run
+from tests.conftest import train_tiny_run
 
 REPO = Path(__file__).resolve().parent.parent
 EVALUATE = str(REPO / "views" / "4_Evaluate.py")
 DRAW = str(REPO / "views" / "5_Draw.py")
-
-
-def _train(runs_dir: Path, data_dir: Path, name: str, spec, config) -> Path:
-    job = JobRegistry().submit(spec, config, name=name, data_dir=data_dir, runs_dir=runs_dir)
-    assert job.wait(timeout=300), "training did not finish"
-    assert job.state == "finished", job.error
-    return Path(job.run_dir)
 
 
 @pytest.fixture(scope="session")
@@ -35,11 +28,11 @@ def trained_runs(tmp_path_factory, data_dir) -> dict[str, Path]:
     store = tmp_path_factory.mktemp("trained-runs")
     spec, config = get_preset("seed-mlp-128").fresh()
     config.epochs, config.train_fraction = 1, 0.05
-    all_digits = _train(store, data_dir, "seed-mlp-128", spec, config)
+    all_digits = train_tiny_run(store, data_dir, "seed-mlp-128", spec, config)
     spec = ModelSpec(dense=[DenseLayer(32)], outputs=2)
     _, config = get_preset("seed-mlp-128").fresh()
     config.epochs, config.train_fraction, config.classes = 1, 0.05, [3, 7]
-    three_vs_seven = _train(store, data_dir, "three-vs-seven", spec, config)
+    three_vs_seven = train_tiny_run(store, data_dir, "three-vs-seven", spec, config)
     return {"all": all_digits, "3v7": three_vs_seven}
 
 

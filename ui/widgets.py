@@ -202,3 +202,52 @@ def prediction_html(probabilities, classes, unsure_below: float = 0.5) -> str:
         f'<div class="dl-digit">{first}</div>'
         f'<div class="dl-sure">{p_first:.0%} sure</div></div>'
     )
+
+
+# --- Inside page ------------------------------------------------------------------------
+
+
+def _red_blue(values: np.ndarray) -> np.ndarray:
+    """Map values in [-1, 1] to RGB uint8: blue negative, white zero, red positive."""
+    v = np.clip(values, -1.0, 1.0)[..., None]
+    white = np.array([247, 247, 247], dtype=np.float32)
+    red = np.array([178, 24, 43], dtype=np.float32)
+    blue = np.array([33, 102, 172], dtype=np.float32)
+    rgb = np.where(v >= 0, white + v * (red - white), white - v * (blue - white))
+    return rgb.round().astype(np.uint8)
+
+
+def weight_grid_image(weights, columns: int = 8, size: int = 84, gap: int = 4) -> np.ndarray:
+    """Return one RGB image tiling (N, h, w) weights, each scaled to ±its own largest value."""
+    tiles = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights)
+    tiles = tiles.astype(np.float32)
+    count, height, width = tiles.shape
+    # per-tile scale: a neuron's pattern matters, not how large its weights happen to be
+    scale = np.abs(tiles).reshape(count, -1).max(1).clip(min=1e-12)[:, None, None]
+    factor = max(1, size // max(height, width))
+    rows = -(-count // columns)
+    side_y, side_x = height * factor, width * factor
+    canvas = np.full(
+        (rows * (side_y + gap) + gap, columns * (side_x + gap) + gap, 3), 255, dtype=np.uint8
+    )
+    colored = _red_blue(tiles / scale)
+    for i in range(count):
+        row, col = divmod(i, columns)
+        y, x = gap + row * (side_y + gap), gap + col * (side_x + gap)
+        tile = np.kron(colored[i], np.ones((factor, factor, 1), dtype=np.uint8))
+        canvas[y : y + side_y, x : x + side_x] = tile
+    return canvas
+
+
+def saliency_overlay_image(digit, saliency, size: int = 224) -> np.ndarray:
+    """Return an RGB image of a grey 28×28 digit with its saliency map in red on top."""
+    pixels = upscale_digit(digit, size).astype(np.float32) / 255.0
+    heat = np.asarray(saliency.detach().cpu() if hasattr(saliency, "detach") else saliency)
+    heat = heat.astype(np.float32)
+    heat = heat / max(float(heat.max()), 1e-12)
+    factor = pixels.shape[0] // heat.shape[0]
+    heat = np.kron(heat, np.ones((factor, factor), dtype=np.float32))[..., None]
+    grey = np.repeat((0.15 + 0.55 * pixels)[..., None], 3, axis=2)  # dimmed so red stands out
+    red = np.array([1.0, 0.1, 0.1], dtype=np.float32)
+    blended = grey * (1 - heat) + red * heat
+    return (blended.clip(0, 1) * 255).round().astype(np.uint8)

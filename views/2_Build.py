@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import models
 from core.config import check_compatible
+from core.inside import layer_equations
 from core.presets import PRESETS
 from ui import build_state, figures, share
 from ui.layer_editor import conv_editor, dense_editor, output_editor
@@ -88,6 +89,22 @@ with view_column:
         )
 
 if valid:
+    with st.expander(
+        "Under the hood: the equations of one training step", icon=":material/functions:"
+    ):
+        if spec.conv:
+            st.info("This panel covers dense networks; remove the convolutions to see it.")
+        else:
+            batch = "B" if config.full_batch else config.batch_size
+            loss = "mse" if config.loss == "mse" else "cross_entropy"
+            st.caption(
+                f"Forward pass, loss gradient and backward pass for a batch of B = {batch} "
+                "images (batch norm and dropout left out). Rows of X are images; "
+                "⊙ multiplies element by element."
+            )
+            for equation in layer_equations(spec, batch, loss):
+                st.latex(equation)
+
     model_tab, code_tab = st.tabs(["print(model)", "PyTorch code"])
     with model_tab:
         st.code(models.summary(spec), language="text")
