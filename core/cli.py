@@ -78,9 +78,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from core.config import check_compatible
     from core.jobs import Job
-    from core.runs import new_run_id, resolve_runs_dir
 
     spec, config = get_preset(args.preset).fresh()
     overrides = {
@@ -101,17 +99,7 @@ def cmd_train(args) -> int:
         config.full_batch = False
     if args.epochs is not None:
         config.iterations = 0 if args.iterations is None else config.iterations
-    config.validate()
-    check_compatible(spec, config)
-    job = Job(
-        run_id=new_run_id(args.preset),
-        name=args.preset,
-        spec=spec,
-        config=config,
-        data_dir=args.data,
-        runs_dir=str(resolve_runs_dir(args.runs)),
-        listener=progress_printer(),
-    )
+    job = Job.create(spec, config, args.preset, args.data, args.runs, listener=progress_printer())
     job.run()
     if job.state == "failed":
         print(f"training failed: {job.error}", file=sys.stderr)

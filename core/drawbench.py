@@ -186,7 +186,7 @@ def preset_run(name: str, data_dir, runs_dir) -> Run:
     from core.cli import progress_printer
     from core.jobs import Job
     from core.presets import get_preset
-    from core.runs import list_runs, load_run, new_run_id, resolve_runs_dir
+    from core.runs import list_runs, load_run
 
     spec, config = get_preset(name).fresh()
     for summary in list_runs(runs_dir):
@@ -198,15 +198,7 @@ def preset_run(name: str, data_dir, runs_dir) -> Run:
         f"training {name} (no finished run with the preset's settings in the runs folder)…",
         flush=True,
     )
-    job = Job(
-        run_id=new_run_id(name),
-        name=name,
-        spec=spec,
-        config=config,
-        data_dir=str(data_dir) if data_dir else None,
-        runs_dir=str(resolve_runs_dir(runs_dir)),
-        listener=progress_printer(),
-    )
+    job = Job.create(spec, config, name, data_dir, runs_dir, listener=progress_printer())
     job.run()
     if job.state != "finished":
         raise RuntimeError(f"training {name} failed: {job.error}")

@@ -55,6 +55,30 @@ class Job:
     _latest_step: dict = field(default_factory=dict)
     _started_at: float | None = None
 
+    @classmethod
+    def create(
+        cls,
+        spec: ModelSpec,
+        config: TrainConfig,
+        name: str = "custom",
+        data_dir: str | None = None,
+        runs_dir: str | None = None,
+        listener: Callable[[dict], None] | None = None,
+    ) -> Job:
+        """Validate the settings and return a new job with a fresh run id (not yet started)."""
+        spec.validate()
+        config.validate()
+        check_compatible(spec, config)
+        return cls(
+            run_id=new_run_id(name),
+            name=name,
+            spec=spec,
+            config=config,
+            data_dir=str(data_dir) if data_dir else None,
+            runs_dir=str(resolve_runs_dir(runs_dir)),
+            listener=listener,
+        )
+
     def publish(self, event: dict) -> None:
         """Record an event from the training loop (called from the job's thread)."""
         stamped = {**event, "time": time.time()}
@@ -219,17 +243,7 @@ class JobRegistry:
         runs_dir: str | None = None,
     ) -> Job:
         """Validate and queue a training job; it starts as soon as a slot is free."""
-        spec.validate()
-        config.validate()
-        check_compatible(spec, config)
-        job = Job(
-            run_id=new_run_id(name),
-            name=name,
-            spec=spec,
-            config=config,
-            data_dir=str(data_dir) if data_dir else None,
-            runs_dir=str(resolve_runs_dir(runs_dir)),
-        )
+        job = Job.create(spec, config, name, data_dir, runs_dir)
         with self._lock:
             self._jobs[job.run_id] = job
             self._queue.append(job)
