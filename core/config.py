@@ -6,7 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from core.augment import AugmentConfig
-from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
+from core.budget import check_fits
+from core.data import ALL_DIGITS, NORMALIZATIONS, split_sizes, validate_classes
 from core.models import ModelSpec, _check_choice, strict_from_dict
 from core.scratch import check_supported
 
@@ -18,10 +19,12 @@ ENGINES = ("autograd", "scratch")
 
 
 def _check_number(name: str, value, low: float, high: float, integer: bool = False) -> None:
+    # NaN fails every comparison, so the range test refuses it (and ±inf) without a special case
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
         kind = "an integer" if integer else "a number"
-        raise ValueError(f"{name}: {value!r} must be {kind} in the allowed range {low:g}..{high:g}")
+        span = f"{low}..{high}" if integer else f"{low:g}..{high:g}"
+        raise ValueError(f"{name}: {value!r} must be {kind} in the allowed range {span}")
 
 
 @dataclass
@@ -122,3 +125,29 @@ def check_compatible(spec: ModelSpec, config: TrainConfig) -> None:
         )
     if config.engine == "scratch":
         check_supported(spec, config)
+
+
+def check_batch_size(config: TrainConfig) -> None:
+    """Raise ValueError when the batch is larger than the task's training set (full batch is fine)."""
+    if config.full_batch:
+        return
+    n_train, _ = split_sizes(config.classes, config.train_fraction, config.val_fraction)
+    if config.batch_size > n_train:
+        raise ValueError(
+            f"batch_size: {config.batch_size:,} is larger than the {n_train:,} training digits "
+            f"of this task; pick 1..{n_train:,} or full batch"
+        )
+
+
+def check_trainable(spec: ModelSpec, config: TrainConfig) -> None:
+    """Raise ValueError naming the field when spec cannot be trained with config on this machine.
+
+    Beyond validate() and check_compatible(): the batch must fit in the task's training set and
+    the whole run in the memory budget (core.budget). These two are checked only before
+    training, not when a saved run is loaded: a run made elsewhere must still open here.
+    """
+    spec.validate()
+    config.validate()
+    check_compatible(spec, config)
+    check_batch_size(config)
+    check_fits(spec, config)

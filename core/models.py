@@ -25,6 +25,9 @@ IMAGE_SIZE = 28
 
 MAX_DENSE_LAYERS = 8
 MAX_CONV_LAYERS = 4
+# A sanity bound that also keeps a hand-edited spec.json from naming a network of hundreds of
+# gigabytes. Within the bounds, whether a network fits is core.budget's call: it depends on the
+# batch size, the optimizer and the convolutions' output, and is refused with the bytes needed.
 MAX_WIDTH = 4096
 MAX_CHANNELS = 256
 MAX_DROPOUT = 0.9
@@ -112,6 +115,9 @@ class ModelSpec:
 
     def validate(self) -> ModelSpec:
         """Return self if every field is in range, else raise ValueError naming the field."""
+        for name in ("dense", "conv"):
+            if not isinstance(getattr(self, name), list):
+                raise ValueError(f"{name}: {getattr(self, name)!r} is not a list of layers")
         if len(self.conv) > MAX_CONV_LAYERS:
             raise ValueError(
                 f"conv: {len(self.conv)} layers is outside the allowed range 0..{MAX_CONV_LAYERS}"
@@ -140,15 +146,28 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelSpec:
-        """Build and validate a spec from a dict, refusing unknown fields."""
+        """Build and validate a spec from a dict, refusing unknown fields and a spec with no layers.
+
+        Every network ends in its output layer, so `"dense": []` with no convolutions is a
+        linear classifier (the seed-3v7 preset). A dict that states no layers at all (no
+        "dense", no "conv", no "outputs", e.g. an empty imported spec) is refused rather than
+        guessed: it is the one "network with no layers" there is.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"model: expected an object, got {type(data).__name__}")
+        if not {"dense", "conv", "outputs"} & set(data):
+            raise ValueError(
+                "dense: the network has no layers; give its hidden layers under 'dense' "
+                "([] for none) and its output layer under 'outputs' (1..10)"
+            )
         data = dict(data)
-        data["dense"] = [
-            strict_from_dict(DenseLayer, d, f"dense[{i}]")
-            for i, d in enumerate(data.get("dense", []))
-        ]
-        data["conv"] = [
-            strict_from_dict(ConvLayer, c, f"conv[{i}]") for i, c in enumerate(data.get("conv", []))
-        ]
+        for name, layer_cls in (("dense", DenseLayer), ("conv", ConvLayer)):
+            layers = data.get(name, [])
+            if not isinstance(layers, list):
+                raise ValueError(f"{name}: {layers!r} is not a list of layers")
+            data[name] = [
+                strict_from_dict(layer_cls, layer, f"{name}[{i}]") for i, layer in enumerate(layers)
+            ]
         return strict_from_dict(cls, data, "model").validate()
 
     def to_json(self) -> str:
@@ -245,9 +264,16 @@ def build(spec: ModelSpec) -> nn.Sequential:
     return model
 
 
+def _build_on_meta(spec: ModelSpec) -> nn.Sequential:
+    # tensors on the meta device have shapes but no storage: a network far too large for
+    # memory can still be counted and printed (the Build page does both before any check)
+    with torch.device("meta"):
+        return build(spec)
+
+
 def parameter_count(spec: ModelSpec) -> int:
     """Return the number of trainable parameters (weights, biases, batch-norm scales)."""
-    return sum(p.numel() for p in build(spec).parameters() if p.requires_grad)
+    return sum(p.numel() for p in _build_on_meta(spec).parameters() if p.requires_grad)
 
 
 def multiply_adds(spec: ModelSpec) -> int:
@@ -267,7 +293,7 @@ def multiply_adds(spec: ModelSpec) -> int:
 
 def summary(spec: ModelSpec) -> str:
     """Return the print(model) text of the built network."""
-    return str(build(spec))
+    return str(_build_on_meta(spec))
 
 
 def layer_sizes(spec: ModelSpec) -> list[int]:

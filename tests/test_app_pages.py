@@ -258,3 +258,34 @@ def test_without_mnist_every_page_shows_the_reason_and_build_still_works(tmp_pat
     at.switch_page("views/2_Build.py").run()
     assert not at.exception
     assert at.title[0].value == "Build"
+
+
+def test_a_network_too_large_for_memory_shows_the_size_needed_and_is_kept(monkeypatch):
+    monkeypatch.setenv("DIGITLAB_MEMORY_LIMIT_GB", "4")
+    at = _app("views/2_Build.py")
+    _by_label(at.button, "Add convolution").click().run()
+    _by_label(at.number_input, "Channels").set_value(256)
+    _by_label(at.selectbox, "Pool 2×2").set_value("none")
+    for width in [w for w in at.number_input if w.label == "Width"]:
+        width.set_value(4096)
+    at.run()
+    assert not at.exception
+    # 256 channels of 28×28 feed 200,704 numbers into each of the 4,096 units
+    assert "dense[0].width: 4,096 units need about" in _errors(at)
+    assert "the limit is 4.0 GB" in _errors(at)
+    assert _metric(at, "Parameters") == "838,912,522"
+    assert [layer.width for layer in at.session_state["spec"].dense] == [4096, 4096]
+
+
+def test_a_batch_larger_than_the_training_data_is_refused_before_starting():
+    at = _app("views/3_Train.py")
+    _by_label(at.select_slider, "Training data used").set_value(0.01)
+    _by_label(at.select_slider, "Batch size").set_value(4096)
+    at.run()
+    assert not at.exception
+    assert "batch_size: 4,096 is larger than the 550 training digits" in _errors(at)
+    _by_label(at.button, "Start training").click().run()
+    assert "Cannot start: batch_size" in _errors(at)
+    assert not registry().active()
+    _by_label(at.select_slider, "Batch size").set_value("full").run()
+    assert not at.error  # full batch is one step over those 550 digits

@@ -95,16 +95,16 @@ def test_the_copy_link_shows_the_settings():
         ({"dense": "77-swish"}, "activation", 0.001),
     ],
 )
-def test_an_invalid_link_warns_naming_the_field_and_falls_back_to_defaults(params, field, lr):
+def test_an_invalid_link_says_which_field_and_falls_back_to_defaults(params, field, lr):
     at = _open(params)
     assert not at.exception
-    assert any(field in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any(field in e.value for e in at.error), [e.value for e in at.error]
     at.switch_page(TRAIN).run()
     assert not at.exception
     assert _by_label(at.select_slider, "Learning rate").value == lr
     at.switch_page(BUILD).run()
     assert not at.exception
-    assert not at.warning  # warned once, then the URL is rewritten from the defaults
+    assert not at.error  # said once, then the URL is rewritten from the defaults
     assert _param(at, "lr") is None and _param(at, "dense") is None
 
 
@@ -114,3 +114,74 @@ def test_the_job_parameter_survives_the_settings_sync():
     assert _by_label(at.number_input, "Epochs").value == 4
     assert _param(at, "job") == "not-a-job"
     assert _param(at, "epochs") == "4"
+
+
+KEPT = {"preset": "small-cnn", "optimizer": "sgd", "seed": "7"}
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "field"),
+    [
+        ("lr", "-1", "lr"),
+        ("lr", "nan", "lr"),
+        ("batch_size", "0", "batch_size"),
+        ("epochs", "0", "epochs"),
+        ("dense", "0-relu", "dense[0].width"),
+        ("dense", "999999999-relu", "dense[0].width"),
+        ("dense", "77-relu-d1", "dense[0].dropout"),
+        ("classes", "3", "classes"),
+        ("classes", "", "classes"),
+        ("dense", "none", None),  # no hidden layers is a linear classifier, not an error
+    ],
+)
+def test_a_link_with_a_value_out_of_range_shows_an_error_naming_it_and_keeps_the_rest(
+    param, value, field
+):
+    at = _open({**KEPT, param: value})
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    if field is None:
+        assert not errors
+    else:
+        assert any(field in error and "could not be used" in error for error in errors), errors
+    at.switch_page(TRAIN).run()
+    assert not at.exception
+    assert _by_label(at.selectbox, "Optimizer").value == "sgd"
+    assert _by_label(at.number_input, "Seed").value == 7
+    assert not at.error  # the bad value kept the preset's: the rest can train
+    at.switch_page(BUILD).run()
+    assert not at.exception
+    assert _by_label(at.selectbox, "Start from a preset").value == "small-cnn"
+
+
+def test_a_batch_larger_than_the_task_shows_the_digit_count_on_the_train_page():
+    at = _open(
+        {"classes": "37", "outputs": "2", "train_fraction": "0.02", "batch_size": "512"}, TRAIN
+    )
+    assert not at.exception
+    assert any(
+        "batch_size: 512 is larger than the 227 training digits" in e.value for e in at.error
+    )
+    assert _by_label(at.select_slider, "Batch size").value == 512  # kept, to be changed
+    _by_label(at.select_slider, "Batch size").set_value("full").run()
+    assert not at.exception
+    assert not at.error
+
+
+def test_a_network_too_large_for_memory_is_refused_with_its_size_on_build_and_train(
+    monkeypatch,
+):
+    monkeypatch.setenv("DIGITLAB_MEMORY_LIMIT_GB", "4")
+    network = {"conv": "256-3-same-relu-none", "dense": "4096-relu~4096-relu"}
+    at = _open({**network, "epochs": "3"}, BUILD)
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "dense[0].width: 4,096 units need about" in errors and "the limit is 4.0 GB" in errors
+    assert [w.value for w in at.number_input if w.label == "Width"] == [4096, 4096]
+    at.switch_page(TRAIN).run()
+    assert not at.exception
+    assert any("Cannot start yet: dense[0].width" in e.value for e in at.error)
+    assert _by_label(at.number_input, "Epochs").value == 3
+    _by_label(at.button, "Start training").click().run()
+    assert not at.exception
+    assert any(e.value.startswith("Cannot start: dense[0].width") for e in at.error)

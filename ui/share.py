@@ -201,6 +201,35 @@ def decode(params: Mapping[str, str]) -> Shared:
     return Shared(preset, ModelSpec.from_dict(spec_data), TrainConfig.from_dict(config_data))
 
 
+def decode_keeping(params: Mapping[str, str]) -> tuple[Shared, list[str]]:
+    """Return the settings a link describes, using every parameter that is valid on its own.
+
+    Each parameter that cannot be read or is out of range keeps the preset's value and gives
+    one message naming its field; the link's other settings are still used. An unknown preset
+    falls back to the default one.
+    """
+    problems: list[str] = []
+    preset = params.get(PRESET_PARAM, build_state.DEFAULT_PRESET)
+    if preset not in PRESETS:
+        problems.append(f"preset: {preset!r} is not one of {', '.join(PRESETS)}")
+        preset = build_state.DEFAULT_PRESET
+    accepted = {PRESET_PARAM: preset}
+    rejected: dict[str, str] = {}
+    pending = [key for key in params if key in SHARED_PARAMS and key != PRESET_PARAM]
+    # the second pass takes what only fits after a later parameter (outputs=1 before output)
+    for _ in range(2):
+        for key in pending:
+            try:
+                decode({**accepted, key: params[key]})
+            except ValueError as exc:
+                rejected[key] = str(exc)
+            else:
+                accepted[key] = params[key]
+                rejected.pop(key, None)
+        pending = list(rejected)
+    return decode(accepted), problems + list(rejected.values())
+
+
 def has_settings(params: Mapping[str, str]) -> bool:
     """Return True when the query parameters carry any shared setting."""
     return any(key in SHARED_PARAMS for key in params)
@@ -217,19 +246,16 @@ def load_from_url() -> None:
     params = st.query_params.to_dict()
     if not has_settings(params):
         return
-    try:
-        shared = decode(params)
-    except ValueError as exc:
-        preset = params.get(PRESET_PARAM)
-        fallback = preset if preset in PRESETS else build_state.DEFAULT_PRESET
-        st.warning(
-            f"This link's settings could not be used — {exc}. "
-            f"Showing the defaults of {fallback} instead.",
+    shared, problems = decode_keeping(params)
+    build_state.load_settings(shared.preset, shared.spec, shared.config)
+    if problems:
+        listed = "\n".join(f"- {problem}" for problem in problems)
+        st.error(
+            f"Some of this link's settings could not be used:\n{listed}\n\n"
+            f"Each keeps the value of the preset {shared.preset}; "
+            "the link's other settings are applied.",
             icon=":material/link_off:",
         )
-        build_state.load_preset(fallback)
-        return
-    build_state.load_settings(shared.preset, shared.spec, shared.config)
 
 
 def sync_to_url() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import models
-from core.config import check_compatible
+from core.config import check_trainable
 from core.inside import layer_equations
 from core.presets import PRESETS
 from ui import build_state, figures, share
@@ -75,7 +75,8 @@ with view_column:
         st.error(f"{exc}. Your other settings are kept; change this one to continue.")
     if valid:
         try:
-            check_compatible(spec, config)
+            # also the batch against the task's size and the whole run against the memory budget
+            check_trainable(spec, config)
         except ValueError as exc:
             st.error(f"With the training settings: {exc}.")
         metrics = st.columns(2)

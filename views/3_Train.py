@@ -7,7 +7,7 @@ import copy
 import streamlit as st
 
 from core import models
-from core.config import check_compatible
+from core.config import check_trainable
 from ui import build_state, share, state, train_panel
 from ui.train_settings import augment_settings, loop_settings, optimizer_settings
 
@@ -31,16 +31,9 @@ with settings_column:
         f"**{build_state.current_preset()}**{' (modified)' if build_state.is_modified() else ''}: "
         f"{network}  \n:gray[{parameters} · {digits} · normalisation {config.normalization}]"
     )
-    busy = bool(state.registry().active())
-    start = st.button(
-        "Queue another training" if busy else "Start training",
-        type="primary",
-        icon=":material/play_arrow:",
-        width="stretch",
-        help="One training runs at a time; this one starts when the current one ends."
-        if busy
-        else None,
-    )
+    # the button and the reason it cannot start yet sit above the settings but are drawn after
+    # them, so that they judge the values the widgets have just written, not the previous run's
+    start_slot = st.container()
     optimizer_settings(config)
     loop_settings(config)
     with st.expander("Augmentation", expanded=config.augment.enabled):
@@ -52,6 +45,28 @@ with settings_column:
         f"Network on the Build page, digits on the Data page, device ({config.device}) "
         "in the sidebar."
     )
+    try:
+        check_trainable(spec, config)
+        problem = None
+    except ValueError as exc:
+        problem = str(exc)
+    with start_slot:
+        busy = bool(state.registry().active())
+        start = st.button(
+            "Queue another training" if busy else "Start training",
+            type="primary",
+            icon=":material/play_arrow:",
+            width="stretch",
+            help="One training runs at a time; this one starts when the current one ends."
+            if busy
+            else None,
+        )
+        if problem is not None:
+            st.error(
+                f"Cannot start yet: {problem}. Your other settings are kept; "
+                "change this one to continue.",
+                icon=":material/error:",
+            )
 
 # after every widget has written its value: the URL and the link show what the page shows
 share.sync_to_url()
@@ -61,9 +76,7 @@ with share_column:
 with panel_column:
     if start:
         try:
-            spec.validate()
-            config.validate()
-            check_compatible(spec, config)
+            check_trainable(spec, config)
             # the job gets its own copies: editing the page must not change a running job
             job = state.registry().submit(
                 copy.deepcopy(spec),
