@@ -15,22 +15,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
+from core.atomic import is_temporary, write_folder
 from core.config import TrainConfig, check_compatible
 from core.evaluation import predict_proba
 from core.models import ModelSpec, build
+from core.uploads import MiB, RefusedFile, check_members, open_zip, read_members, read_upload
 
 DEFAULT_RUNS_DIR = "./runs"
 RUNS_ENV = "DIGITLAB_RUNS"
 FORMAT_VERSION = 1
 RUN_FILES = ("spec.json", "config.json", "summary.json", "metrics.json", "model.safetensors")
 EXPORT_SUFFIX = ".digitlab.zip"
-MAX_MEMBER_BYTES = {"model.safetensors": 512 * 2**20}
-MAX_JSON_BYTES = 64 * 2**20
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# what each member of an exported run may unpack to: the settings files are a few kilobytes
+MAX_MEMBER_BYTES = {
+    "spec.json": MiB,
+    "config.json": MiB,
+    "summary.json": MiB,
+    "metrics.json": 64 * MiB,
+    "model.safetensors": 512 * MiB,
+}
+MAX_JSON_BYTES = 64 * MiB
+MAX_NAME_CHARS = 200
+# an id is one folder name: no separators, no "..", no NUL, not hidden, at most 128 characters
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class InvalidRun(ValueError):
@@ -40,6 +52,25 @@ class InvalidRun(ValueError):
 def resolve_runs_dir(override: str | os.PathLike | None = None) -> Path:
     """Return the runs folder: the override, else $DIGITLAB_RUNS, else ./runs."""
     return Path(override or os.environ.get(RUNS_ENV) or DEFAULT_RUNS_DIR).expanduser()
+
+
+def run_folder(runs_dir: str | os.PathLike | None, run_id: str) -> Path:
+    """Return the folder of run_id in the runs folder, refusing an id that names a path elsewhere."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        raise InvalidRun(
+            f"run_id: {str(run_id)[:80]!r} may only hold letters, digits, '.', '_' and '-' "
+            "(at most 128, starting with a letter or digit)"
+        )
+    return resolve_runs_dir(runs_dir) / run_id
+
+
+def _inside(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None) -> Path:
+    run_dir = Path(run_dir)
+    root = resolve_runs_dir(runs_dir).resolve()
+    # resolved, so that neither "..", nor a symlink, leads out of the runs folder
+    if run_dir.resolve().parent != root:
+        raise InvalidRun(f"{run_dir} is not a run folder of {root}")
+    return run_dir
 
 
 def new_run_id(name: str) -> str:
@@ -68,7 +99,7 @@ def _rows(columns: dict[str, list]) -> list[dict]:
     return [dict(zip(keys, values)) for values in zip(*(columns[k] for k in keys))] if keys else []
 
 
-STEP_KEYS = ("step", "epoch", "loss", "lr", "samples_per_s")
+STEP_KEYS = ("step", "epoch", "loss", "lr", "samples_per_s", "grad_norms")
 EPOCH_KEYS = (
     "epoch",
     "step",
@@ -126,21 +157,6 @@ def _run_payload(spec, config, summary, steps, epochs, model) -> dict[str, bytes
     }
 
 
-def _write_folder(target: Path, payload: dict[str, bytes]) -> Path:
-    """Write the files into a hidden temp folder, then rename it into place in one step."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}-{secrets.token_hex(3)}"
-    tmp.mkdir()
-    try:
-        for name, data in payload.items():
-            (tmp / name).write_bytes(data)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
-
-
 def save_run(
     runs_dir: str | os.PathLike | None,
     run_id: str,
@@ -152,13 +168,11 @@ def save_run(
     epochs: list[dict],
 ) -> Path:
     """Save a run atomically under runs_dir/run_id and return its folder."""
-    if not RUN_ID_PATTERN.match(run_id):
-        raise ValueError(f"run_id: {run_id!r} may only hold letters, digits, '.', '_' and '-'")
-    target = resolve_runs_dir(runs_dir) / run_id
+    target = run_folder(runs_dir, run_id)
     if target.exists():
         raise ValueError(f"run_id: a run named {run_id!r} already exists in {target.parent}")
     payload = _run_payload(spec, config, {"run_id": run_id, **summary}, steps, epochs, model)
-    return _write_folder(target, payload)
+    return write_folder(target, payload)
 
 
 def _parse_json(name: str, data: bytes) -> dict:
@@ -168,16 +182,15 @@ def _parse_json(name: str, data: bytes) -> dict:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRun(f"{name} is not valid JSON ({exc})") from exc
+    except RecursionError as exc:  # a few kilobytes of "[[[[..." nest deeper than Python's stack
+        raise InvalidRun(f"{name} nests too deeply to be a Digit Lab file") from exc
     if not isinstance(value, dict):
         raise InvalidRun(f"{name} must hold a JSON object")
     return value
 
 
-def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
-    """Return a Run from its five files' bytes, refusing anything that is not a valid run."""
-    missing = [name for name in RUN_FILES if name not in files]
-    if missing:
-        raise InvalidRun(f"not a Digit Lab run: missing {', '.join(missing)}")
+def _check_settings(files: dict[str, bytes]) -> tuple[dict, ModelSpec, TrainConfig, dict]:
+    """Return a run's summary, spec, config and metrics, refusing any that is not valid."""
     summary = _parse_json("summary.json", files["summary.json"])
     if summary.get("format_version") != FORMAT_VERSION:
         raise InvalidRun(
@@ -187,28 +200,44 @@ def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
         spec = ModelSpec.from_dict(_parse_json("spec.json", files["spec.json"]))
         config = TrainConfig.from_dict(_parse_json("config.json", files["config.json"]))
         check_compatible(spec, config)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # a hand-edited file can hold any JSON value where a field is expected
         raise InvalidRun(f"not a valid Digit Lab run: {exc}") from exc
     metrics = _parse_json("metrics.json", files["metrics.json"])
+    run_id = summary.get("run_id")
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        raise InvalidRun(f"summary.json: run_id {str(run_id)[:80]!r} is not a valid run id")
+    return summary, spec, config, metrics
+
+
+def _check_shapes(shapes: dict[str, tuple], expected: dict[str, tuple]) -> None:
+    if set(shapes) != set(expected):
+        raise InvalidRun("model.safetensors does not hold the weights of the network in spec.json")
+    for key, shape in shapes.items():
+        if shape != expected[key]:
+            raise InvalidRun(
+                f"model.safetensors: {key} has shape {shape}, expected {expected[key]}"
+            )
+
+
+def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
+    """Return a Run from its five files' bytes, refusing anything that is not a valid run."""
+    missing = [name for name in RUN_FILES if name not in files]
+    if missing:
+        raise InvalidRun(f"not a Digit Lab run: missing {', '.join(missing)}")
+    summary, spec, config, metrics = _check_settings(files)
     try:
         state = load_safetensors_bytes(files["model.safetensors"])
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise InvalidRun(f"model.safetensors is not a valid safetensors file ({exc})") from exc
     model = build(spec)
-    expected = model.state_dict()
-    if set(state) != set(expected):
-        raise InvalidRun("model.safetensors does not hold the weights of the network in spec.json")
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            raise InvalidRun(
-                f"model.safetensors: {key} has shape {tuple(tensor.shape)}, expected {tuple(expected[key].shape)}"
-            )
+    _check_shapes(
+        {key: tuple(tensor.shape) for key, tensor in state.items()},
+        {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()},
+    )
     model.load_state_dict(state)
-    run_id = str(summary.get("run_id", ""))
-    if not RUN_ID_PATTERN.match(run_id):
-        raise InvalidRun(f"summary.json: run_id {run_id!r} is not a valid run id")
     return Run(
-        run_id=run_id,
+        run_id=summary["run_id"],
         spec=spec,
         config=config,
         summary=summary,
@@ -219,9 +248,9 @@ def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
     )
 
 
-def load_run(run_dir: str | os.PathLike) -> Run:
-    """Return the run saved in run_dir, with its model in eval mode on the CPU."""
-    run_dir = Path(run_dir)
+def load_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Run:
+    """Return the run saved in run_dir (when runs_dir is given, only one of its folders)."""
+    run_dir = Path(run_dir) if runs_dir is None else _inside(run_dir, runs_dir)
     if not run_dir.is_dir():
         raise InvalidRun(f"{run_dir} is not a run folder")
     files = {
@@ -239,28 +268,102 @@ def read_summary(run_dir: Path) -> dict | None:
     return summary if isinstance(summary, dict) else None
 
 
-def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
-    """Return the summaries of all saved runs, newest first (each with its 'path')."""
-    root = resolve_runs_dir(runs_dir)
-    if not root.is_dir():
-        return []
-    found = []
-    for child in root.iterdir():
-        if child.name.startswith(".") or not child.is_dir():
-            continue
-        summary = read_summary(child)
-        if summary is not None:
-            found.append({**summary, "path": str(child)})
-    return sorted(
-        found, key=lambda s: (str(s.get("created", "")), s.get("run_id", "")), reverse=True
-    )
+def _find_damage(run_dir: Path) -> str | None:
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        files = {
+            name: (run_dir / name).read_bytes() for name in RUN_FILES if name.endswith(".json")
+        }
+        _, spec, _, _ = _check_settings(files)
+        with safe_open(run_dir / "model.safetensors", "pt") as weights:  # reads the header only
+            names = weights.keys()
+            shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in names}
+        with torch.device("meta"):  # shapes without storage: the network is never allocated
+            expected = {key: tuple(t.shape) for key, t in build(spec).state_dict().items()}
+        _check_shapes(shapes, expected)
+    except InvalidRun as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot be read ({exc})"
+    except Exception as exc:  # safetensors raises its own error type for a damaged file
+        return f"model.safetensors is not a valid safetensors file ({exc})"
+    return None
 
 
-def delete_run(run_dir: str | os.PathLike) -> None:
-    """Delete a run folder (only if it looks like a run)."""
+# run folder -> (its files' sizes and times, what is wrong with it): pages list runs on every rerun
+_damage_seen: dict[str, tuple[tuple, str | None]] = {}
+
+
+def _stamp(run_dir: Path) -> tuple:
+    stamps = []
+    for name in RUN_FILES:
+        try:
+            stat = (run_dir / name).stat()
+            stamps.append((stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
+def run_damage(run_dir: str | os.PathLike) -> str | None:
+    """Return why a run folder cannot be loaded, or None; checked without loading the weights."""
     run_dir = Path(run_dir)
-    if not (run_dir / "summary.json").is_file():
+    stamp = _stamp(run_dir)
+    seen = _damage_seen.get(str(run_dir))
+    if seen is not None and seen[0] == stamp:
+        return seen[1]
+    reason = _find_damage(run_dir)
+    _damage_seen[str(run_dir)] = (stamp, reason)
+    return reason
+
+
+def _scan(runs_dir: str | os.PathLike | None) -> tuple[list[dict], list[dict]]:
+    root = resolve_runs_dir(runs_dir)
+    good: list[dict] = []
+    damaged: list[dict] = []
+    if not root.is_dir():
+        return good, damaged
+    for child in root.iterdir():
+        if not child.is_dir():
+            continue
+        if is_temporary(child):
+            reason = "an unfinished save: the process writing it was stopped"
+        elif child.name.startswith("."):
+            continue
+        else:
+            reason = run_damage(child)
+        summary = read_summary(child) if reason is None else None
+        if summary is None:
+            damaged.append({"run_id": child.name, "path": str(child), "damaged": reason})
+        else:
+            good.append({**summary, "path": str(child)})
+    good.sort(key=lambda s: (str(s.get("created", "")), str(s.get("run_id", ""))), reverse=True)
+    damaged.sort(key=lambda s: s["run_id"])
+    return good, damaged
+
+
+def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Return the summaries of all loadable runs, newest first (each with its 'path')."""
+    return _scan(runs_dir)[0]
+
+
+def list_damaged_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Return the folders that are not loadable runs, each with 'run_id', 'path' and 'damaged'."""
+    return _scan(runs_dir)[1]
+
+
+def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> None:
+    """Delete a run folder of the runs folder, damaged or not, if it holds nothing but run files."""
+    run_dir = _inside(run_dir, runs_dir)
+    if run_dir.is_symlink() or not run_dir.is_dir():
         raise InvalidRun(f"{run_dir} is not a run folder")
+    names = {child.name for child in run_dir.iterdir()}
+    if not names <= set(RUN_FILES):
+        raise InvalidRun(
+            f"{run_dir} holds more than a run: {', '.join(sorted(names - set(RUN_FILES)))}"
+        )
     shutil.rmtree(run_dir)
 
 
@@ -280,38 +383,47 @@ def export_run_bytes(run_dir: str | os.PathLike) -> bytes:
 
 
 def _read_archive(file) -> dict[str, bytes]:
+    """Return the five files of an exported run, read without trusting the archive's headers."""
     try:
-        archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, OSError) as exc:
+        with open_zip(read_upload(file)) as archive:
+            check_members(archive, MAX_MEMBER_BYTES, total=sum(MAX_MEMBER_BYTES.values()))
+            for name in archive.namelist():
+                if name not in RUN_FILES:
+                    hint = (
+                        " (a PyTorch .pt file? import it as .pt)"
+                        if name.endswith("data.pkl")
+                        else ""
+                    )
+                    raise RefusedFile(f"unexpected member {name!r}{hint}")
+            return read_members(archive, MAX_MEMBER_BYTES)
+    except RefusedFile as exc:
         raise InvalidRun(f"not a Digit Lab run file: {exc}") from exc
-    with archive:
-        files = {}
-        for info in archive.infolist():
-            if info.filename not in RUN_FILES:
-                raise InvalidRun(f"not a Digit Lab run file: unexpected member {info.filename!r}")
-            limit = MAX_MEMBER_BYTES.get(info.filename, MAX_JSON_BYTES)
-            if info.file_size > limit:
-                raise InvalidRun(f"{info.filename} is larger than {limit // 2**20} MiB")
-            files[info.filename] = archive.read(info)
-    return files
+
+
+def _check_name(summary: dict) -> None:
+    name = summary.get("name", "custom")
+    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
+        raise InvalidRun(f"summary.json: name must be text of at most {MAX_NAME_CHARS} characters")
 
 
 def import_run(
-    file: str | os.PathLike | io.BytesIO, runs_dir: str | os.PathLike | None = None
+    file: str | os.PathLike | io.BytesIO | bytes, runs_dir: str | os.PathLike | None = None
 ) -> Run:
     """Check an exported run file and save it into the runs folder; return the loaded run."""
     files = _read_archive(file)
     run = run_from_files(files)
+    _check_name(run.summary)
     root = resolve_runs_dir(runs_dir)
-    target = root / run.run_id
+    target = run_folder(root, run.run_id)
     if target.exists():
         existing = {n: (target / n).read_bytes() for n in RUN_FILES if (target / n).is_file()}
         if existing == files:
             run.path = target
             return run
-        run.run_id = f"{run.run_id}-imported-{secrets.token_hex(2)}"
+        # cut so that the new id still fits RUN_ID_PATTERN's 128 characters
+        run.run_id = f"{run.run_id[:100]}-imported-{secrets.token_hex(2)}"
         run.summary = {**run.summary, "run_id": run.run_id}
         files = {**files, "summary.json": _json_bytes(run.summary)}
-        target = root / run.run_id
-    run.path = _write_folder(target, files)
+        target = run_folder(root, run.run_id)
+    run.path = write_folder(target, files)
     return run

@@ -224,3 +224,55 @@ def test_probability_bars_are_labelled_with_the_runs_digits():
     bars = figure.data[0]
     assert list(bars.x) == ["3", "7"]
     assert bars.marker.color[1] != bars.marker.color[0], "the most likely digit stands out"
+
+
+# --- Evaluate: importing a tutorial's state_dict --------------------------------------------
+
+
+def _tutorial_weights() -> bytes:
+    """The state_dict a tutorial saves: fc1, fc2, fc3 of a 784-128-128-10 MLP."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    layers = {"fc1": nn.Linear(784, 128), "fc2": nn.Linear(128, 128), "fc3": nn.Linear(128, 10)}
+    state = {
+        f"{name}.{key}": v
+        for name, layer in layers.items()
+        for key, v in layer.state_dict().items()
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def test_evaluate_imports_tutorial_weights_into_a_chosen_network(isolated_folders, data_dir):
+    at = _page(EVALUATE).run()
+    at.file_uploader(key="eval-import").set_value(
+        ("mnist_mlp.pt", _tutorial_weights(), "application/octet-stream")
+    )
+    at.run()
+    at.selectbox(key="eval-import-network").set_value("seed-mlp-128")
+    at.button(key="eval-import-weights").click().run()
+    assert not at.exception
+    assert not at.error
+    [summary] = [json.loads(p.read_text()) for p in isolated_folders.glob("*/summary.json")]
+    assert summary["name"] == "seed-mlp-128" and summary["status"] == "imported"
+    assert 0.0 <= summary["test_accuracy"] <= 1.0, "scored on the test set at once"
+    assert at.selectbox(key="eval-run").value.endswith(summary["run_id"])
+    assert {m.label for m in at.metric} >= {"Test accuracy", "Test loss"}
+
+
+def test_evaluate_refuses_tutorial_weights_that_do_not_fit_the_chosen_network(isolated_folders):
+    at = _page(EVALUATE).run()
+    at.file_uploader(key="eval-import").set_value(
+        ("mnist_mlp.pt", _tutorial_weights(), "application/octet-stream")
+    )
+    at.run()
+    at.selectbox(key="eval-import-network").set_value("seed-mlp-512")
+    at.button(key="eval-import-weights").click().run()
+    assert not at.exception
+    error = _texts(at, "error")
+    assert "mnist_mlp.pt cannot be imported" in error
+    assert "fc1.weight has shape (128, 784)" in error and "(512, 784)" in error
+    assert not list(isolated_folders.glob("*/summary.json"))

@@ -164,3 +164,42 @@ def test_delete_removes_only_run_folders(tmp_path):
         delete_run(tmp_path)
     delete_run(path)
     assert not path.exists()
+
+
+def test_a_run_id_holding_a_path_is_refused_before_anything_is_written(tmp_path):
+    for run_id in ("../escaped", "a/b", "/abs", "..", "ok\n", "x" * 129):
+        with pytest.raises(InvalidRun, match="run_id"):
+            saved(tmp_path, run_id)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+def test_load_run_given_the_runs_folder_reads_only_its_folders(tmp_path):
+    path, _ = saved(tmp_path)
+    assert load_run(path, tmp_path / "runs").run_id == path.name
+    with pytest.raises(InvalidRun, match="is not a run folder of"):
+        load_run(path, tmp_path / "other-runs")
+
+
+def test_list_runs_skips_a_leftover_temporary_folder(tmp_path):
+    saved(tmp_path)
+    (tmp_path / "runs" / ".tmp-20261124-000001-b-0001-abcdef").mkdir()
+    assert [s["run_id"] for s in list_runs(tmp_path / "runs")] == ["20261124-000000-test-0001"]
+
+
+def test_an_id_clash_on_import_keeps_the_new_id_within_bounds(tmp_path):
+    long_id = "2" + "x" * 127
+    path, _ = saved(tmp_path, long_id)
+    files = {name: (path / name).read_bytes() for name in RUN_FILES}
+    summary = json.loads(files["summary.json"])
+    files["summary.json"] = json.dumps({**summary, "test_accuracy": 0.9}).encode()
+    run = import_run(_archive(files), tmp_path / "runs")
+    assert run.run_id.startswith(long_id[:100] + "-imported-") and len(run.run_id) <= 128
+    assert run.path.parent == tmp_path / "runs"
+
+
+def test_importing_the_same_file_twice_keeps_one_run(tmp_path):
+    path, _ = saved(tmp_path)
+    data = export_run_bytes(path)
+    first = import_run(io.BytesIO(data), tmp_path / "other-runs")
+    second = import_run(data, tmp_path / "other-runs")
+    assert first.run_id == second.run_id and len(list_runs(tmp_path / "other-runs")) == 1

@@ -8,7 +8,10 @@ from functools import partial
 import streamlit as st
 
 from core.data import DataUnavailable
+from core.presets import PRESETS
 from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, import_run
+from core.statedict import STATE_DICT_SUFFIXES, import_state_dict
+from core.uploads import MAX_UPLOAD_BYTES, MiB
 from ui import figures, state, widgets
 
 GALLERY_SIZE = 24
@@ -17,22 +20,39 @@ RESULT_COLUMNS = ("test_accuracy", "test_loss", "seconds", "epochs_completed", "
 
 
 def import_section() -> None:
-    """Let the user bring in a run exported from another machine."""
+    """Let the user bring in a run exported from another machine, or a tutorial's weights."""
     uploaded = st.file_uploader(
-        "Import a run file",
-        type=["zip"],
+        "Import a run file or PyTorch weights",
+        type=["zip", "pt", "pth"],
         key="eval-import",
-        help=f"A file exported from Digit Lab (…{EXPORT_SUFFIX}).",
+        help=f"A file exported from Digit Lab (…{EXPORT_SUFFIX}), or a state_dict saved with "
+        "`torch.save(model.state_dict(), 'model.pt')` from a network like one of the presets.",
+        max_upload_size=MAX_UPLOAD_BYTES // MiB,
     )
     if uploaded is None:
         return
+    if uploaded.size > MAX_UPLOAD_BYTES:
+        st.error(f"{uploaded.name} is too large: the limit is {MAX_UPLOAD_BYTES // MiB} MiB.")
+        return
+    if uploaded.name.lower().endswith(STATE_DICT_SUFFIXES):
+        import_weights(uploaded)
+    else:
+        import_run_file(uploaded)
+
+
+def _show_import_error(uploaded, exc: Exception) -> None:
+    if isinstance(exc, OSError):
+        st.error(f"{uploaded.name} could not be saved into {state.runs_dir()}: {exc}")
+    else:
+        st.error(f"{uploaded.name} cannot be imported: {exc}")
+
+
+def import_run_file(uploaded) -> None:
+    """Import an exported run and make it the active one."""
     try:
         run = import_run(io.BytesIO(uploaded.getvalue()), state.runs_dir())
-    except InvalidRun as exc:
-        st.error(f"{uploaded.name} cannot be imported: {exc}")
-        return
-    except OSError as exc:
-        st.error(f"{uploaded.name} could not be saved into {state.runs_dir()}: {exc}")
+    except (InvalidRun, OSError) as exc:
+        _show_import_error(uploaded, exc)
         return
     # the uploader keeps its file across reruns: make the run active only once
     if st.session_state.get("eval-imported") != uploaded.file_id:
@@ -40,6 +60,44 @@ def import_section() -> None:
         state.set_active_run(run.path)
         st.rerun()
     st.success(f"Imported **{run.name}** as `{run.run_id}`.")
+
+
+def import_weights(uploaded) -> None:
+    """Load a plain state_dict into a chosen preset network, test it, and save it as a run."""
+    done = st.session_state.get("eval-imported-weights")
+    if done and done[0] == uploaded.file_id:
+        st.success(f"Imported the weights of {uploaded.name} as `{done[1]}`.")
+        return
+    preset = st.selectbox(
+        "Network these weights belong to",
+        list(PRESETS),
+        format_func=lambda name: PRESETS[name].title,
+        key="eval-import-network",
+        help="Tensors are matched to the network's layers by name, or else in order; every "
+        "shape must fit. Inputs are normalised as the preset's settings say.",
+    )
+    if not st.button("Import weights", key="eval-import-weights", icon=":material/upload:"):
+        return
+    spec, config = PRESETS[preset].fresh()
+    # with MNIST at hand the imported run is scored at once, like a trained one
+    data = state.mnist() if state.data_problem() is None else None
+    try:
+        with st.spinner("Loading the weights and testing them…"):
+            run = import_state_dict(
+                uploaded.getvalue(),
+                spec,
+                config,
+                name=preset,
+                runs_dir=state.runs_dir(),
+                mnist=data,
+                file_name=uploaded.name,
+            )
+    except (InvalidRun, OSError) as exc:
+        _show_import_error(uploaded, exc)
+        return
+    st.session_state["eval-imported-weights"] = (uploaded.file_id, run.run_id)
+    state.set_active_run(run.path)
+    st.rerun()
 
 
 def headline(summary: dict, evaluation) -> None:

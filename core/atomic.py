@@ -1,0 +1,80 @@
+"""Folders written whole or not at all: a killed process leaves the complete folder or none."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-"
+# a save takes seconds; a temporary folder untouched for this long was left by a killed process
+STALE_TEMP_SECONDS = 600
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as file:
+        file.write(data)
+        file.flush()
+        # on disk before the rename publishes it, so a power cut cannot publish a half file
+        os.fsync(file.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    # makes the rename itself durable; where a folder cannot be opened (Windows) it is not needed
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def is_temporary(folder: Path) -> bool:
+    """Return whether a folder is the temporary half of a save (finished or interrupted)."""
+    return folder.name.startswith(TEMP_PREFIX)
+
+
+def remove_stale_temp_folders(parent: Path, older_than_s: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete the temporary folders that interrupted saves left in parent; return those removed."""
+    removed: list[Path] = []
+    if not parent.is_dir():
+        return removed
+    now = time.time()
+    for child in parent.iterdir():
+        try:
+            # a save in progress touches its folder with every file: only old ones are abandoned
+            if (
+                is_temporary(child)
+                and child.is_dir()
+                and not child.is_symlink()
+                and now - child.stat().st_mtime >= older_than_s
+            ):
+                shutil.rmtree(child)
+                removed.append(child)
+        except OSError:
+            continue  # another process finished or removed it first
+    return removed
+
+
+def write_folder(target: Path, payload: dict[str, bytes]) -> Path:
+    """Write the files into a hidden temporary folder, then rename it to target in one step."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_folders(target.parent)
+    tmp = target.parent / f"{TEMP_PREFIX}{target.name}-{secrets.token_hex(3)}"
+    tmp.mkdir()
+    try:
+        for name, data in payload.items():
+            _write_file(tmp / name, data)
+        # rename is atomic: other processes see the whole folder or nothing under its name
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _sync_folder(target.parent)
+    return target
