@@ -276,3 +276,15 @@ def test_evaluate_refuses_tutorial_weights_that_do_not_fit_the_chosen_network(is
     assert "mnist_mlp.pt cannot be imported" in error
     assert "fc1.weight has shape (128, 784)" in error and "(512, 784)" in error
     assert not list(isolated_folders.glob("*/summary.json"))
+
+
+def test_evaluate_lists_a_damaged_run_folder_and_keeps_it_out_of_the_picker(saved_run):
+    broken = saved_run.parent / "20260101-000000-broken-0001"
+    shutil.copytree(saved_run, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 10)  # a save cut short
+    at = _page(EVALUATE).run()
+    assert not at.exception
+    expander = next(e for e in at.expander if "damaged run folder" in e.label)
+    assert "1 damaged run folder skipped" in expander.label
+    assert broken.name in _texts(at, "markdown")
+    assert all(broken.name not in option for option in at.selectbox(key="eval-run").options)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.data import DataUnavailable
 from core.presets import PRESETS
-from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, import_run
+from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, import_run, list_damaged_runs
 from core.statedict import STATE_DICT_SUFFIXES, import_state_dict
 from core.uploads import MAX_UPLOAD_BYTES, MiB
 from ui import figures, state, widgets
@@ -315,9 +315,27 @@ def _layers(spec) -> str:
     return "→".join(["784" if not conv else "1×28×28", *conv, *dense, str(spec.outputs)])
 
 
+def damaged_runs_notice() -> None:
+    """List the folders in the runs folder that are not loadable runs, and why; they are skipped."""
+    damaged = list_damaged_runs(state.runs_dir())
+    if not damaged:
+        return
+    with st.expander(
+        f"{len(damaged)} damaged run folder{'s' if len(damaged) > 1 else ''} skipped",
+        icon=":material/warning:",
+    ):
+        st.caption(
+            "These folders are not complete runs (a save was interrupted, or files were changed "
+            "by hand). They are left on disk untouched and kept out of every list."
+        )
+        for entry in damaged:
+            st.markdown(f"- `{entry['run_id']}`: {entry['damaged']}")
+
+
 st.title("Evaluate")
 runs = state.saved_runs()
 if not runs:
+    damaged_runs_notice()
     st.info(
         "No saved runs yet. Train one on the **Train** page (seed-mlp-128 takes under a minute), "
         "or let the **Draw** page train a drawing model in one click. "
@@ -361,3 +379,4 @@ with compare:
     compare_tab(runs, summary)
 with transfer:
     import_section()
+    damaged_runs_notice()
