@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import DataUnavailable
-from ui import share, sidebar, state
+from ui import share, sidebar, state, talk
 
 st.set_page_config(
     page_title="Digit Lab",
@@ -42,11 +42,18 @@ st.html(
     "{padding-left: 2rem; padding-right: 2rem; max-width: 1600px;}</style>"
 )
 
-page = st.navigation([DATA_PAGE, BUILD_PAGE, TRAIN_PAGE, EVALUATE_PAGE, DRAW_PAGE, INSIDE_PAGE])
+talk.load_from_url()
+page = st.navigation(
+    [DATA_PAGE, BUILD_PAGE, TRAIN_PAGE, EVALUATE_PAGE, DRAW_PAGE, INSIDE_PAGE],
+    # talk mode hides the sidebar: the pages move to the top bar
+    position="top" if talk.active() else "sidebar",
+)
 # a shared link's settings replace the defaults before the sidebar or a page reads them
 share.load_from_url()
 problem = state.data_problem()
 sidebar.draw(problem)
+talk.style()
+talk.bar()
 
 if problem:
     st.error(problem, icon=":material/error:")

@@ -52,6 +52,9 @@ def saliency(model: nn.Sequential, image: torch.Tensor, class_index: int) -> tor
     model.eval()
     last = _last_linear_index(model)
     outputs = model[last].out_features
+    if outputs == 1 and class_index in (0, 1):
+        # one output scores the first digit against the second: both classes share its gradient
+        class_index = 0
     if not 0 <= class_index < outputs:
         raise ValueError(f"class_index: {class_index} is outside 0..{outputs - 1}")
     x = image.detach().clone().to(torch.float32).requires_grad_(True)

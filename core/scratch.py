@@ -258,6 +258,7 @@ class ScratchEngine:
         self.sgd = SGD(self.net, config.momentum, config.weight_decay)
         self.config, self.total_steps, self.steps_per_epoch = config, total_steps, steps_per_epoch
         self.steps = 0
+        self._last_grads: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Train on one batch; return (loss, outputs, learning rate used)."""
@@ -265,4 +266,9 @@ class ScratchEngine:
         loss, outputs, grads = self.net.loss_and_gradients(xb, yb, self.config.loss)
         self.sgd.update(grads, lr)
         self.steps += 1
+        self._last_grads = grads
         return loss, outputs, lr
+
+    def grad_norms(self) -> torch.Tensor:
+        """Return each layer's weight-gradient norm from the last step."""
+        return torch.stack([weight.norm() for weight, _ in self._last_grads])

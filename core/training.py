@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
@@ -16,6 +17,15 @@ from core.augment import augment_batch
 from core.config import TrainConfig, check_compatible
 from core.data import Task, normalize, to_float
 from core.models import ModelSpec, build
+from core.probes import (
+    PROBE_DIGITS,
+    FeatureProjector,
+    grad_every,
+    layer_labels,
+    weight_grad_norms,
+    weight_snapshot,
+    weighted_layers,
+)
 from core.scratch import ScratchEngine
 
 __all__ = [
@@ -23,6 +33,9 @@ __all__ = [
     "TrainControl",
     "TrainResult",
     "TrainingDiverged",
+    "TrainingFailed",
+    "OutOfMemory",
+    "choose_device",
     "resolve_device",
     "train",
 ]
@@ -34,10 +47,21 @@ EmitFn = Callable[[Event], None]
 FLUSH_EVERY_STEPS = 32
 FLUSH_EVERY_SECONDS = 0.2
 EVAL_BATCH = 4096
+WEIGHTS_EVERY_SECONDS = 1.0  # how often the live first-layer weights are refreshed
+# clusters form mostly within the first epoch: the live PCA cannot wait for its end
+FEATURES_EVERY_SECONDS = 2.0
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingFailed(RuntimeError):
+    """Training ended early for a reason the user can act on; the message says which."""
+
+
+class TrainingDiverged(TrainingFailed):
     """The loss became NaN or infinite."""
+
+
+class OutOfMemory(TrainingFailed):
+    """The device ran out of memory; what the job held has been freed."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -59,6 +83,17 @@ def resolve_device(name: str = "auto") -> torch.device:
             "device: 'mps' was chosen but Apple's GPU is not available; use 'auto' or 'cpu'"
         )
     return torch.device(name)
+
+
+def choose_device(name: str = "auto") -> tuple[torch.device, str | None]:
+    """Return the device to train on and a notice when the one asked for is missing (then CPU)."""
+    try:
+        return resolve_device(name), None
+    except ValueError:
+        return torch.device("cpu"), (
+            f"No {'CUDA' if name == 'cuda' else 'Apple'} GPU is available on this machine: "
+            "training on the CPU instead."
+        )
 
 
 def device_label(device: torch.device) -> str:
@@ -184,6 +219,7 @@ class AutogradEngine:
         steps_per_epoch: int,
     ) -> None:
         self.model, self.loss, self.outputs = model, config.loss, spec.outputs
+        self.layers = weighted_layers(model)
         self.optimizer = make_optimizer(model, config)
         self.scheduler = make_schedule(self.optimizer, config, total_steps, steps_per_epoch)
 
@@ -198,6 +234,10 @@ class AutogradEngine:
         if self.scheduler is not None:
             self.scheduler.step()
         return loss.detach(), outputs.detach(), lr
+
+    def grad_norms(self) -> torch.Tensor:
+        """Return each weighted layer's weight-gradient norm from the last step."""
+        return weight_grad_norms(self.layers)
 
 
 ENGINE_CLASSES = {"autograd": AutogradEngine, "scratch": ScratchEngine}
@@ -242,20 +282,62 @@ def plan_steps(n_train: int, config: TrainConfig) -> tuple[int, int, int]:
     return batch, steps_per_epoch, total
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    # CUDA raises its own type; the CPU and MPS allocators raise a RuntimeError saying so
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError)
+        and ("out of memory" in str(exc) or "can't allocate memory" in str(exc))
+    )
+
+
 def train(
     spec: ModelSpec,
     config: TrainConfig,
     task: Task,
     emit: EmitFn | None = None,
     control: TrainControl | None = None,
+    probes: bool = True,
 ) -> TrainResult:
-    """Train spec on task with config; emit events as it goes; return the model and metrics."""
+    """Train spec on task with config; emit events as it goes; return the model and metrics.
+
+    With probes, it also emits gradient norms on some steps, the first layer's weights about
+    once a second ('weights') and a 2-D projection of test digits' features every few seconds
+    and at each epoch's end ('features'), for the live views.
+    """
     spec.validate()
     config.validate()
     check_compatible(spec, config)
     emit = emit or (lambda event: None)
-    control = control or TrainControl()
-    device = resolve_device(config.device)
+    last_step = {"step": 0, "device": "cpu"}  # where _train was, for the out-of-memory message
+    failure = None
+    try:
+        return _train(spec, config, task, emit, control or TrainControl(), probes, last_step)
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not _is_out_of_memory(exc) or isinstance(exc, TrainingFailed):
+            raise
+        failure = str(exc).splitlines()[0][:200]
+    # outside the except block the traceback, and with it every tensor of the run, is released
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    raise OutOfMemory(
+        f"the {last_step['device']} ran out of memory after {last_step['step']} steps "
+        f"(batch size {config.batch_size}): training stopped and its memory was freed. "
+        f"Try a smaller batch size or a smaller network. ({failure})"
+    )
+
+
+def _train(
+    spec: ModelSpec,
+    config: TrainConfig,
+    task: Task,
+    emit: EmitFn,
+    control: TrainControl,
+    probes: bool,
+    where: dict,
+) -> TrainResult:
+    device, notice = choose_device(config.device)
+    where["device"] = device_label(device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     device_generator = (
@@ -274,6 +356,7 @@ def train(
     epochs_planned = math.ceil(total_steps / steps_per_epoch)
     engine = ENGINE_CLASSES[config.engine](model, spec, config, total_steps, steps_per_epoch)
     skip_single = _has_batch_norm(model)  # batch norm cannot train on a batch of one
+    sample_grads_every = grad_every(total_steps)
     result = TrainResult(model=model, status="finished", device=device_label(device))
     emit(
         {
@@ -283,26 +366,60 @@ def train(
             "epochs": epochs_planned,
             "batch_size": batch,
             "device": result.device,
+            "notice": notice,
             "n_train": n_train,
             "n_val": len(y_val),
             "n_test": len(task.test),
+            "layers": layer_labels(model),
+            "first_layer_units": weighted_layers(model)[0].weight.shape[0],
+            "grad_every": sample_grads_every,
         }
     )
 
     step, paused_seconds = 0, 0.0
     started = time.perf_counter()
-    pending: list[tuple[int, int, float, torch.Tensor]] = []  # (step, epoch, lr, loss)
+    # (step, epoch, lr, loss, gradient norms or None), read back in one sync per flush
+    pending: list[tuple[int, int, float, torch.Tensor, torch.Tensor | None]] = []
     last_flush_time, last_flush_step = started, 0
+    last_weights_time = last_features_time = started
+    projector = None
+    if probes and len(task.test):
+        probe = task.test.images[:PROBE_DIGITS]
+        projector = FeatureProjector(
+            prepare(probe, config, device, normalized=True), task.test.labels[:PROBE_DIGITS]
+        )
+
+    def show_weights(epoch: int) -> None:
+        nonlocal last_weights_time
+        last_weights_time = time.perf_counter()
+        weights = weight_snapshot(model, spec)
+        emit({"type": "weights", "step": step, "epoch": epoch, "weights": weights})
+
+    def show_features(epoch: int) -> None:
+        nonlocal last_features_time
+        last_features_time = time.perf_counter()
+        coords, explained = projector.project(model)
+        emit(
+            {
+                "type": "features",
+                "step": step,
+                "epoch": epoch,
+                "coords": coords,
+                "explained": explained,
+                "labels": projector.labels,
+            }
+        )
 
     def flush() -> None:
         nonlocal last_flush_time, last_flush_step
         if not pending:
             return
         losses = torch.stack([p[3] for p in pending]).tolist()
+        norms = [p[4].tolist() if p[4] is not None else None for p in pending]
         now = time.perf_counter()
         elapsed = max(now - last_flush_time, 1e-9)
         rate = (pending[-1][0] - last_flush_step) * batch / elapsed
-        for (s, e, lr, _), value in zip(pending, losses):
+        for (s, e, lr, _, _), value, grad_norms in zip(pending, losses, norms):
             event = {
                 "type": "step",
                 "step": s,
@@ -311,14 +428,17 @@ def train(
                 "lr": lr,
                 "samples_per_s": rate,
             }
+            if grad_norms is not None:
+                event["grad_norms"] = grad_norms
             result.steps.append(event)
             emit(event)
         last_flush_time, last_flush_step = now, pending[-1][0]
         pending.clear()
         bad = next((v for v in losses if not math.isfinite(v)), None)
         if bad is not None:
+            what = "NaN" if math.isnan(bad) else "infinite"
             raise TrainingDiverged(
-                f"the loss became {bad} at step {result.steps[-1]['step']}: training stopped. "
+                f"the loss became {what} at step {result.steps[-1]['step']}: training stopped. "
                 "Try a smaller learning rate, or batch norm, or a different loss."
             )
 
@@ -334,6 +454,10 @@ def train(
         emit(event)
         return event
 
+    if probes:
+        show_weights(0)
+        if projector is not None:
+            show_features(0)
     epoch = 0
     last_val: dict | None = None
     while step < total_steps and not control.stopped:
@@ -341,10 +465,8 @@ def train(
         epoch_started = time.perf_counter()
         model.train()
         if batch >= n_train:
-            x_epoch, y_epoch = (
-                x_train,
-                y_train,
-            )  # a full batch's gradient ignores order: skip the copy
+            # a full batch's gradient ignores order: skip the copy
+            x_epoch, y_epoch = x_train, y_train
         else:
             order = torch.randperm(n_train, generator=generator).to(device)
             x_epoch, y_epoch = x_train[order], y_train[order]
@@ -368,13 +490,19 @@ def train(
                 )
             detached, outputs, lr = engine.step(xb, yb)
             step += 1
+            where["step"] = step
             loss_sum += detached * len(yb)
             correct += (predicted_class(outputs) == yb).sum()
             seen += len(yb)
-            pending.append((step, epoch, lr, detached))
+            sampled = probes and (step % sample_grads_every == 0 or step == 1)
+            pending.append((step, epoch, lr, detached, engine.grad_norms() if sampled else None))
             now = time.perf_counter()
             if len(pending) >= FLUSH_EVERY_STEPS or now - last_flush_time >= FLUSH_EVERY_SECONDS:
                 flush()
+                if probes and now - last_weights_time >= WEIGHTS_EVERY_SECONDS:
+                    show_weights(epoch)
+                if projector is not None and now - last_features_time >= FEATURES_EVERY_SECONDS:
+                    show_features(epoch)
             if config.eval_every and step % config.eval_every == 0:
                 last_val = validate(epoch)
         flush()
@@ -395,6 +523,10 @@ def train(
         }
         result.epochs.append(epoch_event)
         emit(epoch_event)
+        if probes:
+            show_weights(epoch)
+            if projector is not None:
+                show_features(epoch)
 
     result.seconds = time.perf_counter() - started - paused_seconds
     complete = [e for e in result.epochs if e["complete"]]

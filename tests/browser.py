@@ -103,7 +103,8 @@ def running_app(data_dir: Path, runs_dir: Path, log_path: Path):
 def wait_for_app_idle(page, timeout: float = 60.0) -> None:
     """Wait until Streamlit has finished the current script run (its status widget is gone)."""
     page.wait_for_load_state("domcontentloaded")
-    page.wait_for_selector("[data-testid='stSidebarNav']", timeout=timeout * 1000)
+    # every page has a title; the navigation may be in the sidebar or (talk mode) at the top
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if page.locator("[data-testid='stStatusWidget']").count() == 0:

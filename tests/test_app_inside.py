@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -90,3 +91,13 @@ def test_build_page_says_the_equations_cover_dense_networks_only():
     assert not at.exception
     assert not at.latex
     assert "covers dense networks" in _texts(at, "info")
+
+
+def test_inside_page_charts_the_gradient_norms_of_each_layer(tiny_runs, isolated_folders):
+    _use(tiny_runs["conv"], isolated_folders)
+    at = _app(INSIDE)
+    assert not at.exception
+    assert "Gradient norms per layer" in _texts(at, "subheader")
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    names = [[trace.get("name") for trace in f["data"]] for f in figures]
+    assert ["conv 1", "dense 1", "output"] in names

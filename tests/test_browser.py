@@ -184,3 +184,71 @@ def test_a_shared_link_opens_its_configuration_in_a_fresh_browser(page, app_url)
         assert "lr=0.01" in tab.url and "epochs=3" in tab.url  # the Train page keeps the link
     finally:
         context.close()
+
+
+def _image_sources(tab) -> list[str]:
+    return tab.locator("[data-testid='stImage'] img").evaluate_all("els => els.map(e => e.src)")
+
+
+def test_the_network_can_be_watched_from_inside_while_it_trains(page, app_url):
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    try:
+        tab.goto(f"{app_url}/train?preset=best-mlp&epochs=20")
+        wait_for_app_idle(tab)
+        tab.get_by_role("button", name=re.compile("Start training")).click()
+        tab.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.wait_for(timeout=120_000)
+        tab.get_by_text("Inside the network", exact=True).click()
+        tab.get_by_text("First-layer weights").first.wait_for()
+        tab.get_by_text("Gradient norms per layer").first.wait_for()
+        tab.get_by_text("Last hidden layer in 2-D").first.wait_for()
+        before = _image_sources(tab)
+        time.sleep(4.0)  # snapshots come every second, and the panel redraws twice a second
+        after = _image_sources(tab)
+        assert before and after and before != after, "the weights did not change while training"
+        wait_for_charts(tab, 2)  # the live PCA and the gradient norms
+        assert_no_exception(tab)
+        tab.screenshot(path=str(ARTIFACTS / "7-train-inside-live.png"))
+
+        open_page(tab, "Inside")
+        tab.get_by_text(re.compile("Live: .* is training")).first.wait_for()
+        assert_no_exception(tab)
+        tab.screenshot(path=str(ARTIFACTS / "7-inside-live.png"))
+        open_page(tab, "Train")
+        # inside the page: Streamlit's own toolbar has a "Stop" too, which stops the script
+        tab.locator("[data-testid='stMain']").get_by_role(
+            "button", name=re.compile("Stop$")
+        ).first.click()
+        tab.get_by_text("stopped early").first.wait_for(timeout=60_000)
+    finally:
+        context.close()
+
+
+def test_talk_mode_moves_through_its_presets_and_to_draw_by_keys(page, app_url):
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 720})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    try:
+        tab.goto(f"{app_url}/?talk=1")  # the Data page, the default one, lives at /
+        wait_for_app_idle(tab)
+        # talk mode's larger type is set by a style element of the page's first run
+        tab.wait_for_function("getComputedStyle(document.documentElement).fontSize === '21px'")
+        assert tab.locator("[data-testid='stSidebar']").is_hidden()
+        tab.screenshot(path=str(ARTIFACTS / "8-talk-data.png"))
+        tab.keyboard.press("3")
+        tab.get_by_role("heading", name="Train", exact=True).first.wait_for()
+        wait_for_app_idle(tab)
+        assert "small-cnn" in tab.get_by_text(re.compile(r"^small-cnn")).first.inner_text()
+        assert "talk=" in tab.url
+        tab.screenshot(path=str(ARTIFACTS / "8-talk-train.png"))
+        tab.keyboard.press("d")
+        tab.get_by_role("heading", name="Draw", exact=True).first.wait_for()
+        wait_for_app_idle(tab)
+        tab.keyboard.press("Escape")
+        tab.wait_for_function("() => !location.search.includes('talk=')")
+        wait_for_app_idle(tab)
+        assert tab.locator("[data-testid='stSidebar']").is_visible()
+        assert_no_exception(tab)
+    finally:
+        context.close()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
+import pytest
+
 from core.config import TrainConfig
-from core.jobs import JobRegistry
+from core.jobs import Job, JobRegistry
 from core.models import ModelSpec
+from core.presets import get_preset
 from core.runs import list_runs, load_run
+from core.training import TrainControl
 
 
 def quick_config(**changes) -> TrainConfig:
@@ -100,3 +105,147 @@ def test_progress_reports_eta_and_rate_while_running(data_dir, tmp_path):
     assert cursor2 >= cursor and events[0]["type"] == "start"
     job.stop()
     job.wait(10)
+
+
+# --- robust under a classroom: stop latency, orphaned jobs, a bounded registry -------------
+
+
+class TimedControl(TrainControl):
+    """A TrainControl that notes when the training loop first sees the stop: it steps no more."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stop_seen_at: float | None = None
+
+    @property
+    def stopped(self) -> bool:
+        stopped = super().stopped
+        if stopped and self.stop_seen_at is None:
+            self.stop_seen_at = time.perf_counter()
+        return stopped
+
+
+def measure_stop(preset: str, data_dir, runs_dir) -> dict:
+    """Train a preset on the full MNIST, stop it mid-epoch; return the seconds until each effect."""
+    spec, config = get_preset(preset).fresh()
+    config.device = "cpu"
+    ended_at: list[float] = []
+
+    def note_the_end(event: dict) -> None:
+        if event["type"] == "done":
+            ended_at.append(time.perf_counter())
+
+    job = Job.create(spec, config, preset, data_dir, runs_dir, listener=note_the_end)
+    job.control = TimedControl()
+    threading.Thread(target=job.run, daemon=True).start()
+    while job.progress()["step"] < 40:
+        time.sleep(0.01)
+    assert job.progress()["step"] < job.progress()["total_steps"] / job.config.epochs  # mid-epoch
+    asked = time.perf_counter()
+    job.stop()
+    assert job.wait(60)
+    return {
+        "state": job.state,
+        "stepping_ended": job.control.stop_seen_at - asked,
+        "saved": ended_at[0] - asked,
+    }
+
+
+# Stopping takes effect when the loop steps no more: within a second for any network. The job
+# then scores the model on the validation and test sets and saves it, and only then reads
+# "stopped": for an MLP that is fast too, for a CNN on two CPU cores it is ~10-20 s of scoring.
+@pytest.mark.parametrize(("preset", "saved_within"), [("seed-mlp-128", 1.0), ("small-cnn", 60.0)])
+def test_stopping_a_job_ends_its_training_loop_within_one_second(
+    preset, saved_within, data_dir, tmp_path
+):
+    measured = measure_stop(preset, data_dir, tmp_path)
+    print(
+        f"\nstop latency {preset} (cpu): training loop ended after "
+        f"{measured['stepping_ended'] * 1000:.0f} ms, tested and saved as 'stopped' after "
+        f"{measured['saved'] * 1000:.0f} ms"
+    )
+    assert measured["state"] == "stopped"
+    assert measured["stepping_ended"] < 1.0
+    assert measured["saved"] < saved_within
+
+
+def test_a_running_job_of_a_closed_tab_is_stopped_after_the_timeout(data_dir, tmp_path):
+    registry = JobRegistry(orphan_timeout=1.0)
+    job = registry.submit(
+        ModelSpec(),
+        quick_config(epochs=100, batch_size=16),
+        "closed-tab",
+        data_dir=data_dir,
+        runs_dir=tmp_path,
+        owner="tab-1",
+    )
+    submitted = time.monotonic()
+    assert job.wait(30)
+    assert job.state == "stopped"
+    assert job.events("orphaned")[0]["unseen_seconds"] > 1.0
+    assert time.monotonic() - submitted < 10
+    assert load_run(job.run_dir).summary["status"] == "stopped"
+
+
+def test_a_job_its_session_keeps_touching_runs_past_the_timeout(data_dir, tmp_path):
+    registry = JobRegistry(orphan_timeout=0.5)
+    job = registry.submit(
+        ModelSpec(),
+        quick_config(epochs=100, batch_size=16),
+        "open-tab",
+        data_dir=data_dir,
+        runs_dir=tmp_path,
+        owner="tab-1",
+    )
+    for _ in range(15):  # 1.5 s: three timeouts
+        job.touch()
+        time.sleep(0.1)
+    assert job.state == "running" and not job.events("orphaned")
+    job.stop()
+    assert job.wait(30)
+
+
+def test_a_queued_job_of_a_closed_tab_leaves_the_queue_and_cli_jobs_never_expire(tmp_path):
+    registry = JobRegistry(max_concurrent=0, orphan_timeout=0.3)  # nothing starts: all queue
+    closed_tab = registry.submit(ModelSpec(), quick_config(), "tab", runs_dir=tmp_path, owner="a")
+    from_cli = registry.submit(ModelSpec(), quick_config(), "cli", runs_dir=tmp_path)
+    deadline = time.monotonic() + 5
+    while closed_tab.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert closed_tab.state == "stopped" and registry.queue_position(closed_tab) is None
+    assert closed_tab.events("orphaned") and closed_tab.events("done")[0]["status"] == "stopped"
+    assert from_cli.state == "queued" and registry.queue_position(from_cli) == 1
+    assert not registry.stop_orphans()
+
+
+def test_the_watchdog_thread_ends_when_no_session_job_is_active(tmp_path):
+    registry = JobRegistry(max_concurrent=0, orphan_timeout=0.2)
+    job = registry.submit(ModelSpec(), quick_config(), "tab", runs_dir=tmp_path, owner="a")
+    watchdog = registry._watchdog
+    assert watchdog is not None and watchdog.is_alive()
+    watchdog.join(5)
+    assert not watchdog.is_alive() and registry._watchdog is None and job.state == "stopped"
+
+
+def test_only_the_newest_ended_jobs_stay_in_the_registry(tmp_path):
+    registry = JobRegistry(max_concurrent=0, keep_finished=2)
+    ended = []
+    for number in range(4):
+        job = registry.submit(ModelSpec(), quick_config(), f"old{number}", runs_dir=tmp_path)
+        registry.cancel_queued(job)
+        ended.append(job)
+    waiting = registry.submit(ModelSpec(), quick_config(), "waiting", runs_dir=tmp_path)
+    kept = {job.run_id for job in registry.jobs()}
+    assert kept == {ended[2].run_id, ended[3].run_id, waiting.run_id}
+
+
+def test_two_jobs_that_draw_the_same_run_id_both_stay(tmp_path, monkeypatch):
+    from core import jobs as core_jobs
+
+    ids = iter(["same-id", "same-id", "other-id"])
+    monkeypatch.setattr(core_jobs, "new_run_id", lambda name: next(ids))
+    registry = JobRegistry(max_concurrent=0)
+    first = registry.submit(ModelSpec(), quick_config(), "a", runs_dir=tmp_path)
+    second = registry.submit(ModelSpec(), quick_config(), "b", runs_dir=tmp_path)
+    assert first.run_id != second.run_id
+    assert registry.get(first.run_id) is first and registry.get(second.run_id) is second

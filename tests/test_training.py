@@ -80,7 +80,8 @@ def test_plan_counts_full_batch_and_iterations():
 def test_training_emits_start_steps_validation_and_epochs(small_task):
     events = []
     result = train(ModelSpec(), tiny_config(), small_task, emit=events.append)
-    kinds = [e["type"] for e in events]
+    # the live views' pictures ("weights", "features") may follow an epoch's end
+    kinds = [e["type"] for e in events if e["type"] not in ("weights", "features")]
     assert kinds[0] == "start" and kinds[-1] == "epoch" and "val" in kinds
     steps = [e for e in events if e["type"] == "step"]
     assert [e["step"] for e in steps] == list(range(1, events[0]["total_steps"] + 1))

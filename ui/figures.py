@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.models import feature_shapes, flat_features
+from ui import talk
 
 # --- Evaluate and Draw pages -------------------------------------------------------------
 
@@ -231,7 +232,7 @@ def _compact(fig: go.Figure, height: int, **layout) -> go.Figure:
     defaults = dict(
         height=height,
         margin=dict(l=50, r=10, t=36, b=40),
-        font=dict(size=13),
+        font=dict(size=round(13 * talk.font_scale())),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
     )
     fig.update_layout(**{**defaults, **layout})
@@ -578,4 +579,40 @@ def pca_scatter_figure(coords, labels, indices, explained, height: int = 520) ->
         xaxis=dict(title=f"PC 1 ({ratio[0]:.0%} of variance)", zeroline=False),
         yaxis=dict(title=f"PC 2 ({ratio[1]:.0%} of variance)", zeroline=False),
         legend=dict(title="digit", orientation="v", x=1.01, y=1),
+    )
+
+
+GRADIENT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+
+
+def grad_norms_figure(steps: list[dict], layers: list[str], height: int = 300) -> go.Figure:
+    """Return each layer's weight-gradient norm over the steps that sampled it, on a log scale."""
+    sampled = [s for s in steps if s.get("grad_norms")]
+    xs = np.fromiter((s["step"] for s in sampled), dtype=np.int64, count=len(sampled))
+    norms = np.asarray([s["grad_norms"] for s in sampled], dtype=float).reshape(len(sampled), -1)
+    traces = []
+    for position, name in enumerate(layers[: norms.shape[1]]):
+        x, y = downsample(xs, norms[:, position])
+        traces.append(
+            go.Scatter(
+                x=x,
+                y=y,
+                name=name,
+                mode="lines",
+                line=dict(color=GRADIENT_COLORS[position % len(GRADIENT_COLORS)], width=2),
+                hovertemplate=f"{name}, step %{{x}}: %{{y:.3g}}<extra></extra>",
+            )
+        )
+    positive = norms[np.isfinite(norms)]
+    log = bool(positive.size) and bool(np.all(positive > 0))
+    return _compact(
+        go.Figure(traces),
+        height,
+        xaxis=dict(title="step", rangemode="tozero"),
+        yaxis=dict(
+            title="‖∂L/∂W‖" + (" (log)" if log else ""),
+            type="log" if log else None,
+            exponentformat="power",
+        ),
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
     )

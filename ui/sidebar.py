@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from core.training import device_label, resolve_device
-from ui import build_state, state
+from ui import build_state, state, talk, train_panel
 from ui.widgets import job_progress_text, run_picker
 
 DEVICE_KEY = "device"
@@ -56,20 +56,27 @@ def _active_model_picker() -> None:
 
 
 def _jobs_panel() -> None:
-    active = state.registry().active()
+    # this runs on every page while a job is active: it is the open tab's heartbeat
+    mine = train_panel.touch_session_jobs()
+    others = len(state.registry().active()) - len(mine)
     watched = st.session_state.setdefault("_sidebar_watched_jobs", [])
-    ids = [job.run_id for job in active]
+    ids = [job.run_id for job in mine]
     if set(watched) - set(ids):
         # a job ended: rerun the whole page so its saved run shows up in the pickers
         st.session_state["_sidebar_watched_jobs"] = ids
         st.rerun(scope="app")
     st.session_state["_sidebar_watched_jobs"] = ids
-    if not active:
-        return
-    st.markdown("**Training now**")
-    for job in active:
+    if mine:
+        st.markdown("**Training now**")
+    for job in mine:
         progress = job.progress()
-        st.progress(min(progress["fraction"], 1.0), text=job_progress_text(job, progress))
+        text = job_progress_text(job, progress)
+        if (position := state.registry().queue_position(job)) is not None:
+            text += f" (number {position} in line)"
+        st.progress(min(progress["fraction"], 1.0), text=text)
+    if others > 0:
+        trainings = "training" if others == 1 else "trainings"
+        st.caption(f"{others} other {trainings} from other tabs queued or running on this server.")
 
 
 def draw(problem: str | None) -> None:
@@ -78,5 +85,6 @@ def draw(problem: str | None) -> None:
         _data_status(problem)
         _device_picker()
         _active_model_picker()
+        talk.sidebar_controls()
         polling = bool(state.registry().active())
         st.fragment(_jobs_panel, run_every=1.0 if polling else None)()

@@ -48,7 +48,7 @@ def saved_runs() -> list[dict]:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _run_at(path: str, modified: float) -> Run:
-    return load_run(path)
+    return load_run(path, runs_dir())  # a path from the URL or a picker stays inside runs/
 
 
 def cached_run(path: str | Path) -> Run:

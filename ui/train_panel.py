@@ -3,28 +3,44 @@
 The training thread only writes to its Job; the fragment here polls the Job twice a second and
 redraws, so the rest of the page stays usable. The job's run id is kept in session state and in
 the URL (?job=...), so a browser refresh finds it again in the process-wide registry.
+
+A session sees only its own jobs: those it started, and the one named in its URL. The pages
+touch those jobs while the tab is open; the registry stops a job its tab no longer touches.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import streamlit as st
 
+from core import probes
 from core.jobs import Job
 from core.runs import read_summary
-from ui import figures, state
+from ui import figures, inside_views, state
 from ui.widgets import format_seconds
 
 JOB_KEY = "job"
 ADOPTED_KEY = "_adopted_jobs"
+SESSION_KEY = "_session_id"
 EVALUATE_PAGE = "views/4_Evaluate.py"
 CHART_CONFIG = {"displayModeBar": False}
+VIEWS = ("Curves", "Inside the network")
+VIEW_KEY = "train-live-view"
+
+
+def session_id() -> str:
+    """Return this browser session's id: the owner of the jobs it starts."""
+    if SESSION_KEY not in st.session_state:
+        st.session_state[SESSION_KEY] = uuid.uuid4().hex
+    return st.session_state[SESSION_KEY]
 
 
 def remember_job(job: Job) -> None:
-    """Make job the one this browser tab follows, surviving a refresh through the URL."""
+    """Make job the one this tab follows (and owns, if new), surviving a refresh through the URL."""
+    state.registry().claim(job, session_id())
     st.session_state[JOB_KEY] = job.run_id
     st.query_params[JOB_KEY] = job.run_id
 
@@ -36,19 +52,35 @@ def wanted_run_id() -> str | None:
     return run_id if run_id and re.fullmatch(r"[A-Za-z0-9-]+", run_id) else None
 
 
+def session_jobs() -> list[Job]:
+    """Return this session's active jobs, oldest first: those it started and the one it follows."""
+    me, followed = session_id(), wanted_run_id()
+    return [j for j in state.registry().active() if j.owner == me or j.run_id == followed]
+
+
+def touch_session_jobs() -> list[Job]:
+    """Tell the registry this tab is still open, so its jobs keep going; return them."""
+    jobs = session_jobs()
+    for job in jobs:
+        job.touch()
+    return jobs
+
+
 def find_job() -> Job | None:
-    """Return the job to show: this tab's own if still active, else the newest active, else its own."""
+    """Return the job to show: the one this tab follows if active, else its newest active one."""
     registry = state.registry()
     run_id = wanted_run_id()
-    own = registry.get(run_id) if run_id else None
-    if own is not None and own.active:
-        return own
-    active = registry.active()
-    if active:
-        # a job started in another tab, or before a refresh that lost the URL
-        remember_job(active[-1])
-        return active[-1]
-    return own
+    followed = registry.get(run_id) if run_id else None
+    if followed is not None and followed.active:
+        if st.session_state.get(JOB_KEY) != run_id:
+            remember_job(followed)  # named only in the URL: keep it when the page changes
+        return followed
+    # other tabs' jobs stay invisible: a shared screen must not show one student's run to all
+    own = [job for job in registry.active() if job.owner == session_id()]
+    if own:
+        remember_job(own[-1])
+        return own[-1]
+    return followed
 
 
 def adopt_finished(job: Job) -> None:
@@ -123,6 +155,7 @@ def live_panel(run_id: str) -> None:
     job = state.registry().get(run_id)
     if job is None:
         return
+    job.touch()
     if not job.active:
         adopt_finished(job)
         st.rerun()  # the full run draws the results and stops polling
@@ -143,7 +176,21 @@ def live_panel(run_id: str) -> None:
     batch_size = plan[0]["batch_size"] if plan else job.config.batch_size
     st.progress(min(progress["fraction"], 1.0), text=progress_text(progress, steps, batch_size))
     _controls(job)
-    curves(steps, job.events("epoch"), key="live")
+    if plan and plan[0].get("notice"):
+        st.warning(plan[0]["notice"], icon=":material/memory:")
+    view = st.segmented_control(
+        "Show",
+        VIEWS,
+        default=VIEWS[0],
+        key=VIEW_KEY,
+        label_visibility="collapsed",
+        help="Inside the network: the first layer's weights, the last hidden layer's features "
+        "in 2-D and each layer's gradient norm, as they change.",
+    )
+    if view == VIEWS[1]:
+        inside_views.live_inside(job, key="live-inside")
+    else:
+        curves(steps, job.events("epoch"), key="live")
 
 
 def _summary_for(job: Job | None, run_id: str | None) -> tuple[dict | None, Path | None]:
@@ -161,6 +208,8 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
         adopt_finished(job)
     if job is not None and job.state == "failed":
         st.error(f"Training failed: {job.error}", icon=":material/error:")
+        # the curves drawn before the failure stay: they often show why (a loss shooting up)
+        curves(job.events("step"), job.events("epoch"), key="failed")
     summary, path = _summary_for(job, run_id)
     if summary is None:
         if job is None:
@@ -186,8 +235,9 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
         label="Find the digits it confuses on Evaluate",
         icon=":material/arrow_forward:",
     )
-    if job is not None:
-        curves(job.events("step"), job.events("epoch"), key="done")
-    else:
-        run = state.cached_run(path)
-        curves(run.steps, run.epochs, key="done")
+    run = state.cached_run(path)
+    curves(run.steps, run.epochs, key="done")
+    with st.expander("Gradient norms per layer", icon=":material/insights:"):
+        inside_views.grad_norms_chart(
+            run.steps, probes.layer_labels(run.model), key="done-grads", live=False
+        )

@@ -9,7 +9,7 @@ from core.data import DataUnavailable
 from core.preprocess import to_mnist
 from core.quicktrain import EXPECTED_SECONDS, QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun
-from ui import state, widgets
+from ui import inside_views, state, widgets
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 20
@@ -167,3 +167,11 @@ with answer_column:
             st.image(widgets.upscale_digit(digit, 112), width=112)
             st.caption("What the model sees: 28×28, centred like MNIST")
         widgets.probability_bars(probabilities, run.classes, height=230, key="draw-bars")
+
+if digit is not None and st.toggle(
+    "Inside the network: saliency and every layer's activations for this drawing",
+    key="draw-inside",
+    help="Recomputed after every stroke.",
+):
+    predicted = int(probabilities.argmax())
+    inside_views.digit_layers(run, digit, predicted, key="draw-inside")

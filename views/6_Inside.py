@@ -7,16 +7,13 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 import torch
-from torch import nn
 
-from core import inside
+from core import inside, probes
 from core.data import normalize, to_float
-from ui import figures, state, widgets
+from ui import figures, inside_views, state, train_panel, widgets
 
 MAX_WEIGHT_TILES = 64
 PCA_POINTS = 2000
-# modules whose output repeats its input's values or only reshapes it
-SKIPPED_MODULES = (nn.Flatten, nn.Dropout, nn.Dropout2d)
 
 
 @st.cache_data(max_entries=8, show_spinner="Projecting the test set…")
@@ -33,14 +30,8 @@ def _pca_for(path: str, modified: float, data: str) -> tuple[np.ndarray, np.ndar
 def weights_section(run) -> None:
     """Show the first layer's weights, one tile per neuron or filter."""
     weights = inside.first_layer_weights(run.model, run.spec)
-    shown = weights[:MAX_WEIGHT_TILES]
-    kind = "filter" if run.spec.conv else "neuron"
     st.subheader("First-layer weights")
-    st.caption(
-        f"One tile per {kind} ({len(shown)} of {len(weights)} shown): red pixels push the "
-        "unit up, blue pull it down; each tile is scaled to its own largest weight."
-    )
-    st.image(widgets.weight_grid_image(shown, columns=16, size=56), width="stretch")
+    inside_views.weight_tiles(weights[:MAX_WEIGHT_TILES], bool(run.spec.conv), len(weights))
 
 
 def digit_section(run, result) -> None:
@@ -49,8 +40,8 @@ def digit_section(run, result) -> None:
     mistakes = (evaluation.predictions != evaluation.labels).nonzero().flatten()
     default = int(mistakes[0]) if len(mistakes) else 0
     st.subheader("One digit, layer by layer")
-    picture_column, activation_column = st.columns([1, 2], gap="medium")
-    with picture_column:
+    choice, verdict_column = st.columns([1, 2], vertical_alignment="bottom")
+    with choice:
         index = st.number_input(
             "Test digit number",
             min_value=0,
@@ -58,61 +49,79 @@ def digit_section(run, result) -> None:
             value=default,
             help="Starts at the first test digit the model gets wrong.",
         )
-    digit = result.test_images[index]
-    image = normalize(to_float(digit[None]), run.config.normalization)
     predicted = int(evaluation.predictions[index])
     label = int(evaluation.labels[index])
-    heat = inside.saliency(run.model, image, predicted)
-
-    with picture_column:
+    with verdict_column:
         verdict = "right" if predicted == label else "wrong"
         st.markdown(
             f"Label **{run.classes[label]}**, predicted **{run.classes[predicted]}** ({verdict}) "
             f"with {float(evaluation.probabilities[index, predicted]):.0%}."
         )
-        st.image(widgets.saliency_overlay_image(digit, heat, 224), width=224)
-        st.caption(
-            f"Saliency: the pixels whose change moves the score of "
-            f"{run.classes[predicted]} most (red), over the digit."
-        )
-    with activation_column:
-        layers = [
-            (name, output)
-            for (name, output), module in zip(inside.layer_activations(run.model, image), run.model)
-            if not isinstance(module, SKIPPED_MODULES)
-        ]
-        st.caption(
-            "Each layer's output for this digit; a convolution's maps are shown as one mean "
-            "per channel."
-        )
-        columns = st.columns(2)
-        for position, (name, output) in enumerate(layers):
-            values = output.mean(dim=(1, 2)) if output.ndim == 3 else output
-            with columns[position % 2]:
-                st.plotly_chart(
-                    figures.activation_bars_figure(f"{name} ({len(values)})", values),
-                    config={"displayModeBar": False},
-                    key=f"activations-{position}",
-                )
+    inside_views.digit_layers(run, result.test_images[index], predicted, key="inside-digit")
 
 
-def pca_section(path: str) -> None:
-    """Show the test set's last-hidden-layer features in 2-D, coloured by digit."""
+def gradients_section(run) -> None:
+    """Show how each layer's gradient norm moved while this run trained."""
+    st.subheader("Gradient norms per layer")
+    inside_views.grad_norms_chart(
+        run.steps, probes.layer_labels(run.model), key="inside-grads", live=False
+    )
+
+
+@st.fragment(run_every=0.5)
+def live_section(run_id: str) -> None:
+    """Follow this session's running job: its weights, features and gradients as they change."""
+    job = state.registry().get(run_id)
+    if job is None or not job.active:
+        st.rerun()  # the whole page shows the finished run instead
+    st.subheader(f"Live: {job.name} is training")
+    if job.state == "queued":
+        st.info("It is queued: the views start when its training does.")
+        return
+    inside_views.live_inside(job, key="inside-live")
+    st.divider()
+
+
+def pca_section(path: str, result) -> None:
+    """Show the test set's last-hidden-layer features in 2-D; a clicked point shows its digit."""
     st.subheader("Last hidden layer, projected to 2-D")
     modified = (Path(path) / "summary.json").stat().st_mtime
     coords, explained, labels = _pca_for(path, modified, str(state.data_dir()))
     st.caption(
         f"PCA of the features the output layer sees, for the first {len(labels):,} test "
-        "digits: well-separated clusters are easy for the last layer to split."
+        "digits: well-separated clusters are easy for the last layer to split. Hover a point "
+        "for its digit and number; click it to see the digit."
     )
-    st.plotly_chart(
-        figures.pca_scatter_figure(coords, labels, np.arange(len(labels)), explained),
-        config={"displayModeBar": False},
-    )
+    chart_column, digit_column = st.columns([4, 1], gap="medium")
+    with chart_column:
+        event = st.plotly_chart(
+            figures.pca_scatter_figure(coords, labels, np.arange(len(labels)), explained),
+            config={"displayModeBar": False},
+            on_select="rerun",
+            selection_mode="points",
+            key="inside-pca",
+        )
+    points = event.selection.points if event else []
+    with digit_column:
+        if not points:
+            st.caption("Click a point to see its digit here.")
+            return
+        index = int(points[0]["customdata"])
+        predicted = result.evaluation.predictions[index]
+        st.image(widgets.upscale_digit(result.test_images[index], 140), width=140)
+        st.markdown(
+            f"Test digit **#{index}**: a **{labels[index]}**, predicted "
+            f"**{state.cached_run(path).classes[int(predicted)]}**."
+        )
 
 
 st.title("Inside")
+live_job = train_panel.find_job()
+if live_job is not None and live_job.active:
+    live_section(live_job.run_id)
 summary = widgets.run_picker("inside-run")
+if summary is None and live_job is not None and live_job.active:
+    st.stop()
 if summary is None:
     st.info(
         "No saved runs yet: train a network on the **Train** page, then come back to look "
@@ -132,4 +141,5 @@ except (OSError, ValueError) as exc:
 with torch.no_grad():
     weights_section(run)
 digit_section(run, result)
-pca_section(path)
+pca_section(path, result)
+gradients_section(run)

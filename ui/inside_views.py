@@ -1,0 +1,130 @@
+"""The inside views that Train, Inside and Draw share: weights, gradient norms, features, layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+from torch import nn
+
+from core import inside
+from core.data import normalize, to_float
+from core.jobs import Job
+from ui import figures, widgets
+
+CHART_CONFIG = {"displayModeBar": False}
+# modules whose output repeats its input's values or only reshapes it
+SKIPPED_MODULES = (nn.Flatten, nn.Dropout, nn.Dropout2d)
+
+
+def weight_tiles(weights: torch.Tensor, conv: bool, total: int, columns: int = 16) -> None:
+    """Show first-layer weights as a grid of tiles, one per neuron or filter."""
+    kind = "filter" if conv else "neuron"
+    st.caption(
+        f"One tile per {kind} ({len(weights)} of {total} shown): red pixels push the unit up, "
+        "blue pull it down; each tile is scaled to its own largest weight."
+    )
+    st.image(widgets.weight_grid_image(weights, columns=columns, size=56), width="stretch")
+
+
+def grad_norms_chart(
+    steps: list[dict], layers: list[str], key: str, live: bool = True, height: int = 280
+) -> None:
+    """Show each layer's gradient norm over training, or say why there is none."""
+    if not any(s.get("grad_norms") for s in steps):
+        st.caption(
+            "Gradient norms appear after the first steps."
+            if live
+            else "This run was saved without gradient norms (trained before they were recorded)."
+        )
+        return
+    st.plotly_chart(
+        figures.grad_norms_figure(steps, layers, height=height), key=key, config=CHART_CONFIG
+    )
+    st.caption(
+        "How large each layer's weight gradient is. Lines that fall towards zero for the "
+        "first layers while the output layer's stay up mean vanishing gradients (try sigmoid "
+        "against ReLU); lines shooting up mean exploding ones."
+    )
+
+
+def features_chart(
+    coords, labels, classes, explained, key: str, caption: str, height: int = 460
+) -> None:
+    """Show digits' last-hidden-layer features in 2-D, coloured by digit."""
+    digits = np.asarray([classes[int(i)] for i in labels])
+    st.plotly_chart(
+        figures.pca_scatter_figure(
+            np.asarray(coords), digits, np.arange(len(digits)), explained, height=height
+        ),
+        key=key,
+        config=CHART_CONFIG,
+    )
+    st.caption(caption)
+
+
+def live_inside(job: Job, key: str) -> None:
+    """Show a running job's first-layer weights, feature PCA and gradient norms as they change."""
+    plan = job.events("start")
+    snapshot = job.snapshot("weights")
+    latest = job.snapshot("features")
+    if not plan or snapshot is None:
+        st.caption("The network's insides appear once training has started.")
+        return
+    weights_column, features_column = st.columns(2, gap="medium")
+    with weights_column:
+        st.markdown(f"**First-layer weights** · step {snapshot['step']:,}")
+        total = plan[0].get("first_layer_units") or len(snapshot["weights"])
+        weight_tiles(snapshot["weights"], bool(job.spec.conv), total, columns=8)
+    with features_column:
+        if latest is not None:
+            when = "before training" if latest["step"] == 0 else f"step {latest['step']:,}"
+            st.markdown(f"**Last hidden layer in 2-D** · {when}")
+            features_chart(
+                latest["coords"],
+                latest["labels"],
+                job.config.classes,
+                latest["explained"],
+                key=f"{key}-features",
+                caption=f"PCA of {len(latest['labels']):,} test digits' features, redrawn every "
+                "two seconds: watch the clusters form.",
+                height=380,
+            )
+    st.markdown("**Gradient norms per layer**")
+    grad_norms_chart(job.events("step"), plan[0].get("layers", []), key=f"{key}-grads")
+
+
+def digit_layers(run, digit: torch.Tensor, predicted: int, key: str) -> None:
+    """Show one digit's saliency for the predicted class and every layer's activations.
+
+    digit is a (28, 28) uint8 test digit or a (1, 28, 28) float drawing in [0, 1].
+    """
+    pixels = to_float(digit[None]) if digit.dtype == torch.uint8 else digit.reshape(1, 1, 28, 28)
+    image = normalize(pixels.to(torch.float32), run.config.normalization)
+    heat = inside.saliency(run.model, image, predicted)
+    picture_column, activation_column = st.columns([1, 2], gap="medium")
+    with picture_column:
+        st.image(widgets.saliency_overlay_image(digit, heat, 224), width=224)
+        st.caption(
+            f"Saliency: the pixels whose change moves the score of {run.classes[predicted]} "
+            "most (red), over the digit."
+        )
+    with activation_column:
+        layers = [
+            (name, output)
+            for (name, output), module in zip(inside.layer_activations(run.model, image), run.model)
+            if not isinstance(module, SKIPPED_MODULES)
+        ]
+        st.caption(
+            "Each layer's output for this digit; a convolution's maps are shown as one mean "
+            "per channel."
+        )
+        columns = st.columns(2)
+        for position, (name, output) in enumerate(layers):
+            values = output.mean(dim=(1, 2)) if output.ndim == 3 else output
+            with columns[position % 2]:
+                st.plotly_chart(
+                    figures.activation_bars_figure(f"{name} ({len(values)})", values),
+                    config=CHART_CONFIG,
+                    key=f"{key}-activations-{position}",
+                )
