@@ -20,10 +20,12 @@ from core.training import TrainControl, TrainingFailed, train
 ACTIVE_STATES = ("queued", "running", "paused", "stopping")
 FINAL_STATES = ("finished", "stopped", "failed")
 SNAPSHOT_EVENTS = ("weights", "features")  # the live views' pictures: only the newest is kept
-# a browser tab touches its jobs every second or so; one unseen this long was closed, not slow
+# An open tab touches its jobs every second; a hidden one too, but browsers slow a hidden tab's
+# timers down to once a minute. A job unseen for two minutes has lost its tab.
 ORPHAN_TIMEOUT = 120.0
-# finished jobs are kept for the pages to show; older ones are read back from their run folder
-KEEP_FINISHED = 50
+# ended jobs kept for the pages (each holds its curves, ~5 MB for 10 epochs of MNIST); older
+# ones are shown from their run folder
+KEEP_FINISHED = 20
 
 _mnist_lock = threading.Lock()
 _mnist_cache: dict[Path, object] = {}
@@ -348,9 +350,8 @@ class JobRegistry:
             self._watchdog.start()
 
     def _watch(self) -> None:
-        interval = min(self.orphan_timeout / 4, 5.0)
         while True:
-            time.sleep(interval)
+            time.sleep(min(self.orphan_timeout / 4, 5.0))
             self.stop_orphans()
             with self._lock:
                 if not self._has_owned_active():

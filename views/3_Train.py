@@ -54,6 +54,8 @@ with settings_column:
         busy = bool(state.registry().active())
         start = st.button(
             "Queue another training" if busy else "Start training",
+            # a fixed key: the label changes when another tab starts, and a click must not be lost
+            key="start_training",
             type="primary",
             icon=":material/play_arrow:",
             width="stretch",
