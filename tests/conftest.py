@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,14 @@ def train_tiny_run(runs_dir: Path, data_dir: Path, name: str, spec, config) -> P
     assert job.wait(timeout=300), "training did not finish"
     assert job.state == "finished", job.error
     return Path(job.run_dir)
+
+
+def rss_mb() -> float:
+    """Return this process's resident memory in MB (Linux /proc; else the peak so far)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

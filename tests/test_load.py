@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import resource
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from streamlit.testing.v1 import AppTest
 from core import jobs as core_jobs
 from core.jobs import JobRegistry
 from tests.browser import CHROMIUM_ARGS, open_page, require_browser, running_app, wait_for_app_idle
+from tests.conftest import rss_mb
 from ui import state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -42,18 +42,8 @@ QUEUED = re.compile(r"queued \(number (\d+) in line\)")
 BROWSER_ORPHAN_TIMEOUT = 6.0  # seconds, for the real server
 STEP = re.compile(r"step [\d,]+/[\d,]+")
 
+
 pytestmark = [pytest.mark.timeout(600)]
-
-
-def rss_mb() -> float:
-    """Return this process's resident memory in MB (Linux /proc; else the peak so far)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def page_text(at: AppTest) -> str:

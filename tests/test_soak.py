@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import resource
 import statistics
 import time
 import warnings
@@ -27,6 +26,7 @@ from core import jobs as core_jobs
 from core.drawings import DIGIT_PATHS, draw_path
 from core.preprocess import to_mnist
 from core.runs import load_run
+from tests.conftest import rss_mb
 from ui import state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -45,18 +45,8 @@ TENSOR_GROWTH_LIMIT_MB = 0.25
 # Streamlit's own bookkeeping adds a few objects now and then; one job kept adds ~100.
 OBJECT_SLOPE_LIMIT = 50
 
+
 pytestmark = [pytest.mark.timeout(600)]
-
-
-def rss_mb() -> float:
-    """Return this process's resident memory in MB (Linux /proc; else the peak so far)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def glibc():
