@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
+REPLACED_PREFIX = ".replaced-"  # an old folder set aside while its replacement moves in
 # a save takes seconds; a temporary folder untouched for this long was left by a killed process
 STALE_TEMP_SECONDS = 600
 
@@ -62,8 +63,40 @@ def remove_stale_temp_folders(parent: Path, older_than_s: float = STALE_TEMP_SEC
     return removed
 
 
-def write_folder(target: Path, payload: dict[str, bytes]) -> Path:
-    """Write the files into a hidden temporary folder, then rename it to target in one step."""
+def _replaced_name(target: Path) -> Path:
+    return target.parent / f"{REPLACED_PREFIX}{target.name}"
+
+
+def recover_replaced(parent: Path) -> list[Path]:
+    """Put back the folders a process was replacing when it was killed; return them.
+
+    Replacing is two renames (old folder aside, new one in); a kill between them leaves the
+    old folder under its replaced name and no folder under the real one.
+    """
+    recovered: list[Path] = []
+    if not parent.is_dir():
+        return recovered
+    for child in parent.iterdir():
+        if not child.name.startswith(REPLACED_PREFIX):
+            continue
+        target = parent / child.name[len(REPLACED_PREFIX) :]
+        try:
+            if target.exists():
+                shutil.rmtree(child)  # the new folder made it: the old one is garbage
+            else:
+                os.rename(child, target)
+                recovered.append(target)
+        except OSError:
+            continue  # another process is on it
+    return recovered
+
+
+def write_folder(target: Path, payload: dict[str, bytes], replace: bool = False) -> Path:
+    """Write the files into a hidden temporary folder, then rename it to target in one step.
+
+    With replace, an existing target is swapped out: at every moment the old folder or the
+    new one exists whole (recover_replaced puts the old one back after a kill mid-swap).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_folders(target.parent)
     tmp = target.parent / f"{TEMP_PREFIX}{target.name}-{secrets.token_hex(3)}"
@@ -71,8 +104,15 @@ def write_folder(target: Path, payload: dict[str, bytes]) -> Path:
     try:
         for name, data in payload.items():
             _write_file(tmp / name, data)
-        # rename is atomic: other processes see the whole folder or nothing under its name
-        os.replace(tmp, target)
+        if replace and target.exists():
+            aside = _replaced_name(target)
+            shutil.rmtree(aside, ignore_errors=True)
+            os.rename(target, aside)
+            os.rename(tmp, target)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            # rename is atomic: other processes see the whole folder or nothing under its name
+            os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -11,7 +11,8 @@ from torch import nn
 
 from core.data import Task, load_mnist, make_task, resolve_data_dir
 from core.presets import get_preset
-from core.training import device_label, resolve_device, train
+from core.train.device import device_label, resolve_device
+from core.train.run import train
 
 
 class TutorialNet(nn.Module):
@@ -68,7 +69,7 @@ def trainer_seconds_per_epoch(
         0.0,
     )
     result = train(spec, config, _full_training_set(mnist))
-    seconds = min(e["seconds"] for e in result.epochs)  # the first epoch includes one-off warm-up
+    seconds = min(e.seconds for e in result.epochs)  # the first epoch includes one-off warm-up
     return seconds, 60000 / seconds
 
 
@@ -82,8 +83,8 @@ def time_to_accuracy(mnist, preset: str, target: float, device: str) -> dict:
     result = train(spec, config, watched)
     elapsed, reached = 0.0, None
     for epoch in result.epochs:
-        elapsed += epoch["seconds"]
-        if reached is None and epoch["val_accuracy"] >= target:
+        elapsed += epoch.seconds
+        if reached is None and epoch.val_accuracy >= target:
             reached = elapsed
     return {
         "preset": preset,
@@ -92,7 +93,7 @@ def time_to_accuracy(mnist, preset: str, target: float, device: str) -> dict:
         "epochs": len(result.epochs),
         "final_test_accuracy": result.test_accuracy,
         "total_seconds": elapsed,
-        "per_epoch_test_accuracy": [round(e["val_accuracy"], 4) for e in result.epochs],
+        "per_epoch_test_accuracy": [round(e.val_accuracy, 4) for e in result.epochs],
     }
 
 

@@ -17,21 +17,18 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from core.data import split_sizes
-from core.models import IMAGE_SIZE, ModelSpec
-
-if TYPE_CHECKING:  # core.config imports this module
-    from core.config import TrainConfig
+from core.config import TrainConfig
+from core.data import IMAGE_SIDE, split_sizes
+from core.evaluation import EVAL_BATCH
+from core.models import ModelSpec
 
 BYTES_PER_NUMBER = 4  # float32
 GB = 1e9
 LIMIT_ENV = "DIGITLAB_MEMORY_LIMIT_GB"
 DEFAULT_LIMIT_CAP_GB = 8.0
 FALLBACK_LIMIT_GB = 4.0  # where the physical memory cannot be read (e.g. Windows)
-EVAL_BATCH = 4096  # core.training scores the validation and test digits in batches this size
-PIXELS = IMAGE_SIZE * IMAGE_SIZE
+PIXELS = IMAGE_SIDE * IMAGE_SIDE
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ class _Stage:
 
 def _stages(spec: ModelSpec) -> list[_Stage]:
     """Return every weighted stage of the network with its parameters and activations per image."""
-    stages, channels, size = [], 1, IMAGE_SIZE
+    stages, channels, size = [], 1, IMAGE_SIDE
     for i, layer in enumerate(spec.conv):
         out = size if layer.padding == "same" else size - layer.kernel + 1
         pooled = out // 2 if layer.pool != "none" else out

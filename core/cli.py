@@ -5,51 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from core.data import DataUnavailable, load_mnist, resolve_data_dir
 from core.presets import PRESETS, get_preset
-
-
-def progress_printer(stream=sys.stderr):
-    """Return an emit function that draws a one-line progress bar on stream."""
-    state = {"total": 1, "last": 0.0}
-
-    def emit(event: dict) -> None:
-        kind = event["type"]
-        if kind == "start":
-            state["total"] = event["total_steps"]
-            print(
-                f"training on {event['device']}: {event['n_train']} train, {event['n_val']} validation, "
-                f"{event['total_steps']} steps",
-                file=stream,
-            )
-        elif kind == "step":
-            now = time.monotonic()
-            if now - state["last"] < 0.2 and event["step"] != state["total"]:
-                return
-            state["last"] = now
-            done = event["step"] / state["total"]
-            bar = "#" * int(done * 30)
-            print(
-                f"\r[{bar:<30}] {done:6.1%} epoch {event['epoch']} loss {event['loss']:.4f} "
-                f"{event['samples_per_s']:,.0f} samples/s",
-                end="",
-                file=stream,
-                flush=True,
-            )
-        elif kind == "epoch":
-            val = event["val_accuracy"]
-            val_text = f"{val:.4f}" if val == val else "n/a"
-            print(
-                f"\repoch {event['epoch']}: train loss {event['train_loss']:.4f}, train acc "
-                f"{event['train_accuracy']:.4f}, val acc {val_text}, {event['seconds']:.1f} s"
-                + " "
-                * 20,
-                file=stream,
-            )
-
-    return emit
 
 
 def cmd_presets(args) -> int:
@@ -78,7 +36,8 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from core.jobs import Job
+    from core.train.callbacks import ProgressBar
+    from core.train.jobs import Job
 
     spec, config = get_preset(args.preset).fresh()
     overrides = {
@@ -99,7 +58,7 @@ def cmd_train(args) -> int:
         config.full_batch = False
     if args.epochs is not None:
         config.iterations = 0 if args.iterations is None else config.iterations
-    job = Job.create(spec, config, args.preset, args.data, args.runs, listener=progress_printer())
+    job = Job.create(spec, config, args.preset, args.data, args.runs, listener=ProgressBar())
     job.run()
     if job.state == "failed":
         print(f"training failed: {job.error}", file=sys.stderr)

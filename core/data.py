@@ -8,6 +8,7 @@ import numbers
 import os
 import shutil
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 
 from core import datapack
+from core.datapack import IMAGE_SIDE as IMAGE_SIDE  # the 28-pixel side, for every module
 
 DEFAULT_DATA_DIR = "./data"
 DATA_ENV = "DIGITLAB_DATA"
@@ -314,3 +316,16 @@ def normalize(pixels: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "none":
         return pixels
     return (pixels - mean) / std
+
+
+_mnist_lock = threading.Lock()
+_mnist_cache: dict[Path, Mnist] = {}
+
+
+def shared_mnist(data_dir: str | os.PathLike | None = None) -> Mnist:
+    """Return MNIST for a data folder, decoded once per process and shared by all its users."""
+    root = resolve_data_dir(data_dir).resolve()
+    with _mnist_lock:
+        if root not in _mnist_cache:
+            _mnist_cache[root] = load_mnist(root)
+        return _mnist_cache[root]

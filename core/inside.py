@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.data import IMAGE_SIDE
 from core.models import ModelSpec, flat_features
-
-IMAGE_SIDE = 28
 
 
 def first_layer_weights(model: nn.Sequential, spec: ModelSpec) -> torch.Tensor:

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import nn
 
+from core.datapack import IMAGE_SIDE
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -21,7 +23,6 @@ OUTPUT_HEADS = ("logits", "log_softmax", "softmax", "sigmoid")
 POOLS = ("none", "max", "avg")
 PADDINGS = ("same", "valid")
 INITS = ("default", "randn")
-IMAGE_SIZE = 28
 
 MAX_DENSE_LAYERS = 8
 MAX_CONV_LAYERS = 4
@@ -182,7 +183,7 @@ class ModelSpec:
 
 def feature_shapes(spec: ModelSpec) -> list[tuple[int, int, int]]:
     """Return (channels, height, width) after each conv block, raising if the image vanishes."""
-    channels, size, shapes = 1, IMAGE_SIZE, []
+    channels, size, shapes = 1, IMAGE_SIDE, []
     for i, layer in enumerate(spec.conv):
         if layer.padding == "valid":
             size = size - layer.kernel + 1
@@ -201,7 +202,7 @@ def flat_features(spec: ModelSpec) -> int:
     """Return the number of features entering the first dense layer."""
     shapes = feature_shapes(spec)
     if not shapes:
-        return IMAGE_SIZE * IMAGE_SIZE
+        return IMAGE_SIDE * IMAGE_SIDE
     c, h, w = shapes[-1]
     return c * h * w
 
@@ -278,7 +279,7 @@ def parameter_count(spec: ModelSpec) -> int:
 
 def multiply_adds(spec: ModelSpec) -> int:
     """Return multiply-adds per sample in convolutions and linear layers (the dominant cost)."""
-    total, channels, size = 0, 1, IMAGE_SIZE
+    total, channels, size = 0, 1, IMAGE_SIDE
     for layer in spec.conv:
         out = size if layer.padding == "same" else size - layer.kernel + 1
         total += out * out * layer.channels * channels * layer.kernel * layer.kernel

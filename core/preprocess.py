@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-FRAME = 28  # side of the image the model receives
+from core.data import IMAGE_SIDE
+
 BOX = 20  # MNIST scaled each digit so that its longer side was 20 pixels
 MIN_INK_FRACTION = 0.0005  # less ink than this (0.05% of the canvas) is an empty canvas
 MIN_BOX = 3  # an ink bounding box smaller than this many pixels is a speck, not a digit
@@ -117,9 +118,9 @@ def to_mnist(image: np.ndarray) -> torch.Tensor | None:
     )[0, 0].clamp_(0.0, 1.0)
     com_row, com_col = centre_of_mass(digit)
     # integer shifts keep the strokes sharp; the centre of mass lands within half a pixel
-    top = min(max(round(FRAME / 2 - com_row), 0), FRAME - size[0])
-    left = min(max(round(FRAME / 2 - com_col), 0), FRAME - size[1])
-    frame = torch.zeros(1, FRAME, FRAME)
+    top = min(max(round(IMAGE_SIDE / 2 - com_row), 0), IMAGE_SIDE - size[0])
+    left = min(max(round(IMAGE_SIDE / 2 - com_col), 0), IMAGE_SIDE - size[1])
+    frame = torch.zeros(1, IMAGE_SIDE, IMAGE_SIDE)
     frame[0, top : top + size[0], left : left + size[1]] = digit
     return frame / frame.max()
 
@@ -127,5 +128,5 @@ def to_mnist(image: np.ndarray) -> torch.Tensor | None:
 def naive_resize(image: np.ndarray) -> torch.Tensor:
     """Return the whole canvas shrunk to (1, 28, 28) float32 in [0, 1]: the naive baseline."""
     ink = torch.from_numpy(np.ascontiguousarray(ink_map(image)))
-    small = F.interpolate(ink[None, None], size=(FRAME, FRAME), mode="area")
+    small = F.interpolate(ink[None, None], size=(IMAGE_SIDE, IMAGE_SIDE), mode="area")
     return small[0].clamp_(0.0, 1.0)

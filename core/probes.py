@@ -69,11 +69,16 @@ class FeatureProjector:
         self.images, self.labels = images, labels.cpu()
         self._previous: torch.Tensor | None = None
 
-    def project(self, model: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (coords (N, 2), explained variance ratio) for the model as it is now."""
+    def project(self, model: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Return (coords (N, 2), explained variance ratio) for the model as it is now.
+
+        None when the features are not finite (a diverging run): there is nothing to project.
+        """
         was_training = model.training
         features = inside.last_hidden_features(model, self.images)
         model.train(was_training)
+        if not torch.isfinite(features).all():
+            return None
         coords, explained = inside.pca_2d(features)
         if self._previous is not None and self._previous.shape == coords.shape:
             agreement = (coords * self._previous).sum(dim=0)

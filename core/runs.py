@@ -20,16 +20,20 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
-from core.atomic import is_temporary, write_folder
-from core.config import TrainConfig, check_compatible
+from core.atomic import is_temporary, recover_replaced, write_folder
+from core.config import TrainConfig
 from core.evaluation import predict_proba
 from core.models import ModelSpec, build
+from core.train.checks import check_compatible
+from core.train.events import EpochEnded, Step, epoch_from_row, step_from_row
 from core.uploads import MiB, RefusedFile, check_members, open_zip, read_members, read_upload
 
 DEFAULT_RUNS_DIR = "./runs"
 RUNS_ENV = "DIGITLAB_RUNS"
 FORMAT_VERSION = 1
 RUN_FILES = ("spec.json", "config.json", "summary.json", "metrics.json", "model.safetensors")
+# beside the run files of a run saved mid-training: what continuing it needs (never exported)
+CHECKPOINT_FILE = "checkpoint.pt"
 EXPORT_SUFFIX = ".digitlab.zip"
 # what each member of an exported run may unpack to: the settings files are a few kilobytes
 MAX_MEMBER_BYTES = {
@@ -90,8 +94,8 @@ def versions() -> dict[str, str]:
     }
 
 
-def _columns(rows: list[dict], keys: tuple[str, ...]) -> dict[str, list]:
-    return {key: [row.get(key) for row in rows] for key in keys}
+def _columns(events: list, keys: tuple[str, ...]) -> dict[str, list]:
+    return {key: [getattr(event, key) for event in events] for key in keys}
 
 
 def _rows(columns: dict[str, list]) -> list[dict]:
@@ -121,8 +125,8 @@ class Run:
     config: TrainConfig
     summary: dict
     model: nn.Module  # on the CPU, in eval mode
-    steps: list[dict] = field(default_factory=list)
-    epochs: list[dict] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    epochs: list[EpochEnded] = field(default_factory=list)
     path: Path | None = None
 
     @property
@@ -164,15 +168,41 @@ def save_run(
     config: TrainConfig,
     model: nn.Module,
     summary: dict,
-    steps: list[dict],
-    epochs: list[dict],
+    steps: list[Step],
+    epochs: list[EpochEnded],
+    checkpoint: bytes | None = None,
+    replace: bool = False,
 ) -> Path:
-    """Save a run atomically under runs_dir/run_id and return its folder."""
+    """Save a run atomically under runs_dir/run_id and return its folder.
+
+    checkpoint: the training state to continue from (core.train), kept beside the run files.
+    replace: swap out the folder's earlier save (a job's own checkpoint).
+    """
     target = run_folder(runs_dir, run_id)
-    if target.exists():
+    if target.exists() and not replace:
         raise ValueError(f"run_id: a run named {run_id!r} already exists in {target.parent}")
     payload = _run_payload(spec, config, {"run_id": run_id, **summary}, steps, epochs, model)
-    return write_folder(target, payload)
+    if checkpoint is not None:
+        payload[CHECKPOINT_FILE] = checkpoint
+    return write_folder(target, payload, replace=replace)
+
+
+def load_checkpoint(
+    run_dir: Path, device: torch.device
+) -> tuple[dict, list[Step], list[EpochEnded]]:
+    """Return the training state saved in a run folder, and the metrics saved with it."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise InvalidRun(f"{Path(run_dir).name} has no checkpoint to continue from")
+    # weights_only: a checkpoint holds tensors, numbers and dicts, and nothing may run on load
+    state = torch.load(path, map_location=device, weights_only=True)
+    run = load_run(run_dir)
+    return state, run.steps, run.epochs
+
+
+def has_checkpoint(run_dir: str | os.PathLike) -> bool:
+    """Return whether a run folder can be continued (it was saved mid-training)."""
+    return (Path(run_dir) / CHECKPOINT_FILE).is_file()
 
 
 def _parse_json(name: str, data: bytes) -> dict:
@@ -236,14 +266,19 @@ def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
         {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()},
     )
     model.load_state_dict(state)
+    try:
+        steps = [step_from_row(row) for row in _rows(metrics.get("steps", {}))]
+        epochs = [epoch_from_row(row) for row in _rows(metrics.get("epochs", {}))]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidRun(f"metrics.json: not a Digit Lab run's metrics ({exc})") from exc
     return Run(
         run_id=summary["run_id"],
         spec=spec,
         config=config,
         summary=summary,
         model=model.eval(),
-        steps=_rows(metrics.get("steps", {})),
-        epochs=_rows(metrics.get("epochs", {})),
+        steps=steps,
+        epochs=epochs,
         path=path,
     )
 
@@ -325,6 +360,7 @@ def _scan(runs_dir: str | os.PathLike | None) -> tuple[list[dict], list[dict]]:
     damaged: list[dict] = []
     if not root.is_dir():
         return good, damaged
+    recover_replaced(root)  # a save killed mid-swap left the older folder aside
     for child in root.iterdir():
         if not child.is_dir():
             continue
@@ -360,10 +396,9 @@ def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = 
     if run_dir.is_symlink() or not run_dir.is_dir():
         raise InvalidRun(f"{run_dir} is not a run folder")
     names = {child.name for child in run_dir.iterdir()}
-    if not names <= set(RUN_FILES):
-        raise InvalidRun(
-            f"{run_dir} holds more than a run: {', '.join(sorted(names - set(RUN_FILES)))}"
-        )
+    allowed = {*RUN_FILES, CHECKPOINT_FILE}
+    if not names <= allowed:
+        raise InvalidRun(f"{run_dir} holds more than a run: {', '.join(sorted(names - allowed))}")
     shutil.rmtree(run_dir)
 
 

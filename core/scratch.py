@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from core.config import TrainConfig
 from core.models import ModelSpec
-
-if TYPE_CHECKING:
-    from core.config import TrainConfig
 
 SCRATCH_ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
 SCRATCH_SCHEDULES = ("constant", "step", "cosine")
@@ -272,3 +269,12 @@ class ScratchEngine:
     def grad_norms(self) -> torch.Tensor:
         """Return each layer's weight-gradient norm from the last step."""
         return torch.stack([weight.norm() for weight, _ in self._last_grads])
+
+    def state_dict(self) -> dict:
+        """Return what a checkpoint needs beyond the weights: the step count and the velocity."""
+        return {"steps": self.steps, "velocity": self.sgd.velocity}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint's state_dict()."""
+        self.steps = int(state["steps"])
+        self.sgd.velocity = state["velocity"]

@@ -30,7 +30,7 @@ from typing import BinaryIO
 import torch
 from torch import nn
 
-from core.config import TrainConfig, check_compatible
+from core.config import TrainConfig
 from core.data import Mnist, make_task, to_float
 from core.evaluation import evaluate_probabilities, predict_proba
 from core.models import ModelSpec, build, parameter_count
@@ -44,6 +44,7 @@ from core.runs import (
     save_run,
     versions,
 )
+from core.train.checks import check_compatible
 from core.uploads import MAX_UPLOAD_BYTES, RefusedFile, check_members, open_zip, read_upload
 
 STATE_DICT_SUFFIXES = (".pt", ".pth")

@@ -32,7 +32,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def mnist(data_dir):
     """The real MNIST as uint8 tensors, loaded once per test session."""
-    from core.jobs import shared_mnist
+    from core.data import shared_mnist
 
     return shared_mnist(data_dir)
 
@@ -50,9 +50,11 @@ def isolated_folders(tmp_path, monkeypatch):
 
 def train_tiny_run(runs_dir: Path, data_dir: Path, name: str, spec, config) -> Path:
     """Train a small real run through the job registry, wait for it, and return its folder."""
-    from core.jobs import JobRegistry
+    from core.train.jobs import JobRegistry
 
-    job = JobRegistry().submit(spec, config, name=name, data_dir=data_dir, runs_dir=runs_dir)
+    # in a thread of this process: a helper for making runs, not a test of the worker processes
+    registry = JobRegistry(executor="thread")
+    job = registry.submit(spec, config, name=name, data_dir=data_dir, runs_dir=runs_dir)
     assert job.wait(timeout=300), "training did not finish"
     assert job.state == "finished", job.error
     return Path(job.run_dir)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import check_compatible
 from core.models import DenseLayer, ModelSpec
 from core.presets import get_preset
 from core.quicktrain import QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun, export_run_bytes, import_run, load_run
+from core.train.checks import check_compatible
 from tests.conftest import train_tiny_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -191,18 +191,24 @@ def test_quick_train_settings_are_valid_and_light():
     config.validate()
     check_compatible(spec, config)
     assert config.epochs == 1 and config.augment.enabled and config.classes == list(range(10))
+    # each quick-train job gets its own settings: one page editing them changes no other job
+    assert quick_spec_config()[1].augment is not config.augment
 
 
 def test_draw_quick_train_button_starts_a_background_job(isolated_folders):
-    from core.jobs import registry
+    from core.train.jobs import registry
 
     at = _page(DRAW).run()
     at.button(key="draw-quick-train").click().run()
     assert not at.exception
     job = registry().get(at.session_state["draw-quick-job"])
     try:
-        assert job.name == QUICK_NAME and job.runs_dir == str(isolated_folders.resolve())
+        assert job.name == QUICK_NAME and job.request.runs_dir == str(isolated_folders.resolve())
         assert not [b for b in at.button if b.key == "draw-quick-train"], "no second click"
+        # owned by the session that clicked: private to it, and stopped once its tab is gone
+        assert job.owner == at.session_state["_session_id"]
+        other = _page(DRAW).run()
+        assert [b for b in other.button if b.key == "draw-quick-train"], "another tab's own offer"
     finally:
         job.stop()
         job.wait(timeout=60)

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import data as core_data
 from core import runs
-from core.jobs import registry
+from core.train.jobs import registry
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -285,7 +285,7 @@ def test_a_batch_larger_than_the_training_data_is_refused_before_starting():
     assert not at.exception
     assert "batch_size: 4,096 is larger than the 550 training digits" in _errors(at)
     _by_label(at.button, "Start training").click().run()
-    assert "Cannot start: batch_size" in _errors(at)
+    assert "Cannot start yet: batch_size" in _errors(at)  # the click is refused with the reason
     assert not registry().active()
     _by_label(at.select_slider, "Batch size").set_value("full").run()
     assert not at.error  # full batch is one step over those 550 digits

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui import state
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 BUILD = "views/2_Build.py"
 TRAIN = "views/3_Train.py"
@@ -184,4 +186,5 @@ def test_a_network_too_large_for_memory_is_refused_with_its_size_on_build_and_tr
     assert _by_label(at.number_input, "Epochs").value == 3
     _by_label(at.button, "Start training").click().run()
     assert not at.exception
-    assert any(e.value.startswith("Cannot start: dense[0].width") for e in at.error)
+    assert any(e.value.startswith("Cannot start yet: dense[0].width") for e in at.error)
+    assert not state.registry().active()  # the click started nothing

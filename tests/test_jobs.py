@@ -1,26 +1,37 @@
-"""core.jobs: background training that the UI polls, pauses, stops and reattaches to."""
+"""core.train.jobs: training in worker processes that the UI polls, pauses, stops and reattaches to."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
 import pytest
 
 from core.config import TrainConfig
-from core.jobs import Job, JobRegistry
 from core.models import ModelSpec
 from core.presets import get_preset
 from core.runs import list_runs, load_run
-from core.training import TrainControl
+from core.train.events import Done, Failed, Orphaned, Started
+from core.train.jobs import Job, JobRegistry, ProcessExecutor
+from core.train.trainer import TrainControl
 
 
 def quick_config(**changes) -> TrainConfig:
     return TrainConfig(**{"epochs": 1, "train_fraction": 0.05, **changes})
 
 
-def test_a_finished_job_is_saved_as_a_run(data_dir, tmp_path):
-    registry = JobRegistry()
+@pytest.fixture(scope="module")
+def workers():
+    """One pool of worker processes for the module: each test's registry reuses its worker."""
+    executor = ProcessExecutor()
+    yield executor
+    executor.close()
+
+
+def test_a_finished_job_is_saved_as_a_run(data_dir, tmp_path, workers):
+    registry = JobRegistry(executor=workers)
     job = registry.submit(ModelSpec(), quick_config(), "tiny", data_dir=data_dir, runs_dir=tmp_path)
     assert job.wait(120)
     assert job.state == "finished", job.error
@@ -28,12 +39,13 @@ def test_a_finished_job_is_saved_as_a_run(data_dir, tmp_path):
     assert run.summary["status"] == "finished" and run.summary["test_accuracy"] > 0.8
     assert [s["run_id"] for s in list_runs(tmp_path)] == [job.run_id]
     assert registry.get(job.run_id) is job
-    done = job.events("done")
-    assert done and done[0]["run_dir"] == str(job.run_dir)
+    done = job.events(Done)
+    assert done and done[0].run_dir == str(job.run_dir)
+    assert workers.workers()[0].process.pid != os.getpid()  # it trained in another process
 
 
-def test_extra_jobs_queue_with_their_position_and_then_run(data_dir, tmp_path):
-    registry = JobRegistry(max_concurrent=1)
+def test_extra_jobs_queue_with_their_position_and_then_run(data_dir, tmp_path, workers):
+    registry = JobRegistry(max_concurrent=1, executor=workers)
     first = registry.submit(
         ModelSpec(), quick_config(epochs=3), "first", data_dir=data_dir, runs_dir=tmp_path
     )
@@ -50,8 +62,8 @@ def test_extra_jobs_queue_with_their_position_and_then_run(data_dir, tmp_path):
     assert first.state == second.state == third.state == "finished"
 
 
-def test_a_stopped_job_is_saved_as_stopped(data_dir, tmp_path):
-    registry = JobRegistry()
+def test_a_stopped_job_is_saved_as_stopped(data_dir, tmp_path, workers):
+    registry = JobRegistry(executor=workers)
     job = registry.submit(
         ModelSpec(),
         quick_config(epochs=100, batch_size=16),
@@ -63,14 +75,19 @@ def test_a_stopped_job_is_saved_as_stopped(data_dir, tmp_path):
         time.sleep(0.02)
     job.pause()
     assert job.state == "paused"
+    paused_at = job.progress()["step"]
+    time.sleep(0.5)  # the worker sees the pause within a step
+    settled = job.progress()["step"]
+    time.sleep(1.0)
+    assert job.progress()["step"] == settled and settled - paused_at <= 40
     job.stop()
     assert job.wait(10)
     assert job.state == "stopped"
     assert load_run(job.run_dir).summary["status"] == "stopped"
 
 
-def test_a_diverging_job_fails_with_the_message_and_saves_nothing(data_dir, tmp_path):
-    registry = JobRegistry()
+def test_a_diverging_job_fails_with_the_message_and_saves_nothing(data_dir, tmp_path, workers):
+    registry = JobRegistry(executor=workers)
     job = registry.submit(
         ModelSpec(),
         quick_config(optimizer="sgd", lr=10.0, loss="mse", epochs=3),
@@ -81,12 +98,12 @@ def test_a_diverging_job_fails_with_the_message_and_saves_nothing(data_dir, tmp_
     assert job.wait(60)
     assert job.state == "failed"
     assert "loss became" in job.error
-    assert job.events("error")[0]["message"] == job.error
+    assert job.events(Failed)[0].message == job.error
     assert list_runs(tmp_path) == []
 
 
-def test_progress_reports_eta_and_rate_while_running(data_dir, tmp_path):
-    registry = JobRegistry()
+def test_progress_reports_eta_and_rate_while_running(data_dir, tmp_path, workers):
+    registry = JobRegistry(executor=workers)
     job = registry.submit(
         ModelSpec(),
         quick_config(epochs=30, batch_size=16),
@@ -100,9 +117,7 @@ def test_progress_reports_eta_and_rate_while_running(data_dir, tmp_path):
     assert progress["state"] == "running" and progress["samples_per_s"] > 0
     assert progress["eta_seconds"] is not None and progress["eta_seconds"] > 0
     assert 0 < progress["fraction"] < 1
-    events, cursor = job.events_since(0)
-    more, cursor2 = job.events_since(cursor)
-    assert cursor2 >= cursor and events[0]["type"] == "start"
+    assert isinstance(job.events()[0], Started) and job.plan.total_steps == progress["total_steps"]
     job.stop()
     job.wait(10)
 
@@ -131,8 +146,8 @@ def measure_stop(preset: str, data_dir, runs_dir) -> dict:
     config.device = "cpu"
     ended_at: list[float] = []
 
-    def note_the_end(event: dict) -> None:
-        if event["type"] == "done":
+    def note_the_end(event) -> None:
+        if isinstance(event, Done):
             ended_at.append(time.perf_counter())
 
     job = Job.create(spec, config, preset, data_dir, runs_dir, listener=note_the_end)
@@ -169,8 +184,8 @@ def test_stopping_a_job_ends_its_training_loop_promptly(preset, saved_within, da
     assert measured["saved"] < saved_within
 
 
-def test_a_running_job_of_a_closed_tab_is_stopped_after_the_timeout(data_dir, tmp_path):
-    registry = JobRegistry(orphan_timeout=1.0)
+def test_a_running_job_of_a_closed_tab_is_stopped_after_the_timeout(data_dir, tmp_path, workers):
+    registry = JobRegistry(orphan_timeout=1.0, executor=workers)
     job = registry.submit(
         ModelSpec(),
         quick_config(epochs=100, batch_size=16),
@@ -182,13 +197,13 @@ def test_a_running_job_of_a_closed_tab_is_stopped_after_the_timeout(data_dir, tm
     submitted = time.monotonic()
     assert job.wait(30)
     assert job.state == "stopped"
-    assert job.events("orphaned")[0]["unseen_seconds"] > 1.0
+    assert job.events(Orphaned)[0].unseen_seconds > 1.0
     assert time.monotonic() - submitted < 10
     assert load_run(job.run_dir).summary["status"] == "stopped"
 
 
-def test_a_job_its_session_keeps_touching_runs_past_the_timeout(data_dir, tmp_path):
-    registry = JobRegistry(orphan_timeout=0.5)
+def test_a_job_its_session_keeps_touching_runs_past_the_timeout(data_dir, tmp_path, workers):
+    registry = JobRegistry(orphan_timeout=0.5, executor=workers)
     job = registry.submit(
         ModelSpec(),
         quick_config(epochs=100, batch_size=16),
@@ -200,26 +215,26 @@ def test_a_job_its_session_keeps_touching_runs_past_the_timeout(data_dir, tmp_pa
     for _ in range(15):  # 1.5 s: three timeouts
         job.touch()
         time.sleep(0.1)
-    assert job.state == "running" and not job.events("orphaned")
+    assert job.state == "running" and not job.events(Orphaned)
     job.stop()
     assert job.wait(30)
 
 
 def test_a_queued_job_of_a_closed_tab_leaves_the_queue_and_cli_jobs_never_expire(tmp_path):
-    registry = JobRegistry(max_concurrent=0, orphan_timeout=0.3)  # nothing starts: all queue
+    registry = JobRegistry(max_concurrent=0, orphan_timeout=0.3, executor="thread")  # nothing starts: all queue
     closed_tab = registry.submit(ModelSpec(), quick_config(), "tab", runs_dir=tmp_path, owner="a")
     from_cli = registry.submit(ModelSpec(), quick_config(), "cli", runs_dir=tmp_path)
     deadline = time.monotonic() + 5
     while closed_tab.active and time.monotonic() < deadline:
         time.sleep(0.05)
     assert closed_tab.state == "stopped" and registry.queue_position(closed_tab) is None
-    assert closed_tab.events("orphaned") and closed_tab.events("done")[0]["status"] == "stopped"
+    assert closed_tab.events(Orphaned) and closed_tab.events(Done)[0].status == "stopped"
     assert from_cli.state == "queued" and registry.queue_position(from_cli) == 1
     assert not registry.stop_orphans()
 
 
 def test_the_watchdog_thread_ends_when_no_session_job_is_active(tmp_path):
-    registry = JobRegistry(max_concurrent=0, orphan_timeout=0.2)
+    registry = JobRegistry(max_concurrent=0, orphan_timeout=0.2, executor="thread")
     job = registry.submit(ModelSpec(), quick_config(), "tab", runs_dir=tmp_path, owner="a")
     watchdog = registry._watchdog
     assert watchdog is not None and watchdog.is_alive()
@@ -228,7 +243,7 @@ def test_the_watchdog_thread_ends_when_no_session_job_is_active(tmp_path):
 
 
 def test_only_the_newest_ended_jobs_stay_in_the_registry(tmp_path):
-    registry = JobRegistry(max_concurrent=0, keep_finished=2)
+    registry = JobRegistry(max_concurrent=0, keep_finished=2, executor="thread")
     ended = []
     for number in range(4):
         job = registry.submit(ModelSpec(), quick_config(), f"old{number}", runs_dir=tmp_path)
@@ -240,12 +255,53 @@ def test_only_the_newest_ended_jobs_stay_in_the_registry(tmp_path):
 
 
 def test_two_jobs_that_draw_the_same_run_id_both_stay(tmp_path, monkeypatch):
-    from core import jobs as core_jobs
+    from core.train import jobs as core_jobs
 
     ids = iter(["same-id", "same-id", "other-id"])
     monkeypatch.setattr(core_jobs, "new_run_id", lambda name: next(ids))
-    registry = JobRegistry(max_concurrent=0)
+    registry = JobRegistry(max_concurrent=0, executor="thread")
     first = registry.submit(ModelSpec(), quick_config(), "a", runs_dir=tmp_path)
     second = registry.submit(ModelSpec(), quick_config(), "b", runs_dir=tmp_path)
     assert first.run_id != second.run_id
     assert registry.get(first.run_id) is first and registry.get(second.run_id) is second
+
+
+# --- worker processes: a dead worker fails its job, the next job gets a fresh one ----------
+
+
+def test_a_killed_worker_fails_its_job_keeps_the_curves_and_the_next_job_gets_a_new_one(
+    data_dir, tmp_path, workers
+):
+    registry = JobRegistry(executor=workers)
+    job = registry.submit(
+        ModelSpec(), quick_config(epochs=100, batch_size=16), "doomed", data_dir, tmp_path
+    )
+    while job.progress()["step"] < 30:
+        time.sleep(0.02)
+    victim = workers.workers()[0].process
+    os.kill(victim.pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+    assert job.wait(20)
+    assert job.state == "failed"
+    assert "training process ended unexpectedly" in job.error and "SIGKILL" in job.error
+    assert len(job.steps()) >= 30  # the curves drawn so far stay
+    after = registry.submit(ModelSpec(), quick_config(), "after", data_dir, tmp_path)
+    assert after.wait(120) and after.state == "finished", after.error
+    assert [w.process.pid for w in workers.workers()] != [victim.pid]
+
+
+def test_stop_takes_effect_in_the_worker_and_is_saved(data_dir, tmp_path, workers):
+    registry = JobRegistry(executor=workers)
+    spec, config = get_preset("seed-mlp-128").fresh()
+    job = registry.submit(spec, config, "stop-me", data_dir, tmp_path)
+    while job.progress()["step"] < 100:
+        time.sleep(0.01)
+    asked = time.perf_counter()
+    job.stop()
+    steps_then = job.progress()["step"]
+    assert job.wait(30)
+    latency = time.perf_counter() - asked
+    print(f"\nstop in a worker process (seed-mlp-128): saved as stopped after {latency * 1000:.0f} ms")
+    run = load_run(job.run_dir)
+    assert job.state == "stopped" and run.summary["status"] == "stopped"
+    # it stopped mid-epoch, within a few flushes of the click: not at the end of the run
+    assert run.summary["steps"] < steps_then + 200 < job.plan.total_steps

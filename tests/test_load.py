@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs as core_jobs
-from core.jobs import JobRegistry
+from core.train import jobs as core_jobs
+from core.train.events import Done, Orphaned
+from core.train.jobs import JobRegistry
 from tests.browser import CHROMIUM_ARGS, open_page, require_browser, running_app, wait_for_app_idle
 from tests.conftest import rss_mb
 from ui import state
@@ -245,7 +246,7 @@ def test_twenty_sessions_each_train_queue_and_see_only_their_own_job(
     errors += [f"{s.name}: no job" for s in sessions if jobs[s.number] is None]
     errors += [f"{job.name}: {job.state}: {job.error}" for job in ended
                if job.state not in ("finished", "stopped")]  # fmt: skip
-    stop_seconds = [jobs[s.number].events("done")[0]["time"] - s.stop_clicked
+    stop_seconds = [jobs[s.number].events(Done)[0].time - s.stop_clicked
                     for s in sessions if s.stop_clicked]  # fmt: skip
     print(
         f"\nload: {SESSIONS} sessions, {len(ended)} jobs "
@@ -271,7 +272,7 @@ def test_twenty_sessions_each_train_queue_and_see_only_their_own_job(
     # Stop takes effect in the click's own rerun; the tested, saved run follows
     assert all(s.state_after_stop in ("stopping", "stopped") for s in sessions if s.role == "stop")
     for s in (s for s in sessions if s.role == "close"):
-        assert jobs[s.number].events("orphaned"), f"{s.name}'s closed tab kept its job going"
+        assert jobs[s.number].events(Orphaned), f"{s.name}'s closed tab kept its job going"
     # the tabs that started while others trained saw their place in the line
     queued = [s for s in sessions if s.positions]
     assert len(queued) >= SESSIONS // 2

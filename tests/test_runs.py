@@ -22,19 +22,20 @@ from core.runs import (
     load_run,
     save_run,
 )
+from core.train.events import EpochEnded, Step
 
-STEPS = [{"type": "step", "step": 1, "epoch": 1, "loss": 2.3, "lr": 0.001, "samples_per_s": 1000.0}]
+STEPS = [Step(step=1, epoch=1, loss=2.3, lr=0.001, samples_per_s=1000.0)]
 EPOCHS = [
-    {
-        "epoch": 1,
-        "step": 1,
-        "train_loss": 2.3,
-        "train_accuracy": 0.1,
-        "val_loss": 2.2,
-        "val_accuracy": 0.12,
-        "seconds": 0.5,
-        "complete": True,
-    }
+    EpochEnded(
+        epoch=1,
+        step=1,
+        train_loss=2.3,
+        train_accuracy=0.1,
+        val_loss=2.2,
+        val_accuracy=0.12,
+        seconds=0.5,
+        complete=True,
+    )
 ]
 
 
@@ -58,7 +59,7 @@ def test_saved_run_loads_back_with_the_same_predictions(tmp_path):
     run = load_run(path)
     assert run.classes == (3, 7)
     assert run.summary["test_accuracy"] == 0.5
-    assert run.steps[0]["loss"] == 2.3 and run.epochs[0]["val_accuracy"] == 0.12
+    assert run.steps[0].loss == 2.3 and run.epochs[0].val_accuracy == 0.12
     images = torch.rand(5, 1, 28, 28)
     expected = torch.softmax(model((images - 0.1307) / 0.3081), dim=1)
     assert torch.allclose(run.predict_proba(images), expected, atol=1e-6)

@@ -7,14 +7,16 @@ import copy
 import pytest
 import torch
 
-from core.config import TrainConfig, check_compatible
+from core.config import TrainConfig
 from core.data import make_task
-from core.jobs import Job
 from core.models import ConvLayer, DenseLayer, ModelSpec, build
 from core.presets import get_preset
 from core.runs import list_runs, load_run
 from core.scratch import SGD, ScratchNet
-from core.training import loss_fn, train
+from core.train.checks import check_compatible
+from core.train.engines import loss_fn
+from core.train.jobs import Job
+from core.train.run import train
 
 
 def relative_error(mine: torch.Tensor, reference: torch.Tensor) -> float:
@@ -133,7 +135,7 @@ def test_seed_3v7_trains_the_same_with_both_engines(mnist):
     autograd = train(spec, config, task)
     config.engine = "scratch"
     scratch = train(spec, config, task)
-    mine, reference = [s["loss"] for s in scratch.steps], [s["loss"] for s in autograd.steps]
+    mine, reference = [s.loss for s in scratch.steps], [s.loss for s in autograd.steps]
     assert len(mine) == len(reference) == 50
     assert mine == pytest.approx(reference, rel=1e-4)
     assert mine[-1] < mine[0]
@@ -154,9 +156,9 @@ def test_schedules_match_torch(mnist, schedule):
         device="cpu",
     )
     task = make_task(mnist, train_fraction=0.05)
-    reference = [s["lr"] for s in train(spec, config, task).steps]
+    reference = [s.lr for s in train(spec, config, task).steps]
     config.engine = "scratch"
-    assert [s["lr"] for s in train(spec, config, task).steps] == pytest.approx(reference)
+    assert [s.lr for s in train(spec, config, task).steps] == pytest.approx(reference)
 
 
 def test_scratch_mlp_learns_and_saves_like_any_run(data_dir, isolated_folders):
@@ -164,18 +166,10 @@ def test_scratch_mlp_learns_and_saves_like_any_run(data_dir, isolated_folders):
     config.optimizer, config.lr, config.momentum = "sgd", 0.1, 0.9
     config.epochs, config.train_fraction, config.engine = 1, 0.2, "scratch"
     events = []
-    job = Job(
-        run_id="scratch-mlp",
-        name="scratch mlp",
-        spec=spec,
-        config=config,
-        data_dir=str(data_dir),
-        runs_dir=str(isolated_folders),
-        listener=events.append,
-    )
+    job = Job.create(spec, config, "scratch mlp", data_dir, isolated_folders, events.append)
     job.run()
     assert job.state == "finished", job.error
-    kinds = {e["type"] for e in events}
+    kinds = {e.kind for e in events}
     assert {"start", "step", "val", "epoch", "done"} <= kinds
     (summary,) = list_runs(isolated_folders)
     assert summary["test_accuracy"] > 0.9

@@ -22,10 +22,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core import jobs as core_jobs
 from core.drawings import DIGIT_PATHS, draw_path
 from core.preprocess import to_mnist
 from core.runs import load_run
+from core.train import jobs as core_jobs
 from tests.conftest import rss_mb
 from ui import state
 

@@ -1,4 +1,4 @@
-"""core.training and core.config: settings validate, training learns, reproduces, pauses, stops."""
+"""core.train and core.config: settings validate, training learns, reproduces, pauses, stops."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import time
 import pytest
 import torch
 
-from core.config import TrainConfig, check_compatible
+from core.config import TrainConfig
 from core.data import make_task
 from core.models import DenseLayer, ModelSpec
 from core.presets import get_preset
-from core.training import TrainControl, TrainingDiverged, plan_steps, resolve_device, train
+from core.train.checks import check_compatible
+from core.train.device import resolve_device
+from core.train.events import SNAPSHOTS, Step
+from core.train.run import train
+from core.train.trainer import TrainControl, TrainingDiverged, plan_steps
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +85,11 @@ def test_training_emits_start_steps_validation_and_epochs(small_task):
     events = []
     result = train(ModelSpec(), tiny_config(), small_task, emit=events.append)
     # the live views' pictures ("weights", "features") may follow an epoch's end
-    kinds = [e["type"] for e in events if e["type"] not in ("weights", "features")]
+    kinds = [e.kind for e in events if not isinstance(e, SNAPSHOTS)]
     assert kinds[0] == "start" and kinds[-1] == "epoch" and "val" in kinds
-    steps = [e for e in events if e["type"] == "step"]
-    assert [e["step"] for e in steps] == list(range(1, events[0]["total_steps"] + 1))
-    assert all(e["samples_per_s"] > 0 for e in steps)
+    steps = [e for e in events if isinstance(e, Step)]
+    assert [e.step for e in steps] == list(range(1, events[0].total_steps + 1))
+    assert all(e.samples_per_s > 0 for e in steps)
     assert result.status == "finished" and result.test_accuracy > 0.8
     assert not result.model.training and next(result.model.parameters()).device.type == "cpu"
 
@@ -96,9 +100,9 @@ def test_same_seed_reproduces_on_cpu(small_task):
     spec = ModelSpec(dense=[DenseLayer(32, dropout=0.2)])
     first = train(spec, config, small_task)
     second = train(spec, config, small_task)
-    assert [s["loss"] for s in first.steps] == [s["loss"] for s in second.steps]
+    assert [s.loss for s in first.steps] == [s.loss for s in second.steps]
     other = train(spec, tiny_config(seed=8, device="cpu"), small_task)
-    assert [s["loss"] for s in other.steps] != [s["loss"] for s in first.steps]
+    assert [s.loss for s in other.steps] != [s.loss for s in first.steps]
 
 
 def test_stop_ends_training_within_a_second(small_task):
@@ -130,7 +134,7 @@ def test_pause_holds_the_step_count_until_resumed(small_task):
         done.set()
 
     threading.Thread(target=run, daemon=True).start()
-    while not any(e["type"] == "step" for e in seen):
+    while not any(isinstance(e, Step) for e in seen):
         time.sleep(0.01)
     control.pause()
     time.sleep(0.3)  # let the current step and its flush land
@@ -155,7 +159,7 @@ def test_seed_3v7_trains_one_neuron_by_full_batch_gradient_descent(mnist):
     task = make_task(mnist, tuple(config.classes), val_fraction=0.0)
     result = train(spec, config, task)
     assert len(result.steps) == 200
-    assert result.steps[-1]["loss"] < result.steps[0]["loss"]
+    assert result.steps[-1].loss < result.steps[0].loss
     assert result.test_accuracy is not None and 0.0 <= result.test_accuracy <= 1.0
 
 

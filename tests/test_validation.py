@@ -7,10 +7,11 @@ import math
 import pytest
 
 from core import budget
-from core.config import TrainConfig, check_trainable
+from core.config import TrainConfig
 from core.data import MNIST_TRAIN_COUNTS, make_task, split_sizes
 from core.models import ModelSpec, build, parameter_count, summary
 from core.presets import PRESETS
+from core.train.checks import check_trainable
 from ui import share
 
 LIMIT_GB = 4  # a fixed budget, so that the memory cases do not depend on this machine

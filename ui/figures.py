@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.models import feature_shapes, flat_features
+from core.train.events import EpochEnded, Step
 from ui import talk
 
 # --- Evaluate and Draw pages -------------------------------------------------------------
@@ -436,11 +437,11 @@ def network_diagram_figure(spec) -> go.Figure:
     return fig
 
 
-def loss_curve_figure(steps: list[dict], height: int = 280) -> go.Figure:
+def loss_curve_figure(steps: list[Step], height: int = 280) -> go.Figure:
     """Return the per-step training loss, raw and smoothed, on a log scale (≤ 2000 points each)."""
     # numpy arrays keep this cheap: the live chart is rebuilt twice a second while training
-    xs = np.fromiter((s["step"] for s in steps), dtype=np.int64, count=len(steps))
-    ys = np.fromiter((s["loss"] for s in steps), dtype=float, count=len(steps))
+    xs = np.fromiter((s.step for s in steps), dtype=np.int64, count=len(steps))
+    ys = np.fromiter((s.loss for s in steps), dtype=float, count=len(steps))
     smoothed = trailing_mean(ys, max(10, len(ys) // 30))
     raw_x, raw_y = downsample(xs, ys)
     smooth_x, smooth_y = downsample(xs, smoothed)
@@ -467,9 +468,9 @@ def loss_curve_figure(steps: list[dict], height: int = 280) -> go.Figure:
     )
 
 
-def epoch_curves_figure(epochs: list[dict], height: int = 260) -> go.Figure:
+def epoch_curves_figure(epochs: list[EpochEnded], height: int = 260) -> go.Figure:
     """Return train and validation loss (left) and accuracy (right) per epoch."""
-    xs = [e["epoch"] for e in epochs]
+    xs = [e.epoch for e in epochs]
     traces = []
     for axis, metric in (("", "loss"), ("2", "accuracy")):
         for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
@@ -477,7 +478,7 @@ def epoch_curves_figure(epochs: list[dict], height: int = 260) -> go.Figure:
             traces.append(
                 go.Scatter(
                     x=xs,
-                    y=[e.get(f"{split}_{metric}") for e in epochs],
+                    y=[getattr(e, f"{split}_{metric}") for e in epochs],
                     xaxis=f"x{axis}",
                     yaxis=f"y{axis}",
                     name="train" if split == "train" else "validation",
@@ -499,9 +500,9 @@ def epoch_curves_figure(epochs: list[dict], height: int = 260) -> go.Figure:
     )
 
 
-def lr_figure(steps: list[dict], height: int = 260) -> go.Figure:
+def lr_figure(steps: list[Step], height: int = 260) -> go.Figure:
     """Return the learning rate at each step."""
-    xs, ys = downsample([s["step"] for s in steps], [s["lr"] for s in steps])
+    xs, ys = downsample([s.step for s in steps], [s.lr for s in steps])
     fig = go.Figure(
         go.Scatter(x=xs, y=ys, name="learning rate", line=dict(color="#2ca02c", width=2))
     )
@@ -585,11 +586,11 @@ def pca_scatter_figure(coords, labels, indices, explained, height: int = 520) ->
 GRADIENT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
 
-def grad_norms_figure(steps: list[dict], layers: list[str], height: int = 300) -> go.Figure:
+def grad_norms_figure(steps: list[Step], layers: list[str], height: int = 300) -> go.Figure:
     """Return each layer's weight-gradient norm over the steps that sampled it, on a log scale."""
-    sampled = [s for s in steps if s.get("grad_norms")]
-    xs = np.fromiter((s["step"] for s in sampled), dtype=np.int64, count=len(sampled))
-    norms = np.asarray([s["grad_norms"] for s in sampled], dtype=float).reshape(len(sampled), -1)
+    sampled = [s for s in steps if s.grad_norms]
+    xs = np.fromiter((s.step for s in sampled), dtype=np.int64, count=len(sampled))
+    norms = np.asarray([s.grad_norms for s in sampled], dtype=float).reshape(len(sampled), -1)
     traces = []
     for position, name in enumerate(layers[: norms.shape[1]]):
         x, y = downsample(xs, norms[:, position])

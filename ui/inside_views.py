@@ -9,7 +9,8 @@ from torch import nn
 
 from core import inside
 from core.data import normalize, to_float
-from core.jobs import Job
+from core.train.events import FeaturesSnapshot, Step, WeightsSnapshot
+from core.train.jobs import Job
 from ui import figures, widgets
 
 CHART_CONFIG = {"displayModeBar": False}
@@ -28,10 +29,10 @@ def weight_tiles(weights: torch.Tensor, conv: bool, total: int, columns: int = 1
 
 
 def grad_norms_chart(
-    steps: list[dict], layers: list[str], key: str, live: bool = True, height: int = 280
+    steps: list[Step], layers: list[str], key: str, live: bool = True, height: int = 280
 ) -> None:
     """Show each layer's gradient norm over training, or say why there is none."""
-    if not any(s.get("grad_norms") for s in steps):
+    if not any(s.grad_norms for s in steps):
         st.caption(
             "Gradient norms appear after the first steps."
             if live
@@ -65,33 +66,33 @@ def features_chart(
 
 def live_inside(job: Job, key: str) -> None:
     """Show a running job's first-layer weights, feature PCA and gradient norms as they change."""
-    plan = job.events("start")
-    snapshot = job.snapshot("weights")
-    latest = job.snapshot("features")
-    if not plan or snapshot is None:
+    plan = job.plan
+    snapshot = job.snapshot(WeightsSnapshot)
+    latest = job.snapshot(FeaturesSnapshot)
+    if plan is None or snapshot is None:
         st.caption("The network's insides appear once training has started.")
         return
     weights_column, features_column = st.columns(2, gap="medium")
     with weights_column:
-        st.markdown(f"**First-layer weights** · step {snapshot['step']:,}")
-        total = plan[0].get("first_layer_units") or len(snapshot["weights"])
-        weight_tiles(snapshot["weights"], bool(job.spec.conv), total, columns=8)
+        st.markdown(f"**First-layer weights** · step {snapshot.step:,}")
+        total = plan.first_layer_units or len(snapshot.weights)
+        weight_tiles(torch.from_numpy(snapshot.weights), bool(job.spec.conv), total, columns=8)
     with features_column:
         if latest is not None:
-            when = "before training" if latest["step"] == 0 else f"step {latest['step']:,}"
+            when = "before training" if latest.step == 0 else f"step {latest.step:,}"
             st.markdown(f"**Last hidden layer in 2-D** · {when}")
             features_chart(
-                latest["coords"],
-                latest["labels"],
+                latest.coords,
+                latest.labels,
                 job.config.classes,
-                latest["explained"],
+                latest.explained,
                 key=f"{key}-features",
-                caption=f"PCA of {len(latest['labels']):,} test digits' features, redrawn every "
+                caption=f"PCA of {len(latest.labels):,} test digits' features, redrawn every "
                 "two seconds: watch the clusters form.",
                 height=380,
             )
     st.markdown("**Gradient norms per layer**")
-    grad_norms_chart(job.events("step"), plan[0].get("layers", []), key=f"{key}-grads")
+    grad_norms_chart(job.steps(), plan.layers, key=f"{key}-grads")
 
 
 def digit_layers(run, digit: torch.Tensor, predicted: int, key: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from core.training import device_label, resolve_device
+from core.train.device import device_label, resolve_device
 from ui import build_state, state, talk, train_panel
 from ui.widgets import job_progress_text, run_picker
 

@@ -8,10 +8,11 @@ from typing import NamedTuple
 import streamlit as st
 import torch
 
-from core import jobs, runs
-from core.data import DataUnavailable, Mnist, make_task, resolve_data_dir, to_float
+from core import runs
+from core.data import DataUnavailable, Mnist, make_task, resolve_data_dir, shared_mnist, to_float
 from core.evaluation import Evaluation, evaluate_probabilities
 from core.runs import Run, load_run, resolve_runs_dir
+from core.train import jobs
 
 
 def data_dir() -> Path:
@@ -26,7 +27,7 @@ def runs_dir() -> Path:
 
 @st.cache_resource(show_spinner="Loading MNIST…")
 def _mnist_for(path: str) -> Mnist:
-    return jobs.shared_mnist(path)
+    return shared_mnist(path)
 
 
 def mnist() -> Mnist:
@@ -42,8 +43,12 @@ def registry() -> jobs.JobRegistry:
 
 
 def saved_runs() -> list[dict]:
-    """Return the summaries of every saved run, newest first (cheap: reads only summary.json)."""
-    return runs.list_runs(runs_dir())
+    """Return the summaries of every saved run, newest first (cheap: reads only summary.json).
+
+    A job still training keeps a checkpoint in its run folder: that is not a result yet.
+    """
+    training = registry().active_run_ids()
+    return [s for s in runs.list_runs(runs_dir()) if s.get("run_id") not in training]
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

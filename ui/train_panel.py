@@ -17,10 +17,17 @@ from pathlib import Path
 import streamlit as st
 
 from core import probes
-from core.jobs import Job
-from core.runs import read_summary
+from core.runs import has_checkpoint, read_summary
+from core.train.events import EpochEnded, Step
+from core.train.jobs import Job
 from ui import figures, inside_views, state
-from ui.widgets import format_seconds
+from ui.widgets import (
+    escape_markdown,
+    format_seconds,
+    interrupted_text,
+    number_or_dash,
+    percent_or_dash,
+)
 
 JOB_KEY = "job"
 ADOPTED_KEY = "_adopted_jobs"
@@ -29,6 +36,7 @@ EVALUATE_PAGE = "views/4_Evaluate.py"
 CHART_CONFIG = {"displayModeBar": False}
 VIEWS = ("Curves", "Inside the network")
 VIEW_KEY = "train-live-view"
+CONTINUE_ERROR_KEY = "_continue_error"
 
 
 def session_id() -> str:
@@ -93,7 +101,7 @@ def adopt_finished(job: Job) -> None:
         state.set_active_run(job.run_dir)
 
 
-def curves(steps: list[dict], epochs: list[dict], key: str) -> None:
+def curves(steps: list[Step], epochs: list[EpochEnded], key: str) -> None:
     """Draw per-step loss, per-epoch loss and accuracy, and the learning rate."""
     if not steps:
         st.caption("The loss curve appears after the first steps.")
@@ -108,10 +116,10 @@ def curves(steps: list[dict], epochs: list[dict], key: str) -> None:
     st.plotly_chart(figures.lr_figure(steps, height=190), key=f"{key}_lr", config=CHART_CONFIG)
 
 
-def progress_text(progress: dict, steps: list[dict], batch_size: int) -> str:
+def progress_text(progress: dict, steps: list[Step], batch_size: int) -> str:
     """Return the progress line: epoch, step, samples per second and time left."""
     # the trainer's rate covers only its last flush; the mean of the last 20 is steadier
-    recent = [s["samples_per_s"] for s in steps[-20:] if s.get("samples_per_s")]
+    recent = [s.samples_per_s for s in steps[-20:] if s.samples_per_s]
     rate = sum(recent) / len(recent) if recent else 0.0
     remaining = max(progress["total_steps"] - progress["step"], 0)
     eta = remaining * batch_size / rate if rate > 0 else None
@@ -171,13 +179,13 @@ def live_panel(run_id: str) -> None:
         )
         return
     progress = job.progress()
-    steps = job.events("step")
-    plan = job.events("start")
-    batch_size = plan[0]["batch_size"] if plan else job.config.batch_size
+    steps = job.steps()
+    plan = job.plan
+    batch_size = plan.batch_size if plan else job.config.batch_size
     st.progress(min(progress["fraction"], 1.0), text=progress_text(progress, steps, batch_size))
     _controls(job)
-    if plan and plan[0].get("notice"):
-        st.warning(plan[0]["notice"], icon=":material/memory:")
+    if plan is not None and plan.notice:
+        st.warning(plan.notice, icon=":material/memory:")
     view = st.segmented_control(
         "Show",
         VIEWS,
@@ -190,7 +198,7 @@ def live_panel(run_id: str) -> None:
     if view == VIEWS[1]:
         inside_views.live_inside(job, key="live-inside")
     else:
-        curves(steps, job.events("epoch"), key="live")
+        curves(steps, job.epochs(), key="live")
 
 
 def _summary_for(job: Job | None, run_id: str | None) -> tuple[dict | None, Path | None]:
@@ -202,6 +210,40 @@ def _summary_for(job: Job | None, run_id: str | None) -> tuple[dict | None, Path
     return (read_summary(saved), saved) if saved.exists() else (None, None)
 
 
+def continue_training(path: Path) -> None:
+    """Queue a job that continues an interrupted run from its checkpoint (button callback)."""
+    try:
+        job = state.registry().continue_run(
+            path, owner=session_id(), data_dir=str(state.data_dir())
+        )
+    except (ValueError, OSError) as exc:
+        st.session_state[CONTINUE_ERROR_KEY] = str(exc)
+        return
+    remember_job(job)
+
+
+def _interrupted(summary: dict, path: Path, name: str) -> None:
+    st.warning(
+        f"**{name}** was {interrupted_text(summary)}: the server or its training process "
+        "stopped before it finished. The model as it was after that epoch is saved and can be "
+        "used on every page.",
+        icon=":material/pause_circle:",
+    )
+    if problem := st.session_state.pop(CONTINUE_ERROR_KEY, None):
+        st.error(f"Cannot continue: {problem}", icon=":material/error:")
+    if has_checkpoint(path):
+        st.button(
+            "Continue training",
+            icon=":material/resume:",
+            type="primary",
+            key="continue_training",
+            on_click=continue_training,
+            args=(path,),
+            help="Resumes from the saved epoch with the same settings and random state, as if "
+            "it had never stopped.",
+        )
+
+
 def result_panel(job: Job | None, run_id: str | None) -> None:
     """Show how a job ended: test accuracy, a link to Evaluate, and its curves."""
     if job is not None:
@@ -209,7 +251,7 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
     if job is not None and job.state == "failed":
         st.error(f"Training failed: {job.error}", icon=":material/error:")
         # the curves drawn before the failure stay: they often show why (a loss shooting up)
-        curves(job.events("step"), job.events("epoch"), key="failed")
+        curves(job.steps(), job.epochs(), key="failed")
     summary, path = _summary_for(job, run_id)
     if summary is None:
         if job is None:
@@ -218,18 +260,27 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
             st.warning("Stopped before the first step: nothing was saved.")
         return
     status = summary.get("status", "finished")
-    headline = (
-        f"**{summary.get('name')}** {status}: test accuracy **{summary['test_accuracy']:.2%}**"
-    )
-    if status == "finished":
-        st.success(headline, icon=":material/check_circle:")
+    name = escape_markdown(str(summary.get("name", "custom")))
+    accuracy = percent_or_dash(summary.get("test_accuracy"))
+    if status == "interrupted":
+        _interrupted(summary, path, name)
+    elif status == "finished":
+        st.success(f"**{name}** finished: test accuracy **{accuracy}**", icon=":material/check_circle:")
     else:
-        st.warning(headline + " (stopped early, saved as it was)", icon=":material/stop_circle:")
+        st.warning(
+            f"**{name}** {escape_markdown(str(status))}: test accuracy **{accuracy}** "
+            "(stopped early, saved as it was)",
+            icon=":material/stop_circle:",
+        )
     metrics = st.columns(4)
-    metrics[0].metric("Test accuracy", f"{summary['test_accuracy']:.2%}")
-    metrics[1].metric("Test loss", f"{summary['test_loss']:.4f}")
+    if status == "interrupted":
+        metrics[0].metric("Validation accuracy", percent_or_dash(summary.get("val_accuracy")))
+        metrics[1].metric("Epochs done", number_or_dash(summary.get("epochs_completed"), "{:,}"))
+    else:
+        metrics[0].metric("Test accuracy", accuracy)
+        metrics[1].metric("Test loss", number_or_dash(summary.get("test_loss"), "{:.4f}"))
     metrics[2].metric("Training time", format_seconds(summary.get("seconds")))
-    metrics[3].metric("Steps", f"{summary.get('steps', 0):,}")
+    metrics[3].metric("Steps", number_or_dash(summary.get("steps"), "{:,}"))
     st.page_link(
         EVALUATE_PAGE,
         label="Find the digits it confuses on Evaluate",

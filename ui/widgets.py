@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import streamlit as st
 
@@ -22,9 +25,17 @@ def run_label(summary: dict) -> str:
     created = str(summary.get("created", ""))
     if created:
         parts.append(created[:16].replace("T", " "))
-    if summary.get("status") not in (None, "finished"):
+    if summary.get("status") == "interrupted":
+        parts.append(interrupted_text(summary))
+    elif summary.get("status") not in (None, "finished"):
         parts.append(str(summary["status"]))
     return " · ".join(parts)
+
+
+def interrupted_text(summary: dict) -> str:
+    """Return 'interrupted at epoch k' for a run saved mid-training (a checkpoint)."""
+    epoch = summary.get("epochs_completed")
+    return f"interrupted at epoch {epoch}" if isinstance(epoch, int) else "interrupted"
 
 
 def _remember_active_run(key: str) -> None:
@@ -104,10 +115,32 @@ def digit_gallery(images, captions: list[str], columns: int = 8, size: int = 84)
 # --- Data, Build and Train pages ---------------------------------------------------------
 
 
+MISSING = "—"  # what a page shows for a value that is missing or not a number
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def percent_or_dash(value, digits: int = 2) -> str:
+    """Return a fraction as a percentage, or '—' when it is missing or not a number."""
+    return f"{value:.{digits}%}" if _finite(value) else MISSING
+
+
+def number_or_dash(value, pattern: str = "{:,}") -> str:
+    """Return a number formatted with pattern, or '—' when it is missing or not a number."""
+    return pattern.format(value) if _finite(value) else MISSING
+
+
+def escape_markdown(text: str) -> str:
+    """Return text with Markdown's special characters escaped, to show a name as it is."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", text)
+
+
 def format_seconds(seconds: float | None) -> str:
-    """Return a duration as m:ss (or h:mm:ss), or '–' when unknown."""
-    if seconds is None:
-        return "–"
+    """Return a duration as m:ss (or h:mm:ss), or '—' when unknown."""
+    if not _finite(seconds):
+        return MISSING
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core import models
-from core.config import check_trainable
 from core.inside import layer_equations
 from core.presets import PRESETS
+from core.train.checks import check_trainable
 from ui import build_state, figures, share
 from ui.layer_editor import conv_editor, dense_editor, output_editor
 

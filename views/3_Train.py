@@ -7,7 +7,7 @@ import copy
 import streamlit as st
 
 from core import models
-from core.config import check_trainable
+from core.train.checks import check_trainable
 from ui import build_state, share, state, train_panel
 from ui.train_settings import augment_settings, loop_settings, optimizer_settings
 
@@ -76,9 +76,8 @@ with share_column:
     share.copy_link_button()
 
 with panel_column:
-    if start:
+    if start and problem is None:
         try:
-            check_trainable(spec, config)
             # the job gets its own copies: editing the page must not change a running job
             job = state.registry().submit(
                 copy.deepcopy(spec),
@@ -86,12 +85,15 @@ with panel_column:
                 name.strip() or build_state.run_name(),
                 data_dir=str(state.data_dir()),
                 runs_dir=str(state.runs_dir()),
+                owner=train_panel.session_id(),
             )
-        except ValueError as exc:
+        except ValueError as exc:  # e.g. the memory budget changed since the page was drawn
             st.error(f"Cannot start: {exc}", icon=":material/error:")
         else:
             train_panel.remember_job(job)
             st.rerun()  # the sidebar and the live panel pick the new job up
+    elif not state.registry().active():
+        state.registry().warm()  # torch loads in the worker while the settings are chosen
     job = train_panel.find_job()
     if job is not None and job.active:
         train_panel.live_panel(job.run_id)

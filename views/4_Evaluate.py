@@ -251,10 +251,10 @@ def compare_tab(runs: list[dict], current: dict) -> None:
         series = []
         for name, run in zip(names, loaded):
             epochs = run.epochs
-            split = "val" if any(_present(e.get(f"val_{metric}")) for e in epochs) else "train"
-            values = [e.get(f"{split}_{metric}") for e in epochs]
+            split = "val" if any(_present(getattr(e, f"val_{metric}")) for e in epochs) else "train"
+            values = [getattr(e, f"{split}_{metric}") for e in epochs]
             label = name if split == "val" else f"{name} (train)"
-            series.append((label, [e["epoch"] for e in epochs], values))
+            series.append((label, [e.epoch for e in epochs], values))
         return series
 
     left, right = st.columns(2)
@@ -269,7 +269,7 @@ def compare_tab(runs: list[dict], current: dict) -> None:
         config={"displayModeBar": False},
     )
     steps = [
-        (name, [s["step"] for s in run.steps], [s["loss"] for s in run.steps])
+        (name, [s.step for s in run.steps], [s.loss for s in run.steps])
         for name, run in zip(names, loaded)
     ]
     st.plotly_chart(

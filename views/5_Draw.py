@@ -9,7 +9,7 @@ from core.data import DataUnavailable
 from core.preprocess import to_mnist
 from core.quicktrain import EXPECTED_SECONDS, QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun
-from ui import inside_views, state, widgets
+from ui import inside_views, state, train_panel, widgets
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 20
@@ -18,11 +18,15 @@ CANVAS_VERSION_KEY = "draw-canvas-version"
 
 
 def quick_job():
-    """Return this session's quick-train job, or any quick-train still running in this server."""
+    """Return this session's quick-train job, if it started one (other sessions' stay private)."""
     registry = state.registry()
     job = registry.get(st.session_state.get(QUICK_JOB_KEY) or "")
     if job is None:
-        job = next((j for j in registry.jobs() if j.name == QUICK_NAME and j.active), None)
+        me = train_panel.session_id()
+        job = next(
+            (j for j in registry.jobs() if j.name == QUICK_NAME and j.active and j.owner == me),
+            None,
+        )
     return job
 
 
@@ -37,6 +41,8 @@ def start_quick_train() -> None:
         name=QUICK_NAME,
         data_dir=str(state.data_dir()),
         runs_dir=str(state.runs_dir()),
+        # owned: the sidebar touches it while this tab is open, and it stops when the tab closes
+        owner=train_panel.session_id(),
     )
     st.session_state[QUICK_JOB_KEY] = job.run_id
 

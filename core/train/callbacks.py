@@ -1,0 +1,214 @@
+"""What hooks into the trainer's loop: step logging, validation, live probes, checkpoints.
+
+Each callback is attached with `attach(trainer)` and reads the trainer's state when called.
+`ProgressBar` is not a callback but an event listener: the CLI's one-line progress display.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+from core.probes import PROBE_DIGITS, FeatureProjector, grad_every, weight_snapshot
+from core.train.events import (
+    Checkpointed,
+    EpochEnded,
+    Event,
+    FeaturesSnapshot,
+    Started,
+    Step,
+    WeightsSnapshot,
+)
+from core.train.trainer import Trainer, TrainingDiverged, prepare
+
+# Step events are flushed to listeners in groups: reading a loss forces a device sync.
+FLUSH_EVERY_STEPS = 32
+FLUSH_EVERY_SECONDS = 0.2
+WEIGHTS_EVERY_SECONDS = 1.0  # how often the live first-layer weights are refreshed
+# clusters form mostly within the first epoch: the live PCA cannot wait for its end
+FEATURES_EVERY_SECONDS = 2.0
+
+
+class StepLog:
+    """Turns steps into Step events, a group at a time, and stops a run whose loss is not finite.
+
+    With gradient norms on, each weighted layer's weight-gradient norm is sampled on step 1
+    and then every grad_every(total_steps) steps, so a run has at most 300 samples.
+    """
+
+    def __init__(self, grad_norms: bool = True) -> None:
+        self.grad_norms = grad_norms
+        self.pending: list[tuple[int, int, float, torch.Tensor, torch.Tensor | None]] = []
+
+    def attach(self, trainer: Trainer) -> None:
+        trainer.grad_every = grad_every(trainer.total_steps) if self.grad_norms else 0
+        trainer.add_callback("on_epoch_start", self.on_epoch_start)
+        trainer.add_callback("on_batch_end", self.on_batch_end)
+        trainer.add_callback("before_epoch_end", self.flush)
+
+    def on_epoch_start(self, trainer: Trainer) -> None:
+        # the rate counts training steps only, not the validation and probes between epochs
+        self.last_time, self.last_step = time.perf_counter(), trainer.step
+        self.last_paused = trainer.paused_seconds
+
+    def on_batch_end(self, trainer: Trainer) -> None:
+        every = trainer.grad_every
+        sampled = every and (trainer.step % every == 0 or trainer.step == 1)
+        norms = trainer.engine.grad_norms() if sampled else None
+        self.pending.append((trainer.step, trainer.epoch, trainer.lr, trainer.loss, norms))
+        now = time.perf_counter()
+        if len(self.pending) >= FLUSH_EVERY_STEPS or now - self.last_time >= FLUSH_EVERY_SECONDS:
+            self.flush(trainer)
+
+    def flush(self, trainer: Trainer) -> None:
+        """Emit the steps not yet reported (one device sync for all of them)."""
+        if not self.pending:
+            return
+        losses = torch.stack([p[3] for p in self.pending]).tolist()
+        now = time.perf_counter()
+        # a pause must not drag the rate down: only training time counts
+        paused = trainer.paused_seconds - self.last_paused
+        elapsed = max(now - self.last_time - paused, 1e-9)
+        rate = (self.pending[-1][0] - self.last_step) * trainer.batch_size / elapsed
+        for (step, epoch, lr, _, norms), loss in zip(self.pending, losses):
+            event = Step(
+                step=step,
+                epoch=epoch,
+                loss=loss,
+                lr=lr,
+                samples_per_s=rate,
+                grad_norms=norms.tolist() if norms is not None else None,
+            )
+            trainer.steps.append(event)
+            trainer.emit(event)
+        self.last_time, self.last_step = now, self.pending[-1][0]
+        self.last_paused = trainer.paused_seconds
+        self.pending.clear()
+        bad = next((v for v in losses if not math.isfinite(v)), None)
+        if bad is not None:
+            what = "NaN" if math.isnan(bad) else "infinite"
+            raise TrainingDiverged(
+                f"the loss became {what} at step {trainer.steps[-1].step}: training stopped. "
+                "Try a smaller learning rate, or batch norm, or a different loss."
+            )
+
+
+class Validation:
+    """Scores the validation digits every `every` steps (0: only at each epoch's end)."""
+
+    def __init__(self, every: int = 0) -> None:
+        self.every = every
+
+    def attach(self, trainer: Trainer) -> None:
+        if self.every:
+            trainer.add_callback("on_batch_end", self.on_batch_end)
+
+    def on_batch_end(self, trainer: Trainer) -> None:
+        if trainer.step % self.every == 0:
+            trainer.validate()
+
+
+class LiveProbes:
+    """Emits the first layer's weights about once a second and a 2-D PCA of test digits'
+    last hidden features every few seconds, both also at the start and at each epoch's end."""
+
+    def attach(self, trainer: Trainer) -> None:
+        self.projector = None
+        test = trainer.task.test
+        if len(test):
+            images = prepare(test.images[:PROBE_DIGITS], trainer.config, trainer.device, True)
+            self.projector = FeatureProjector(images, test.labels[:PROBE_DIGITS])
+        trainer.add_callback("on_start", self.show_all)
+        trainer.add_callback("on_batch_end", self.on_batch_end)
+        trainer.add_callback("on_epoch_end", self.show_all)
+
+    def show_all(self, trainer: Trainer) -> None:
+        self.show_weights(trainer)
+        if self.projector is not None:
+            self.show_features(trainer)
+
+    def on_batch_end(self, trainer: Trainer) -> None:
+        now = time.perf_counter()
+        if now - self.weights_time >= WEIGHTS_EVERY_SECONDS:
+            self.show_weights(trainer)
+        if self.projector is not None and now - self.features_time >= FEATURES_EVERY_SECONDS:
+            self.show_features(trainer)
+
+    def show_weights(self, trainer: Trainer) -> None:
+        self.weights_time = time.perf_counter()
+        weights = weight_snapshot(trainer.model, trainer.spec).numpy()
+        trainer.emit(WeightsSnapshot(step=trainer.step, epoch=trainer.epoch, weights=weights))
+
+    def show_features(self, trainer: Trainer) -> None:
+        self.features_time = time.perf_counter()
+        projected = self.projector.project(trainer.model)
+        if projected is None:
+            return  # the weights are no longer finite: the step log ends the run at its flush
+        coords, explained = projected
+        trainer.emit(
+            FeaturesSnapshot(
+                step=trainer.step,
+                epoch=trainer.epoch,
+                coords=coords.numpy(),
+                explained=explained.numpy(),
+                labels=self.projector.labels.numpy(),
+            )
+        )
+
+
+class Checkpointer:
+    """After each epoch, hands the trainer to save(trainer) -> folder and reports it."""
+
+    def __init__(self, save: Callable[[Trainer], str]) -> None:
+        self.save = save
+
+    def attach(self, trainer: Trainer) -> None:
+        trainer.add_callback("on_epoch_end", self.on_epoch_end)
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        if trainer.step >= trainer.total_steps or trainer.control.stopped:
+            return  # the run is about to be saved whole
+        folder = self.save(trainer)
+        trainer.emit(Checkpointed(epoch=trainer.epoch, step=trainer.step, run_dir=str(folder)))
+
+
+class ProgressBar:
+    """An event listener that draws a one-line progress bar (the CLI's) on a stream."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.total, self.last = 1, 0.0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Started):
+            self.total = event.total_steps
+            print(
+                f"training on {event.device}: {event.n_train} train, {event.n_val} validation, "
+                f"{event.total_steps} steps",
+                file=self.stream,
+            )
+        elif isinstance(event, Step):
+            now = time.monotonic()
+            if now - self.last < 0.2 and event.step != self.total:
+                return
+            self.last = now
+            done = event.step / self.total
+            print(
+                f"\r[{'#' * int(done * 30):<30}] {done:6.1%} epoch {event.epoch} "
+                f"loss {event.loss:.4f} {event.samples_per_s:,.0f} samples/s",
+                end="",
+                file=self.stream,
+                flush=True,
+            )
+        elif isinstance(event, EpochEnded):
+            val = event.val_accuracy
+            val_text = f"{val:.4f}" if val == val else "n/a"
+            print(
+                f"\repoch {event.epoch}: train loss {event.train_loss:.4f}, train acc "
+                f"{event.train_accuracy:.4f}, val acc {val_text}, {event.seconds:.1f} s" + " " * 20,
+                file=self.stream,
+            )

@@ -1,0 +1,128 @@
+"""One training step behind one interface: PyTorch's autograd, or the hand-written scratch engine.
+
+An engine takes a batch and returns (loss, outputs, learning rate used), detached; it can report
+its layers' gradient norms and give and take the state a checkpoint needs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import TrainConfig
+from core.evaluation import EVAL_BATCH, predicted_class
+from core.models import ModelSpec
+from core.probes import weight_grad_norms, weighted_layers
+from core.scratch import ScratchEngine
+
+
+def loss_fn(
+    outputs: torch.Tensor, labels: torch.Tensor, loss: str, outputs_per_sample: int
+) -> torch.Tensor:
+    """Return the mean loss of a batch; labels are class indices."""
+    if loss == "cross_entropy":
+        return F.cross_entropy(outputs, labels)
+    if loss == "nll":
+        return F.nll_loss(outputs, labels)
+    if outputs_per_sample == 1:
+        # a single output is the score of the task's first digit: target 1 for it, 0 otherwise
+        target = (labels == 0).to(outputs.dtype).unsqueeze(1)
+    else:
+        target = F.one_hot(labels, outputs_per_sample).to(outputs.dtype)
+    return F.mse_loss(outputs, target)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Return the configured optimizer over the model's parameters."""
+    params, lr, wd = model.parameters(), config.lr, config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+
+
+def make_schedule(optimizer, config: TrainConfig, total_steps: int, steps_per_epoch: int):
+    """Return a per-step learning-rate scheduler, or None for a constant rate."""
+    if config.schedule == "constant":
+        return None
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=config.step_epochs * steps_per_epoch, gamma=config.step_gamma
+        )
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=max(2, total_steps)
+    )
+
+
+class AutogradEngine:
+    """The step for engine 'autograd': model(x), loss.backward(), optimizer.step()."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: ModelSpec,
+        config: TrainConfig,
+        total_steps: int,
+        steps_per_epoch: int,
+    ) -> None:
+        self.model, self.loss, self.outputs = model, config.loss, spec.outputs
+        self.layers = weighted_layers(model)
+        self.optimizer = make_optimizer(model, config)
+        self.scheduler = make_schedule(self.optimizer, config, total_steps, steps_per_epoch)
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Train on one batch; return (loss, outputs, learning rate used), detached."""
+        outputs = self.model(xb)
+        loss = loss_fn(outputs, yb, self.loss, self.outputs)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.detach(), outputs.detach(), lr
+
+    def grad_norms(self) -> torch.Tensor:
+        """Return each weighted layer's weight-gradient norm from the last step."""
+        return weight_grad_norms(self.layers)
+
+    def state_dict(self) -> dict:
+        """Return the optimizer's and the schedule's state, for a checkpoint."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint's state_dict()."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+
+ENGINES = {"autograd": AutogradEngine, "scratch": ScratchEngine}
+
+
+@torch.no_grad()
+def score(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, outputs: int
+) -> tuple[float, float]:
+    """Return (mean loss, accuracy) of the model in eval mode on prepared images."""
+    if len(labels) == 0:
+        return float("nan"), float("nan")
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(labels), EVAL_BATCH):
+        x, y = images[start : start + EVAL_BATCH], labels[start : start + EVAL_BATCH]
+        out = model(x)
+        total_loss += float(loss_fn(out, y, config.loss, outputs)) * len(y)
+        correct += int((predicted_class(out) == y).sum())
+    model.train(was_training)
+    return total_loss / len(labels), correct / len(labels)

@@ -1,0 +1,202 @@
+"""The one vocabulary of training events: small dataclasses that cross processes as plain dicts.
+
+The trainer emits them, a worker process sends them to the server as `to_dict()`, the job
+registry keeps them, the CLI's progress bar prints them and the pages draw them. Arrays
+(weights, 2-D coordinates) are numpy inside an event and lists in its dict, so the dict is JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Something that happened in a training job; `time` is when (seconds since the epoch)."""
+
+    kind: ClassVar[str] = "event"
+    arrays: ClassVar[tuple[str, ...]] = ()  # fields that hold numpy arrays
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict: the event's fields and its 'type'."""
+        data: dict = {"type": self.kind}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            data[f.name] = value.tolist() if isinstance(value, np.ndarray) else value
+        return data
+
+    @staticmethod
+    def from_dict(data: dict) -> Event:
+        """Return the event a dict from to_dict() describes; raise ValueError for anything else."""
+        if not isinstance(data, dict) or data.get("type") not in EVENT_TYPES:
+            kind = data.get("type") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"type: {kind!r} is not a training event")
+        cls = EVENT_TYPES[data["type"]]
+        values = {k: v for k, v in data.items() if k != "type"}
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"{cls.kind}: unknown fields {sorted(unknown)}")
+        for name in cls.arrays:
+            if values.get(name) is not None:
+                values[name] = np.asarray(values[name], dtype=np.float32)
+        return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Started(Event):
+    """Training has begun (or resumed at start_step): the plan the pages show progress against."""
+
+    kind: ClassVar[str] = "start"
+    total_steps: int
+    steps_per_epoch: int
+    epochs: int
+    batch_size: int
+    device: str
+    notice: str | None = None  # e.g. "no GPU: training on the CPU instead"
+    n_train: int = 0
+    n_val: int = 0
+    n_test: int = 0
+    layers: list[str] = field(default_factory=list)  # 'conv 1', 'dense 1', …, 'output'
+    first_layer_units: int = 0
+    grad_every: int = 1  # gradient norms are sampled every this many steps
+    start_step: int = 0  # above 0 when a checkpoint was resumed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step(Event):
+    """One optimizer step: the batch's loss, the rate it used and how fast training goes."""
+
+    kind: ClassVar[str] = "step"
+    step: int
+    epoch: int
+    loss: float
+    lr: float
+    samples_per_s: float = 0.0
+    grad_norms: list[float] | None = None  # per weighted layer, on sampled steps only
+
+
+@dataclass(frozen=True, kw_only=True)
+class Validated(Event):
+    """The validation digits were scored."""
+
+    kind: ClassVar[str] = "val"
+    step: int
+    epoch: int
+    val_loss: float
+    val_accuracy: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochEnded(Event):
+    """An epoch ended: its training and validation scores and its seconds (pauses excluded)."""
+
+    kind: ClassVar[str] = "epoch"
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    complete: bool = True  # False when stopped or cut short by an iteration count
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightsSnapshot(Event):
+    """The first layer's weights as images (at most 64), for the live view."""
+
+    kind: ClassVar[str] = "weights"
+    arrays: ClassVar[tuple[str, ...]] = ("weights",)
+    step: int
+    epoch: int
+    weights: np.ndarray  # (units, height, width)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeaturesSnapshot(Event):
+    """Test digits' last-hidden-layer features projected to 2-D, for the live view."""
+
+    kind: ClassVar[str] = "features"
+    arrays: ClassVar[tuple[str, ...]] = ("coords", "explained", "labels")
+    step: int
+    epoch: int
+    coords: np.ndarray  # (N, 2)
+    explained: np.ndarray  # (2,) share of the variance each axis explains
+    labels: np.ndarray  # (N,) class index of each digit
+
+
+@dataclass(frozen=True, kw_only=True)
+class Checkpointed(Event):
+    """The run was saved after an epoch, so a crash or a killed server loses at most one epoch."""
+
+    kind: ClassVar[str] = "checkpoint"
+    epoch: int
+    step: int
+    run_dir: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Done(Event):
+    """The job ended normally, finished or stopped; run_dir is None when nothing was saved."""
+
+    kind: ClassVar[str] = "done"
+    status: str  # "finished" or "stopped"
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    run_dir: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failed(Event):
+    """The job ended with an error; message is for the page, details (a traceback) for the log."""
+
+    kind: ClassVar[str] = "error"
+    message: str
+    details: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Orphaned(Event):
+    """The tab that owned the job stopped touching it, so the registry stopped the job."""
+
+    kind: ClassVar[str] = "orphaned"
+    unseen_seconds: float
+
+
+TERMINAL = (Done, Failed)
+SNAPSHOTS = (WeightsSnapshot, FeaturesSnapshot)  # only the newest of each kind is kept
+EVENT_TYPES: dict[str, type] = {
+    cls.kind: cls
+    for cls in (
+        Started,
+        Step,
+        Validated,
+        EpochEnded,
+        WeightsSnapshot,
+        FeaturesSnapshot,
+        Checkpointed,
+        Done,
+        Failed,
+        Orphaned,
+    )
+}
+
+
+def event_from_dict(data: dict) -> Event:
+    """Return the event a dict from to_dict() describes (ValueError for anything else)."""
+    return Event.from_dict(data)
+
+
+def step_from_row(row: dict) -> Step:
+    """Return a Step from a saved metrics row (the run store's columns, no 'type')."""
+    return event_from_dict({"type": Step.kind, "time": 0.0, **row})
+
+
+def epoch_from_row(row: dict) -> EpochEnded:
+    """Return an EpochEnded from a saved metrics row."""
+    return event_from_dict({"type": EpochEnded.kind, "time": 0.0, **row})

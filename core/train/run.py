@@ -1,0 +1,236 @@
+"""A training job's body, wherever it runs: settings in, events out, the run saved in its folder.
+
+`train()` is the library call (a notebook, the bench); `run_job()` is what a worker process,
+a thread or another executor runs for the job registry: it never raises, and it ends with
+exactly one Done or Failed event.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import torch
+
+from core.config import TrainConfig
+from core.data import Task, make_task, shared_mnist
+from core.models import ModelSpec, parameter_count
+from core.runs import (
+    delete_run,
+    has_checkpoint,
+    load_checkpoint,
+    run_folder,
+    save_run,
+    versions,
+)
+from core.train.callbacks import Checkpointer, LiveProbes, StepLog, Validation
+from core.train.events import Done, Event, Failed
+from core.train.trainer import OutOfMemory, TrainControl, Trainer, TrainingFailed, TrainResult
+
+
+@dataclass
+class JobRequest:
+    """Everything a job needs to run anywhere: what to train, how, on which data, saved where."""
+
+    run_id: str
+    name: str
+    spec: ModelSpec
+    config: TrainConfig
+    data_dir: str | None = None
+    runs_dir: str | None = None
+    resume: bool = False  # continue from the checkpoint in runs_dir/run_id
+    probes: bool = True
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict."""
+        return {
+            "run_id": self.run_id,
+            "name": self.name,
+            "spec": self.spec.to_dict(),
+            "config": self.config.to_dict(),
+            "data_dir": self.data_dir,
+            "runs_dir": self.runs_dir,
+            "resume": self.resume,
+            "probes": self.probes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> JobRequest:
+        """Return the request a dict describes; the settings are validated on the way in."""
+        data = dict(data)
+        data["spec"] = ModelSpec.from_dict(data["spec"])
+        data["config"] = TrainConfig.from_dict(data["config"])
+        return cls(**data)
+
+
+def attach_standard_callbacks(trainer: Trainer, probes: bool = True) -> Trainer:
+    """Give a trainer its step log, validation and, with probes, the live views; return it."""
+    StepLog(grad_norms=probes).attach(trainer)
+    Validation(trainer.config.eval_every).attach(trainer)
+    if probes:
+        LiveProbes().attach(trainer)
+    return trainer
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    # CUDA raises its own type; the CPU and MPS allocators raise a RuntimeError saying so
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError)
+        and ("out of memory" in str(exc) or "can't allocate memory" in str(exc))
+    )
+
+
+def run_guarded(trainer: Trainer) -> TrainResult:
+    """Run the trainer; turn running out of memory into OutOfMemory, with the memory freed."""
+    try:
+        return trainer.run()
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not _is_out_of_memory(exc) or isinstance(exc, TrainingFailed):
+            raise
+        failure = str(exc).splitlines()[0][:200]
+    # outside the except block the traceback, and with it the frames' tensors, is released
+    where, step, batch = trainer.device_name, trainer.step, trainer.batch_size
+    trainer.release()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    raise OutOfMemory(
+        f"the {where} ran out of memory after {step} steps (batch size {batch:,}): training "
+        f"stopped and its memory was freed. Try a smaller batch size or a smaller network. "
+        f"({failure})"
+    )
+
+
+def train(
+    spec: ModelSpec,
+    config: TrainConfig,
+    task: Task,
+    emit: Callable[[Event], None] | None = None,
+    control: TrainControl | None = None,
+    probes: bool = True,
+) -> TrainResult:
+    """Train spec on task with config, emitting events; return the model and its metrics.
+
+    The settings are trusted: check them once where they come in (core.train.checks).
+    """
+    trainer = attach_standard_callbacks(Trainer(spec, config, task, control, emit), probes)
+    return run_guarded(trainer)
+
+
+class RunWriter:
+    """Saves a job's run folder: a checkpoint after each epoch, the whole run at the end."""
+
+    def __init__(self, request: JobRequest, data_source: str) -> None:
+        self.request, self.data_source = request, data_source
+        self.folder = run_folder(request.runs_dir, request.run_id)
+
+    def summary(self, trainer: Trainer, status: str, result: TrainResult | None = None) -> dict:
+        """Return the run's summary.json as it stands."""
+        epochs = result.epochs if result else trainer.epochs
+        last = epochs[-1] if epochs else None
+        return {
+            "name": self.request.name,
+            "status": status,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "test_accuracy": result.test_accuracy if result else None,
+            "test_loss": result.test_loss if result else None,
+            "val_accuracy": last.val_accuracy if last else None,
+            "seconds": result.seconds if result else trainer.training_seconds(),
+            "seconds_per_epoch": result.seconds_per_epoch if result else None,
+            "epochs_completed": sum(1 for e in epochs if e.complete),
+            "steps": trainer.step,
+            "device": trainer.device_name,
+            "parameters": parameter_count(self.request.spec),
+            "classes": list(self.request.config.classes),
+            "data_source": self.data_source,
+            "versions": versions(),
+        }
+
+    def checkpoint(self, trainer: Trainer) -> str:
+        """Save the run so far as 'interrupted' with the state to continue it; return the folder."""
+        buffer = io.BytesIO()
+        torch.save(trainer.checkpoint_state(), buffer)
+        save_run(
+            self.request.runs_dir,
+            self.request.run_id,
+            self.request.spec,
+            self.request.config,
+            trainer.model,
+            self.summary(trainer, "interrupted"),
+            trainer.steps,
+            trainer.epochs,
+            checkpoint=buffer.getvalue(),
+            replace=True,
+        )
+        return str(self.folder)
+
+    def restore(self, trainer: Trainer) -> None:
+        """Put the trainer where the folder's checkpoint left off."""
+        state, steps, epochs = load_checkpoint(self.folder, trainer.device)
+        trainer.restore(state, steps, epochs)
+
+    def discard_checkpoint(self) -> None:
+        """Delete this job's folder if it holds only a checkpoint of this run."""
+        if has_checkpoint(self.folder):
+            delete_run(self.folder, self.request.runs_dir)
+
+    def save(self, trainer: Trainer, result: TrainResult) -> str:
+        """Save the finished or stopped run in place of any checkpoint; return the folder."""
+        save_run(
+            self.request.runs_dir,
+            self.request.run_id,
+            self.request.spec,
+            self.request.config,
+            result.model,
+            self.summary(trainer, result.status, result),
+            result.steps,
+            result.epochs,
+            replace=self.request.resume or self.folder.exists(),
+        )
+        return str(self.folder)
+
+
+def run_job(request: JobRequest, emit: Callable[[Event], None], control: TrainControl) -> None:
+    """Train, checkpoint and save one job, telling emit everything; end with Done or Failed."""
+    writer = None
+    try:
+        if control.stopped:  # stopped while it waited for a worker
+            emit(Done(status="stopped"))
+            return
+        mnist = shared_mnist(request.data_dir)
+        config = request.config
+        task = make_task(mnist, tuple(config.classes), config.train_fraction, config.val_fraction)
+        trainer = Trainer(request.spec, config, task, control, emit)
+        attach_standard_callbacks(trainer, request.probes)
+        writer = RunWriter(request, mnist.source)
+        if request.resume:
+            writer.restore(trainer)
+        Checkpointer(writer.checkpoint).attach(trainer)
+        result = run_guarded(trainer)
+        run_dir = writer.save(trainer, result) if trainer.step > trainer.start_step else None
+        if run_dir is None and request.resume:
+            run_dir = str(writer.folder)  # stopped before its first new step: the checkpoint stays
+        emit(
+            Done(
+                status=result.status,
+                test_accuracy=result.test_accuracy,
+                test_loss=result.test_loss,
+                run_dir=run_dir,
+            )
+        )
+    except TrainingFailed as exc:
+        if writer is not None and not request.resume:
+            writer.discard_checkpoint()  # a diverged run did not work: nothing to continue
+        emit(Failed(message=str(exc)))
+    except (ValueError, RuntimeError, OSError) as exc:
+        emit(Failed(message=f"{type(exc).__name__}: {exc}", details=traceback.format_exc()))
+    except Exception as exc:  # a job must never die silently: the page shows the message
+        emit(
+            Failed(
+                message=f"unexpected {type(exc).__name__}: {exc}", details=traceback.format_exc()
+            )
+        )

@@ -1,0 +1,371 @@
+"""The trainer: one network, one task, one loop; logging, validation and probes hook in.
+
+The whole training set sits on the device as one tensor, shuffled by index once per epoch and
+sliced into batches: no DataLoader, no per-sample transforms. `Trainer.run()` is the loop;
+everything else is a callback (core.train.callbacks) that reads the trainer's state
+(`step`, `epoch`, `loss`, …), in the manner of minGPT's trainer.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from core.augment import augment_batch
+from core.config import TrainConfig
+from core.data import Task, normalize, to_float
+from core.evaluation import predicted_class
+from core.models import ModelSpec, build
+from core.probes import layer_labels, weighted_layers
+from core.train.device import choose_device, device_label
+from core.train.engines import ENGINES, score
+from core.train.events import EpochEnded, Event, Started, Step, Validated
+
+CALLBACK_POINTS = (
+    "on_start",
+    "on_epoch_start",
+    "on_batch_end",
+    "before_epoch_end",
+    "on_epoch_end",
+    "on_end",
+)
+
+
+class TrainingFailed(RuntimeError):
+    """Training ended early for a reason the user can act on; the message says which."""
+
+
+class TrainingDiverged(TrainingFailed):
+    """The loss became NaN or infinite."""
+
+
+class OutOfMemory(TrainingFailed):
+    """The device ran out of memory; what the job held has been freed."""
+
+
+class TrainControl:
+    """Pause, resume and stop flags shared between a training loop and whoever watches it.
+
+    The flags are threading.Event-like objects; a worker process is given multiprocessing
+    events, so that the server can pause or stop a loop in another process.
+    """
+
+    def __init__(self, stop_flag=None, running_flag=None) -> None:
+        self._stop = stop_flag if stop_flag is not None else threading.Event()
+        self._running = running_flag if running_flag is not None else threading.Event()
+        if running_flag is None:
+            self._running.set()
+
+    def reset(self) -> None:
+        """Clear a stop and a pause, for the next job on the same flags."""
+        self._stop.clear()
+        self._running.set()
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the current step."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Ask the loop to wait after the current step."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Let a paused loop go on."""
+        self._running.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set() and not self._stop.is_set()
+
+    def wait_while_paused(self) -> float:
+        """Block while paused; return the seconds spent waiting."""
+        if self._running.is_set():
+            return 0.0
+        started = time.perf_counter()
+        while not self._running.wait(0.05):
+            pass
+        return time.perf_counter() - started
+
+
+@dataclass
+class TrainResult:
+    """What a finished or stopped training produced."""
+
+    model: nn.Module  # on the CPU, in eval mode
+    status: str  # "finished" or "stopped"
+    steps: list[Step] = field(default_factory=list)
+    epochs: list[EpochEnded] = field(default_factory=list)
+    seconds: float = 0.0  # training time, pauses excluded
+    seconds_per_epoch: float | None = None
+    device: str = "cpu"
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+
+
+def prepare(
+    images_uint8: torch.Tensor, config: TrainConfig, device: torch.device, normalized: bool
+) -> torch.Tensor:
+    """Return uint8 digits as float (N, 1, 28, 28) on the device, normalised if asked."""
+    pixels = to_float(images_uint8).to(device)
+    return normalize(pixels, config.normalization) if normalized else pixels
+
+
+def plan_steps(n_train: int, config: TrainConfig) -> tuple[int, int, int]:
+    """Return (batch size, steps per epoch, total steps) for a training set of n_train."""
+    batch = n_train if config.full_batch else min(config.batch_size, n_train)
+    steps_per_epoch = math.ceil(n_train / batch)
+    total = config.iterations if config.iterations > 0 else steps_per_epoch * config.epochs
+    return batch, steps_per_epoch, total
+
+
+def _has_batch_norm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+class Trainer:
+    """Trains spec on task with config; the settings are trusted (checked where they entered)."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: TrainConfig,
+        task: Task,
+        control: TrainControl | None = None,
+        emit: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.spec, self.config, self.task = spec, config, task
+        self.control = control or TrainControl()
+        self.emit = emit or (lambda event: None)
+        self.device, self.notice = choose_device(config.device)
+        torch.manual_seed(config.seed)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        cpu = self.device.type == "cpu"
+        self.device_generator = (
+            self.generator if cpu else torch.Generator(self.device).manual_seed(config.seed)
+        )
+        self.model = build(spec).to(self.device)
+        # without augmentation the whole training set is normalised once, up front
+        self.augmenting = config.augment.enabled
+        self.x_train = prepare(task.train.images, config, self.device, not self.augmenting)
+        self.y_train = task.train.labels.to(self.device)
+        self.x_val = prepare(task.val.images, config, self.device, normalized=True)
+        self.y_val = task.val.labels.to(self.device)
+        self.n_train = len(self.y_train)
+        self.batch_size, self.steps_per_epoch, self.total_steps = plan_steps(self.n_train, config)
+        self.engine = ENGINES[config.engine](
+            self.model, spec, config, self.total_steps, self.steps_per_epoch
+        )
+        self.skip_single = _has_batch_norm(self.model)  # batch norm cannot train on one digit
+        self.callbacks: dict[str, list[Callable[[Trainer], None]]] = defaultdict(list)
+        # the loop's state, read by callbacks
+        self.step = self.epoch = 0
+        self.loss: torch.Tensor | None = None  # the last batch's, detached, on the device
+        self.outputs: torch.Tensor | None = None
+        self.lr = config.lr
+        self.steps: list[Step] = []
+        self.epochs: list[EpochEnded] = []
+        self.last_val: Validated | None = None
+        self.seconds_before = 0.0  # training seconds of the run before a resume
+        self.paused_seconds = 0.0
+        self.started = time.perf_counter()
+        self.start_step = 0
+
+    def add_callback(self, on: str, callback: Callable[[Trainer], None]) -> None:
+        """Call callback(trainer) at a point of the loop: one of CALLBACK_POINTS."""
+        if on not in CALLBACK_POINTS:
+            raise ValueError(f"on: {on!r} is not one of {CALLBACK_POINTS}")
+        self.callbacks[on].append(callback)
+
+    def trigger(self, on: str) -> None:
+        """Run the callbacks registered for a point of the loop."""
+        for callback in self.callbacks[on]:
+            callback(self)
+
+    @property
+    def device_name(self) -> str:
+        return device_label(self.device)
+
+    def run(self) -> TrainResult:
+        """Train until the planned steps are done or a stop is asked for; return the result."""
+        self.started = time.perf_counter()
+        self.emit(self.plan())
+        self.trigger("on_start")
+        while self.step < self.total_steps and not self.control.stopped:
+            self.epoch += 1
+            self._begin_epoch()
+            self.trigger("on_epoch_start")
+            for xb, yb in self._batches():
+                waited = self.control.wait_while_paused()
+                self.paused_seconds += waited
+                self.epoch_paused += waited
+                if self.control.stopped:
+                    break
+                self.loss, self.outputs, self.lr = self.engine.step(xb, yb)
+                self.step += 1
+                self._tally(yb)
+                self.trigger("on_batch_end")
+            self.trigger("before_epoch_end")
+            if self.seen == 0:
+                break
+            self._end_epoch()
+            self.trigger("on_epoch_end")
+        self.trigger("on_end")
+        return self._result()
+
+    def plan(self) -> Started:
+        """Return the start event: what this run will do."""
+        return Started(
+            total_steps=self.total_steps,
+            steps_per_epoch=self.steps_per_epoch,
+            epochs=math.ceil(self.total_steps / self.steps_per_epoch),
+            batch_size=self.batch_size,
+            device=self.device_name,
+            notice=self.notice,
+            n_train=self.n_train,
+            n_val=len(self.y_val),
+            n_test=len(self.task.test),
+            layers=layer_labels(self.model),
+            first_layer_units=weighted_layers(self.model)[0].weight.shape[0],
+            grad_every=self.grad_every,
+            start_step=self.start_step,
+        )
+
+    grad_every = 0  # set by the StepLog callback; 0: no gradient norms
+
+    def validate(self) -> Validated:
+        """Score the validation digits now, emit and remember the result."""
+        val_loss, val_accuracy = score(
+            self.model, self.x_val, self.y_val, self.config, self.spec.outputs
+        )
+        self.last_val = Validated(
+            step=self.step, epoch=self.epoch, val_loss=val_loss, val_accuracy=val_accuracy
+        )
+        self.emit(self.last_val)
+        return self.last_val
+
+    def _begin_epoch(self) -> None:
+        self.epoch_started = time.perf_counter()
+        self.epoch_paused = 0.0
+        self.model.train()
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        self.seen = 0
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.batch_size >= self.n_train:
+            x, y = self.x_train, self.y_train  # a full batch's gradient ignores order: no copy
+        else:
+            order = torch.randperm(self.n_train, generator=self.generator).to(self.device)
+            x, y = self.x_train[order], self.y_train[order]
+        for start in range(0, self.n_train, self.batch_size):
+            if self.step >= self.total_steps:
+                return
+            xb, yb = x[start : start + self.batch_size], y[start : start + self.batch_size]
+            if self.skip_single and len(yb) == 1:
+                continue
+            if self.augmenting:
+                xb = augment_batch(xb, self.config.augment, self.device_generator)
+                xb = normalize(xb, self.config.normalization)
+            yield xb, yb
+
+    def _tally(self, labels: torch.Tensor) -> None:
+        # device tensors: summing here costs no sync; they are read once, at the epoch's end
+        self.loss_sum += self.loss * len(labels)
+        self.correct += (predicted_class(self.outputs) == labels).sum()
+        self.seen += len(labels)
+
+    def _end_epoch(self) -> None:
+        val = self.last_val if self.last_val and self.last_val.step == self.step else None
+        val = val or self.validate()
+        event = EpochEnded(
+            epoch=self.epoch,
+            step=self.step,
+            train_loss=float(self.loss_sum) / self.seen,
+            train_accuracy=int(self.correct) / self.seen,
+            val_loss=val.val_loss,
+            val_accuracy=val.val_accuracy,
+            seconds=time.perf_counter() - self.epoch_started - self.epoch_paused,
+            complete=self.seen >= self.n_train - (1 if self.skip_single else 0),
+        )
+        self.epochs.append(event)
+        self.emit(event)
+
+    def training_seconds(self) -> float:
+        """Return the seconds spent training so far, pauses excluded (resumed runs included)."""
+        return self.seconds_before + time.perf_counter() - self.started - self.paused_seconds
+
+    def _result(self) -> TrainResult:
+        seconds = self.training_seconds()
+        complete = [e for e in self.epochs if e.complete]
+        x_test = prepare(self.task.test.images, self.config, self.device, normalized=True)
+        test_loss, test_accuracy = score(
+            self.model,
+            x_test,
+            self.task.test.labels.to(self.device),
+            self.config,
+            self.spec.outputs,
+        )
+        return TrainResult(
+            model=self.model.to("cpu").eval(),
+            status="stopped" if self.control.stopped else "finished",
+            steps=self.steps,
+            epochs=self.epochs,
+            seconds=seconds,
+            seconds_per_epoch=(
+                sum(e.seconds for e in complete) / len(complete) if complete else None
+            ),
+            device=self.device_name,
+            test_loss=test_loss,
+            test_accuracy=test_accuracy,
+        )
+
+    def release(self) -> None:
+        """Drop every tensor the trainer holds (after running out of memory)."""
+        self.model = self.engine = self.loss = self.outputs = None
+        self.x_train = self.y_train = self.x_val = self.y_val = None
+        self.callbacks.clear()
+
+    # checkpoints: everything needed to continue as if the run had never stopped
+    def checkpoint_state(self) -> dict:
+        """Return the loop's state after an epoch: weights, engine, random generators, counters."""
+        state = {
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "engine": self.engine.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "seconds": self.training_seconds(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.device_generator is not self.generator:
+            state["device_generator"] = self.device_generator.get_state()
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def restore(self, state: dict, steps: list[Step], epochs: list[EpochEnded]) -> None:
+        """Continue from checkpoint_state() and the metrics saved with it."""
+        self.model.load_state_dict(state["model"])
+        self.engine.load_state_dict(state["engine"])
+        self.step = self.start_step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.seconds_before = float(state["seconds"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if "device_generator" in state and self.device_generator is not self.generator:
+            self.device_generator.set_state(state["device_generator"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.steps, self.epochs = list(steps), list(epochs)
