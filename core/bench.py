@@ -103,6 +103,10 @@ def _fmt(value, unit: str = "", digits: int = 2) -> str:
 
 def run_bench(args) -> int:
     """Run the speed benchmark, print a markdown table, and a JSON line last."""
+    if getattr(args, "app", False):
+        from core.appbench import run_app_bench
+
+        return run_app_bench(args)
     if getattr(args, "drawings", False):
         from core.drawbench import run_drawings_cli
 

@@ -120,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     bench.add_argument("--drawings", action="store_true", help="accuracy on canvas-like drawings")
     bench.add_argument("--hardest", help="where --drawings saves the picture of the hardest cases")
+    bench.add_argument(
+        "--app",
+        action="store_true",
+        help="training seconds in the app (Chromium watching, or on another page) against the CLI",
+    )
+    bench.add_argument("--preset", choices=list(PRESETS), help="--app: the preset (seed-mlp-128)")
     bench.set_defaults(func=cmd_bench)
     for name, sp in sub.choices.items():  # let --data/--runs also follow the command
         if name != "presets":

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from core import appserver
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -50,54 +48,12 @@ def require_browser() -> str:
     return path
 
 
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def running_app(data_dir: Path, runs_dir: Path, log_path: Path):
     """Start `streamlit run app.py` on a free port; yield its URL; stop it afterwards."""
-    port = free_port()
-    env = {**os.environ, "DIGITLAB_DATA": str(data_dir), "DIGITLAB_RUNS": str(runs_dir)}
-    # the log file stays open in the child after the parent closes its handle
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the app did not start; see {log_path}")
-            time.sleep(0.3)
+    env = {"DIGITLAB_DATA": str(data_dir), "DIGITLAB_RUNS": str(runs_dir)}
+    with appserver.running_app(log_path, "app.py", env) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def wait_for_app_idle(page, timeout: float = 60.0) -> None:

@@ -176,3 +176,32 @@ def test_continuing_a_run_that_is_already_training_is_refused(data_dir, tmp_path
     finally:
         job.stop()
         job.wait(60)
+
+
+def test_an_interrupted_run_shows_on_train_and_evaluate_and_continues_from_a_click(
+    data_dir, isolated_folders
+):
+    from streamlit.testing.v1 import AppTest
+
+    from ui import state
+
+    run_job(request("cut-short", data_dir, isolated_folders), crash_after_first_checkpoint,
+            TrainControl())  # fmt: skip
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.query_params["job"] = "cut-short"
+    at.run().switch_page("views/3_Train.py").run()
+    assert not at.exception
+    assert any("interrupted at epoch 1" in w.value for w in at.warning)
+    at.switch_page("views/4_Evaluate.py").run()
+    assert not at.exception
+    assert any("interrupted at epoch 1" in c.value for c in at.caption)
+    at.button(key="eval-continue").click().run()
+    assert not at.exception
+    job = state.registry().get("cut-short")
+    try:
+        assert job is not None and job.active and job.request.resume
+        assert job.owner == at.session_state["_session_id"]
+        assert len(job.steps()) > 0  # the first epoch's curve, before a new step
+    finally:
+        job.stop()
+        job.wait(60)

@@ -221,7 +221,9 @@ def test_a_job_its_session_keeps_touching_runs_past_the_timeout(data_dir, tmp_pa
 
 
 def test_a_queued_job_of_a_closed_tab_leaves_the_queue_and_cli_jobs_never_expire(tmp_path):
-    registry = JobRegistry(max_concurrent=0, orphan_timeout=0.3, executor="thread")  # nothing starts: all queue
+    registry = JobRegistry(
+        max_concurrent=0, orphan_timeout=0.3, executor="thread"
+    )  # nothing starts: all queue
     closed_tab = registry.submit(ModelSpec(), quick_config(), "tab", runs_dir=tmp_path, owner="a")
     from_cli = registry.submit(ModelSpec(), quick_config(), "cli", runs_dir=tmp_path)
     deadline = time.monotonic() + 5
@@ -300,7 +302,9 @@ def test_stop_takes_effect_in_the_worker_and_is_saved(data_dir, tmp_path, worker
     steps_then = job.progress()["step"]
     assert job.wait(30)
     latency = time.perf_counter() - asked
-    print(f"\nstop in a worker process (seed-mlp-128): saved as stopped after {latency * 1000:.0f} ms")
+    print(
+        f"\nstop in a worker process (seed-mlp-128): saved as stopped after {latency * 1000:.0f} ms"
+    )
     run = load_run(job.run_dir)
     assert job.state == "stopped" and run.summary["status"] == "stopped"
     # it stopped mid-epoch, within a few flushes of the click: not at the end of the run

@@ -11,21 +11,40 @@ from core import inside
 from core.data import normalize, to_float
 from core.train.events import FeaturesSnapshot, Step, WeightsSnapshot
 from core.train.jobs import Job
-from ui import figures, widgets
+from ui import figures, live_curves, widgets
 
 CHART_CONFIG = {"displayModeBar": False}
+SNAPSHOT_CACHE_KEY = "_live_snapshot_pictures"
+GRAD_NORMS_CAPTION = (
+    "How large each layer's weight gradient is. Lines that fall towards zero for the first "
+    "layers while the output layer's stay up mean vanishing gradients (try sigmoid against "
+    "ReLU); lines shooting up mean exploding ones."
+)
 # modules whose output repeats its input's values or only reshapes it
 SKIPPED_MODULES = (nn.Flatten, nn.Dropout, nn.Dropout2d)
 
 
-def weight_tiles(weights: torch.Tensor, conv: bool, total: int, columns: int = 16) -> None:
+def weight_tiles(
+    weights: torch.Tensor, conv: bool, total: int, columns: int = 16, image=None
+) -> None:
     """Show first-layer weights as a grid of tiles, one per neuron or filter."""
     kind = "filter" if conv else "neuron"
     st.caption(
         f"One tile per {kind} ({len(weights)} of {total} shown): red pixels push the unit up, "
         "blue pull it down; each tile is scaled to its own largest weight."
     )
-    st.image(widgets.weight_grid_image(weights, columns=columns, size=56), width="stretch")
+    if image is None:
+        image = widgets.weight_grid_image(weights, columns=columns, size=56)
+    st.image(image, width="stretch")
+
+
+def _per_snapshot(kind: str, snapshot, make):
+    """Return make()'s result for this snapshot, made once: a rerun without a new one is free."""
+    cache = st.session_state.setdefault(SNAPSHOT_CACHE_KEY, {})
+    stamp = (snapshot.step, snapshot.time)
+    if kind not in cache or cache[kind][0] != stamp:
+        cache[kind] = (stamp, make())
+    return cache[kind][1]
 
 
 def grad_norms_chart(
@@ -42,25 +61,24 @@ def grad_norms_chart(
     st.plotly_chart(
         figures.grad_norms_figure(steps, layers, height=height), key=key, config=CHART_CONFIG
     )
-    st.caption(
-        "How large each layer's weight gradient is. Lines that fall towards zero for the "
-        "first layers while the output layer's stay up mean vanishing gradients (try sigmoid "
-        "against ReLU); lines shooting up mean exploding ones."
+    st.caption(GRAD_NORMS_CAPTION)
+
+
+def features_figure(coords, labels, classes, explained, height: int = 460):
+    """Return the 2-D features figure, points coloured by digit."""
+    digits = np.asarray([classes[int(i)] for i in labels])
+    return figures.pca_scatter_figure(
+        np.asarray(coords), digits, np.arange(len(digits)), explained, height=height
     )
 
 
 def features_chart(
-    coords, labels, classes, explained, key: str, caption: str, height: int = 460
+    coords, labels, classes, explained, key: str, caption: str, height: int = 460, figure=None
 ) -> None:
     """Show digits' last-hidden-layer features in 2-D, coloured by digit."""
-    digits = np.asarray([classes[int(i)] for i in labels])
-    st.plotly_chart(
-        figures.pca_scatter_figure(
-            np.asarray(coords), digits, np.arange(len(digits)), explained, height=height
-        ),
-        key=key,
-        config=CHART_CONFIG,
-    )
+    if figure is None:
+        figure = features_figure(coords, labels, classes, explained, height)
+    st.plotly_chart(figure, key=key, config=CHART_CONFIG)
     st.caption(caption)
 
 
@@ -76,7 +94,10 @@ def live_inside(job: Job, key: str) -> None:
     with weights_column:
         st.markdown(f"**First-layer weights** · step {snapshot.step:,}")
         total = plan.first_layer_units or len(snapshot.weights)
-        weight_tiles(torch.from_numpy(snapshot.weights), bool(job.spec.conv), total, columns=8)
+        image = _per_snapshot(
+            "weights", snapshot, lambda: widgets.weight_grid_image(snapshot.weights, 8, 56)
+        )
+        weight_tiles(snapshot.weights, bool(job.spec.conv), total, columns=8, image=image)
     with features_column:
         if latest is not None:
             when = "before training" if latest.step == 0 else f"step {latest.step:,}"
@@ -89,10 +110,19 @@ def live_inside(job: Job, key: str) -> None:
                 key=f"{key}-features",
                 caption=f"PCA of {len(latest.labels):,} test digits' features, redrawn every "
                 "two seconds: watch the clusters form.",
-                height=380,
+                figure=_per_snapshot(
+                    "features",
+                    latest,
+                    lambda: features_figure(
+                        latest.coords, latest.labels, job.config.classes, latest.explained, 380
+                    ),
+                ),
             )
     st.markdown("**Gradient norms per layer**")
-    grad_norms_chart(job.steps(), plan.layers, key=f"{key}-grads")
+    if live_curves.live_grad_norms(job, key=f"{key}-grads"):
+        st.caption(GRAD_NORMS_CAPTION)
+    else:
+        st.caption("Gradient norms appear after the first steps.")
 
 
 def digit_layers(run, digit: torch.Tensor, predicted: int, key: str) -> None:

@@ -20,7 +20,7 @@ from core import probes
 from core.runs import has_checkpoint, read_summary
 from core.train.events import EpochEnded, Step
 from core.train.jobs import Job
-from ui import figures, inside_views, state
+from ui import figures, inside_views, live_curves, state
 from ui.widgets import (
     escape_markdown,
     format_seconds,
@@ -179,10 +179,14 @@ def live_panel(run_id: str) -> None:
         )
         return
     progress = job.progress()
-    steps = job.steps()
     plan = job.plan
-    batch_size = plan.batch_size if plan else job.config.batch_size
-    st.progress(min(progress["fraction"], 1.0), text=progress_text(progress, steps, batch_size))
+    if plan is None:
+        text = "Starting: the training process is loading the digits…"
+    else:
+        text = progress_text(progress, job.steps(-20), plan.batch_size)
+    # the same elements in the same order on every rerun, starting or not: a click on one
+    # of them must not land on an element that the next rerun replaces
+    st.progress(min(progress["fraction"], 1.0), text=text)
     _controls(job)
     if plan is not None and plan.notice:
         st.warning(plan.notice, icon=":material/memory:")
@@ -198,7 +202,7 @@ def live_panel(run_id: str) -> None:
     if view == VIEWS[1]:
         inside_views.live_inside(job, key="live-inside")
     else:
-        curves(steps, job.epochs(), key="live")
+        live_curves.live_job_curves(job, key="live")
 
 
 def _summary_for(job: Job | None, run_id: str | None) -> tuple[dict | None, Path | None]:
@@ -265,7 +269,9 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
     if status == "interrupted":
         _interrupted(summary, path, name)
     elif status == "finished":
-        st.success(f"**{name}** finished: test accuracy **{accuracy}**", icon=":material/check_circle:")
+        st.success(
+            f"**{name}** finished: test accuracy **{accuracy}**", icon=":material/check_circle:"
+        )
     else:
         st.warning(
             f"**{name}** {escape_markdown(str(status))}: test accuracy **{accuracy}** "

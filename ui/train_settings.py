@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import ENGINES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from core.config import ENGINES, LIMITS, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from ui.build_state import widget_key
 
 LEARNING_RATES = [
@@ -72,8 +72,8 @@ def optimizer_settings(config: TrainConfig) -> None:
     if config.optimizer in ("sgd", "rmsprop"):
         config.momentum = st.number_input(
             "Momentum",
-            min_value=0.0,
-            max_value=0.999,
+            min_value=LIMITS["momentum"][0],
+            max_value=LIMITS["momentum"][1],
             value=float(config.momentum),
             step=0.1,
             key=widget_key("momentum"),
@@ -82,15 +82,15 @@ def optimizer_settings(config: TrainConfig) -> None:
         left, right = st.columns(2)
         config.step_epochs = left.number_input(
             "Every (epochs)",
-            min_value=1,
-            max_value=100,
+            min_value=LIMITS["step_epochs"][0],
+            max_value=LIMITS["step_epochs"][1],
             value=config.step_epochs,
             key=widget_key("step_epochs"),
         )
         config.step_gamma = right.number_input(
             "Gamma",
-            min_value=0.01,
-            max_value=1.0,
+            min_value=LIMITS["step_gamma"][0],
+            max_value=LIMITS["step_gamma"][1],
             value=float(config.step_gamma),
             step=0.05,
             key=widget_key("step_gamma"),
@@ -111,14 +111,22 @@ def loop_settings(config: TrainConfig) -> None:
     if not config.full_batch:
         config.batch_size = batch
     config.epochs = right.number_input(
-        "Epochs", min_value=1, max_value=500, value=config.epochs, key=widget_key("epochs")
+        "Epochs",
+        min_value=LIMITS["epochs"][0],
+        max_value=LIMITS["epochs"][1],
+        value=config.epochs,
+        key=widget_key("epochs"),
     )
     left, right = st.columns(2)
     config.loss = left.selectbox(
         "Loss", LOSSES, index=LOSSES.index(config.loss), key=widget_key("loss")
     )
     config.seed = right.number_input(
-        "Seed", min_value=0, max_value=2**31 - 1, value=config.seed, key=widget_key("seed")
+        "Seed",
+        min_value=LIMITS["seed"][0],
+        max_value=LIMITS["seed"][1],
+        value=config.seed,
+        key=widget_key("seed"),
     )
     left, right = st.columns(2)
     config.train_fraction = left.select_slider(
@@ -131,8 +139,8 @@ def loop_settings(config: TrainConfig) -> None:
     )
     config.iterations = right.number_input(
         "Stop after steps",
-        min_value=0,
-        max_value=1_000_000,
+        min_value=LIMITS["iterations"][0],
+        max_value=LIMITS["iterations"][1],
         value=config.iterations,
         step=100,
         key=widget_key("iterations"),

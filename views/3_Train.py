@@ -93,7 +93,8 @@ with panel_column:
             train_panel.remember_job(job)
             st.rerun()  # the sidebar and the live panel pick the new job up
     elif not state.registry().active():
-        state.registry().warm()  # torch loads in the worker while the settings are chosen
+        # torch and MNIST load in the worker while the settings are chosen
+        state.registry().warm(str(state.data_dir()))
     job = train_panel.find_job()
     if job is not None and job.active:
         train_panel.live_panel(job.run_id)

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import io
 from functools import partial
+from pathlib import Path
 
 import streamlit as st
 
 from core.data import DataUnavailable
 from core.presets import PRESETS
-from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, import_run, list_damaged_runs
+from core.runs import (
+    EXPORT_SUFFIX,
+    InvalidRun,
+    export_run_bytes,
+    has_checkpoint,
+    import_run,
+    list_damaged_runs,
+)
 from core.statedict import STATE_DICT_SUFFIXES, import_state_dict
 from core.uploads import MAX_UPLOAD_BYTES, MiB
-from ui import figures, state, widgets
+from ui import figures, state, train_panel, widgets
 
 GALLERY_SIZE = 24
+TRAIN_PAGE = "views/3_Train.py"
 COMPARE_DEFAULT = 3
 RESULT_COLUMNS = ("test_accuracy", "test_loss", "seconds", "epochs_completed", "parameters")
 
@@ -108,13 +117,24 @@ def headline(summary: dict, evaluation) -> None:
     cols[2].metric(
         "Mistakes", f"{int(evaluation.confusion.sum() - evaluation.confusion.trace()):,}"
     )
-    cols[3].metric("Parameters", f"{summary.get('parameters') or 0:,}")
-    seconds = summary.get("seconds")
+    cols[3].metric("Parameters", widgets.number_or_dash(summary.get("parameters"), "{:,}"))
     cols[4].metric(
         "Training time",
-        f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "–",
-        help=f"{summary.get('epochs_completed', '?')} epochs on {summary.get('device', '?')}",
+        widgets.number_or_dash(summary.get("seconds"), "{:.0f} s"),
+        help=f"{widgets.number_or_dash(summary.get('epochs_completed'))} epochs on "
+        f"{summary.get('device', '?')}",
     )
+    if summary.get("status") == "interrupted":
+        note, action = st.columns([4, 1], vertical_alignment="center")
+        note.caption(
+            f"This run was {widgets.interrupted_text(summary)}: these are the scores of the "
+            "model saved after that epoch."
+        )
+        if has_checkpoint(summary["path"]) and action.button(
+            "Continue training", icon=":material/resume:", key="eval-continue"
+        ):
+            train_panel.continue_training(Path(summary["path"]))
+            st.switch_page(TRAIN_PAGE)
 
 
 def scores_tab(evaluation) -> None:

@@ -74,8 +74,8 @@ class StepLog:
         paused = trainer.paused_seconds - self.last_paused
         elapsed = max(now - self.last_time - paused, 1e-9)
         rate = (self.pending[-1][0] - self.last_step) * trainer.batch_size / elapsed
-        for (step, epoch, lr, _, norms), loss in zip(self.pending, losses):
-            event = Step(
+        events = [
+            Step(
                 step=step,
                 epoch=epoch,
                 loss=loss,
@@ -83,8 +83,10 @@ class StepLog:
                 samples_per_s=rate,
                 grad_norms=norms.tolist() if norms is not None else None,
             )
-            trainer.steps.append(event)
-            trainer.emit(event)
+            for (step, epoch, lr, _, norms), loss in zip(self.pending, losses)
+        ]
+        trainer.steps.extend(events)
+        trainer.emit_many(events)
         self.last_time, self.last_step = now, self.pending[-1][0]
         self.last_paused = trainer.paused_seconds
         self.pending.clear()

@@ -164,10 +164,11 @@ class Job:
         """Return the start event, once training has begun."""
         return self._plan
 
-    def steps(self) -> list[Step]:
-        """Return every step so far (a resumed job's include the earlier ones)."""
+    def steps(self, start: int = 0) -> list[Step]:
+        """Return the steps so far from position start on (a resumed job's include the earlier
+        ones); a negative start counts from the end, as in a slice."""
         with self._lock:
-            return list(self._steps)
+            return self._steps[start:]
 
     def step_count(self) -> int:
         """Return how many steps have been recorded (cheap: for 'has anything changed')."""
@@ -278,7 +279,7 @@ class ThreadExecutor:
         ).start()
         return control
 
-    def warm(self) -> None:
+    def warm(self, data_dir: str | None = None) -> None:
         """Nothing to prepare."""
 
     def close(self) -> None:
@@ -295,27 +296,27 @@ class ProcessExecutor:
         # before multiprocessing's own exit handler terminates them: end them quietly
         atexit.register(self.close)
 
-    def _idle_worker(self) -> Worker:
+    def _idle_worker(self, data_dir: str | None = None) -> Worker:
         with self._lock:
             self._workers = [w for w in self._workers if w.alive]
             for worker in self._workers:
                 if not worker.busy:
                     return worker
-            worker = Worker(self.threads)
+            worker = Worker(self.threads, data_dir)
             self._workers.append(worker)
             return worker
 
     def start(self, job: Job) -> TrainControl:
         """Send the job to an idle worker (a new one if none is idle); return its control."""
-        worker = self._idle_worker()
+        worker = self._idle_worker(job.request.data_dir)
         return worker.start(job.request, job.publish)
 
-    def warm(self) -> None:
-        """Start a worker now, so that the first Start does not wait for torch to load."""
+    def warm(self, data_dir: str | None = None) -> None:
+        """Start a worker now (loading torch and MNIST), so that Start does not wait for them."""
         with self._lock:
             if any(w.alive for w in self._workers):
                 return
-        self._idle_worker()
+        self._idle_worker(data_dir)
 
     def workers(self) -> list[Worker]:
         """Return the live workers."""
@@ -410,9 +411,9 @@ class JobRegistry:
         self._start_waiting()
         return job
 
-    def warm(self) -> None:
+    def warm(self, data_dir: str | None = None) -> None:
         """Prepare a worker ahead of the first job (the Train page calls this)."""
-        self.executor.warm()
+        self.executor.warm(data_dir)
 
     def close(self) -> None:
         """Stop every job and end the workers."""

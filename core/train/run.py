@@ -194,8 +194,17 @@ class RunWriter:
         return str(self.folder)
 
 
-def run_job(request: JobRequest, emit: Callable[[Event], None], control: TrainControl) -> None:
-    """Train, checkpoint and save one job, telling emit everything; end with Done or Failed."""
+def run_job(
+    request: JobRequest,
+    emit: Callable[[Event], None],
+    control: TrainControl,
+    emit_many: Callable[[list[Event]], None] | None = None,
+) -> None:
+    """Train, checkpoint and save one job, telling emit everything; end with Done or Failed.
+
+    emit_many, when given, receives groups of steps in one call (a worker sends each group as
+    one message); otherwise emit receives them one by one.
+    """
     writer = None
     try:
         if control.stopped:  # stopped while it waited for a worker
@@ -204,7 +213,7 @@ def run_job(request: JobRequest, emit: Callable[[Event], None], control: TrainCo
         mnist = shared_mnist(request.data_dir)
         config = request.config
         task = make_task(mnist, tuple(config.classes), config.train_fraction, config.val_fraction)
-        trainer = Trainer(request.spec, config, task, control, emit)
+        trainer = Trainer(request.spec, config, task, control, emit, emit_many)
         attach_standard_callbacks(trainer, request.probes)
         writer = RunWriter(request, mnist.source)
         if request.resume:

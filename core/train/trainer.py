@@ -144,10 +144,13 @@ class Trainer:
         task: Task,
         control: TrainControl | None = None,
         emit: Callable[[Event], None] | None = None,
+        emit_many: Callable[[list[Event]], None] | None = None,
     ) -> None:
         self.spec, self.config, self.task = spec, config, task
         self.control = control or TrainControl()
         self.emit = emit or (lambda event: None)
+        # a group of steps at once: a worker sends it as one message, not one per step
+        self.emit_many = emit_many or (lambda events: [self.emit(e) for e in events])
         self.device, self.notice = choose_device(config.device)
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)

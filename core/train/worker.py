@@ -32,11 +32,12 @@ CONTEXT = mp.get_context("spawn")
 
 
 def worker_threads(cores: int | None = None) -> int:
-    """Return the torch thread count of a worker: $DIGITLAB_WORKER_THREADS, else by core count.
+    """Return the torch thread count of a worker: $DIGITLAB_WORKER_THREADS, else cores - 1.
 
-    Every core but one on machines with more than two, so the server and the browser keep one;
-    on two cores both, because one thread alone made small-cnn 1.6-2× slower while the
-    server and a watching browser took little (see README, "Training in its own process").
+    One core stays for the server and the browser. Measured on 2 cores with Chromium watching
+    seed-mlp-128 (README, "Training in its own process"): with 2 threads the run took 26.6 s
+    and the worker burnt 36.6 CPU-seconds, its threads waiting on each other whenever the
+    browser held a core; with 1 thread, 15.5 s and 14.1 CPU-seconds.
     """
     text = os.environ.get(THREADS_ENV)
     if text:
@@ -45,19 +46,29 @@ def worker_threads(cores: int | None = None) -> int:
         except ValueError:
             raise ValueError(f"{THREADS_ENV} must be a whole number, got {text!r}") from None
     cores = cores or os.cpu_count() or 1
-    return cores if cores <= 2 else cores - 1
+    return max(1, cores - 1)
 
 
-def worker_main(requests, events, stop_flag, running_flag, threads: int) -> None:
+def worker_main(
+    requests, events, stop_flag, running_flag, threads: int, data_dir: str | None = None
+) -> None:
     """Run in the worker process: train each request that arrives until told to end."""
     import torch
 
+    from core.data import DataUnavailable, shared_mnist
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal is the server's
     torch.set_num_threads(threads)
+    if data_dir is not None:
+        with contextlib.suppress(DataUnavailable):  # the job will say so
+            shared_mnist(data_dir)  # decoded while the user still chooses settings
     control = TrainControl(stop_flag, running_flag)
 
     def send(event: Event) -> None:
         events.send(event.to_dict())
+
+    def send_many(group: list[Event]) -> None:
+        events.send([event.to_dict() for event in group])
 
     try:
         while (message := requests.recv()) is not None:
@@ -66,7 +77,7 @@ def worker_main(requests, events, stop_flag, running_flag, threads: int) -> None
             except (TypeError, ValueError, KeyError) as exc:
                 send(Failed(message=f"the job's settings did not arrive intact ({exc})"))
                 continue
-            run_job(request, send, control)
+            run_job(request, send, control, send_many)
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return  # the server has gone: its last checkpoint is what it left
 
@@ -104,7 +115,7 @@ def _exit_reason(exitcode: int | None) -> str:
 class Worker:
     """The server's handle on one worker process: send it a job, relay its events, see it die."""
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, data_dir: str | None = None) -> None:
         # Pipe(duplex=False) gives (receiving end, sending end)
         child_requests, self._requests = CONTEXT.Pipe(duplex=False)
         self._events, child_events = CONTEXT.Pipe(duplex=False)
@@ -118,6 +129,7 @@ class Worker:
                 stop_flag,
                 running_flag,
                 threads or worker_threads(),
+                data_dir,
             ),
             name="digitlab-worker",
             daemon=True,
@@ -150,21 +162,28 @@ class Worker:
     def _relay_events(self) -> None:
         while True:
             try:
-                data = self._events.recv()
+                message = self._events.recv()
             except (EOFError, OSError):
                 self._died()
                 return
+            for data in message if isinstance(message, list) else [message]:
+                self._forward(data)
+
+    def _forward(self, data: dict) -> None:
+        try:
+            event = event_from_dict(data)
+        except (TypeError, ValueError) as exc:
+            log.error("a worker sent something that is not an event: %s", exc)
+            return
+        publish = self._publish
+        if isinstance(event, TERMINAL):
+            self.busy = False
+            self._publish = None
+        if publish is not None:
             try:
-                event = event_from_dict(data)
-            except (TypeError, ValueError) as exc:
-                log.error("a worker sent something that is not an event: %s", exc)
-                continue
-            publish = self._publish
-            if isinstance(event, TERMINAL):
-                self.busy = False
-                self._publish = None
-            if publish is not None:
                 publish(event)
+            except Exception:  # a page's bug must not stop the events of the job
+                log.exception("publishing a %s event failed", event.kind)
 
     def _died(self) -> None:
         if not self.alive:

@@ -1,0 +1,185 @@
+"""A running job's curves as live charts: loss per step, train/validation per epoch, the rate.
+
+Each is a ui.live_chart.live_lines chart, so a rerun sends the browser only the new points.
+Points once sent must stay as they are, so the smoothing window and the stride (every k-th
+step, at most MAX_POINTS a trace) are fixed by the run's plan, not by how many steps have
+arrived. The stride keeps each redraw cheap for the browser: plotly redraws a whole trace when
+points are appended, and a 500-pixel chart shows no more than ~2,000 points anyway.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.train.jobs import Job
+from ui import talk
+from ui.figures import (
+    GRADIENT_COLORS,
+    LOG_TICKS,
+    RAW_LINE,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    trailing_mean,
+)
+from ui.live_chart import Trace, live_lines
+
+LR_COLOR = "#2ca02c"
+COLUMNS_KEY = "_live_columns"
+MAX_POINTS = 2000
+
+
+class StepColumns:
+    """The steps of one job as numpy columns, extended by the new steps on each rerun."""
+
+    def __init__(self) -> None:
+        self.step = np.zeros(0, dtype=np.int64)
+        self.loss = np.zeros(0)
+        self.lr = np.zeros(0)
+
+    def update(self, job: Job) -> None:
+        known = len(self.step)
+        if job.step_count() < known:  # a different job under the same run id (never expected)
+            self.__init__()
+            known = 0
+        new = job.steps(known)
+        if new:
+            self.step = np.concatenate([self.step, [s.step for s in new]])
+            self.loss = np.concatenate([self.loss, [s.loss for s in new]])
+            self.lr = np.concatenate([self.lr, [s.lr for s in new]])
+
+
+def _columns(job: Job) -> StepColumns:
+    cache = st.session_state.setdefault(COLUMNS_KEY, {})
+    if job.run_id not in cache:
+        cache.clear()  # only the job on screen is worth keeping
+        cache[job.run_id] = StepColumns()
+    columns = cache[job.run_id]
+    columns.update(job)
+    return columns
+
+
+def _font() -> dict:
+    return dict(size=round(13 * talk.font_scale()))
+
+
+def smoothing_window(total_steps: int) -> int:
+    """Return the trailing-mean window of the smoothed loss: fixed for a run, about 1/100 of it."""
+    return max(10, total_steps // 100)
+
+
+def stride(total_steps: int) -> int:
+    """Return k such that every k-th step is drawn: at most MAX_POINTS per trace, fixed for a run."""
+    return max(1, -(-total_steps // MAX_POINTS))
+
+
+def live_job_curves(job: Job, key: str) -> None:
+    """Draw a running job's loss, per-epoch scores and learning rate, sending only what is new."""
+    columns = _columns(job)
+    if not len(columns.step):
+        st.caption("The loss curve appears after the first steps.")
+        return
+    total = job.plan.total_steps if job.plan else len(columns.step)
+    every = stride(total)
+    steps = columns.step[::every]
+    smoothed = trailing_mean(columns.loss, smoothing_window(total))[::every]
+    live_lines(
+        f"{key}-loss",
+        [
+            Trace("loss per step", steps, columns.loss[::every], color=RAW_LINE, width=1),
+            Trace("smoothed", steps, smoothed, color=TRAIN_COLOR, width=2.5),
+        ],
+        dict(
+            font=_font(),
+            xaxis=dict(title="step", rangemode="tozero"),
+            yaxis=dict(
+                title="training loss (log)",
+                type="log",
+                tickvals=LOG_TICKS,
+                ticktext=[f"{v:g}" for v in LOG_TICKS],
+            ),
+        ),
+        height=280,
+    )
+    epochs = job.epochs()
+    # fixed for the run: a layout that changed would redraw the whole chart
+    tick = 1 if job.plan is None or job.plan.epochs <= 20 else None
+    if epochs:
+        xs = [e.epoch for e in epochs]
+        traces = []
+        for axis, metric in (("", "loss"), ("2", "accuracy")):
+            for split, color, label in (
+                ("train", TRAIN_COLOR, "train"),
+                ("val", VAL_COLOR, "validation"),
+            ):
+                number = ".2%" if metric == "accuracy" else ".4f"
+                traces.append(
+                    Trace(
+                        label if not axis else f"{label} accuracy",
+                        xs,
+                        [getattr(e, f"{split}_{metric}") for e in epochs],
+                        color=color,
+                        width=2,
+                        mode="lines+markers",
+                        xaxis=f"x{axis}",
+                        yaxis=f"y{axis}",
+                        showlegend=not axis,
+                        hovertemplate=f"epoch %{{x}}: %{{y:{number}}}<extra></extra>",
+                    )
+                )
+        live_lines(
+            f"{key}-epochs",
+            traces,
+            dict(
+                font=_font(),
+                xaxis=dict(domain=[0, 0.43], title="epoch", dtick=tick),
+                yaxis=dict(title="loss"),
+                xaxis2=dict(domain=[0.57, 1], title="epoch", dtick=tick),
+                yaxis2=dict(title="accuracy", anchor="x2", tickformat=".1%"),
+            ),
+            height=260,
+        )
+    else:
+        st.caption("Train and validation curves appear after the first epoch.")
+    live_lines(
+        f"{key}-lr",
+        [Trace("learning rate", steps, columns.lr[::every], color=LR_COLOR, width=2)],
+        dict(
+            font=_font(),
+            showlegend=False,
+            xaxis=dict(title="step", rangemode="tozero"),
+            yaxis=dict(title="learning rate", exponentformat="power", rangemode="tozero"),
+        ),
+        height=190,
+    )
+
+
+def live_grad_norms(job: Job, key: str) -> bool:
+    """Draw each layer's gradient norm as it is sampled; return False while there is none."""
+    sampled = [s for s in job.steps() if s.grad_norms]
+    if not sampled or job.plan is None:
+        return False
+    xs = [s.step for s in sampled]
+    norms = np.asarray([s.grad_norms for s in sampled], dtype=float)
+    traces = [
+        Trace(
+            name,
+            xs,
+            norms[:, position],
+            color=GRADIENT_COLORS[position % len(GRADIENT_COLORS)],
+            width=2,
+            hovertemplate=f"{name}, step %{{x}}: %{{y:.3g}}<extra></extra>",
+        )
+        for position, name in enumerate(job.plan.layers[: norms.shape[1]])
+    ]
+    live_lines(
+        key,
+        traces,
+        dict(
+            font=_font(),
+            xaxis=dict(title="step", rangemode="tozero"),
+            yaxis=dict(title="‖∂L/∂W‖ (log)", type="log", exponentformat="power"),
+        ),
+        height=280,
+    )
+    return True
