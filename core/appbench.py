@@ -36,6 +36,32 @@ CHART_STATS = """() => {
 }"""
 
 
+def cpu_seconds_by_kind() -> dict[str, float]:
+    """Return the CPU seconds used so far by this machine's app server, workers and Chromium."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals = {"server": 0.0, "worker": 0.0, "browser": 0.0}
+    for folder in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (
+                (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            )
+            fields = (folder / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = (
+            "browser"
+            if "chromium" in command
+            else "worker"
+            if "multiprocessing.spawn" in command
+            else "server"
+            if "streamlit run" in command
+            else None
+        )
+        if kind:
+            totals[kind] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return totals
+
+
 def cli_seconds(preset: str, data_dir: str | None, runs_dir: str, device: str) -> float:
     """Return the training seconds of `python -m core train --preset preset`, from its JSON line."""
     command = [sys.executable, "-m", "core", "train", "--preset", preset, "--device", device]
@@ -68,14 +94,18 @@ def _wait_idle(page, timeout: float = 120.0) -> None:
         time.sleep(0.2)
 
 
-def app_run(page, url: str, preset: str, runs_dir: Path, watch: bool) -> tuple[dict, float]:
-    """Start a preset from the Train page; watch its curves or go to Build; return its summary
-    and, when watched, the loss chart's updates per second of training."""
+def app_run(
+    page, url: str, preset: str, runs_dir: Path, watch: bool
+) -> tuple[dict, float, dict[str, float]]:
+    """Start a preset from the Train page; watch its curves or go to Build; return its summary,
+    when watched the loss chart's updates per second, and the CPU seconds each process kind used."""
     known = {p.name for p in runs_dir.iterdir()} if runs_dir.exists() else set()
     page.goto(f"{url}/train?preset={preset}")
     _wait_idle(page)
+    cpu_before = cpu_seconds_by_kind()
     page.get_by_role("button", name="Start training").first.click()
-    updates, last, started = 0, None, None
+    # updates are counted from the first to the last one seen: while points arrive
+    updates, last, first_at, last_at = 0, None, None, None
     if not watch:
         page.wait_for_selector("[data-testid='stProgress']", timeout=120_000)
         page.locator("[data-testid='stSidebarNav'] a", has_text="Build").first.click()
@@ -86,18 +116,40 @@ def app_run(page, url: str, preset: str, runs_dir: Path, watch: bool) -> tuple[d
         if watch:
             stats = page.evaluate(CHART_STATS)
             if stats is not None:
-                started = started or time.monotonic()
                 count = stats["extends"] + stats["reacts"]
                 # a chart that was drawn anew starts counting from 0 again
-                updates += count if last is None or count < last else count - last
+                new = count if last is None or count < last else count - last
+                if new:
+                    now = time.monotonic()
+                    if first_at is None:
+                        first_at = now
+                    else:
+                        updates += new
+                    last_at = now
                 last = count
-        time.sleep(0.5)
-    watched = time.monotonic() - started if started else None
-    return summary, (updates / watched if watched else 0.0)
+        time.sleep(0.25)
+    span = (last_at - first_at) if first_at is not None and last_at is not None else 0.0
+    cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds_by_kind().items()}
+    return summary, (updates / span if span > 0 else 0.0), cpu
+
+
+def _cpu_text(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in cpu.items())
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def run_app_bench(args) -> int:
-    """Print the training seconds watched, on another page and from the CLI, as ratios."""
+    """Print the training seconds watched, on another page and from the CLI, as ratios.
+
+    The conditions are interleaved, `repeat` rounds of (CLI, watched, other page) and a last
+    CLI run, and each is summarised by its median: this machine's speed drifts by 20% or more
+    over minutes, and interleaving spreads the drift over all three.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -113,13 +165,15 @@ def run_app_bench(args) -> int:
         )
         return 2
     # the app trains on its default device ('auto'): so does the CLI here
-    preset, device = args.preset or "seed-mlp-128", "auto"
+    preset, device, repeat = args.preset or "seed-mlp-128", "auto", max(1, args.repeat)
     work = Path(tempfile.mkdtemp(prefix="digitlab-appbench-"))
     runs = work / "runs"
-    print(f"bench --app: {preset} on {device}, runs in {runs}", flush=True)
-    before = cli_seconds(preset, args.data, str(work / "cli"), device)
-    print(f"CLI: {before:.1f} s", flush=True)
+    threads = args.worker_threads or "default"
+    print(f"bench --app: {preset}, {repeat} rounds, worker threads {threads}, runs in {runs}")
+    cli, watched, elsewhere, rates, devices = [], [], [], [], set()
     env = {"DIGITLAB_RUNS": str(runs)}
+    if args.worker_threads:
+        env["DIGITLAB_WORKER_THREADS"] = str(args.worker_threads)
     if args.data:
         env["DIGITLAB_DATA"] = str(Path(args.data).resolve())
     with running_app(work / "streamlit.log", env=env) as url, sync_playwright() as pw:
@@ -128,35 +182,43 @@ def run_app_bench(args) -> int:
         page.goto(f"{url}/train?preset={preset}")
         _wait_idle(page)
         page.wait_for_timeout(3000)  # the worker process starts while the page is open
-        watched, rate = app_run(page, url, preset, runs, watch=True)
-        print(
-            f"app, Curves watched: {watched['seconds']:.1f} s, {rate:.1f} chart updates/s",
-            flush=True,
-        )
-        elsewhere, _ = app_run(page, url, preset, runs, watch=False)
-        print(f"app, browser on Build: {elsewhere['seconds']:.1f} s", flush=True)
+        for round_number in range(1, repeat + 1):
+            cli.append(cli_seconds(preset, args.data, str(work / "cli"), device))
+            summary, rate, cpu_watched = app_run(page, url, preset, runs, watch=True)
+            watched.append(summary["seconds"])
+            rates.append(rate)
+            devices.add(summary.get("device"))
+            summary, _, cpu_elsewhere = app_run(page, url, preset, runs, watch=False)
+            elsewhere.append(summary["seconds"])
+            print(
+                f"round {round_number}: CLI {cli[-1]:.1f} s, watched {watched[-1]:.1f} s "
+                f"({rate:.1f} chart updates/s; CPU s {_cpu_text(cpu_watched)}), "
+                f"browser on Build {elsewhere[-1]:.1f} s (CPU s {_cpu_text(cpu_elsewhere)})",
+                flush=True,
+            )
         browser.close()
-    after = cli_seconds(preset, args.data, str(work / "cli"), device)
-    print(f"CLI again: {after:.1f} s", flush=True)
-    cli = (before + after) / 2
+    cli.append(cli_seconds(preset, args.data, str(work / "cli"), device))
+    reference = _median(cli)
     results = {
         "preset": preset,
-        "device": watched.get("device"),
-        "cli_seconds": [before, after],
-        "watched_seconds": watched["seconds"],
-        "other_page_seconds": elsewhere["seconds"],
-        "watched_ratio": watched["seconds"] / cli,
-        "other_page_ratio": elsewhere["seconds"] / cli,
-        "chart_updates_per_second": rate,
+        "device": ", ".join(sorted(str(d) for d in devices)),
+        "cli_seconds": cli,
+        "watched_seconds": watched,
+        "other_page_seconds": elsewhere,
+        "watched_ratio": _median(watched) / reference,
+        "other_page_ratio": _median(elsewhere) / reference,
+        "chart_updates_per_second": _median(rates),
     }
-    print("\n| while training | training seconds | vs the CLI |\n|---|---:|---:|")
-    print(f"| `python -m core train` (mean of before and after) | {cli:.1f} | 1.00× |")
+    print("\n| while training | training seconds (median) | vs the CLI |\n|---|---:|---:|")
+    print(f"| `python -m core train` | {reference:.1f} | 1.00× |")
     print(
-        f"| Train page, live Curves watched | {watched['seconds']:.1f} | {results['watched_ratio']:.2f}× |"
+        f"| Train page, live Curves watched | {_median(watched):.1f} | "
+        f"{results['watched_ratio']:.2f}× |"
     )
     print(
-        f"| browser on the Build page | {elsewhere['seconds']:.1f} | {results['other_page_ratio']:.2f}× |"
+        f"| browser on the Build page | {_median(elsewhere):.1f} | "
+        f"{results['other_page_ratio']:.2f}× |"
     )
-    print(f"\nloss chart updates in the browser while watched: {rate:.1f} per second")
+    print(f"\nloss chart updates in the browser while watched: {_median(rates):.1f} per second")
     print(json.dumps(results))
     return 0

@@ -126,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         help="training seconds in the app (Chromium watching, or on another page) against the CLI",
     )
     bench.add_argument("--preset", choices=list(PRESETS), help="--app: the preset (seed-mlp-128)")
+    bench.add_argument("--repeat", type=int, default=3, help="--app: rounds of the three (3)")
+    bench.add_argument(
+        "--worker-threads", type=int, help="--app: torch threads of the app's worker (cores - 1)"
+    )
     bench.set_defaults(func=cmd_bench)
     for name, sp in sub.choices.items():  # let --data/--runs also follow the command
         if name != "presets":

@@ -299,8 +299,13 @@ def make_task(
         classes=classes,
         train=take(train_rows),
         val=take(val_rows),
-        test=_select(mnist.test_images, mnist.test_labels, classes),
+        test=task_test_split(mnist, classes),
     )
+
+
+def task_test_split(mnist: Mnist, classes: tuple[int, ...] = ALL_DIGITS) -> Split:
+    """Return a task's test digits (make_task's .test) without building its training splits."""
+    return _select(mnist.test_images, mnist.test_labels, validate_classes(classes))
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

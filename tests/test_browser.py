@@ -58,6 +58,11 @@ def wait_for_charts(page, count: int) -> None:
     page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {count}")
 
 
+def loss_points(page) -> int:
+    """Return how many points the live loss chart holds in the browser."""
+    return page.evaluate("() => document.querySelector('.live-lines').data[0].x.length")
+
+
 def current_step(page) -> int:
     text = page.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.inner_text()
     return int(re.search(r"step ([\d,]+)/", text).group(1).replace(",", ""))
@@ -92,9 +97,18 @@ def test_training_streams_live_and_survives_a_refresh(page):
     page.get_by_role("button", name=re.compile("Start training")).click()
     page.get_by_text(re.compile(r"step [1-9][\d,]*/[\d,]+")).first.wait_for(timeout=120_000)
     first = current_step(page)
+    page.wait_for_function("() => document.querySelector('.live-lines')?.data?.[0]?.x?.length > 0")
+    points = loss_points(page)
+    # a button outside the live panel still answers while the chart grows
+    page.get_by_role("button", name=re.compile("Copy link")).click()
+    page.get_by_text("Anyone opening this link gets").first.wait_for(timeout=5_000)
+    page.keyboard.press("Escape")
     time.sleep(2.0)
     second = current_step(page)
     assert second > first, "the progress did not move in two seconds"
+    assert loss_points(page) > points, "the loss chart did not grow in two seconds"
+    stats = page.evaluate("() => document.querySelector('.live-lines').liveLines")
+    assert stats["extends"] >= 2, stats  # new points were appended, not whole figures redrawn
     wait_for_charts(page, 1)
     shot(page, "3-train-live")
     page.reload()  # a browser refresh reattaches to the running job through the URL

@@ -9,7 +9,15 @@ import streamlit as st
 import torch
 
 from core import runs
-from core.data import DataUnavailable, Mnist, make_task, resolve_data_dir, shared_mnist, to_float
+from core.data import (
+    DataUnavailable,
+    Mnist,
+    Split,
+    resolve_data_dir,
+    shared_mnist,
+    task_test_split,
+    to_float,
+)
 from core.evaluation import Evaluation, evaluate_probabilities
 from core.runs import Run, load_run, resolve_runs_dir
 from core.train import jobs
@@ -106,13 +114,19 @@ class RunEvaluation(NamedTuple):
     test_images: torch.Tensor  # uint8 (N, 28, 28), rows as in evaluation.labels
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _test_split_for(data: str, classes: tuple[int, ...]) -> Split:
+    # one copy of a task's test digits for every run and session that scores on it
+    return task_test_split(_mnist_for(data), classes)
+
+
 @st.cache_resource(max_entries=8, show_spinner="Evaluating on the test set…")
 def _evaluation_at(path: str, modified: float, data: str) -> RunEvaluation:
     run = _run_at(path, modified)
-    task = make_task(_mnist_for(data), run.classes)
-    probabilities = run.predict_proba(to_float(task.test.images))
+    test = _test_split_for(data, tuple(run.classes))
+    probabilities = run.predict_proba(to_float(test.images))
     return RunEvaluation(
-        evaluate_probabilities(probabilities, task.test.labels, run.classes), task.test.images
+        evaluate_probabilities(probabilities, test.labels, run.classes), test.images
     )
 
 
