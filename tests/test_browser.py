@@ -266,3 +266,27 @@ def test_talk_mode_moves_through_its_presets_and_to_draw_by_keys(page, app_url):
         assert_no_exception(tab)
     finally:
         context.close()
+
+
+def test_switching_pages_then_refreshing_keeps_control_of_the_job(page, app_url):
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    try:
+        tab.goto(f"{app_url}/train?preset=seed-mlp-128&epochs=50")
+        wait_for_app_idle(tab)
+        tab.get_by_role("button", name=re.compile("Start training")).click()
+        tab.get_by_text(re.compile(r"step [1-9][\d,]*/[\d,]+")).first.wait_for(timeout=120_000)
+        open_page(tab, "Evaluate")
+        tab.wait_for_function("() => location.search.includes('job=')")
+        assert "key=" in tab.url, tab.url  # the job's secret travels with it
+        tab.reload()  # a refresh on another page
+        wait_for_app_idle(tab)
+        open_page(tab, "Train")
+        stop = tab.locator("[data-testid='stMain']").get_by_role("button", name=re.compile("Stop$"))
+        stop.first.wait_for(timeout=30_000)  # still this browser's job: it may stop it
+        assert_no_exception(tab)
+        stop.first.click()
+        tab.get_by_text("stopped early").first.wait_for(timeout=60_000)
+    finally:
+        context.close()

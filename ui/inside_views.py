@@ -64,20 +64,14 @@ def grad_norms_chart(
     st.caption(GRAD_NORMS_CAPTION)
 
 
-def features_figure(coords, labels, classes, explained, height: int = 460):
-    """Return the 2-D features figure, points coloured by digit."""
-    digits = np.asarray([classes[int(i)] for i in labels])
-    return figures.pca_scatter_figure(
-        np.asarray(coords), digits, np.arange(len(digits)), explained, height=height
-    )
-
-
 def features_chart(
-    coords, labels, classes, explained, key: str, caption: str, height: int = 460, figure=None
+    coords, labels, classes, explained, key: str, caption: str, height: int = 460
 ) -> None:
     """Show digits' last-hidden-layer features in 2-D, coloured by digit."""
-    if figure is None:
-        figure = features_figure(coords, labels, classes, explained, height)
+    digits = np.asarray([classes[int(i)] for i in labels])
+    figure = figures.pca_scatter_figure(
+        np.asarray(coords), digits, np.arange(len(digits)), explained, height=height
+    )
     st.plotly_chart(figure, key=key, config=CHART_CONFIG)
     st.caption(caption)
 
@@ -102,21 +96,11 @@ def live_inside(job: Job, key: str) -> None:
         if latest is not None:
             when = "before training" if latest.step == 0 else f"step {latest.step:,}"
             st.markdown(f"**Last hidden layer in 2-D** · {when}")
-            features_chart(
-                latest.coords,
-                latest.labels,
-                job.config.classes,
-                latest.explained,
-                key=f"{key}-features",
-                caption=f"PCA of {len(latest.labels):,} test digits' features, redrawn every "
-                "two seconds: watch the clusters form.",
-                figure=_per_snapshot(
-                    "features",
-                    latest,
-                    lambda: features_figure(
-                        latest.coords, latest.labels, job.config.classes, latest.explained, 380
-                    ),
-                ),
+            # a live chart: redrawn when a new projection arrives, and not in between
+            live_curves.live_features(latest, job.config.classes, key=f"{key}-features")
+            st.caption(
+                f"PCA of {len(latest.labels):,} test digits' features, redrawn every two "
+                "seconds: watch the clusters form."
             )
     st.markdown("**Gradient norms per layer**")
     if live_curves.live_grad_norms(job, key=f"{key}-grads"):

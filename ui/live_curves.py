@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.train.events import FeaturesSnapshot
 from core.train.jobs import Job
 from ui import talk
 from ui.figures import (
+    DIGIT_COLORS,
     GRADIENT_COLORS,
     LOG_TICKS,
     RAW_LINE,
@@ -183,3 +185,32 @@ def live_grad_norms(job: Job, key: str) -> bool:
         height=280,
     )
     return True
+
+
+def live_features(snapshot: FeaturesSnapshot, classes, key: str, height: int = 380) -> None:
+    """Draw a live 2-D projection of test digits' features, one colour per digit."""
+    coords = np.asarray(snapshot.coords)
+    labels = np.asarray(snapshot.labels).astype(int)
+    traces = [
+        Trace(
+            str(classes[index]),
+            coords[labels == index, 0],
+            coords[labels == index, 1],
+            color=DIGIT_COLORS[int(classes[index]) % len(DIGIT_COLORS)],
+            mode="markers",
+            hovertemplate=f"digit {classes[index]}<extra></extra>",
+        )
+        for index in sorted(set(labels.tolist()))
+    ]
+    first, second = (float(r) for r in snapshot.explained)
+    live_lines(
+        key,
+        traces,
+        dict(
+            font=_font(),
+            xaxis=dict(title=f"PC 1 ({first:.0%} of variance)", zeroline=False),
+            yaxis=dict(title=f"PC 2 ({second:.0%} of variance)", zeroline=False),
+            legend=dict(title=dict(text="digit"), orientation="v", x=1.01, y=1),
+        ),
+        height=height,
+    )

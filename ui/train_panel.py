@@ -30,6 +30,8 @@ from ui.widgets import (
 )
 
 JOB_KEY = "job"
+SECRET_PARAM = "key"  # the URL parameter holding the job's secret
+SECRETS_KEY = "_job_secrets"
 ADOPTED_KEY = "_adopted_jobs"
 SESSION_KEY = "_session_id"
 EVALUATE_PAGE = "views/4_Evaluate.py"
@@ -46,11 +48,47 @@ def session_id() -> str:
     return st.session_state[SESSION_KEY]
 
 
-def remember_job(job: Job) -> None:
-    """Make job the one this tab follows (and owns, if new), surviving a refresh through the URL."""
-    state.registry().claim(job, session_id())
+def shown_secret(run_id: str) -> str | None:
+    """Return the secret this tab holds for a job: kept in the session, or in the URL."""
+    return st.session_state.get(SECRETS_KEY, {}).get(run_id) or (
+        st.query_params.get(SECRET_PARAM) if st.query_params.get(JOB_KEY) == run_id else None
+    )
+
+
+def controls(job: Job) -> bool:
+    """Return whether this tab may pause, resume, stop or steer the job (it is the owner)."""
+    return job.owner == session_id()
+
+
+def remember_job(job: Job) -> bool:
+    """Follow job in this tab, through the URL too; take control of it if this tab started it
+    (or shows its secret after a refresh). Return whether this tab controls it."""
+    owned = state.registry().claim(job, session_id(), shown_secret(job.run_id))
     st.session_state[JOB_KEY] = job.run_id
-    st.query_params[JOB_KEY] = job.run_id
+    if owned:
+        st.session_state.setdefault(SECRETS_KEY, {})[job.run_id] = job.secret
+    put_job_in_url(job, owned)
+    return owned
+
+
+def put_job_in_url(job: Job, owned: bool) -> None:
+    """Name the job in the URL, with its secret when this tab controls it (writes only changes)."""
+    wanted = {JOB_KEY: job.run_id, **({SECRET_PARAM: job.secret} if owned else {})}
+    for key, value in wanted.items():
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+    if not owned and SECRET_PARAM in st.query_params:
+        del st.query_params[SECRET_PARAM]  # a wrong key is no use to anyone
+
+
+def keep_job_in_url() -> None:
+    """On every page: while the job this tab follows runs, keep it (and its secret) in the URL,
+    so that a refresh on any page reattaches to it (page changes start from a bare URL); a tab
+    opened on such a link, on any page, follows the job and takes control if the secret is in it."""
+    run_id = wanted_run_id()
+    job = state.registry().get(run_id) if run_id else None
+    if job is not None and job.active:
+        remember_job(job)
 
 
 def wanted_run_id() -> str | None:
@@ -61,9 +99,10 @@ def wanted_run_id() -> str | None:
 
 
 def session_jobs() -> list[Job]:
-    """Return this session's active jobs, oldest first: those it started and the one it follows."""
-    me, followed = session_id(), wanted_run_id()
-    return [j for j in state.registry().active() if j.owner == me or j.run_id == followed]
+    """Return the active jobs this session controls, oldest first (another's, followed through
+    a link, is watched read-only and not kept alive by this tab)."""
+    me = session_id()
+    return [j for j in state.registry().active() if j.owner == me]
 
 
 def touch_session_jobs() -> list[Job]:
@@ -80,8 +119,7 @@ def find_job() -> Job | None:
     run_id = wanted_run_id()
     followed = registry.get(run_id) if run_id else None
     if followed is not None and followed.active:
-        if st.session_state.get(JOB_KEY) != run_id:
-            remember_job(followed)  # named only in the URL: keep it when the page changes
+        remember_job(followed)  # named only in the URL: keep it when the page changes
         return followed
     # other tabs' jobs stay invisible: a shared screen must not show one student's run to all
     own = [job for job in registry.active() if job.owner == session_id()]
@@ -133,28 +171,50 @@ def progress_text(progress: dict, steps: list[Step], batch_size: int) -> str:
     return text + f" · ETA {format_seconds(eta)}"
 
 
+def _if_in_control(job: Job, action) -> None:
+    # checked again at the click: the buttons are drawn only for the owner, and stay its own
+    if controls(job):
+        action()
+
+
 def _controls(job: Job) -> None:
+    device = job.progress()["device"]
+    name = escape_markdown(job.name)
+    if not controls(job):
+        st.info(
+            f"**{name}** on {device or '…'} · {job.state} — training by someone else: you can "
+            "watch it here, but only the browser that started it can pause or stop it.",
+            icon=":material/visibility:",
+        )
+        return
     left, right, info = st.columns([1.3, 1.1, 2.6], vertical_alignment="center")
     if job.state == "paused":
-        left.button("Resume", icon=":material/play_arrow:", on_click=job.resume, width="stretch")
+        left.button(
+            "Resume",
+            icon=":material/play_arrow:",
+            on_click=_if_in_control,
+            args=(job, job.resume),
+            width="stretch",
+        )
     else:
         left.button(
             "Pause",
             icon=":material/pause:",
-            on_click=job.pause,
+            on_click=_if_in_control,
+            args=(job, job.pause),
             disabled=job.state != "running",
             width="stretch",
         )
     right.button(
         "Stop",
         icon=":material/stop:",
-        on_click=job.stop,
+        on_click=_if_in_control,
+        args=(job, job.stop),
         disabled=job.state == "stopping",
         width="stretch",
         help="Stop after this step; the model so far is tested and saved.",
     )
-    device = job.progress()["device"]
-    info.caption(f"**{job.name}** on {device or '…'} · {job.state}")
+    info.caption(f"**{name}** on {device or '…'} · {job.state}")
 
 
 @st.fragment(run_every=0.5)
@@ -163,7 +223,8 @@ def live_panel(run_id: str) -> None:
     job = state.registry().get(run_id)
     if job is None:
         return
-    job.touch()
+    if controls(job):
+        job.touch()  # another's job, watched through a link, is not kept alive by this tab
     if not job.active:
         adopt_finished(job)
         st.rerun()  # the full run draws the results and stops polling
@@ -174,9 +235,13 @@ def live_panel(run_id: str) -> None:
             "training before it ends.",
             icon=":material/hourglass_top:",
         )
-        st.button(
-            "Cancel", icon=":material/close:", on_click=state.registry().cancel_queued, args=(job,)
-        )
+        if controls(job):
+            st.button(
+                "Cancel",
+                icon=":material/close:",
+                on_click=_if_in_control,
+                args=(job, lambda: state.registry().cancel_queued(job)),
+            )
         return
     progress = job.progress()
     plan = job.plan

@@ -9,8 +9,10 @@ process, runs at most max_concurrent at once and queues the rest.
 from __future__ import annotations
 
 import atexit
+import hmac
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +60,9 @@ class Job:
     run_dir: Path | None = None
     created: float = field(default_factory=time.time)
     owner: str | None = None  # the browser session that started it; None (the CLI) never expires
+    # what lets a browser control the job: kept in its owner's session and URL, and not
+    # derivable from the run id, which other people see and copy
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     last_seen: float = field(default_factory=time.monotonic)  # when its owner last touched it
     control: TrainControl = field(default_factory=TrainControl)
     listener: Callable[[Event], None] | None = (
@@ -421,13 +426,17 @@ class JobRegistry:
             job.stop()
         self.executor.close()
 
-    def claim(self, job: Job, owner: str) -> None:
-        """Give an unowned job to a session, which from now on must touch it to keep it going."""
+    def claim(self, job: Job, owner: str, secret: str | None = None) -> bool:
+        """Make session owner the job's owner if it has none, or if it shows the job's secret
+        (the owner's browser after a refresh); return whether owner now controls the job.
+        The owner must touch the job from then on to keep it going."""
         with self._lock:
-            if job.owner is None:
+            shown = secret is not None and hmac.compare_digest(str(secret), job.secret)
+            if job.owner is None or shown:
                 job.owner = owner
                 job.touch()
                 self._watch_owned_jobs()
+            return job.owner == owner
 
     def _start_waiting(self) -> None:
         while True:

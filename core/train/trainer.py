@@ -184,6 +184,7 @@ class Trainer:
         self.paused_seconds = 0.0
         self.started = time.perf_counter()
         self.start_step = 0
+        self.grad_every = 0  # gradient norms every this many steps (set by StepLog); 0: none
 
     def add_callback(self, on: str, callback: Callable[[Trainer], None]) -> None:
         """Call callback(trainer) at a point of the loop: one of CALLBACK_POINTS."""
@@ -202,7 +203,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         """Train until the planned steps are done or a stop is asked for; return the result."""
-        self.started = time.perf_counter()
+        self.started = time.perf_counter()  # the clock of training_seconds() starts here
         self.emit(self.plan())
         self.trigger("on_start")
         while self.step < self.total_steps and not self.control.stopped:
@@ -244,8 +245,6 @@ class Trainer:
             grad_every=self.grad_every,
             start_step=self.start_step,
         )
-
-    grad_every = 0  # set by the StepLog callback; 0: no gradient norms
 
     def validate(self) -> Validated:
         """Score the validation digits now, emit and remember the result."""

@@ -1,0 +1,78 @@
+"""Jobs in a room: only the browser that started a job controls it, and its link keeps it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui import state
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TRAIN, EVALUATE = "views/3_Train.py", "views/4_Evaluate.py"
+
+
+def _labels(at: AppTest) -> set[str]:
+    return {b.label for b in at.button}
+
+
+def _open(params: dict | None = None, page: str = TRAIN) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in (params or {}).items():
+        at.query_params[key] = value
+    return at.run().switch_page(page).run()
+
+
+@pytest.fixture
+def running(data_dir):
+    """A long training started from the Train page of one session (its owner); stopped after."""
+    owner = _open()
+    next(w for w in owner.number_input if w.label == "Epochs").set_value(200)
+    next(w for w in owner.select_slider if w.label == "Training data used").set_value(0.01)
+    owner.run()
+    next(b for b in owner.button if b.label == "Start training").click().run()
+    job = state.registry().get(owner.session_state["job"])
+    deadline = time.monotonic() + 60
+    while job.progress()["step"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield owner, job
+    job.stop()
+    job.wait(60)
+
+
+def test_a_link_to_someone_elses_job_shows_it_read_only_and_does_not_keep_it_alive(running):
+    owner, job = running
+    assert job.owner == owner.session_state["_session_id"]
+    seen = job.last_seen
+    stranger = _open({"job": job.run_id})
+    assert not stranger.exception
+    assert not {"Pause", "Stop", "Resume"} & _labels(stranger)
+    assert any("training by someone else" in i.value for i in stranger.info)
+    assert job.owner == owner.session_state["_session_id"] and job.active
+    assert job.last_seen == seen  # the stranger's tab does not keep the job going
+    guesser = _open({"job": job.run_id, "key": "not-the-secret"})
+    assert not {"Pause", "Stop"} & _labels(guesser)
+    assert "key" not in guesser.query_params
+
+
+def test_the_owners_browser_after_a_refresh_keeps_control_through_the_secret(running):
+    owner, job = running
+    link = {"job": owner.query_params["job"], "key": owner.query_params["key"]}
+    assert link == {"job": job.run_id, "key": job.secret}
+    refreshed = _open(link)  # a new session, the same URL
+    assert {"Pause", "Stop"} <= _labels(refreshed)
+    assert job.owner == refreshed.session_state["_session_id"]
+    next(b for b in refreshed.button if b.label == "Stop").click().run()
+    assert job.wait(60) and job.state == "stopped"
+
+
+def test_switching_pages_keeps_the_job_and_its_secret_in_the_url(running):
+    owner, job = running
+    owner.switch_page(EVALUATE).run()
+    assert owner.query_params["job"] == job.run_id
+    assert owner.query_params["key"] == job.secret
+    owner.switch_page(TRAIN).run()
+    assert owner.query_params["job"] == job.run_id
+    assert {"Pause", "Stop"} <= _labels(owner)
