@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import DataUnavailable
-from ui import share, sidebar, state, talk
+from ui import guard, share, sidebar, state, talk, train_panel
 
 st.set_page_config(
     page_title="Digit Lab",
@@ -51,7 +51,9 @@ page = st.navigation(
 # a shared link's settings replace the defaults before the sidebar or a page reads them
 share.load_from_url()
 problem = state.data_problem()
-sidebar.draw(problem)
+with guard.section("the sidebar"):  # drawn on every page: its failure must not stop them all
+    sidebar.draw(problem)
+train_panel.keep_job_in_url()  # every page: a refresh anywhere reattaches to the running job
 talk.style()
 talk.bar()
 

@@ -45,6 +45,9 @@ class AugmentConfig:
                 raise ValueError(
                     f"augment.{name}: {value!r} is outside the allowed range {low}..{high}"
                 )
+        for name in ("enabled", "elastic"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"augment.{name}: {getattr(self, name)!r} must be true or false")
         return self
 
     def to_dict(self) -> dict:

@@ -171,6 +171,38 @@ def memory_limit() -> int:
     return int(min(physical / 4, DEFAULT_LIMIT_CAP_GB * GB))
 
 
+def loading_bytes(spec: ModelSpec) -> int:
+    """Return the bytes loading a saved run of spec and scoring digits with it needs.
+
+    The weights are held twice while they are copied from the file into the network, and
+    EVAL_BATCH digits go through it at a time. Training needs more than this for the same
+    network, so any run trained within the limit also loads within it.
+    """
+    stages = _stages(spec)
+    parameters = sum(stage.parameters for stage in stages)
+    largest = max([PIXELS, *(stage.largest for stage in stages)])
+    return (2 * parameters + EVAL_BATCH * (PIXELS + 2 * largest)) * BYTES_PER_NUMBER
+
+
+def check_loadable(spec: ModelSpec, limit_bytes: int | None = None) -> None:
+    """Raise ValueError naming the layer when loading a saved run of spec would not fit in memory."""
+    limit = memory_limit() if limit_bytes is None else limit_bytes
+    needed = loading_bytes(spec)
+    if needed <= limit:
+        return
+    stages = _stages(spec)
+    heaviest = max(stages, key=lambda stage: stage.parameters)
+    widest = max(stages, key=lambda stage: stage.largest)
+    # the layer behind the larger share: its weights, or its outputs for EVAL_BATCH digits
+    weights, outputs = 2 * heaviest.parameters, 2 * EVAL_BATCH * widest.largest
+    name, value, unit = heaviest.field if weights >= outputs else widest.field
+    raise ValueError(
+        f"{name}: {value:,} {unit} need about {format_bytes(needed)} to load the network "
+        f"({sum(s.parameters for s in stages):,} parameters) and score digits with it; "
+        f"the limit is {format_bytes(limit)}"
+    )
+
+
 def format_bytes(size: float) -> str:
     """Return a size for people: '12.4 GB', '350 MB'."""
     if size >= 0.95 * GB:

@@ -53,6 +53,11 @@ def _check_dropout(name: str, value) -> None:
         raise ValueError(f"{name}: {value!r} is outside the allowed range 0.0..{MAX_DROPOUT}")
 
 
+def _check_flag(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: {value!r} must be true or false")
+
+
 def strict_from_dict(cls, data: dict, where: str):
     """Build dataclass cls from data, refusing unknown keys with a message naming them."""
     if not isinstance(data, dict):
@@ -85,6 +90,7 @@ class ConvLayer:
         _check_choice(f"{where}.padding", self.padding, PADDINGS)
         _check_choice(f"{where}.activation", self.activation, ACTIVATIONS)
         _check_choice(f"{where}.pool", self.pool, POOLS)
+        _check_flag(f"{where}.batch_norm", self.batch_norm)
         _check_dropout(f"{where}.dropout", self.dropout)
 
 
@@ -102,6 +108,7 @@ class DenseLayer:
         _check_int(f"{where}.width", self.width, 1, MAX_WIDTH)
         _check_choice(f"{where}.activation", self.activation, ACTIVATIONS)
         _check_dropout(f"{where}.dropout", self.dropout)
+        _check_flag(f"{where}.batch_norm", self.batch_norm)
 
 
 @dataclass

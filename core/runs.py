@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import platform
 import re
@@ -15,22 +16,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
 from core.atomic import is_temporary, recover_replaced, write_folder
+from core.budget import check_loadable, memory_limit
 from core.config import TrainConfig
 from core.evaluation import predict_proba
 from core.models import ModelSpec, build
+from core.runschema import (
+    FORMAT_VERSION,
+    RUN_ID_PATTERN,
+    InvalidRun,
+    check_metrics,
+    check_summary,
+    weights_header,
+)
 from core.train.checks import check_compatible
 from core.train.events import EpochEnded, Step, epoch_from_row, step_from_row
 from core.uploads import MiB, RefusedFile, check_members, open_zip, read_members, read_upload
 
 DEFAULT_RUNS_DIR = "./runs"
 RUNS_ENV = "DIGITLAB_RUNS"
-FORMAT_VERSION = 1
+logger = logging.getLogger(__name__)
 RUN_FILES = ("spec.json", "config.json", "summary.json", "metrics.json", "model.safetensors")
 # beside the run files of a run saved mid-training: what continuing it needs (never exported)
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -44,13 +53,8 @@ MAX_MEMBER_BYTES = {
     "model.safetensors": 512 * MiB,
 }
 MAX_JSON_BYTES = 64 * MiB
-MAX_NAME_CHARS = 200
-# an id is one folder name: no separators, no "..", no NUL, not hidden, at most 128 characters
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-class InvalidRun(ValueError):
-    """A folder or file is not a valid Digit Lab run; the message says why."""
+# the safetensors names of the dtypes a network built by core.models holds
+SAFETENSORS_DTYPES = {torch.float32: "F32", torch.int64: "I64"}
 
 
 def resolve_runs_dir(override: str | os.PathLike | None = None) -> Path:
@@ -210,8 +214,8 @@ def _parse_json(name: str, data: bytes) -> dict:
         raise InvalidRun(f"{name} is larger than {MAX_JSON_BYTES // 2**20} MiB")
     try:
         value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRun(f"{name} is not valid JSON ({exc})") from exc
+    except ValueError as exc:  # bad UTF-8 or JSON, or an integer of more than 4,300 digits
+        raise InvalidRun(f"{name} is not valid JSON ({str(exc)[:120]})") from exc
     except RecursionError as exc:  # a few kilobytes of "[[[[..." nest deeper than Python's stack
         raise InvalidRun(f"{name} nests too deeply to be a Digit Lab file") from exc
     if not isinstance(value, dict):
@@ -219,13 +223,16 @@ def _parse_json(name: str, data: bytes) -> dict:
     return value
 
 
-def _check_settings(files: dict[str, bytes]) -> tuple[dict, ModelSpec, TrainConfig, dict]:
-    """Return a run's summary, spec, config and metrics, refusing any that is not valid."""
-    summary = _parse_json("summary.json", files["summary.json"])
-    if summary.get("format_version") != FORMAT_VERSION:
-        raise InvalidRun(
-            f"summary.json: format_version {summary.get('format_version')!r} is not {FORMAT_VERSION}"
-        )
+def _check_files(
+    files: dict[str, bytes], weights: dict[str, tuple[str, tuple[int, ...]]]
+) -> tuple[dict, ModelSpec, TrainConfig, dict]:
+    """Return a run's summary, spec, config and metrics, refusing anything that is not valid.
+
+    Everything short of reading the tensors: import and the damage scan both call this, so a
+    folder the scan lists as a run loads, and one it lists as damaged would not have imported.
+    weights: each tensor's dtype and shape, from the header of model.safetensors.
+    """
+    summary = check_summary(_parse_json("summary.json", files["summary.json"]))
     try:
         spec = ModelSpec.from_dict(_parse_json("spec.json", files["spec.json"]))
         config = TrainConfig.from_dict(_parse_json("config.json", files["config.json"]))
@@ -233,52 +240,64 @@ def _check_settings(files: dict[str, bytes]) -> tuple[dict, ModelSpec, TrainConf
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         # a hand-edited file can hold any JSON value where a field is expected
         raise InvalidRun(f"not a valid Digit Lab run: {exc}") from exc
-    metrics = _parse_json("metrics.json", files["metrics.json"])
-    run_id = summary.get("run_id")
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
-        raise InvalidRun(f"summary.json: run_id {str(run_id)[:80]!r} is not a valid run id")
+    metrics = check_metrics(_parse_json("metrics.json", files["metrics.json"]))
+    if "classes" in summary and summary["classes"] != list(config.classes):
+        raise InvalidRun(
+            f"summary.json: classes: {summary['classes']} are not config.json's "
+            f"classes {list(config.classes)}"
+        )
+    limit = memory_limit()  # outside the try: a wrong setting of the server is not the file's fault
+    try:
+        check_loadable(spec, limit)
+    except ValueError as exc:
+        raise InvalidRun(f"spec.json: too large to load on this server: {exc}") from exc
+    _check_weights(weights, spec)
     return summary, spec, config, metrics
 
 
-def _check_shapes(shapes: dict[str, tuple], expected: dict[str, tuple]) -> None:
-    if set(shapes) != set(expected):
+def _check_weights(found: dict[str, tuple[str, tuple[int, ...]]], spec: ModelSpec) -> None:
+    with torch.device("meta"):  # shapes without storage: the network is never allocated
+        expected = {
+            key: (SAFETENSORS_DTYPES.get(t.dtype, str(t.dtype)), tuple(t.shape))
+            for key, t in build(spec).state_dict().items()
+        }
+    if set(found) != set(expected):
         raise InvalidRun("model.safetensors does not hold the weights of the network in spec.json")
-    for key, shape in shapes.items():
-        if shape != expected[key]:
-            raise InvalidRun(
-                f"model.safetensors: {key} has shape {shape}, expected {expected[key]}"
-            )
+    for key, (wanted_dtype, wanted_shape) in expected.items():  # in the network's order
+        dtype, shape = found[key]
+        if shape != wanted_shape:
+            raise InvalidRun(f"model.safetensors: {key} has shape {shape}, expected {wanted_shape}")
+        if dtype != wanted_dtype:
+            raise InvalidRun(f"model.safetensors: {key} is {dtype}, expected {wanted_dtype}")
 
 
 def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
-    """Return a Run from its five files' bytes, refusing anything that is not a valid run."""
+    """Return a Run from its five files' bytes, refusing anything that is not a valid run.
+
+    Every check, the memory budget and the weights' header against the network included, runs
+    before a real tensor is made: a small file cannot make the server build a huge network.
+    """
     missing = [name for name in RUN_FILES if name not in files]
     if missing:
         raise InvalidRun(f"not a Digit Lab run: missing {', '.join(missing)}")
-    summary, spec, config, metrics = _check_settings(files)
+    weights = files["model.safetensors"]
+    header = weights_header(io.BytesIO(weights), len(weights))
+    summary, spec, config, metrics = _check_files(files, header)
     try:
-        state = load_safetensors_bytes(files["model.safetensors"])
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        state = load_safetensors_bytes(weights)
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise InvalidRun(f"model.safetensors is not a valid safetensors file ({exc})") from exc
     model = build(spec)
-    _check_shapes(
-        {key: tuple(tensor.shape) for key, tensor in state.items()},
-        {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()},
-    )
     model.load_state_dict(state)
-    try:
-        steps = [step_from_row(row) for row in _rows(metrics.get("steps", {}))]
-        epochs = [epoch_from_row(row) for row in _rows(metrics.get("epochs", {}))]
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise InvalidRun(f"metrics.json: not a Digit Lab run's metrics ({exc})") from exc
     return Run(
         run_id=summary["run_id"],
         spec=spec,
         config=config,
         summary=summary,
         model=model.eval(),
-        steps=steps,
-        epochs=epochs,
+        # the schema checked every column and value: these rows build
+        steps=[step_from_row(row) for row in _rows(metrics.get("steps", {}))],
+        epochs=[epoch_from_row(row) for row in _rows(metrics.get("epochs", {}))],
         path=path,
     )
 
@@ -311,19 +330,16 @@ def _find_damage(run_dir: Path) -> str | None:
         files = {
             name: (run_dir / name).read_bytes() for name in RUN_FILES if name.endswith(".json")
         }
-        _, spec, _, _ = _check_settings(files)
-        with safe_open(run_dir / "model.safetensors", "pt") as weights:  # reads the header only
-            names = weights.keys()
-            shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in names}
-        with torch.device("meta"):  # shapes without storage: the network is never allocated
-            expected = {key: tuple(t.shape) for key, t in build(spec).state_dict().items()}
-        _check_shapes(shapes, expected)
+        with open(run_dir / "model.safetensors", "rb") as weights:  # its header only
+            header = weights_header(weights, os.fstat(weights.fileno()).st_size)
+        _check_files(files, header)
     except InvalidRun as exc:
         return str(exc)
     except OSError as exc:
-        return f"cannot be read ({exc})"
-    except Exception as exc:  # safetensors raises its own error type for a damaged file
-        return f"model.safetensors is not a valid safetensors file ({exc})"
+        return f"cannot be read ({exc.strerror or exc})"
+    except Exception as exc:  # one odd folder must never stop the list of everyone's runs
+        logger.exception("checking the run folder %s failed", run_dir)
+        return f"cannot be checked ({type(exc).__name__})"
     return None
 
 
@@ -435,19 +451,12 @@ def _read_archive(file) -> dict[str, bytes]:
         raise InvalidRun(f"not a Digit Lab run file: {exc}") from exc
 
 
-def _check_name(summary: dict) -> None:
-    name = summary.get("name", "custom")
-    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
-        raise InvalidRun(f"summary.json: name must be text of at most {MAX_NAME_CHARS} characters")
-
-
 def import_run(
     file: str | os.PathLike | io.BytesIO | bytes, runs_dir: str | os.PathLike | None = None
 ) -> Run:
     """Check an exported run file and save it into the runs folder; return the loaded run."""
     files = _read_archive(file)
     run = run_from_files(files)
-    _check_name(run.summary)
     root = resolve_runs_dir(runs_dir)
     target = run_folder(root, run.run_id)
     if target.exists():

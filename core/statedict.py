@@ -36,7 +36,6 @@ from core.evaluation import evaluate_probabilities, predict_proba
 from core.models import ModelSpec, build, parameter_count
 from core.runs import (
     MAX_MEMBER_BYTES,
-    MAX_NAME_CHARS,
     InvalidRun,
     Run,
     load_run,
@@ -44,6 +43,7 @@ from core.runs import (
     save_run,
     versions,
 )
+from core.runschema import MAX_NAME_CHARS
 from core.train.checks import check_compatible
 from core.uploads import MAX_UPLOAD_BYTES, RefusedFile, check_members, open_zip, read_upload
 

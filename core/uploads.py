@@ -12,6 +12,7 @@ MiB = 2**20
 # A classroom server holds every upload in memory; the largest preset's run is about 5 MiB.
 # Keep Streamlit's server.maxUploadSize (in MB) at this value so the two agree.
 MAX_UPLOAD_BYTES = 200 * MiB
+READ_CHUNK = MiB  # how much of a zip member is unpacked at a time
 
 
 class RefusedFile(ValueError):
@@ -85,16 +86,29 @@ def check_members(archive: zipfile.ZipFile, limits: dict[str, int], total: int) 
 
 
 def read_members(archive: zipfile.ZipFile, limits: dict[str, int]) -> dict[str, bytes]:
-    """Return each member's bytes, reading at most its limit (a lying header cannot inflate it)."""
+    """Return each member's bytes, streamed up to its declared size (a lying header cannot inflate it)."""
     files = {}
     for info in archive.infolist():
-        limit = limits[info.filename]
+        # check_members has held the declared size to the limit; the count stops there too
+        limit = min(limits[info.filename], info.file_size)
         try:
             with archive.open(info) as member:
-                data = member.read(limit + 1)
+                data = _read_counted(member, limit)
+        except RefusedFile:
+            raise
         except Exception as exc:  # a damaged member raises BadZipFile, zlib.error, EOFError, ...
             raise RefusedFile(f"{info.filename} is damaged ({exc})") from exc
-        if len(data) > limit:
-            raise RefusedFile(f"{info.filename} unpacks to over {_megabytes(limit)}, the limit")
         files[info.filename] = data
     return files
+
+
+def _read_counted(member: BinaryIO, limit: int) -> bytes:
+    # One read(limit) would inflate a bomb up to the limit at once before the CRC check saw
+    # the lie; in chunks, a member whose data runs past its declared size stops a chunk later.
+    chunks, count = [], 0
+    while chunk := member.read(min(READ_CHUNK, limit + 1 - count)):
+        chunks.append(chunk)
+        count += len(chunk)
+        if count > limit:
+            raise RefusedFile(f"{member.name} unpacks to more than it declares")
+    return b"".join(chunks)

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import data as core_data
 from core import runs
+from core.models import MAX_DENSE_LAYERS, DenseLayer, ModelSpec
 from core.train.jobs import registry
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -140,6 +141,16 @@ def test_adding_and_removing_a_dense_layer_changes_the_network():
     at.button(key=f"r{at.session_state['settings_revision']}_dense0_remove").click().run()
     assert not at.exception
     assert len(at.session_state["spec"].dense) == 2
+
+
+def test_add_dense_layer_at_the_limit_says_why_it_is_greyed_out():
+    at = _app("views/2_Build.py")
+    at.session_state["spec"] = ModelSpec(dense=[DenseLayer(16) for _ in range(MAX_DENSE_LAYERS)])
+    at.run()
+    button = _by_label(at.button, "Add dense layer")
+    reason = f"At most {MAX_DENSE_LAYERS} dense layers: remove one to add another."
+    assert button.disabled and button.help == reason
+    assert reason in [caption.value for caption in at.caption]
 
 
 def test_editing_a_width_updates_the_count_and_moving_a_layer_keeps_it():

@@ -323,7 +323,7 @@ def test_a_very_long_run_name_is_refused(tmp_path):
     files = run_files(tmp_path)
     summary = json.loads(files["summary.json"])
     files["summary.json"] = json.dumps({**summary, "name": "n" * 10_000}).encode()
-    with pytest.raises(InvalidRun, match="name must be text of at most 200"):
+    with pytest.raises(InvalidRun, match=r"summary\.json: name: .* must be text of at most 200"):
         import_run(archive(files), tmp_path / "runs")
 
 

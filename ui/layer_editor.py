@@ -59,6 +59,23 @@ def _move(kind: str, index: int, offset: int) -> None:
         build_state.bump_revision()
 
 
+def _add_button(kind: str, label: str, count: int, limit: int, what: str) -> None:
+    # a greyed-out button says nothing by itself: at the limit, say why next to it
+    full = count >= limit
+    reason = f"At most {limit} {what}: remove one to add another."
+    st.button(
+        label,
+        icon=":material/add:",
+        key=widget_key(f"{kind}_add"),
+        disabled=full,
+        on_click=_add,
+        args=(kind,),
+        help=reason if full else None,
+    )
+    if full:
+        st.caption(reason)
+
+
 def _row_buttons(columns, kind: str, index: int, count: int) -> None:
     up, down, remove = columns
     up.button(
@@ -133,14 +150,7 @@ def dense_editor(spec: ModelSpec) -> None:
         _row_buttons(cells[5:], "dense", i, len(spec.dense))
     if not spec.dense:
         st.caption("No hidden layers: the inputs go straight to the output layer.")
-    st.button(
-        "Add dense layer",
-        icon=":material/add:",
-        key=widget_key("dense_add"),
-        disabled=len(spec.dense) >= MAX_DENSE_LAYERS,
-        on_click=_add,
-        args=("dense",),
-    )
+    _add_button("dense", "Add dense layer", len(spec.dense), MAX_DENSE_LAYERS, "dense layers")
 
 
 def conv_editor(spec: ModelSpec) -> None:
@@ -201,14 +211,7 @@ def conv_editor(spec: ModelSpec) -> None:
             layer.batch_norm = bottom[4].checkbox(
                 "Batch norm", value=layer.batch_norm, key=widget_key(f"conv{i}_bn")
             )
-    st.button(
-        "Add convolution",
-        icon=":material/add:",
-        key=widget_key("conv_add"),
-        disabled=len(spec.conv) >= MAX_CONV_LAYERS,
-        on_click=_add,
-        args=("conv",),
-    )
+    _add_button("conv", "Add convolution", len(spec.conv), MAX_CONV_LAYERS, "convolutions")
 
 
 def output_editor(spec: ModelSpec, n_classes: int) -> None:

@@ -148,12 +148,11 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def job_progress_text(job, progress: dict) -> str:
-    """Return a short progress line for a job: name, epoch, percent, paused or queued."""
+    """Return a short progress line (Markdown) for a job: name, epoch, percent, paused or queued."""
+    name = escape_markdown(job.name)  # a progress bar's text is Markdown; a run's name is text
     if progress["state"] == "queued":
-        return f"{job.name} · queued"
-    text = (
-        f"{job.name} · epoch {progress['epoch']}/{progress['epochs']} · {progress['fraction']:.0%}"
-    )
+        return f"{name} · queued"
+    text = f"{name} · epoch {progress['epoch']}/{progress['epochs']} · {progress['fraction']:.0%}"
     return text + " · paused" if progress["state"] == "paused" else text
 
 

@@ -2,111 +2,19 @@
 
 from __future__ import annotations
 
-import io
 from functools import partial
 from pathlib import Path
 
 import streamlit as st
 
 from core.data import DataUnavailable
-from core.presets import PRESETS
-from core.runs import (
-    EXPORT_SUFFIX,
-    InvalidRun,
-    export_run_bytes,
-    has_checkpoint,
-    import_run,
-    list_damaged_runs,
-)
-from core.statedict import STATE_DICT_SUFFIXES, import_state_dict
-from core.uploads import MAX_UPLOAD_BYTES, MiB
-from ui import figures, state, train_panel, widgets
+from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, has_checkpoint
+from ui import figures, guard, run_import, state, train_panel, widgets
 
 GALLERY_SIZE = 24
 TRAIN_PAGE = "views/3_Train.py"
 COMPARE_DEFAULT = 3
 RESULT_COLUMNS = ("test_accuracy", "test_loss", "seconds", "epochs_completed", "parameters")
-
-
-def import_section() -> None:
-    """Let the user bring in a run exported from another machine, or a tutorial's weights."""
-    uploaded = st.file_uploader(
-        "Import a run file or PyTorch weights",
-        type=["zip", "pt", "pth"],
-        key="eval-import",
-        help=f"A file exported from Digit Lab (…{EXPORT_SUFFIX}), or a state_dict saved with "
-        "`torch.save(model.state_dict(), 'model.pt')` from a network like one of the presets.",
-        max_upload_size=MAX_UPLOAD_BYTES // MiB,
-    )
-    if uploaded is None:
-        return
-    if uploaded.size > MAX_UPLOAD_BYTES:
-        st.error(f"{uploaded.name} is too large: the limit is {MAX_UPLOAD_BYTES // MiB} MiB.")
-        return
-    if uploaded.name.lower().endswith(STATE_DICT_SUFFIXES):
-        import_weights(uploaded)
-    else:
-        import_run_file(uploaded)
-
-
-def _show_import_error(uploaded, exc: Exception) -> None:
-    if isinstance(exc, OSError):
-        st.error(f"{uploaded.name} could not be saved into {state.runs_dir()}: {exc}")
-    else:
-        st.error(f"{uploaded.name} cannot be imported: {exc}")
-
-
-def import_run_file(uploaded) -> None:
-    """Import an exported run and make it the active one."""
-    try:
-        run = import_run(io.BytesIO(uploaded.getvalue()), state.runs_dir())
-    except (InvalidRun, OSError) as exc:
-        _show_import_error(uploaded, exc)
-        return
-    # the uploader keeps its file across reruns: make the run active only once
-    if st.session_state.get("eval-imported") != uploaded.file_id:
-        st.session_state["eval-imported"] = uploaded.file_id
-        state.set_active_run(run.path)
-        st.rerun()
-    st.success(f"Imported **{run.name}** as `{run.run_id}`.")
-
-
-def import_weights(uploaded) -> None:
-    """Load a plain state_dict into a chosen preset network, test it, and save it as a run."""
-    done = st.session_state.get("eval-imported-weights")
-    if done and done[0] == uploaded.file_id:
-        st.success(f"Imported the weights of {uploaded.name} as `{done[1]}`.")
-        return
-    preset = st.selectbox(
-        "Network these weights belong to",
-        list(PRESETS),
-        format_func=lambda name: PRESETS[name].title,
-        key="eval-import-network",
-        help="Tensors are matched to the network's layers by name, or else in order; every "
-        "shape must fit. Inputs are normalised as the preset's settings say.",
-    )
-    if not st.button("Import weights", key="eval-import-weights", icon=":material/upload:"):
-        return
-    spec, config = PRESETS[preset].fresh()
-    # with MNIST at hand the imported run is scored at once, like a trained one
-    data = state.mnist() if state.data_problem() is None else None
-    try:
-        with st.spinner("Loading the weights and testing them…"):
-            run = import_state_dict(
-                uploaded.getvalue(),
-                spec,
-                config,
-                name=preset,
-                runs_dir=state.runs_dir(),
-                mnist=data,
-                file_name=uploaded.name,
-            )
-    except (InvalidRun, OSError) as exc:
-        _show_import_error(uploaded, exc)
-        return
-    st.session_state["eval-imported-weights"] = (uploaded.file_id, run.run_id)
-    state.set_active_run(run.path)
-    st.rerun()
 
 
 def headline(summary: dict, evaluation) -> None:
@@ -122,7 +30,7 @@ def headline(summary: dict, evaluation) -> None:
         "Training time",
         widgets.number_or_dash(summary.get("seconds"), "{:.0f} s"),
         help=f"{widgets.number_or_dash(summary.get('epochs_completed'))} epochs on "
-        f"{summary.get('device', '?')}",
+        f"{widgets.escape_markdown(str(summary.get('device', '?')))}",
     )
     if summary.get("status") == "interrupted":
         note, action = st.columns([4, 1], vertical_alignment="center")
@@ -263,7 +171,8 @@ def compare_tab(runs: list[dict], current: dict) -> None:
         try:
             loaded.append(state.cached_run(path))
         except (InvalidRun, OSError) as exc:
-            st.warning(f"{widgets.run_label(by_path[path])} cannot be read: {exc}")
+            label = widgets.escape_markdown(widgets.run_label(by_path[path]))
+            st.warning(f"{label} cannot be read: {exc}")
     names = [f"{run.name} ({run.run_id[-4:]})" for run in loaded]
 
     def epoch_series(metric: str) -> list[tuple[str, list, list]]:
@@ -300,8 +209,8 @@ def compare_tab(runs: list[dict], current: dict) -> None:
         [
             {
                 "run": name,
-                "test accuracy": _formatted(run.summary.get("test_accuracy"), "{:.2%}"),
-                "test loss": _formatted(run.summary.get("test_loss"), "{:.4f}"),
+                "test accuracy": widgets.percent_or_dash(run.summary.get("test_accuracy")),
+                "test loss": widgets.number_or_dash(run.summary.get("test_loss"), "{:.4f}"),
                 "digits": "all" if len(run.classes) == 10 else " ".join(map(str, run.classes)),
                 "layers": _layers(run.spec),
                 "optimizer": run.config.optimizer,
@@ -310,9 +219,9 @@ def compare_tab(runs: list[dict], current: dict) -> None:
                 "epochs": run.config.epochs,
                 "schedule": run.config.schedule,
                 "augment": "yes" if run.config.augment.enabled else "no",
-                "parameters": run.summary.get("parameters"),
-                "seconds": _formatted(run.summary.get("seconds"), "{:.1f}"),
-                "device": run.summary.get("device"),
+                "parameters": widgets.number_or_dash(run.summary.get("parameters")),
+                "seconds": widgets.number_or_dash(run.summary.get("seconds"), "{:.1f}"),
+                "device": str(run.summary.get("device", widgets.MISSING)),
             }
             for name, run in zip(names, loaded)
         ],
@@ -325,43 +234,55 @@ def _present(value) -> bool:
     return isinstance(value, (int, float)) and value == value
 
 
-def _formatted(value, pattern: str) -> str:
-    return pattern.format(value) if _present(value) else "–"
-
-
 def _layers(spec) -> str:
     conv = [f"conv{layer.channels}" for layer in spec.conv]
     dense = [str(layer.width) for layer in spec.dense]
     return "→".join(["784" if not conv else "1×28×28", *conv, *dense, str(spec.outputs)])
 
 
-def damaged_runs_notice() -> None:
-    """List the folders in the runs folder that are not loadable runs, and why; they are skipped."""
-    damaged = list_damaged_runs(state.runs_dir())
-    if not damaged:
-        return
-    with st.expander(
-        f"{len(damaged)} damaged run folder{'s' if len(damaged) > 1 else ''} skipped",
-        icon=":material/warning:",
-    ):
-        st.caption(
-            "These folders are not complete runs (a save was interrupted, or files were changed "
-            "by hand). They are left on disk untouched and kept out of every list."
-        )
-        for entry in damaged:
-            st.markdown(f"- `{entry['run_id']}`: {entry['damaged']}")
+def run_sections(summary: dict, runs: list[dict]) -> None:
+    """The chosen run's scores, mistakes and comparison, each drawn on its own, then the Import tab."""
+    result = None
+    with guard.section("this run's scores"):
+        try:
+            result = state.cached_evaluation(summary["path"])
+        except InvalidRun as exc:
+            st.error(f"This run cannot be loaded: {exc}")
+        except OSError as exc:  # its message would name the server's folders
+            st.error(f"This run cannot be read: {exc.strerror or type(exc).__name__}")
+        except DataUnavailable as exc:
+            st.error(f"MNIST is not available, so the run cannot be tested: {exc}")
+        if result is not None:
+            headline(summary, result.evaluation)
+    scores, mistakes, compare, transfer = st.tabs(["Scores", "Mistakes", "Compare runs", "Import"])
+    if result is None:
+        for tab in (scores, mistakes):
+            tab.caption("Nothing to show for this run: it could not be scored (see above).")
+    else:
+        with scores, guard.section("the scores"):
+            scores_tab(result.evaluation)
+        with mistakes, guard.section("the mistakes"):
+            mistakes_tab(summary.get("run_id", ""), result.evaluation, result.test_images)
+    with compare, guard.section("the comparison"):
+        compare_tab(runs, summary)
+    with transfer:
+        with guard.section("the import"):
+            run_import.import_section()
+        with guard.section("the list of damaged runs"):
+            run_import.damaged_runs_notice()
 
 
 st.title("Evaluate")
 runs = state.saved_runs()
 if not runs:
-    damaged_runs_notice()
+    run_import.damaged_runs_notice()
     st.info(
         "No saved runs yet. Train one on the **Train** page (seed-mlp-128 takes under a minute), "
         "or let the **Draw** page train a drawing model in one click. "
         "You can also import a run file below."
     )
-    import_section()
+    with guard.section("the import"):
+        run_import.import_section()
     st.stop()
 
 top_left, top_right = st.columns([3, 1], vertical_alignment="bottom")
@@ -378,25 +299,4 @@ with top_right:
         help="One file with the network, its settings and its curves; import it on another machine.",
         key="eval-export",
     )
-
-try:
-    result = state.cached_evaluation(summary["path"])
-except (InvalidRun, OSError) as exc:
-    st.error(f"This run cannot be loaded: {exc}")
-    st.stop()
-except DataUnavailable as exc:
-    st.error(f"MNIST is not available, so the run cannot be tested: {exc}")
-    st.stop()
-
-evaluation = result.evaluation
-headline(summary, evaluation)
-scores, mistakes, compare, transfer = st.tabs(["Scores", "Mistakes", "Compare runs", "Import"])
-with scores:
-    scores_tab(evaluation)
-with mistakes:
-    mistakes_tab(summary.get("run_id", ""), evaluation, result.test_images)
-with compare:
-    compare_tab(runs, summary)
-with transfer:
-    import_section()
-    damaged_runs_notice()
+run_sections(summary, runs)

@@ -9,7 +9,7 @@ from core.data import DataUnavailable
 from core.preprocess import to_mnist
 from core.quicktrain import EXPECTED_SECONDS, QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun
-from ui import inside_views, state, train_panel, widgets
+from ui import guard, inside_views, state, train_panel, widgets
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 20
@@ -155,7 +155,8 @@ with canvas_column:
 drawing = canvas.image_data if canvas.json_data and canvas.json_data.get("objects") else None
 digit = to_mnist(drawing) if drawing is not None else None
 
-with answer_column:
+probabilities = None
+with answer_column, guard.section("the prediction"):
     if digit is None:
         st.markdown(
             '<div class="dl-hint">Draw one digit on the black square: '
@@ -174,10 +175,11 @@ with answer_column:
             st.caption("What the model sees: 28×28, centred like MNIST")
         widgets.probability_bars(probabilities, run.classes, height=230, key="draw-bars")
 
-if digit is not None and st.toggle(
+if probabilities is not None and st.toggle(
     "Inside the network: saliency and every layer's activations for this drawing",
     key="draw-inside",
     help="Recomputed after every stroke.",
 ):
-    predicted = int(probabilities.argmax())
-    inside_views.digit_layers(run, digit, predicted, key="draw-inside")
+    with guard.section("the inside view"):
+        predicted = int(probabilities.argmax())
+        inside_views.digit_layers(run, digit, predicted, key="draw-inside")

@@ -10,7 +10,7 @@ import torch
 
 from core import inside, probes
 from core.data import normalize, to_float
-from ui import figures, inside_views, state, train_panel, widgets
+from ui import figures, guard, inside_views, state, train_panel, widgets
 
 MAX_WEIGHT_TILES = 64
 PCA_POINTS = 2000
@@ -74,7 +74,7 @@ def live_section(run_id: str) -> None:
     job = state.registry().get(run_id)
     if job is None or not job.active:
         st.rerun()  # the whole page shows the finished run instead
-    st.subheader(f"Live: {job.name} is training")
+    st.subheader(f"Live: {widgets.escape_markdown(job.name)} is training")
     if job.state == "queued":
         st.info("It is queued: the views start when its training does.")
         return
@@ -131,15 +131,19 @@ if summary is None:
     st.stop()
 
 path = summary["path"]
-try:
-    run = state.cached_run(path)
-    result = state.cached_evaluation(path)
-except (OSError, ValueError) as exc:
-    st.error(f"This run cannot be opened: {exc}")
-    st.stop()
-
-with torch.no_grad():
-    weights_section(run)
-digit_section(run, result)
-pca_section(path, result)
-gradients_section(run)
+with guard.section("this run"):
+    try:
+        run = state.cached_run(path)
+        result = state.cached_evaluation(path)
+    except (OSError, ValueError) as exc:
+        st.error(f"This run cannot be opened: {exc}")
+        st.stop()
+    # each part on its own: one that fails leaves the others drawn
+    with guard.section("the first-layer weights"), torch.no_grad():
+        weights_section(run)
+    with guard.section("the digit's layers"):
+        digit_section(run, result)
+    with guard.section("the projection"):
+        pca_section(path, result)
+    with guard.section("the gradient norms"):
+        gradients_section(run)
