@@ -17,18 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.appserver import REPO, running_app
+from core.appserver import CHROMIUM_ARGS, REPO, running_app
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # the loss chart's draw counters, kept by ui/live_chart_assets/live_chart.js on its div
 CHART_STATS = """() => {
   const div = document.querySelector('.live-lines');

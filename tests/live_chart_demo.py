@@ -24,22 +24,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `streamlit run` puts only tests/ on the path
 
+from ui.figures import RAW_LINE, TRAIN_COLOR, VAL_COLOR  # noqa: E402
 from ui.live_chart import Trace, figure_layout, live_lines  # noqa: E402
+from ui.live_curves import LOSS_AXES, LR_COLOR  # noqa: E402
 
 STATS_KEY = "demo_stats"
-# ui/figures.py's colours
-RAW_LINE = "rgba(76, 139, 245, 0.30)"
-TRAIN_COLOR, VAL_COLOR, LR_COLOR = "#4c8bf5", "#ff4b4b", "#2ca02c"
-LOG_TICKS = [m * 10.0**e for e in range(-4, 3) for m in (1, 2, 5)]
-LOSS_LAYOUT = dict(
-    xaxis=dict(title="step", rangemode="tozero"),
-    yaxis=dict(
-        title="training loss (log)",
-        type="log",
-        tickvals=LOG_TICKS,
-        ticktext=[f"{v:g}" for v in LOG_TICKS],
-    ),
-)
+LOSS_LAYOUT = LOSS_AXES  # the Train page's
 LR_LAYOUT = dict(
     xaxis=dict(title="step", rangemode="tozero"),
     yaxis=dict(title="learning rate", exponentformat="power", rangemode="tozero"),

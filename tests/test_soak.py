@@ -32,7 +32,9 @@ from ui import state
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 CYCLES = 44
-WARM_UP = 24  # cycles that fill the bounded caches (16 loaded runs: up to cycle 22); slopes over the rest
+WARM_UP = (
+    24  # cycles that fill the bounded caches (16 loaded runs: up to cycle 22); slopes over the rest
+)
 PAGES = ("views/1_Data.py", "views/2_Build.py", "views/4_Evaluate.py", "views/5_Draw.py",
          "views/6_Inside.py")  # fmt: skip
 # Measured with the allocator steadied (see steady_allocator): -0.0 to +0.4 MB/cycle after the

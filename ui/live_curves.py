@@ -27,6 +27,16 @@ from ui.figures import (
 from ui.live_chart import Trace, live_lines
 
 LR_COLOR = "#2ca02c"
+# the loss chart's axes: steps, and the loss on a log scale with every tick spelled out
+LOSS_AXES = dict(
+    xaxis=dict(title="step", rangemode="tozero"),
+    yaxis=dict(
+        title="training loss (log)",
+        type="log",
+        tickvals=LOG_TICKS,
+        ticktext=[f"{v:g}" for v in LOG_TICKS],
+    ),
+)
 COLUMNS_KEY = "_live_columns"
 MAX_POINTS = 2000
 
@@ -91,16 +101,7 @@ def live_job_curves(job: Job, key: str) -> None:
             Trace("loss per step", steps, columns.loss[::every], color=RAW_LINE, width=1),
             Trace("smoothed", steps, smoothed, color=TRAIN_COLOR, width=2.5),
         ],
-        dict(
-            font=_font(),
-            xaxis=dict(title="step", rangemode="tozero"),
-            yaxis=dict(
-                title="training loss (log)",
-                type="log",
-                tickvals=LOG_TICKS,
-                ticktext=[f"{v:g}" for v in LOG_TICKS],
-            ),
-        ),
+        dict(font=_font(), **LOSS_AXES),
         height=280,
     )
     epochs = job.epochs()
