@@ -22,6 +22,19 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(file.fileno())
 
 
+def write_file(path: Path, data: bytes) -> Path:
+    """Write one small file whole or not at all: a temporary file beside it, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f"{TEMP_PREFIX}{path.name}-{secrets.token_hex(3)}"
+    try:
+        _write_file(tmp, data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _sync_folder(folder: Path) -> None:
     # makes the rename itself durable; where a folder cannot be opened (Windows) it is not needed
     try:

@@ -18,7 +18,7 @@ import streamlit as st
 
 from core import probes
 from core.runs import has_checkpoint, read_summary
-from core.train.events import EpochEnded, Step
+from core.train.events import Done, EpochEnded, Step
 from core.train.jobs import Job
 from ui import figures, inside_views, live_curves, state
 from ui.widgets import (
@@ -338,9 +338,11 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
             f"**{name}** finished: test accuracy **{accuracy}**", icon=":material/check_circle:"
         )
     else:
+        done = job.events(Done) if job is not None else []
+        why = f": {done[-1].reason}" if done and done[-1].reason else ""
         st.warning(
             f"**{name}** {escape_markdown(str(status))}: test accuracy **{accuracy}** "
-            "(stopped early, saved as it was)",
+            f"(stopped early{why}; saved as it was)",
             icon=":material/stop_circle:",
         )
     metrics = st.columns(4)

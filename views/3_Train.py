@@ -7,6 +7,7 @@ import copy
 import streamlit as st
 
 from core import models
+from core.train import timebudget
 from core.train.checks import check_trainable
 from ui import build_state, share, state, train_panel
 from ui.train_settings import augment_settings, loop_settings, optimizer_settings
@@ -45,8 +46,11 @@ with settings_column:
         f"Network on the Build page, digits on the Data page, device ({config.device}) "
         "in the sidebar."
     )
+    estimate = None
     try:
         check_trainable(spec, config)
+        estimate = timebudget.estimate_seconds(spec, config, state.runs_dir())
+        timebudget.check_time(spec, config, state.runs_dir())
         problem = None
     except ValueError as exc:
         problem = str(exc)
@@ -63,6 +67,11 @@ with settings_column:
             if busy
             else None,
         )
+        if estimate is not None and problem is None:
+            st.caption(
+                f"About {timebudget.duration_text(estimate)} of training on this machine "
+                "(estimated from the network's size and the runs trained here so far)."
+            )
         if problem is not None:
             st.error(
                 f"Cannot start yet: {problem}. Your other settings are kept; "

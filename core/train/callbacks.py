@@ -178,6 +178,26 @@ class Checkpointer:
         trainer.emit(Checkpointed(epoch=trainer.epoch, step=trainer.step, run_dir=str(folder)))
 
 
+class TimeLimit:
+    """Stops a run once it has trained for max_seconds (pauses excluded); None: no limit."""
+
+    def __init__(self, max_seconds: float | None) -> None:
+        self.max_seconds, self.reason = max_seconds, None
+
+    def attach(self, trainer: Trainer) -> None:
+        if self.max_seconds is not None:
+            trainer.add_callback("on_batch_end", self.on_batch_end)
+
+    def on_batch_end(self, trainer: Trainer) -> None:
+        if self.reason is None and trainer.training_seconds() > self.max_seconds:
+            minutes = self.max_seconds / 60
+            self.reason = (
+                f"it trained for its limit of {minutes:g} minutes (DIGITLAB_MAX_TRAIN_MINUTES) "
+                "and was stopped there"
+            )
+            trainer.control.stop()
+
+
 class ProgressBar:
     """An event listener that draws a one-line progress bar (the CLI's) on a stream."""
 

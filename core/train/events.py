@@ -149,6 +149,7 @@ class Done(Event):
     test_accuracy: float | None = None
     test_loss: float | None = None
     run_dir: str | None = None
+    reason: str | None = None  # why a run stopped by itself, e.g. past the time limit
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from core.config import TrainConfig
 from core.models import ModelSpec
 from core.runs import load_run, new_run_id, resolve_runs_dir
+from core.train import timebudget
 from core.train.checks import check_trainable
 from core.train.events import (
     SNAPSHOTS,
@@ -88,13 +89,16 @@ class Job:
     ) -> Job:
         """Check the settings (the one check before training) and return a new, unstarted job."""
         check_trainable(spec, config)  # also refuses a batch or a network that cannot fit
+        runs_dir = str(resolve_runs_dir(runs_dir))
+        timebudget.check_time(spec, config, runs_dir)  # and a run that would take hours
         request = JobRequest(
             run_id=new_run_id(name),
             name=name,
             spec=spec,
             config=config,
             data_dir=str(data_dir) if data_dir else None,
-            runs_dir=str(resolve_runs_dir(runs_dir)),
+            runs_dir=runs_dir,
+            max_seconds=timebudget.limit_seconds(),
         )
         return cls(request, listener=listener)
 
@@ -109,6 +113,7 @@ class Job:
             config=run.config,
             runs_dir=str(resolve_runs_dir(runs_dir)),
             resume=True,
+            max_seconds=timebudget.limit_seconds(),
         )
         job = cls(request)
         job._steps, job._epochs = list(run.steps), list(run.epochs)

@@ -27,7 +27,8 @@ from core.runs import (
     save_run,
     versions,
 )
-from core.train.callbacks import Checkpointer, LiveProbes, StepLog, Validation
+from core.train import timebudget
+from core.train.callbacks import Checkpointer, LiveProbes, StepLog, TimeLimit, Validation
 from core.train.events import Done, Event, Failed
 from core.train.trainer import OutOfMemory, TrainControl, Trainer, TrainingFailed, TrainResult
 
@@ -44,6 +45,7 @@ class JobRequest:
     runs_dir: str | None = None
     resume: bool = False  # continue from the checkpoint in runs_dir/run_id
     probes: bool = True
+    max_seconds: float | None = None  # stopped and saved as stopped past this much training
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""
@@ -56,6 +58,7 @@ class JobRequest:
             "runs_dir": self.runs_dir,
             "resume": self.resume,
             "probes": self.probes,
+            "max_seconds": self.max_seconds,
         }
 
     @classmethod
@@ -219,7 +222,11 @@ def run_job(
         if request.resume:
             writer.restore(trainer)
         Checkpointer(writer.checkpoint).attach(trainer)
+        limit = TimeLimit(request.max_seconds)
+        limit.attach(trainer)
         result = run_guarded(trainer)
+        if result.status == "finished":
+            timebudget.record_run(request.runs_dir, request.spec, config, result.seconds)
         run_dir = writer.save(trainer, result) if trainer.step > trainer.start_step else None
         if run_dir is None and request.resume:
             run_dir = str(writer.folder)  # stopped before its first new step: the checkpoint stays
@@ -229,6 +236,7 @@ def run_job(
                 test_accuracy=result.test_accuracy,
                 test_loss=result.test_loss,
                 run_dir=run_dir,
+                reason=limit.reason,
             )
         )
     except TrainingFailed as exc:

@@ -1,0 +1,132 @@
+"""How long a run will take, estimated before it starts, and how long a run may take at all.
+
+The estimate is steps × a fixed cost per step + the training's multiply-adds ÷ a rate, both
+measured on this project's 2-core development machine (below), times a correction that finished
+runs keep up to date for this machine (`runs/.throughput.json`). A run above the limit
+($DIGITLAB_MAX_TRAIN_MINUTES, default 30) is refused before it starts, with its estimate; a run
+that passes the limit anyway (estimates are estimates) is stopped and saved as stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from core.atomic import write_file
+from core.config import TrainConfig
+from core.data import split_sizes
+from core.models import ModelSpec, flat_features, multiply_adds, parameter_count
+
+LIMIT_ENV = "DIGITLAB_MAX_TRAIN_MINUTES"
+DEFAULT_LIMIT_MINUTES = 30.0
+# Fitted to runs on the 2-core development machine with one worker thread: seed-mlp-128 (8,600
+# small steps, ~15 s) is mostly the fixed cost of a step; best-mlp's dense layers (~35 s) run
+# at about 5e10 multiply-adds a second, small-cnn's convolutions (~250 s) at about 1.3e10.
+STEP_SECONDS = 1.2e-3
+# and every parameter costs a little each step (the optimizer's update, memory-bound matrices):
+# an MLP of 6 × 4,096 units (87M parameters) took 1.58 s a step at batch 64, not 0.33 s
+PARAMETER_SECONDS = 5e-9
+DENSE_MACS_PER_SECOND = 5.0e10
+CONV_MACS_PER_SECOND = 1.3e10
+BACKWARD_FACTOR = 3  # forward + backward ≈ three forward passes
+CORRECTION_FILE = ".throughput.json"
+# how fast a finished run moves the correction towards what it measured
+LEARNING_WEIGHT = 0.3
+
+
+def planned_steps_and_samples(config: TrainConfig) -> tuple[int, int]:
+    """Return the run's planned steps and the digits it trains on, in all, from the settings."""
+    n_train, _ = split_sizes(config.classes, config.train_fraction, config.val_fraction)
+    batch = n_train if config.full_batch else min(config.batch_size, n_train)
+    steps_per_epoch = math.ceil(n_train / max(batch, 1))
+    steps = config.iterations if config.iterations > 0 else steps_per_epoch * config.epochs
+    return steps, steps * batch
+
+
+def raw_estimate(spec: ModelSpec, config: TrainConfig) -> float:
+    """Return the training seconds the measured constants predict, before any correction."""
+    steps, samples = planned_steps_and_samples(config)
+    total = multiply_adds(spec)
+    # the convolutions' share: the network without its dense layers, less the output layer
+    conv = multiply_adds(replace(spec, dense=[])) - flat_features(spec) * spec.outputs
+    per_sample = conv / CONV_MACS_PER_SECOND + (total - conv) / DENSE_MACS_PER_SECOND
+    per_step = STEP_SECONDS + parameter_count(spec) * PARAMETER_SECONDS
+    return steps * per_step + per_sample * BACKWARD_FACTOR * samples
+
+
+def _correction_path(runs_dir: str | os.PathLike | None) -> Path | None:
+    return Path(runs_dir) / CORRECTION_FILE if runs_dir else None
+
+
+def correction(runs_dir: str | os.PathLike | None) -> float:
+    """Return how much slower (above 1) or faster this machine has trained than the constants."""
+    path = _correction_path(runs_dir)
+    try:
+        value = float(json.loads(path.read_text())["correction"]) if path else 1.0
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1.0
+    return value if math.isfinite(value) and 0.01 <= value <= 100 else 1.0
+
+
+def estimate_seconds(
+    spec: ModelSpec, config: TrainConfig, runs_dir: str | os.PathLike | None = None
+) -> float:
+    """Return the estimated training seconds of a run on this machine."""
+    return raw_estimate(spec, config) * correction(runs_dir)
+
+
+def record_run(
+    runs_dir: str | os.PathLike | None, spec: ModelSpec, config: TrainConfig, seconds: float
+) -> None:
+    """Move this machine's correction towards what a finished run measured."""
+    path = _correction_path(runs_dir)
+    predicted = raw_estimate(spec, config)
+    if path is None or not seconds > 0 or not predicted > 0:
+        return
+    measured = math.log(seconds / predicted)
+    old = math.log(correction(runs_dir))
+    updated = math.exp(old + LEARNING_WEIGHT * (measured - old))  # geometric: ratios, not seconds
+    with contextlib.suppress(OSError):  # a read-only runs folder keeps the constants
+        write_file(path, json.dumps({"correction": updated}).encode())
+
+
+def limit_seconds() -> float | None:
+    """Return how long a run may train, from $DIGITLAB_MAX_TRAIN_MINUTES (0: no limit)."""
+    text = os.environ.get(LIMIT_ENV)
+    try:
+        minutes = DEFAULT_LIMIT_MINUTES if not text else float(text)
+    except ValueError:
+        raise ValueError(f"{LIMIT_ENV} must be minutes, got {text!r}") from None
+    if not math.isfinite(minutes) or minutes < 0:
+        raise ValueError(f"{LIMIT_ENV} must be 0 (no limit) or more minutes, got {text!r}")
+    return minutes * 60 if minutes > 0 else None
+
+
+def duration_text(seconds: float) -> str:
+    """Return a duration for people: '40 s', '12 min', '17 h 10 min'."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def check_time(
+    spec: ModelSpec, config: TrainConfig, runs_dir: str | os.PathLike | None = None
+) -> None:
+    """Raise ValueError when the run's estimate is above the time limit, saying what to change."""
+    limit = limit_seconds()
+    if limit is None:
+        return
+    estimate = estimate_seconds(spec, config, runs_dir)
+    if estimate > limit:
+        raise ValueError(
+            f"epochs: this run would train for about {duration_text(estimate)} on this "
+            f"machine, above the {duration_text(limit)} limit ({LIMIT_ENV}); use fewer epochs "
+            "or steps, less training data, or a smaller network"
+        )

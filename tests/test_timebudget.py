@@ -1,0 +1,59 @@
+"""core.train.timebudget: a run's time is estimated before it starts, and limited."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.models import DenseLayer, ModelSpec
+from core.presets import get_preset
+from core.train import timebudget
+from core.train.events import Done
+from core.train.jobs import Job
+from core.train.run import JobRequest, run_job
+from core.train.trainer import TrainControl
+
+
+def test_the_presets_are_estimated_in_seconds_to_minutes():
+    for name, low, high in (("seed-mlp-128", 5, 60), ("small-cnn", 60, 900)):
+        spec, config = get_preset(name).fresh()
+        assert low < timebudget.estimate_seconds(spec, config) < high, name
+
+
+def test_a_network_that_would_train_for_hours_is_refused_before_it_starts(monkeypatch):
+    monkeypatch.delenv(timebudget.LIMIT_ENV, raising=False)
+    huge = ModelSpec(dense=[DenseLayer(4096) for _ in range(6)])  # 87M parameters: fits memory
+    spec, config = get_preset("seed-mlp-128").fresh()
+    with pytest.raises(ValueError, match=r"about \d+ h \d+ min .* 30 min limit") as refused:
+        Job.create(huge, config)
+    assert timebudget.LIMIT_ENV in str(refused.value)
+    assert Job.create(spec, config).request.max_seconds == 30 * 60
+    monkeypatch.setenv(timebudget.LIMIT_ENV, "0")  # no limit
+    assert Job.create(huge, config).request.max_seconds is None
+
+
+def test_a_bad_limit_is_refused_with_its_name(monkeypatch):
+    monkeypatch.setenv(timebudget.LIMIT_ENV, "soon")
+    with pytest.raises(ValueError, match=timebudget.LIMIT_ENV):
+        timebudget.limit_seconds()
+
+
+def test_a_run_past_its_limit_is_stopped_and_saved_as_stopped(data_dir, tmp_path):
+    spec, config = get_preset("seed-mlp-128").fresh()
+    events = []
+    request = JobRequest("limited", "limited", spec, config, str(data_dir), str(tmp_path),
+                         max_seconds=1.0)  # fmt: skip
+    run_job(request, events.append, TrainControl())
+    done = events[-1]
+    assert isinstance(done, Done) and done.status == "stopped", done
+    assert "limit" in done.reason and done.run_dir is not None
+
+
+def test_finished_runs_teach_the_estimate_this_machines_speed(tmp_path):
+    spec, config = get_preset("seed-mlp-128").fresh()
+    before = timebudget.estimate_seconds(spec, config, tmp_path)
+    for _ in range(10):  # this machine is twice as slow as the constants say
+        timebudget.record_run(tmp_path, spec, config, 2 * timebudget.raw_estimate(spec, config))
+    after = timebudget.estimate_seconds(spec, config, tmp_path)
+    assert after == pytest.approx(2 * before, rel=0.05)
+    (tmp_path / timebudget.CORRECTION_FILE).write_text("not json")
+    assert timebudget.estimate_seconds(spec, config, tmp_path) == pytest.approx(before)
