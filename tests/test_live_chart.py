@@ -210,7 +210,9 @@ def test_a_chart_mounted_again_asks_for_and_gets_the_whole_figure(page):
     toggle.click()
     # Python still believes the old chart holds its points: the new one reports, then redraws
     page.wait_for_function("() => document.querySelector('.live-lines')?.liveLines.reacts === 1")
-    assert stats(page)["reports"] == 1
+    # once, on a quiet machine; a busy one may send a payload before it reads the report, and
+    # the browser then reports again: asking is what matters, not how often
+    assert stats(page)["reports"] >= 1
     assert min(points(page)[:2]) > 2 * STEP
     assert page.locator("script[src*='plotly.min.js']").count() == 1
 
