@@ -24,17 +24,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `streamlit run` puts only tests/ on the path
 
-from ui.figures import RAW_LINE, TRAIN_COLOR, VAL_COLOR  # noqa: E402
+from ui.figures import LR_AXES, LR_COLOR, RAW_LINE, TRAIN_COLOR, VAL_COLOR, loss_axes  # noqa: E402
 from ui.live_chart import Trace, figure_layout, live_lines  # noqa: E402
-from ui.live_curves import LOSS_AXES, LR_COLOR  # noqa: E402
 
 STATS_KEY = "demo_stats"
-LOSS_LAYOUT = LOSS_AXES  # the Train page's
-LR_LAYOUT = dict(
-    xaxis=dict(title="step", rangemode="tozero"),
-    yaxis=dict(title="learning rate", exponentformat="power", rangemode="tozero"),
-    showlegend=False,
-)
+LOSS_LAYOUT = loss_axes()  # the Train page's
+LR_LAYOUT = dict(showlegend=False, **LR_AXES)
 VAL_EVERY = 100  # one validation point per 100 steps, as after each epoch
 
 

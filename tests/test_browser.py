@@ -204,15 +204,22 @@ def _image_sources(tab) -> list[str]:
     return tab.locator("[data-testid='stImage'] img").evaluate_all("els => els.map(e => e.src)")
 
 
-def test_the_network_can_be_watched_from_inside_while_it_trains(page, app_url):
+def start_in_a_new_tab(page, url: str):
+    """Open url (a Train page link) in a fresh browser context, press Start and wait for the
+    first steps; return the context (to close) and the tab."""
     context = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(60_000)
+    tab.goto(url)
+    wait_for_app_idle(tab)
+    tab.get_by_role("button", name=re.compile("Start training")).click()
+    tab.get_by_text(re.compile(r"step [1-9][\d,]*/[\d,]+")).first.wait_for(timeout=120_000)
+    return context, tab
+
+
+def test_the_network_can_be_watched_from_inside_while_it_trains(page, app_url):
+    context, tab = start_in_a_new_tab(page, f"{app_url}/train?preset=best-mlp&epochs=20")
     try:
-        tab.goto(f"{app_url}/train?preset=best-mlp&epochs=20")
-        wait_for_app_idle(tab)
-        tab.get_by_role("button", name=re.compile("Start training")).click()
-        tab.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.wait_for(timeout=120_000)
         tab.get_by_text("Inside the network", exact=True).click()
         # generous: on a busy 2-core machine the first snapshot can take a while to show
         tab.get_by_text("First-layer weights").first.wait_for(timeout=120_000)
@@ -270,14 +277,8 @@ def test_talk_mode_moves_through_its_presets_and_to_draw_by_keys(page, app_url):
 
 
 def test_switching_pages_then_refreshing_keeps_control_of_the_job(page, app_url):
-    context = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    context, tab = start_in_a_new_tab(page, f"{app_url}/train?preset=seed-mlp-128&epochs=50")
     try:
-        tab.goto(f"{app_url}/train?preset=seed-mlp-128&epochs=50")
-        wait_for_app_idle(tab)
-        tab.get_by_role("button", name=re.compile("Start training")).click()
-        tab.get_by_text(re.compile(r"step [1-9][\d,]*/[\d,]+")).first.wait_for(timeout=120_000)
         open_page(tab, "Evaluate")
         tab.wait_for_function("() => location.search.includes('job=')")
         assert "key=" in tab.url, tab.url  # the job's secret travels with it

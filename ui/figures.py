@@ -437,6 +437,37 @@ def network_diagram_figure(spec) -> go.Figure:
     return fig
 
 
+def loss_axes(log: bool = True) -> dict:
+    """Return the loss charts' axes (static and live): steps, and the loss, log-scaled if log."""
+    return dict(
+        xaxis=dict(title="step", rangemode="tozero"),
+        yaxis=dict(
+            title="training loss" + (" (log)" if log else ""),
+            type="log" if log else None,
+            # plotly labels log axes 2, 5, 0.1, 2, 5...: spell every tick out instead
+            tickvals=LOG_TICKS if log else None,
+            ticktext=[f"{v:g}" for v in LOG_TICKS] if log else None,
+        ),
+    )
+
+
+def epoch_axes(tick: int | None) -> dict:
+    """Return the epoch charts' two side-by-side panels: loss (left) and accuracy (right)."""
+    return dict(
+        xaxis=dict(domain=[0, 0.43], title="epoch", dtick=tick),
+        yaxis=dict(title="loss"),
+        xaxis2=dict(domain=[0.57, 1], title="epoch", dtick=tick),
+        yaxis2=dict(title="accuracy", anchor="x2", tickformat=".1%"),
+    )
+
+
+LR_AXES = dict(
+    xaxis=dict(title="step", rangemode="tozero"),
+    yaxis=dict(title="learning rate", exponentformat="power", rangemode="tozero"),
+)
+LR_COLOR = "#2ca02c"
+
+
 def loss_curve_figure(steps: list[Step], height: int = 280) -> go.Figure:
     """Return the per-step training loss, raw and smoothed, on a log scale (≤ 2000 points each)."""
     # numpy arrays keep this cheap: the live chart is rebuilt twice a second while training
@@ -454,18 +485,7 @@ def loss_curve_figure(steps: list[Step], height: int = 280) -> go.Figure:
         ]
     )
     log = bool(len(ys)) and bool(np.all(ys > 0))
-    return _compact(
-        fig,
-        height,
-        xaxis=dict(title="step", rangemode="tozero"),
-        yaxis=dict(
-            title="training loss" + (" (log)" if log else ""),
-            type="log" if log else None,
-            # plotly labels log axes 2, 5, 0.1, 2, 5...: spell every tick out instead
-            tickvals=LOG_TICKS if log else None,
-            ticktext=[f"{v:g}" for v in LOG_TICKS] if log else None,
-        ),
-    )
+    return _compact(fig, height, **loss_axes(log))
 
 
 def epoch_curves_figure(epochs: list[EpochEnded], height: int = 260) -> go.Figure:
@@ -490,29 +510,16 @@ def epoch_curves_figure(epochs: list[EpochEnded], height: int = 260) -> go.Figur
             )
     # two side-by-side panels by hand: make_subplots is slow for a chart redrawn twice a second
     tick = 1 if len(xs) <= 20 else None
-    return _compact(
-        go.Figure(traces),
-        height,
-        xaxis=dict(domain=[0, 0.43], title="epoch", dtick=tick),
-        yaxis=dict(title="loss"),
-        xaxis2=dict(domain=[0.57, 1], title="epoch", dtick=tick),
-        yaxis2=dict(title="accuracy", anchor="x2", tickformat=".1%"),
-    )
+    return _compact(go.Figure(traces), height, **epoch_axes(tick))
 
 
 def lr_figure(steps: list[Step], height: int = 260) -> go.Figure:
     """Return the learning rate at each step."""
     xs, ys = downsample([s.step for s in steps], [s.lr for s in steps])
     fig = go.Figure(
-        go.Scatter(x=xs, y=ys, name="learning rate", line=dict(color="#2ca02c", width=2))
+        go.Scatter(x=xs, y=ys, name="learning rate", line=dict(color=LR_COLOR, width=2))
     )
-    return _compact(
-        fig,
-        height,
-        xaxis=dict(title="step", rangemode="tozero"),
-        yaxis=dict(title="learning rate", exponentformat="power", rangemode="tozero"),
-        showlegend=False,
-    )
+    return _compact(fig, height, showlegend=False, **LR_AXES)
 
 
 # --- Inside page -------------------------------------------------------------------------

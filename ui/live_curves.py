@@ -18,25 +18,17 @@ from ui import talk
 from ui.figures import (
     DIGIT_COLORS,
     GRADIENT_COLORS,
-    LOG_TICKS,
+    LR_AXES,
+    LR_COLOR,
     RAW_LINE,
     TRAIN_COLOR,
     VAL_COLOR,
+    epoch_axes,
+    loss_axes,
     trailing_mean,
 )
 from ui.live_chart import Trace, live_lines
 
-LR_COLOR = "#2ca02c"
-# the loss chart's axes: steps, and the loss on a log scale with every tick spelled out
-LOSS_AXES = dict(
-    xaxis=dict(title="step", rangemode="tozero"),
-    yaxis=dict(
-        title="training loss (log)",
-        type="log",
-        tickvals=LOG_TICKS,
-        ticktext=[f"{v:g}" for v in LOG_TICKS],
-    ),
-)
 COLUMNS_KEY = "_live_columns"
 MAX_POINTS = 2000
 
@@ -48,6 +40,8 @@ class StepColumns:
         self.step = np.zeros(0, dtype=np.int64)
         self.loss = np.zeros(0)
         self.lr = np.zeros(0)
+        self.sampled_steps: list[int] = []  # the steps that sampled gradient norms, and theirs
+        self.grad_norms: list[list[float]] = []
 
     def update(self, job: Job) -> None:
         known = len(self.step)
@@ -59,6 +53,9 @@ class StepColumns:
             self.step = np.concatenate([self.step, [s.step for s in new]])
             self.loss = np.concatenate([self.loss, [s.loss for s in new]])
             self.lr = np.concatenate([self.lr, [s.lr for s in new]])
+            sampled = [s for s in new if s.grad_norms]
+            self.sampled_steps += [s.step for s in sampled]
+            self.grad_norms += [s.grad_norms for s in sampled]
 
 
 def _columns(job: Job) -> StepColumns:
@@ -101,7 +98,7 @@ def live_job_curves(job: Job, key: str) -> None:
             Trace("loss per step", steps, columns.loss[::every], color=RAW_LINE, width=1),
             Trace("smoothed", steps, smoothed, color=TRAIN_COLOR, width=2.5),
         ],
-        dict(font=_font(), **LOSS_AXES),
+        dict(font=_font(), **loss_axes()),
         height=280,
     )
     epochs = job.epochs()
@@ -133,13 +130,7 @@ def live_job_curves(job: Job, key: str) -> None:
         live_lines(
             f"{key}-epochs",
             traces,
-            dict(
-                font=_font(),
-                xaxis=dict(domain=[0, 0.43], title="epoch", dtick=tick),
-                yaxis=dict(title="loss"),
-                xaxis2=dict(domain=[0.57, 1], title="epoch", dtick=tick),
-                yaxis2=dict(title="accuracy", anchor="x2", tickformat=".1%"),
-            ),
+            dict(font=_font(), **epoch_axes(tick)),
             height=260,
         )
     else:
@@ -147,23 +138,18 @@ def live_job_curves(job: Job, key: str) -> None:
     live_lines(
         f"{key}-lr",
         [Trace("learning rate", steps, columns.lr[::every], color=LR_COLOR, width=2)],
-        dict(
-            font=_font(),
-            showlegend=False,
-            xaxis=dict(title="step", rangemode="tozero"),
-            yaxis=dict(title="learning rate", exponentformat="power", rangemode="tozero"),
-        ),
+        dict(font=_font(), showlegend=False, **LR_AXES),
         height=190,
     )
 
 
 def live_grad_norms(job: Job, key: str) -> bool:
     """Draw each layer's gradient norm as it is sampled; return False while there is none."""
-    sampled = [s for s in job.steps() if s.grad_norms]
-    if not sampled or job.plan is None:
+    columns = _columns(job)
+    if not columns.grad_norms or job.plan is None:
         return False
-    xs = [s.step for s in sampled]
-    norms = np.asarray([s.grad_norms for s in sampled], dtype=float)
+    xs = columns.sampled_steps
+    norms = np.asarray(columns.grad_norms, dtype=float)
     traces = [
         Trace(
             name,
