@@ -200,8 +200,11 @@ def test_a_shared_link_opens_its_configuration_in_a_fresh_browser(page, app_url)
         context.close()
 
 
+WEIGHT_IMAGES = "[data-testid='stImage'] img"
+
+
 def _image_sources(tab) -> list[str]:
-    return tab.locator("[data-testid='stImage'] img").evaluate_all("els => els.map(e => e.src)")
+    return tab.locator(WEIGHT_IMAGES).evaluate_all("els => els.map(e => e.src)")
 
 
 def start_in_a_new_tab(page, url: str):
@@ -212,9 +215,30 @@ def start_in_a_new_tab(page, url: str):
     tab.set_default_timeout(60_000)
     tab.goto(url)
     wait_for_app_idle(tab)
-    tab.get_by_role("button", name=re.compile("Start training")).click()
+    # by key: the label reads "Queue another training" while another job runs
+    tab.locator(".st-key-start_training button").click()
     tab.get_by_text(re.compile(r"step [1-9][\d,]*/[\d,]+")).first.wait_for(timeout=120_000)
     return context, tab
+
+
+def stop_button(tab):
+    # inside the page: Streamlit's own toolbar has a "Stop" too, which stops the script
+    return tab.locator("[data-testid='stMain']").get_by_role("button", name=re.compile("Stop$"))
+
+
+def stop_and_close(context, tab) -> None:
+    """Stop the tab's training if it still runs, then close its context: a test that fails
+    must not leave a job running that makes the next test's job wait in the queue."""
+    try:
+        open_page(tab, "Train")
+        button = stop_button(tab).first
+        if button.is_visible(timeout=5_000):
+            button.click()
+            tab.get_by_text("stopped early").first.wait_for(timeout=30_000)
+    except Exception:  # cleanup: the test's own failure is the one worth reporting
+        pass
+    finally:
+        context.close()
 
 
 def test_the_network_can_be_watched_from_inside_while_it_trains(page, app_url):
@@ -225,10 +249,19 @@ def test_the_network_can_be_watched_from_inside_while_it_trains(page, app_url):
         tab.get_by_text("First-layer weights").first.wait_for(timeout=120_000)
         tab.get_by_text("Gradient norms per layer").first.wait_for()
         tab.get_by_text("Last hidden layer in 2-D").first.wait_for()
+        # the heading is drawn before its image arrives from the media endpoint
+        tab.locator(WEIGHT_IMAGES).first.wait_for()
         before = _image_sources(tab)
-        time.sleep(4.0)  # snapshots come every second, and the panel redraws twice a second
-        after = _image_sources(tab)
-        assert before and after and before != after, "the weights did not change while training"
+        # snapshots come every second and the panel redraws twice a second; a busy machine
+        # may take longer, so wait for a change rather than for a fixed time
+        tab.wait_for_function(
+            """([selector, before]) => {
+                const now = [...document.querySelectorAll(selector)].map(e => e.src);
+                return now.length > 0 && now.join() !== before.join();
+            }""",
+            arg=[WEIGHT_IMAGES, before],
+            timeout=60_000,
+        )
         wait_for_charts(tab, 2)  # the live PCA and the gradient norms
         assert_no_exception(tab)
         tab.screenshot(path=str(ARTIFACTS / "7-train-inside-live.png"))
@@ -238,13 +271,10 @@ def test_the_network_can_be_watched_from_inside_while_it_trains(page, app_url):
         assert_no_exception(tab)
         tab.screenshot(path=str(ARTIFACTS / "7-inside-live.png"))
         open_page(tab, "Train")
-        # inside the page: Streamlit's own toolbar has a "Stop" too, which stops the script
-        tab.locator("[data-testid='stMain']").get_by_role(
-            "button", name=re.compile("Stop$")
-        ).first.click()
+        stop_button(tab).first.click()
         tab.get_by_text("stopped early").first.wait_for(timeout=60_000)
     finally:
-        context.close()
+        stop_and_close(context, tab)
 
 
 def test_talk_mode_moves_through_its_presets_and_to_draw_by_keys(page, app_url):
@@ -285,10 +315,10 @@ def test_switching_pages_then_refreshing_keeps_control_of_the_job(page, app_url)
         tab.reload()  # a refresh on another page
         wait_for_app_idle(tab)
         open_page(tab, "Train")
-        stop = tab.locator("[data-testid='stMain']").get_by_role("button", name=re.compile("Stop$"))
+        stop = stop_button(tab)
         stop.first.wait_for(timeout=90_000)  # still this browser's job: it may stop it
         assert_no_exception(tab)
         stop.first.click()
         tab.get_by_text("stopped early").first.wait_for(timeout=60_000)
     finally:
-        context.close()
+        stop_and_close(context, tab)
