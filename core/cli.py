@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+from pathlib import Path
 
 from core.data import DataUnavailable, load_mnist, resolve_data_dir
 from core.presets import PRESETS, get_preset
@@ -82,6 +84,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.pages:
+        # the page bench speaks Streamlit's protocol, so it lives in ui/: core imports no Streamlit
+        command = [sys.executable, "-m", "ui.pagebench", *args.pages_args]
+        if args.data:
+            command += ["--data", args.data]
+        return subprocess.call(command, cwd=Path(__file__).resolve().parent.parent)
     from core.bench import run_bench
 
     return run_bench(args)
@@ -130,12 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--worker-threads", type=int, help="--app: torch threads of the app's worker (cores - 1)"
     )
+    bench.add_argument(
+        "--pages",
+        action="store_true",
+        help="server CPU per page view, and 30 sessions at once (its options: python -m ui.pagebench -h)",
+    )
     bench.set_defaults(func=cmd_bench)
     for name, sp in sub.choices.items():  # let --data/--runs also follow the command
         if name != "presets":
             sp.add_argument("--data", dest="data", default=argparse.SUPPRESS)
             sp.add_argument("--runs", dest="runs", default=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    # bench --pages passes its own options (--sessions, --seconds, ...) on to ui.pagebench
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "pages", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pages_args = extra
     try:
         return args.func(args)
     except DataUnavailable as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 import torch
@@ -11,7 +14,8 @@ from core import inside
 from core.data import normalize, to_float
 from core.train.events import FeaturesSnapshot, Step, WeightsSnapshot
 from core.train.jobs import Job
-from ui import figures, live_curves, widgets
+from ui import figures, live_curves, state, talk, widgets
+from ui.shared_figures import shared_figure
 
 CHART_CONFIG = {"displayModeBar": False}
 SNAPSHOT_CACHE_KEY = "_live_snapshot_pictures"
@@ -48,9 +52,17 @@ def _per_snapshot(kind: str, snapshot, make):
 
 
 def grad_norms_chart(
-    steps: list[Step], layers: list[str], key: str, live: bool = True, height: int = 280
+    steps: list[Step],
+    layers: list[str],
+    key: str,
+    live: bool = True,
+    height: int = 280,
+    version: tuple | None = None,
 ) -> None:
-    """Show each layer's gradient norm over training, or say why there is none."""
+    """Show each layer's gradient norm over training, or say why there is none.
+
+    version names a saved run's files (shared_figures.run_version): its figure is built once.
+    """
     if not any(s.grad_norms for s in steps):
         st.caption(
             "Gradient norms appear after the first steps."
@@ -58,9 +70,12 @@ def grad_norms_chart(
             else "This run was saved without gradient norms (trained before they were recorded)."
         )
         return
-    st.plotly_chart(
-        figures.grad_norms_figure(steps, layers, height=height), key=key, config=CHART_CONFIG
-    )
+
+    def build():
+        return figures.grad_norms_figure(steps, layers, height=height)
+
+    figure = build() if version is None else shared_figure((*version, "grad norms", height), build)
+    st.plotly_chart(figure, key=key, config=CHART_CONFIG)
     st.caption(GRAD_NORMS_CAPTION)
 
 
@@ -109,37 +124,64 @@ def live_inside(job: Job, key: str) -> None:
         st.caption("Gradient norms appear after the first steps.")
 
 
-def digit_layers(run, digit: torch.Tensor, predicted: int, key: str) -> None:
-    """Show one digit's saliency for the predicted class and every layer's activations.
+@dataclass(frozen=True)
+class DigitViews:
+    """What digit_layers draws for one digit: its saliency picture and one figure per layer."""
+
+    saliency: object  # a PIL image
+    predicted_name: str
+    layers: tuple  # of plotly figures, one per layer that changes the values
+
+
+def digit_views(run, digit: torch.Tensor, predicted: int) -> DigitViews:
+    """Compute one digit's saliency and every layer's activation figure.
 
     digit is a (28, 28) uint8 test digit or a (1, 28, 28) float drawing in [0, 1].
     """
     pixels = to_float(digit[None]) if digit.dtype == torch.uint8 else digit.reshape(1, 1, 28, 28)
     image = normalize(pixels.to(torch.float32), run.config.normalization)
     heat = inside.saliency(run.model, image, predicted)
+    layers = []
+    for (name, output), module in zip(inside.layer_activations(run.model, image), run.model):
+        if isinstance(module, SKIPPED_MODULES):
+            continue
+        values = output.mean(dim=(1, 2)) if output.ndim == 3 else output
+        layers.append(figures.activation_bars_figure(f"{name} ({len(values)})", values))
+    return DigitViews(
+        widgets.saliency_overlay_image(digit, heat, 224), run.classes[predicted], tuple(layers)
+    )
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _test_digit_views(path: str, modified: float, index: int, font_scale: float) -> DigitViews:
+    # shared by every session: the figures are only read (st.plotly_chart copies them)
+    run = state.cached_run(path)
+    result = state.cached_evaluation(path)
+    predicted = int(result.evaluation.predictions[index])
+    return digit_views(run, result.test_images[index], predicted)
+
+
+def test_digit_views(path: str, index: int) -> DigitViews:
+    """Return digit_views for a saved run's test digit number index, computed once for everyone."""
+    modified = (Path(path) / "summary.json").stat().st_mtime
+    return _test_digit_views(str(path), modified, int(index), talk.font_scale())
+
+
+def digit_layers(views: DigitViews, key: str) -> None:
+    """Show one digit's saliency for the predicted class and every layer's activations."""
     picture_column, activation_column = st.columns([1, 2], gap="medium")
     with picture_column:
-        st.image(widgets.saliency_overlay_image(digit, heat, 224), width=224)
+        st.image(views.saliency, width=224)
         st.caption(
-            f"Saliency: the pixels whose change moves the score of {run.classes[predicted]} "
+            f"Saliency: the pixels whose change moves the score of {views.predicted_name} "
             "most (red), over the digit."
         )
     with activation_column:
-        layers = [
-            (name, output)
-            for (name, output), module in zip(inside.layer_activations(run.model, image), run.model)
-            if not isinstance(module, SKIPPED_MODULES)
-        ]
         st.caption(
             "Each layer's output for this digit; a convolution's maps are shown as one mean "
             "per channel."
         )
         columns = st.columns(2)
-        for position, (name, output) in enumerate(layers):
-            values = output.mean(dim=(1, 2)) if output.ndim == 3 else output
+        for position, figure in enumerate(views.layers):
             with columns[position % 2]:
-                st.plotly_chart(
-                    figures.activation_bars_figure(f"{name} ({len(values)})", values),
-                    config=CHART_CONFIG,
-                    key=f"{key}-activations-{position}",
-                )
+                st.plotly_chart(figure, config=CHART_CONFIG, key=f"{key}-activations-{position}")

@@ -21,6 +21,7 @@ from core.runs import has_checkpoint, read_summary
 from core.train.events import Done, EpochEnded, Step
 from core.train.jobs import Job
 from ui import figures, inside_views, live_curves, state
+from ui.shared_figures import run_version
 from ui.widgets import (
     escape_markdown,
     format_seconds,
@@ -363,5 +364,9 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
     curves(run.steps, run.epochs, key="done")
     with st.expander("Gradient norms per layer", icon=":material/insights:"):
         inside_views.grad_norms_chart(
-            run.steps, probes.layer_labels(run.model), key="done-grads", live=False
+            run.steps,
+            probes.layer_labels(run.model),
+            key="done-grads",
+            live=False,
+            version=run_version(path),
         )

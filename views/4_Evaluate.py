@@ -10,6 +10,7 @@ import streamlit as st
 from core.data import DataUnavailable
 from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, has_checkpoint
 from ui import figures, guard, run_import, state, train_panel, widgets
+from ui.shared_figures import run_version, shared_figure
 
 GALLERY_SIZE = 24
 TRAIN_PAGE = "views/3_Train.py"
@@ -45,14 +46,17 @@ def headline(summary: dict, evaluation) -> None:
             st.switch_page(TRAIN_PAGE)
 
 
-def scores_tab(evaluation) -> None:
-    """Per-class accuracy and the confusion matrix."""
+def scores_tab(version: tuple, evaluation) -> None:
+    """Per-class accuracy and the confusion matrix; version names the run's files."""
     left, right = st.columns([2, 3])
     with left:
         st.markdown("**Accuracy per digit**")
         st.plotly_chart(
-            figures.per_class_accuracy_figure(
-                evaluation.per_class_accuracy, evaluation.classes, evaluation.accuracy
+            shared_figure(
+                (*version, "per-class accuracy"),
+                lambda: figures.per_class_accuracy_figure(
+                    evaluation.per_class_accuracy, evaluation.classes, evaluation.accuracy
+                ),
             ),
             config={"displayModeBar": False},
         )
@@ -80,8 +84,11 @@ def scores_tab(evaluation) -> None:
             help="Row-normalised: each row shows where the digits of that class went.",
         )
         st.plotly_chart(
-            figures.confusion_matrix_figure(
-                evaluation.confusion, evaluation.classes, normalized=mode == "row-normalised"
+            shared_figure(
+                (*version, "confusion", mode),
+                lambda: figures.confusion_matrix_figure(
+                    evaluation.confusion, evaluation.classes, normalized=mode == "row-normalised"
+                ),
             ),
             config={"displayModeBar": False},
         )
@@ -166,10 +173,11 @@ def compare_tab(runs: list[dict], current: dict) -> None:
     if not chosen:
         st.info("Choose one or more runs to compare.")
         return
-    loaded = []
+    loaded, versions = [], []  # versions: the curves are built once for this choice of runs
     for path in chosen:
         try:
             loaded.append(state.cached_run(path))
+            versions.append(run_version(path))
         except (InvalidRun, OSError) as exc:
             label = widgets.escape_markdown(widgets.run_label(by_path[path]))
             st.warning(f"{label} cannot be read: {exc}")
@@ -188,21 +196,35 @@ def compare_tab(runs: list[dict], current: dict) -> None:
 
     left, right = st.columns(2)
     left.plotly_chart(
-        figures.run_curves_figure(
-            epoch_series("accuracy"), "epoch", "accuracy", percent=True, whole_x=True
+        shared_figure(
+            (tuple(versions), "compare accuracy"),
+            lambda: figures.run_curves_figure(
+                epoch_series("accuracy"), "epoch", "accuracy", percent=True, whole_x=True
+            ),
         ),
         config={"displayModeBar": False},
     )
     right.plotly_chart(
-        figures.run_curves_figure(epoch_series("loss"), "epoch", "loss", whole_x=True),
+        shared_figure(
+            (tuple(versions), "compare loss"),
+            lambda: figures.run_curves_figure(epoch_series("loss"), "epoch", "loss", whole_x=True),
+        ),
         config={"displayModeBar": False},
     )
-    steps = [
-        (name, [s.step for s in run.steps], [s.loss for s in run.steps])
-        for name, run in zip(names, loaded)
-    ]
+
+    def step_series() -> list[tuple[str, list, list]]:
+        return [
+            (name, [s.step for s in run.steps], [s.loss for s in run.steps])
+            for name, run in zip(names, loaded)
+        ]
+
     st.plotly_chart(
-        figures.run_curves_figure(steps, "step", "training loss (smoothed)", smooth=0.9),
+        shared_figure(
+            (tuple(versions), "compare steps"),
+            lambda: figures.run_curves_figure(
+                step_series(), "step", "training loss (smoothed)", smooth=0.9
+            ),
+        ),
         config={"displayModeBar": False},
     )
     st.dataframe(
@@ -260,7 +282,7 @@ def run_sections(summary: dict, runs: list[dict]) -> None:
             tab.caption("Nothing to show for this run: it could not be scored (see above).")
     else:
         with scores, guard.section("the scores"):
-            scores_tab(result.evaluation)
+            scores_tab(run_version(summary["path"]), result.evaluation)
         with mistakes, guard.section("the mistakes"):
             mistakes_tab(summary.get("run_id", ""), result.evaluation, result.test_images)
     with compare, guard.section("the comparison"):

@@ -182,4 +182,5 @@ if probabilities is not None and st.toggle(
 ):
     with guard.section("the inside view"):
         predicted = int(probabilities.argmax())
-        inside_views.digit_layers(run, digit, predicted, key="draw-inside")
+        views = inside_views.digit_views(run, digit, predicted)
+        inside_views.digit_layers(views, key="draw-inside")

@@ -11,6 +11,7 @@ import torch
 from core import inside, probes
 from core.data import normalize, to_float
 from ui import figures, guard, inside_views, state, train_panel, widgets
+from ui.shared_figures import run_version, shared_figure
 
 MAX_WEIGHT_TILES = 64
 PCA_POINTS = 2000
@@ -34,7 +35,7 @@ def weights_section(run) -> None:
     inside_views.weight_tiles(weights[:MAX_WEIGHT_TILES], bool(run.spec.conv), len(weights))
 
 
-def digit_section(run, result) -> None:
+def digit_section(path: str, run, result) -> None:
     """Let the user pick a test digit; show its saliency and every layer's activations."""
     evaluation = result.evaluation
     mistakes = (evaluation.predictions != evaluation.labels).nonzero().flatten()
@@ -57,14 +58,18 @@ def digit_section(run, result) -> None:
             f"Label **{run.classes[label]}**, predicted **{run.classes[predicted]}** ({verdict}) "
             f"with {float(evaluation.probabilities[index, predicted]):.0%}."
         )
-    inside_views.digit_layers(run, result.test_images[index], predicted, key="inside-digit")
+    inside_views.digit_layers(inside_views.test_digit_views(path, index), key="inside-digit")
 
 
-def gradients_section(run) -> None:
+def gradients_section(path: str, run) -> None:
     """Show how each layer's gradient norm moved while this run trained."""
     st.subheader("Gradient norms per layer")
     inside_views.grad_norms_chart(
-        run.steps, probes.layer_labels(run.model), key="inside-grads", live=False
+        run.steps,
+        probes.layer_labels(run.model),
+        key="inside-grads",
+        live=False,
+        version=run_version(path),
     )
 
 
@@ -95,7 +100,12 @@ def pca_section(path: str, result) -> None:
     chart_column, digit_column = st.columns([4, 1], gap="medium")
     with chart_column:
         event = st.plotly_chart(
-            figures.pca_scatter_figure(coords, labels, np.arange(len(labels)), explained),
+            shared_figure(
+                (*run_version(path), "pca"),
+                lambda: figures.pca_scatter_figure(
+                    coords, labels, np.arange(len(labels)), explained
+                ),
+            ),
             config={"displayModeBar": False},
             on_select="rerun",
             selection_mode="points",
@@ -142,8 +152,8 @@ with guard.section("this run"):
     with guard.section("the first-layer weights"), torch.no_grad():
         weights_section(run)
     with guard.section("the digit's layers"):
-        digit_section(run, result)
+        digit_section(path, run, result)
     with guard.section("the projection"):
         pca_section(path, result)
     with guard.section("the gradient norms"):
-        gradients_section(run)
+        gradients_section(path, run)
