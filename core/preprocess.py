@@ -11,6 +11,8 @@ centre of the 28×28 frame is (14.0, 14.0). The centre of mass of an image v is
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,10 +25,17 @@ MIN_BOX = 3  # an ink bounding box smaller than this many pixels is a speck, not
 NOISE_LEVELS = 4  # colour differences up to this many levels (of 255) are not ink
 INK_THRESHOLD = 0.1  # fraction of the strongest ink that counts for the bounding box
 DOT_RATIO = 1.1  # a blob whose box is this close to a disc of the same area is a single dot
+# ink over more than this share of the canvas is a scribble, not a digit: a large, thick 8 on
+# the Draw page covers about a quarter of it
+COVERED_FRACTION = 0.5
 
 
-def ink_map(image: np.ndarray) -> np.ndarray:
-    """Return the ink as float32 (H, W) in [0, 1] from RGBA/RGB uint8 or bright-on-dark grayscale."""
+def ink_map(image: np.ndarray, background: tuple[int, int, int] | None = None) -> np.ndarray:
+    """Return the ink as float32 (H, W) in [0, 1] from RGBA/RGB uint8 or bright-on-dark grayscale.
+
+    background: the colour that is not ink, when the caller knows it (the Draw page's canvas);
+    else it is the most common colour on the border, which fails once ink covers the border.
+    """
     array = np.asarray(image)
     if array.ndim == 2:
         ink = array.astype(np.float32)
@@ -40,10 +49,14 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     alpha = None
     if array.shape[2] == 4:
         alpha = array[..., 3].astype(np.float32) / 255.0
-        if np.median(_border(alpha)) < 0.5:
+        if background is None and np.median(_border(alpha)) < 0.5:
             # a transparent background: whatever the colours, ink is what was painted
             return alpha
-    background = _background_colour(array[..., :3])
+    background = (
+        _background_colour(array[..., :3])
+        if background is None
+        else np.asarray(background, np.int16)
+    )
     # the largest channel difference from the background; channel by channel is ~30x faster
     # than one (H, W, 3) array
     difference = np.zeros(array.shape[:2], np.int16)
@@ -95,17 +108,37 @@ def centre_of_mass(image: torch.Tensor | np.ndarray) -> tuple[float, float]:
     return float((values.sum(1) * rows).sum() / total), float((values.sum(0) * cols).sum() / total)
 
 
-def to_mnist(image: np.ndarray) -> torch.Tensor | None:
+@dataclass(frozen=True)
+class Reading:
+    """A drawing read as a digit: the MNIST-style image, or why there is none."""
+
+    digit: torch.Tensor | None  # (1, 28, 28) float32 in [0, 1]
+    problem: str | None = None  # "empty", "speck" or "covered" when digit is None
+    ink_fraction: float = 0.0  # the share of the canvas under ink
+
+
+def to_mnist(image: np.ndarray, background: tuple[int, int, int] | None = None):
     """Return the drawing as an MNIST-style (1, 28, 28) float32 image in [0, 1], or None if empty."""
-    ink = ink_map(image)
+    return read_drawing(image, background).digit
+
+
+def read_drawing(image: np.ndarray, background: tuple[int, int, int] | None = None) -> Reading:
+    """Read a drawing as MNIST would have it, or say why it holds no digit (see Reading)."""
+    ink = ink_map(image, background)
     strongest = float(ink.max()) if ink.size else 0.0
     if strongest <= 0.0:
-        return None
+        return Reading(None, "empty")
     ink = ink / strongest
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
-    if len(rows) == 0 or _too_little_ink(ink, rows, cols):
-        return None
+    inked = ink > INK_THRESHOLD
+    fraction = float(inked.mean())
+    if fraction > COVERED_FRACTION:
+        return Reading(None, "covered", fraction)
+    rows = np.flatnonzero(inked.any(axis=1))
+    cols = np.flatnonzero(inked.any(axis=0))
+    if len(rows) == 0:
+        return Reading(None, "empty", fraction)
+    if _too_little_ink(ink, rows, cols):
+        return Reading(None, "speck", fraction)
     crop = torch.from_numpy(
         np.ascontiguousarray(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
     )
@@ -122,7 +155,7 @@ def to_mnist(image: np.ndarray) -> torch.Tensor | None:
     left = min(max(round(IMAGE_SIDE / 2 - com_col), 0), IMAGE_SIDE - size[1])
     frame = torch.zeros(1, IMAGE_SIDE, IMAGE_SIDE)
     frame[0, top : top + size[0], left : left + size[1]] = digit
-    return frame / frame.max()
+    return Reading(frame / frame.max(), None, fraction)
 
 
 def naive_resize(image: np.ndarray) -> torch.Tensor:

@@ -165,6 +165,21 @@ def test_drawn_one_zero_and_seven_are_recognised(page):
     shot(page, "5-draw-seven")
 
 
+def test_a_canvas_scribbled_all_over_says_why_there_is_no_digit(page):
+    open_page(page, "Draw")
+    page.get_by_role("button", name=re.compile("Clear")).click()
+    wait_for_app_idle(page)
+    box = page.locator("canvas.upper-canvas").first.bounding_box()
+    # edge to edge, row under row: the strokes (20 px on 280) overlap and cover the square
+    zigzag = [(x, i / 20) for i in range(21) for x in ((0.0, 1.0) if i % 2 == 0 else (1.0, 0.0))]
+    draw_stroke(page, box, zigzag)
+    page.get_by_text(re.compile(r"The square is \d+% ink")).first.wait_for(timeout=30_000)
+    assert page.locator(".dl-digit").count() == 0, "a scribble must not get a prediction"
+    assert_no_exception(page)
+    shot(page, "5-draw-covered")
+    page.get_by_role("button", name=re.compile("Clear")).click()
+
+
 def test_a_shared_link_opens_its_configuration_in_a_fresh_browser(page, app_url):
     from urllib.parse import urlencode
 

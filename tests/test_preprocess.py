@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from core.preprocess import centre_of_mass, naive_resize, to_mnist
+from core.preprocess import centre_of_mass, naive_resize, read_drawing, to_mnist
 
 SIZE = 280
 
@@ -189,3 +189,48 @@ def test_to_mnist_takes_a_few_milliseconds_per_canvas():
     seconds = min(timeit.repeat(lambda: to_mnist(rgba), number=20, repeat=5)) / 20
     # the target is 5 ms on an idle 2-core machine; the margin absorbs a busy test run
     assert seconds < 0.015
+
+
+def scribble(pen) -> None:
+    """Zig-zag strokes from edge to edge, as someone scribbling the whole square would."""
+    for y in range(0, SIZE + 1, 24):
+        pen.line([(0, y), (SIZE, y + 12)], fill=255, width=22)
+
+
+def as_canvas_rgba(gray: np.ndarray, transparent: bool) -> np.ndarray:
+    """Return white ink on black as the Draw page's canvas sends it: transparent or opaque."""
+    rgba = np.zeros((*gray.shape, 4), np.uint8)
+    rgba[..., :3] = gray[..., None]
+    rgba[..., 3] = gray if transparent else 255
+    return rgba
+
+
+@pytest.mark.parametrize("transparent", [True, False], ids=["transparent", "opaque"])
+def test_a_canvas_scribbled_all_over_says_it_is_covered(transparent):
+    canvas = as_canvas_rgba(gray_canvas(scribble), transparent)
+    reading = read_drawing(canvas, background=(0, 0, 0))
+    assert reading.digit is None and reading.problem == "covered"
+    assert reading.ink_fraction > 0.5
+
+
+def test_the_reasons_for_no_digit_are_told_apart():
+    assert read_drawing(np.zeros((SIZE, SIZE), np.uint8)).problem == "empty"
+    dot = gray_canvas(lambda pen: pen.ellipse((130, 130, 150, 150), fill=255))
+    assert read_drawing(dot).problem == "speck"
+    reading = read_drawing(gray_canvas(seven))
+    assert reading.problem is None and 0.0 < reading.ink_fraction < 0.5
+
+
+@pytest.mark.parametrize("transparent", [True, False], ids=["transparent", "opaque"])
+def test_a_known_background_reads_a_digit_whose_strokes_cover_the_border(transparent):
+    # a 1 drawn as a thick bar from the top edge to the bottom edge, and a frame round the
+    # square: the border is mostly ink, so guessing the background from it would fail
+    def framed_one(pen):
+        pen.rectangle((0, 0, SIZE - 1, SIZE - 1), outline=255, width=12)
+        pen.line([(140, 0), (140, SIZE)], fill=255, width=24)
+
+    canvas = as_canvas_rgba(gray_canvas(framed_one), transparent)
+    reading = read_drawing(canvas, background=(0, 0, 0))
+    assert reading.digit is not None
+    # read as ink on black: the middle column is bright, the black inside the frame is dark
+    assert float(reading.digit[0, :, 14].mean()) > float(reading.digit[0, 14, 5:9].mean())

@@ -6,13 +6,24 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from core.data import DataUnavailable
-from core.preprocess import to_mnist
+from core.preprocess import Reading, read_drawing
 from core.quicktrain import EXPECTED_SECONDS, QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun
 from ui import guard, inside_views, state, train_panel, widgets
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 20
+# white ink on black; the reader is told the background, so ink over the border is still ink
+CANVAS_BACKGROUND = (0, 0, 0)
+INK_COLOUR = "#FFFFFF"
+# why a drawing holds no digit, in the words the page uses (core.preprocess.Reading.problem)
+NO_DIGIT = {
+    "speck": "That is a dot, not a digit yet: draw the whole digit.",
+    "covered": (
+        "The square is {share:.0%} ink: there is no digit shape left to read. "
+        "Press **Clear** and draw one digit, with black around it."
+    ),
+}
 QUICK_JOB_KEY = "draw-quick-job"
 CANVAS_VERSION_KEY = "draw-canvas-version"
 
@@ -141,8 +152,8 @@ with canvas_column:
     canvas = st_canvas(
         fill_color="#000000",
         stroke_width=STROKE_WIDTH,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
+        stroke_color=INK_COLOUR,
+        background_color="#{:02x}{:02x}{:02x}".format(*CANVAS_BACKGROUND),
         update_streamlit=True,
         height=CANVAS_SIZE,
         width=CANVAS_SIZE,
@@ -153,11 +164,18 @@ with canvas_column:
     st.button("Clear", on_click=clear_canvas, icon=":material/delete:", key="draw-clear")
 
 drawing = canvas.image_data if canvas.json_data and canvas.json_data.get("objects") else None
-digit = to_mnist(drawing) if drawing is not None else None
+reading = (
+    read_drawing(drawing, CANVAS_BACKGROUND) if drawing is not None else Reading(None, "empty")
+)
+digit = reading.digit
 
 probabilities = None
 with answer_column, guard.section("the prediction"):
-    if digit is None:
+    if digit is None and reading.problem in NO_DIGIT:
+        st.warning(
+            NO_DIGIT[reading.problem].format(share=reading.ink_fraction), icon=":material/draw:"
+        )
+    elif digit is None:
         st.markdown(
             '<div class="dl-hint">Draw one digit on the black square: '
             "the prediction appears as you draw.</div>",
