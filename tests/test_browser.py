@@ -87,6 +87,44 @@ def test_build_page_shows_size_diagram_and_code(page):
     shot(page, "2-build-code")
 
 
+# the largest network the Build page allows: 4 convolutions and 8 dense layers, all decorated
+BIGGEST_NETWORK = (
+    "conv="
+    + "~".join(["32-3-same-relu-max-bn-d0.25"] * 4)
+    + "&dense="
+    + "~".join(["512-relu-bn-d0.5"] * 8)
+)
+# every label of the diagram as the browser laid it out
+DIAGRAM_LABELS = """() => [...document.querySelectorAll('.js-plotly-plot .annotation-text-g')]
+    .map(g => g.getBoundingClientRect())
+    .filter(r => r.width > 0)
+    .map(r => [r.left, r.top, r.right, r.bottom])"""
+
+
+def _overlapping(boxes: list[list[float]]) -> list[tuple[int, int]]:
+    return [
+        (i, j)
+        for i, a in enumerate(boxes)
+        for j, b in enumerate(boxes[i + 1 :], start=i + 1)
+        if a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1
+    ]
+
+
+def test_the_diagram_of_the_biggest_network_has_no_overlapping_labels(page, app_url):
+    page.goto(f"{app_url}/build?preset=small-cnn&{BIGGEST_NETWORK}")
+    wait_for_app_idle(page)
+    assert_no_exception(page)
+    wait_for_charts(page, 1)
+    boxes = page.evaluate(DIAGRAM_LABELS)
+    assert len(boxes) >= 14, boxes  # a label per stage at least: 14 stages
+    assert _overlapping(boxes) == []
+    chart = page.locator(".js-plotly-plot").first.bounding_box()
+    right, bottom = chart["x"] + chart["width"], chart["y"] + chart["height"]
+    outside = [b for b in boxes if b[0] < chart["x"] or b[2] > right + 1 or b[3] > bottom + 1]
+    assert outside == [], "labels run off the chart"
+    shot(page, "2-build-biggest")
+
+
 def test_training_streams_live_and_survives_a_refresh(page):
     open_page(page, "Train")
     assert_no_exception(page)

@@ -373,9 +373,21 @@ def _network_stages(spec) -> list[dict]:
     return stages
 
 
+# more stages than this do not fit side by side in the Build page's column: they are stacked
+MAX_STAGES_ACROSS = 6
+STACKED_ROW_PX = 40
+
+
 def network_diagram_figure(spec) -> go.Figure:
-    """Return a left-to-right diagram of the network: one box per layer, height by its size."""
+    """Return a diagram of the network: one box per layer, sized by its output.
+
+    Up to MAX_STAGES_ACROSS stages run left to right with their labels above and below; a
+    deeper network is stacked top to bottom, one row per stage with its label beside it, so
+    that no label runs into another however many layers there are.
+    """
     stages = _network_stages(spec)
+    if len(stages) > MAX_STAGES_ACROSS:
+        return _stacked_diagram(stages)
     biggest = max(math.log2(s["size"] + 1) for s in stages)
     fig = go.Figure()
     box = 0.62
@@ -430,6 +442,65 @@ def network_diagram_figure(spec) -> go.Figure:
         margin=dict(l=5, r=5, t=5, b=5),
         xaxis=dict(visible=False, range=[-0.55, len(stages) - 0.45]),
         yaxis=dict(visible=False, range=[-1.25, 0.95]),
+        plot_bgcolor="rgba(0,0,0,0)",
+        showlegend=False,
+        font=dict(size=12),
+    )
+    return fig
+
+
+def _stacked_diagram(stages: list[dict]) -> go.Figure:
+    """Return the network top to bottom: a box per stage, its width by size, its label beside it."""
+    biggest = max(math.log2(s["size"] + 1) for s in stages)
+    fig = go.Figure()
+    box = 0.6  # of a row's height
+    for row, stage in enumerate(stages):
+        half = 0.5 * (0.15 + 0.85 * math.log2(stage["size"] + 1) / biggest)
+        y = -row
+        fig.add_shape(
+            type="rect",
+            x0=-half,
+            x1=half,
+            y0=y - box / 2,
+            y1=y + box / 2,
+            fillcolor=LAYER_COLORS[stage["kind"]],
+            line=dict(color="#333", width=1),
+            layer="below",
+        )
+        detail = stage["detail"].replace("<br>", ", ")
+        fig.add_annotation(
+            x=0.56,
+            y=y,
+            text=f"<b>{stage['title']}</b> {stage['shape']}"
+            + (f"<br><span style='font-size:11px'>{detail}</span>" if detail else ""),
+            showarrow=False,
+            xanchor="left",
+            align="left",
+            font=dict(size=12, color="#222"),
+        )
+        if row:
+            fig.add_annotation(
+                x=0,
+                y=y + box / 2,
+                ax=0,
+                ay=y + 1 - box / 2,
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                showarrow=True,
+                arrowhead=2,
+                arrowwidth=1.5,
+                arrowcolor="#555",
+                text="",
+            )
+    fig.update_layout(
+        height=STACKED_ROW_PX * len(stages) + 10,
+        margin=dict(l=5, r=5, t=5, b=5),
+        # the boxes take the left third, their labels (up to "3×3 same, BN, relu, max pool,
+        # drop 0.25") the rest
+        xaxis=dict(visible=False, range=[-0.52, 2.6]),
+        yaxis=dict(visible=False, range=[-len(stages) + 0.5, 0.5]),
         plot_bgcolor="rgba(0,0,0,0)",
         showlegend=False,
         font=dict(size=12),
