@@ -422,21 +422,7 @@ def network_diagram_figure(spec) -> go.Figure:
                 font=dict(size=12, color="#444"),
             )
         if x:
-            fig.add_annotation(
-                x=x - box / 2,
-                y=0,
-                ax=x - 1 + box / 2,
-                ay=0,
-                xref="x",
-                yref="y",
-                axref="x",
-                ayref="y",
-                showarrow=True,
-                arrowhead=2,
-                arrowwidth=1.5,
-                arrowcolor="#555",
-                text="",
-            )
+            _arrow(fig, (x - 1 + box / 2, 0), (x - box / 2, 0))
     fig.update_layout(
         height=300,
         margin=dict(l=5, r=5, t=5, b=5),
@@ -447,6 +433,25 @@ def network_diagram_figure(spec) -> go.Figure:
         font=dict(size=12),
     )
     return fig
+
+
+def _arrow(fig: go.Figure, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Draw an arrow from one stage's box to the next, in data coordinates."""
+    fig.add_annotation(
+        x=end[0],
+        y=end[1],
+        ax=start[0],
+        ay=start[1],
+        xref="x",
+        yref="y",
+        axref="x",
+        ayref="y",
+        showarrow=True,
+        arrowhead=2,
+        arrowwidth=1.5,
+        arrowcolor="#555",
+        text="",
+    )
 
 
 def _stacked_diagram(stages: list[dict]) -> go.Figure:
@@ -479,21 +484,7 @@ def _stacked_diagram(stages: list[dict]) -> go.Figure:
             font=dict(size=12, color="#222"),
         )
         if row:
-            fig.add_annotation(
-                x=0,
-                y=y + box / 2,
-                ax=0,
-                ay=y + 1 - box / 2,
-                xref="x",
-                yref="y",
-                axref="x",
-                ayref="y",
-                showarrow=True,
-                arrowhead=2,
-                arrowwidth=1.5,
-                arrowcolor="#555",
-                text="",
-            )
+            _arrow(fig, (0, y + 1 - box / 2), (0, y + box / 2))
     fig.update_layout(
         height=STACKED_ROW_PX * len(stages) + 10,
         margin=dict(l=5, r=5, t=5, b=5),
