@@ -48,6 +48,25 @@ def running_app(data_dir: Path, runs_dir: Path, log_path: Path):
         yield url
 
 
+@contextmanager
+def browser_tab(url: str, width: int = 1280, height: int = 720):
+    """Open url in a fresh headless Chromium, wait for the app; yield the tab; close it after."""
+    chromium = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height})
+            tab = context.new_page()
+            tab.set_default_timeout(60_000)
+            tab.goto(url)
+            wait_for_app_idle(tab)
+            yield tab
+        finally:
+            browser.close()
+
+
 def wait_for_app_idle(page, timeout: float = 60.0) -> None:
     """Wait until Streamlit has finished the current script run (its status widget is gone)."""
     page.wait_for_load_state("domcontentloaded")

@@ -70,7 +70,17 @@ def texts(at: AppTest, kind: str) -> str:
 
 
 def everything_shown(at: AppTest) -> str:
-    kinds = ("markdown", "caption", "error", "warning", "info", "success", "subheader", "title")
+    kinds = (
+        "markdown",
+        "caption",
+        "error",
+        "warning",
+        "info",
+        "success",
+        "subheader",
+        "header",
+        "title",
+    )
     return "\n".join(texts(at, kind) for kind in kinds)
 
 
@@ -172,7 +182,7 @@ def test_a_folder_with_text_in_its_metrics_leaves_the_inside_page_drawing(isolat
     at = page(INSIDE)
     assert not at.exception and not at.error
     assert at.selectbox(key="inside-run").value.endswith(GOOD)
-    assert "Gradient norms per layer" in texts(at, "subheader")
+    assert "Gradient norms per layer" in texts(at, "header")
 
 
 def test_missing_and_odd_values_show_a_dash(isolated_folders):

@@ -54,9 +54,9 @@ def test_inside_page_draws_weights_activations_saliency_and_pca(kind, tiny_runs,
     assert not at.exception, at.exception
     assert not at.error
     assert at.title[0].value == "Inside"
-    subheaders = _texts(at, "subheader")
-    assert "First-layer weights" in subheaders
-    assert "Last hidden layer" in subheaders
+    headers = _texts(at, "header")
+    assert "First-layer weights" in headers
+    assert "Last hidden layer" in headers
     assert len(at.get("image")) >= 2  # weight grid and saliency overlay
     assert len(at.get("plotly_chart")) >= 3  # activation bars and the PCA scatter
     assert "predicted" in _texts(at, "markdown")
@@ -97,7 +97,7 @@ def test_inside_page_charts_the_gradient_norms_of_each_layer(tiny_runs, isolated
     _use(tiny_runs["conv"], isolated_folders)
     at = _app(INSIDE)
     assert not at.exception
-    assert "Gradient norms per layer" in _texts(at, "subheader")
+    assert "Gradient norms per layer" in _texts(at, "header")
     figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     names = [[trace.get("name") for trace in f["data"]] for f in figures]
     assert ["conv 1", "dense 1", "output"] in names

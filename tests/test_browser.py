@@ -13,11 +13,10 @@ import pytest
 
 from tests.browser import (
     ARTIFACTS,
-    CHROMIUM_ARGS,
     assert_no_exception,
+    browser_tab,
     draw_stroke,
     open_page,
-    require_browser,
     running_app,
     wait_for_app_idle,
 )
@@ -35,18 +34,8 @@ def app_url(data_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(app_url):
-    chromium = require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 720})
-        tab = context.new_page()
-        tab.set_default_timeout(60_000)
-        tab.goto(app_url)
-        wait_for_app_idle(tab)
+    with browser_tab(app_url) as tab:
         yield tab
-        browser.close()
 
 
 def shot(page, name: str) -> None:
@@ -111,18 +100,25 @@ def _overlapping(boxes: list[list[float]]) -> list[tuple[int, int]]:
 
 
 def test_the_diagram_of_the_biggest_network_has_no_overlapping_labels(page, app_url):
-    page.goto(f"{app_url}/build?preset=small-cnn&{BIGGEST_NETWORK}")
-    wait_for_app_idle(page)
-    assert_no_exception(page)
-    wait_for_charts(page, 1)
-    boxes = page.evaluate(DIAGRAM_LABELS)
-    assert len(boxes) >= 14, boxes  # a label per stage at least: 14 stages
-    assert _overlapping(boxes) == []
-    chart = page.locator(".js-plotly-plot").first.bounding_box()
-    right, bottom = chart["x"] + chart["width"], chart["y"] + chart["height"]
-    outside = [b for b in boxes if b[0] < chart["x"] or b[2] > right + 1 or b[3] > bottom + 1]
-    assert outside == [], "labels run off the chart"
-    shot(page, "2-build-biggest")
+    # a context of its own: the shared tab's session must keep its small network for training
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 720})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    try:
+        tab.goto(f"{app_url}/build?preset=small-cnn&{BIGGEST_NETWORK}")
+        wait_for_app_idle(tab)
+        assert_no_exception(tab)
+        wait_for_charts(tab, 1)
+        boxes = tab.evaluate(DIAGRAM_LABELS)
+        assert len(boxes) >= 14, boxes  # a label per stage at least: 14 stages
+        assert _overlapping(boxes) == []
+        chart = tab.locator(".js-plotly-plot").first.bounding_box()
+        right, bottom = chart["x"] + chart["width"], chart["y"] + chart["height"]
+        outside = [b for b in boxes if b[0] < chart["x"] or b[2] > right + 1 or b[3] > bottom + 1]
+        assert outside == [], "labels run off the chart"
+        shot(tab, "2-build-biggest")
+    finally:
+        context.close()
 
 
 def test_training_streams_live_and_survives_a_refresh(page):

@@ -9,15 +9,12 @@ import plotly.graph_objects as go
 
 from core.models import feature_shapes, flat_features
 from core.train.events import EpochEnded, Step
-from ui import talk
+from ui import palette, talk
 
 # --- Evaluate and Draw pages -------------------------------------------------------------
 
-ACCENT = "#ff4b4b"  # Streamlit's primary red: the one bar or cell the eye should land on
-MUTED = "#9aa5b1"
-MISTAKE_SCALE = [[0.0, "#fff5f0"], [0.5, "#fb6a4a"], [1.0, "#99000d"]]
-CORRECT_SCALE = [[0.0, "#e5f5e0"], [1.0, "#31a354"]]
-SERIES_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+# colours: ui/palette.py, chosen to read under colour-vision deficiencies and in grey-scale
+ACCENT, MUTED = palette.ACCENT, palette.MUTED
 
 
 def _rows(matrix) -> list[list[float]]:
@@ -48,8 +45,8 @@ def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
     hover = "true %{y} → predicted %{x}: %{text}<extra></extra>"
     fig = go.Figure()
     for z, scale, zmin, zmax in (
-        (mistakes, MISTAKE_SCALE, 0.0, worst),
-        (correct, CORRECT_SCALE, low, high if high > low else low + 1),
+        (mistakes, palette.MISTAKE_SCALE, 0.0, worst),
+        (correct, palette.CORRECT_SCALE, low, high if high > low else low + 1),
     ):
         fig.add_trace(
             go.Heatmap(
@@ -101,7 +98,7 @@ def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
 def per_class_accuracy_figure(
     per_class_accuracy, classes, overall: float | None = None
 ) -> go.Figure:
-    """Return a bar chart of accuracy per true digit, the weakest in the accent colour."""
+    """Return a bar chart of accuracy per true digit, the weakest in the accent colour and named."""
     values = list(per_class_accuracy)
     labels = [str(c) for c in classes]
     weakest = min(range(len(values)), key=values.__getitem__) if values else -1
@@ -125,6 +122,17 @@ def per_class_accuracy_figure(
             y=overall,
             line_dash="dot",
             line_color="#555",
+        )
+    if weakest >= 0 and len(values) > 1:
+        # said in words as well as in colour
+        fig.add_annotation(
+            x=labels[weakest],
+            y=values[weakest],
+            text="weakest",
+            showarrow=False,
+            yanchor="bottom",
+            yshift=2,
+            font=dict(size=12, color="#111"),
         )
     # zoom in on the top of the scale, where good models differ
     bottom = max(0.0, min(low - (1 - low) * 0.6, 0.9)) if low > 0.5 else 0.0
@@ -199,7 +207,7 @@ def run_curves_figure(
                 y=_smooth(ys, smooth) if smooth else ys,
                 name=label,
                 mode="lines+markers" if len(xs) <= 30 else "lines",
-                line=dict(color=SERIES_COLORS[i % len(SERIES_COLORS)], width=2),
+                line=palette.series_line(i),
             )
         )
     fig.update_layout(
@@ -215,15 +223,17 @@ def run_curves_figure(
 
 # --- Data, Build and Train pages ---------------------------------------------------------
 
-TRAIN_COLOR, VAL_COLOR = "#4c8bf5", "#ff4b4b"
+TRAIN_COLOR, VAL_COLOR = palette.TRAIN, palette.VALIDATION
+# validation is dashed as well as coloured: the two stay apart in grey-scale
+VAL_DASH = "dash"
 LAYER_COLORS = {
     "input": "#9aa5b1",
     "conv": "#f4a259",
     "flatten": "#c8ccd2",
-    "dense": TRAIN_COLOR,
-    "output": VAL_COLOR,
+    "dense": palette.SKY,
+    "output": palette.VERMILLION,
 }
-RAW_LINE = "rgba(76, 139, 245, 0.30)"
+RAW_LINE = "rgba(0, 114, 178, 0.30)"  # palette.TRAIN, faint
 MAX_POINTS = 2000
 LOG_TICKS = [m * 10.0**e for e in range(-4, 3) for m in (1, 2, 5)]
 
@@ -527,7 +537,7 @@ LR_AXES = dict(
     xaxis=dict(title="step", rangemode="tozero"),
     yaxis=dict(title="learning rate", exponentformat="power", rangemode="tozero"),
 )
-LR_COLOR = "#2ca02c"
+LR_COLOR = palette.GREEN
 
 
 def loss_curve_figure(steps: list[Step], height: int = 280) -> go.Figure:
@@ -565,7 +575,7 @@ def epoch_curves_figure(epochs: list[EpochEnded], height: int = 260) -> go.Figur
                     yaxis=f"y{axis}",
                     name="train" if split == "train" else "validation",
                     mode="lines+markers",
-                    line=dict(color=color, width=2),
+                    line=dict(color=color, width=2, dash=VAL_DASH if split == "val" else None),
                     showlegend=not axis,
                     hovertemplate=f"epoch %{{x}}: %{{y:{number}}}<extra></extra>",
                 )
@@ -586,28 +596,17 @@ def lr_figure(steps: list[Step], height: int = 260) -> go.Figure:
 
 # --- Inside page -------------------------------------------------------------------------
 
-DIGIT_COLORS = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-]
+DIGIT_COLORS, DIGIT_SYMBOLS = palette.DIGITS, palette.DIGIT_SYMBOLS
 
 
 def activation_bars_figure(name: str, values, height: int = 200) -> go.Figure:
-    """Return one bar per unit of a layer's output (positive blue, negative red)."""
+    """Return one bar per unit of a layer's output (positive orange, negative blue)."""
     ys = np.asarray(values, dtype=np.float32).reshape(-1)
     fig = go.Figure(
         go.Bar(
             x=np.arange(len(ys)),
             y=ys,
-            marker_color=np.where(ys >= 0, "#2166ac", "#b2182b"),
+            marker_color=np.where(ys >= 0, palette.POSITIVE, palette.NEGATIVE),
             marker_line_width=0,
             hovertemplate="unit %{x}: %{y:.3f}<extra></extra>",
         )
@@ -637,7 +636,13 @@ def pca_scatter_figure(coords, labels, indices, explained, height: int = 520) ->
                 y=xy[rows, 1],
                 mode="markers",
                 name=str(digit),
-                marker=dict(size=5, color=DIGIT_COLORS[int(digit) % 10], opacity=0.75),
+                # a shape per digit as well as a colour: ten colours cannot all stay apart
+                marker=dict(
+                    size=6,
+                    color=DIGIT_COLORS[int(digit) % 10],
+                    symbol=DIGIT_SYMBOLS[int(digit) % 10],
+                    opacity=0.75,
+                ),
                 customdata=indices[rows],
                 hovertemplate=f"digit {digit} · test #%{{customdata}}<extra></extra>",
             )
@@ -650,9 +655,6 @@ def pca_scatter_figure(coords, labels, indices, explained, height: int = 520) ->
         yaxis=dict(title=f"PC 2 ({ratio[1]:.0%} of variance)", zeroline=False),
         legend=dict(title="digit", orientation="v", x=1.01, y=1),
     )
-
-
-GRADIENT_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
 
 def grad_norms_figure(steps: list[Step], layers: list[str], height: int = 300) -> go.Figure:
@@ -669,7 +671,7 @@ def grad_norms_figure(steps: list[Step], layers: list[str], height: int = 300) -
                 y=y,
                 name=name,
                 mode="lines",
-                line=dict(color=GRADIENT_COLORS[position % len(GRADIENT_COLORS)], width=2),
+                line=palette.series_line(position),
                 hovertemplate=f"{name}, step %{{x}}: %{{y:.3g}}<extra></extra>",
             )
         )

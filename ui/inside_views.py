@@ -14,7 +14,7 @@ from core import inside
 from core.data import normalize, to_float
 from core.train.events import FeaturesSnapshot, Step, WeightsSnapshot
 from core.train.jobs import Job
-from ui import figures, live_curves, state, talk, widgets
+from ui import figures, live_curves, palette, state, talk, widgets
 from ui.shared_figures import shared_figure
 
 CHART_CONFIG = {"displayModeBar": False}
@@ -34,12 +34,19 @@ def weight_tiles(
     """Show first-layer weights as a grid of tiles, one per neuron or filter."""
     kind = "filter" if conv else "neuron"
     st.caption(
-        f"One tile per {kind} ({len(weights)} of {total} shown): red pixels push the unit up, "
-        "blue pull it down; each tile is scaled to its own largest weight."
+        f"One tile per {kind} ({len(weights)} of {total} shown): {palette.POSITIVE_WORD} "
+        f"pixels push the unit up, {palette.NEGATIVE_WORD} pull it down; each tile is scaled "
+        "to its own largest weight."
     )
     if image is None:
         image = widgets.weight_grid_image(weights, columns=columns, size=56)
-    st.image(image, width="stretch")
+    st.image(
+        image,
+        width="stretch",
+        alt=f"The first layer's weights as {len(weights)} tiles, one per {kind}, each 28 by 28 "
+        f"for a dense layer or the kernel's size for a convolution: {palette.POSITIVE_WORD} "
+        f"pushes the unit up, {palette.NEGATIVE_WORD} pulls it down.",
+    )
 
 
 def _per_snapshot(kind: str, snapshot, make):
@@ -171,10 +178,15 @@ def digit_layers(views: DigitViews, key: str) -> None:
     """Show one digit's saliency for the predicted class and every layer's activations."""
     picture_column, activation_column = st.columns([1, 2], gap="medium")
     with picture_column:
-        st.image(views.saliency, width=224)
+        st.image(
+            views.saliency,
+            width=224,
+            alt=f"The digit with its saliency for {views.predicted_name} laid over it: the "
+            f"pixels that move that score most are brightest ({palette.SALIENCY_WORD}).",
+        )
         st.caption(
             f"Saliency: the pixels whose change moves the score of {views.predicted_name} "
-            "most (red), over the digit."
+            f"most (bright {palette.SALIENCY_WORD}), over the dimmed digit."
         )
     with activation_column:
         st.caption(

@@ -98,15 +98,18 @@ class Trace:
     xaxis: str = "x"
     showlegend: bool = True
     hovertemplate: str | None = None
+    symbol: str | None = None  # the marker's shape, for mode "markers"
 
     def style(self) -> dict:
         """Return the plotly trace without its points."""
         line = {"color": self.color, "width": self.width, "dash": self.dash}
+        marker = {"color": self.color, "symbol": self.symbol} if self.symbol else None
         trace = {
             "type": "scatter",
             "name": self.name,
             "mode": self.mode,
             "line": {k: v for k, v in line.items() if v is not None},
+            "marker": marker,
             "xaxis": self.xaxis,
             "yaxis": self.yaxis,
             "showlegend": self.showlegend,

@@ -14,15 +14,16 @@ import streamlit as st
 
 from core.train.events import FeaturesSnapshot
 from core.train.jobs import Job
-from ui import talk
+from ui import palette, talk
 from ui.figures import (
     DIGIT_COLORS,
-    GRADIENT_COLORS,
+    DIGIT_SYMBOLS,
     LR_AXES,
     LR_COLOR,
     RAW_LINE,
     TRAIN_COLOR,
     VAL_COLOR,
+    VAL_DASH,
     epoch_axes,
     loss_axes,
     trailing_mean,
@@ -120,6 +121,7 @@ def live_job_curves(job: Job, key: str) -> None:
                         [getattr(e, f"{split}_{metric}") for e in epochs],
                         color=color,
                         width=2,
+                        dash=VAL_DASH if split == "val" else None,
                         mode="lines+markers",
                         xaxis=f"x{axis}",
                         yaxis=f"y{axis}",
@@ -155,7 +157,8 @@ def live_grad_norms(job: Job, key: str) -> bool:
             name,
             xs,
             norms[:, position],
-            color=GRADIENT_COLORS[position % len(GRADIENT_COLORS)],
+            color=palette.series_line(position)["color"],
+            dash=palette.series_line(position)["dash"],
             width=2,
             hovertemplate=f"{name}, step %{{x}}: %{{y:.3g}}<extra></extra>",
         )
@@ -184,6 +187,7 @@ def live_features(snapshot: FeaturesSnapshot, classes, key: str, height: int = 3
             coords[labels == index, 0],
             coords[labels == index, 1],
             color=DIGIT_COLORS[int(classes[index]) % len(DIGIT_COLORS)],
+            symbol=DIGIT_SYMBOLS[int(classes[index]) % len(DIGIT_SYMBOLS)],
             mode="markers",
             hovertemplate=f"digit {classes[index]}<extra></extra>",
         )

@@ -33,7 +33,9 @@ html { font-size: 21px; }
 [data-testid="stExpandSidebarButton"] { display: none !important; }
 [data-testid="stMain"] { color: #000; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: #111 !important; }
-[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { color: #000; }
+/* not inside buttons: a primary button's label stays white on the accent */
+[data-testid="stMarkdownContainer"] p:not(button *),
+[data-testid="stMarkdownContainer"] li:not(button *) { color: #000; }
 [data-testid="stMetricValue"] { font-weight: 700; }
 hr { border-bottom: 2px solid #000 !important; }
 .dl-talk-bar { font-weight: 700; }

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import streamlit as st
 
-from ui import figures, state
+from ui import figures, palette, state
 
 # --- run picker, probabilities, digit galleries (Evaluate and Draw) ----------------------
 
@@ -102,13 +102,37 @@ def top_probabilities(probabilities, classes, top: int = 3) -> list[tuple[int, f
     return [(int(classes[i]), values[i]) for i in order]
 
 
-def digit_gallery(images, captions: list[str], columns: int = 8, size: int = 84) -> None:
-    """Draw digits (N, 28, 28) in a grid with a caption under each, pixels kept sharp."""
+MAX_ALT_LABELS = 12  # alt text names this many digits of a grid, then says how many more
+
+
+def digits_alt(what: str, labels: list[str]) -> str:
+    """Return alt text for a grid of digits: '24 training digits: 9, 3, 5, … and 12 more'."""
+    shown = ", ".join(labels[:MAX_ALT_LABELS])
+    more = len(labels) - MAX_ALT_LABELS
+    return f"{len(labels)} {what}: {shown}" + (f", and {more} more" if more > 0 else "")
+
+
+def plain_text(markdown: str) -> str:
+    """Return a short Markdown caption as plain text, for alt text (bold and line breaks go)."""
+    return markdown.replace("**", "").replace("  \n", ", ").replace("\n", ", ")
+
+
+def digit_gallery(
+    images, captions: list[str], columns: int = 8, size: int = 84, alts: list[str] | None = None
+) -> None:
+    """Draw digits (N, 28, 28) in a grid with a caption under each, pixels kept sharp.
+
+    alts: each image's alt text; by default its caption as plain text.
+    """
     for start in range(0, len(captions), columns):
         cells = st.columns(columns)
         for cell, index in zip(cells, range(start, min(start + columns, len(captions)))):
             with cell:
-                st.image(upscale_digit(images[index], size), width=size)
+                st.image(
+                    upscale_digit(images[index], size),
+                    width=size,
+                    alt=alts[index] if alts else plain_text(captions[index]),
+                )
                 st.caption(captions[index])
 
 
@@ -199,9 +223,12 @@ def digit_grid_image(
     return np.asarray(canvas)
 
 
-def show_digit_grid(images, labels: list[str] | None = None, columns: int = 12) -> None:
+def show_digit_grid(
+    images, labels: list[str] | None = None, columns: int = 12, what: str = "digits"
+) -> None:
     """Draw digits as one composed image (one request, fast) with a label under each."""
-    st.image(digit_grid_image(images, labels, columns), width="stretch")
+    alt = digits_alt(what, labels) if labels else f"{len(images)} {what}"
+    st.image(digit_grid_image(images, labels, columns), width="stretch", alt=alt)
 
 
 # classes used by prediction_html and the Draw page's hint; big enough for a projector
@@ -209,7 +236,7 @@ PREDICTION_CSS = """
 <style>
 .dl-answer {line-height: 1.05; margin-bottom: 0.5rem;}
 .dl-answer .dl-label {font-size: 1.3rem; color: #6b7280;}
-.dl-answer .dl-digit {font-size: 6.5rem; font-weight: 800; color: #ff4b4b;}
+.dl-answer .dl-digit {font-size: 6.5rem; font-weight: 800; color: #c1121f;}
 .dl-answer .dl-sure {font-size: 1.6rem; font-weight: 600;}
 .dl-unsure .dl-digit {color: #d97706; font-size: 4.8rem;}
 .dl-unsure .dl-or {font-size: 2rem; font-weight: 400; color: #6b7280;}
@@ -239,13 +266,13 @@ def prediction_html(probabilities, classes, unsure_below: float = 0.5) -> str:
 # --- Inside page ------------------------------------------------------------------------
 
 
-def _red_blue(values: np.ndarray) -> np.ndarray:
-    """Map values in [-1, 1] to RGB uint8: blue negative, white zero, red positive."""
+def _diverging(values: np.ndarray) -> np.ndarray:
+    """Map values in [-1, 1] to RGB uint8: palette.NEGATIVE below zero, POSITIVE above."""
     v = np.clip(values, -1.0, 1.0)[..., None]
-    white = np.array([247, 247, 247], dtype=np.float32)
-    red = np.array([178, 24, 43], dtype=np.float32)
-    blue = np.array([33, 102, 172], dtype=np.float32)
-    rgb = np.where(v >= 0, white + v * (red - white), white - v * (blue - white))
+    zero = np.array(palette.ZERO_RGB, dtype=np.float32)
+    positive = np.array(palette.POSITIVE_RGB, dtype=np.float32)
+    negative = np.array(palette.NEGATIVE_RGB, dtype=np.float32)
+    rgb = np.where(v >= 0, zero + v * (positive - zero), zero - v * (negative - zero))
     return rgb.round().astype(np.uint8)
 
 
@@ -262,7 +289,7 @@ def weight_grid_image(weights, columns: int = 8, size: int = 84, gap: int = 4) -
     canvas = np.full(
         (rows * (side_y + gap) + gap, columns * (side_x + gap) + gap, 3), 255, dtype=np.uint8
     )
-    colored = _red_blue(tiles / scale)
+    colored = _diverging(tiles / scale)
     for i in range(count):
         row, col = divmod(i, columns)
         y, x = gap + row * (side_y + gap), gap + col * (side_x + gap)
@@ -272,14 +299,14 @@ def weight_grid_image(weights, columns: int = 8, size: int = 84, gap: int = 4) -
 
 
 def saliency_overlay_image(digit, saliency, size: int = 224) -> np.ndarray:
-    """Return an RGB image of a grey 28×28 digit with its saliency map in red on top."""
+    """Return an RGB image of a grey 28×28 digit with its saliency map on top (palette colour)."""
     pixels = upscale_digit(digit, size).astype(np.float32) / 255.0
     heat = np.asarray(saliency.detach().cpu() if hasattr(saliency, "detach") else saliency)
     heat = heat.astype(np.float32)
     heat = heat / max(float(heat.max()), 1e-12)
     factor = pixels.shape[0] // heat.shape[0]
-    heat = np.kron(heat, np.ones((factor, factor), dtype=np.float32))[..., None]
-    grey = np.repeat((0.15 + 0.55 * pixels)[..., None], 3, axis=2)  # dimmed so red stands out
-    red = np.array([1.0, 0.1, 0.1], dtype=np.float32)
-    blended = grey * (1 - heat) + red * heat
+    heat = np.kron(heat, np.ones((factor, factor), dtype=np.float32))
+    # the digit dimmed under the saliency's colour, whose lightness rises with its strength
+    grey = np.repeat((0.1 + 0.3 * pixels)[..., None], 3, axis=2)
+    blended = grey * (1 - heat[..., None]) + palette.saliency_rgb(heat) * heat[..., None]
     return (blended.clip(0, 1) * 255).round().astype(np.uint8)

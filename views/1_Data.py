@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
-from ui import build_state, figures, state
+from ui import build_state, figures, state, widgets
 from ui.widgets import digit_grid_image
 
 SUBSETS = {"All ten digits": list(ALL_DIGITS), "3 vs 7": [3, 7], "Custom": None}
@@ -76,22 +76,22 @@ with balance_column:
     )
 
 title_column, button_column = st.columns([5, 1], vertical_alignment="bottom")
-title_column.subheader("Random training digits")
+title_column.header("Random training digits")
 if button_column.button("Reshuffle", icon=":material/shuffle:", width="stretch"):
     st.session_state["grid_seed"] = st.session_state.get("grid_seed", 0) + 1
 generator = torch.Generator().manual_seed(st.session_state.get("grid_seed", 0))
 pool = torch.nonzero(torch.isin(data.train_labels, torch.tensor(config.classes))).flatten()
 picked = pool[torch.randperm(len(pool), generator=generator)[:GRID_DIGITS]]
+grid_labels = [str(int(d)) for d in data.train_labels[picked]]
 st.image(
-    digit_grid_image(
-        data.train_images[picked].numpy(), [str(int(d)) for d in data.train_labels[picked]]
-    ),
+    digit_grid_image(data.train_images[picked].numpy(), grid_labels),
     width="stretch",
+    alt=widgets.digits_alt("random training digits, labelled", grid_labels),
 )
 
 pixel_column, mean_column = st.columns([1, 1], gap="large")
 with pixel_column:
-    st.subheader("One digit, pixel by pixel")
+    st.header("One digit, pixel by pixel")
     index = st.number_input(
         "Training image number",
         min_value=0,
@@ -109,7 +109,7 @@ with pixel_column:
         config={"displayModeBar": False},
     )
 with mean_column:
-    st.subheader("The average digit")
+    st.header("The average digit")
     st.caption("Mean of all training images of each digit: where the ink usually goes.")
     st.image(
         digit_grid_image(
@@ -118,4 +118,6 @@ with mean_column:
             columns=5,
         ),
         width="stretch",
+        alt="The mean training image of each digit, 0 to 9: blurred strokes where the ink "
+        "usually goes.",
     )

@@ -156,7 +156,12 @@ def mistakes_tab(run_id: str, evaluation, test_images) -> None:
                     f"**{d}** {p:.0%}" if i == 0 else f"{d} {p:.0%}" for i, (d, p) in enumerate(top)
                 )
             )
-        widgets.digit_gallery(test_images[shown], captions, columns=8, size=84)
+        alts = [
+            f"Test digit #{int(row)}, labelled {true_digit}; the model's guesses: "
+            + widgets.plain_text(caption)
+            for row, caption in zip(shown, captions)
+        ]
+        widgets.digit_gallery(test_images[shown], captions, columns=8, size=84, alts=alts)
 
 
 def compare_tab(runs: list[dict], current: dict) -> None:

@@ -189,7 +189,12 @@ with answer_column, guard.section("the prediction"):
         with answer:
             st.markdown(widgets.prediction_html(probabilities, run.classes), unsafe_allow_html=True)
         with seen:
-            st.image(widgets.upscale_digit(digit, 112), width=112)
+            st.image(
+                widgets.upscale_digit(digit, 112),
+                width=112,
+                alt="Your drawing as the model sees it: 28 by 28 pixels, scaled and centred "
+                "like an MNIST digit.",
+            )
             st.caption("What the model sees: 28×28, centred like MNIST")
         widgets.probability_bars(probabilities, run.classes, height=230, key="draw-bars")
 

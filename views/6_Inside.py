@@ -31,7 +31,7 @@ def _pca_for(path: str, modified: float, data: str) -> tuple[np.ndarray, np.ndar
 def weights_section(run) -> None:
     """Show the first layer's weights, one tile per neuron or filter."""
     weights = inside.first_layer_weights(run.model, run.spec)
-    st.subheader("First-layer weights")
+    st.header("First-layer weights")
     inside_views.weight_tiles(weights[:MAX_WEIGHT_TILES], bool(run.spec.conv), len(weights))
 
 
@@ -40,7 +40,7 @@ def digit_section(path: str, run, result) -> None:
     evaluation = result.evaluation
     mistakes = (evaluation.predictions != evaluation.labels).nonzero().flatten()
     default = int(mistakes[0]) if len(mistakes) else 0
-    st.subheader("One digit, layer by layer")
+    st.header("One digit, layer by layer")
     choice, verdict_column = st.columns([1, 2], vertical_alignment="bottom")
     with choice:
         index = st.number_input(
@@ -63,7 +63,7 @@ def digit_section(path: str, run, result) -> None:
 
 def gradients_section(path: str, run) -> None:
     """Show how each layer's gradient norm moved while this run trained."""
-    st.subheader("Gradient norms per layer")
+    st.header("Gradient norms per layer")
     inside_views.grad_norms_chart(
         run.steps,
         probes.layer_labels(run.model),
@@ -79,7 +79,7 @@ def live_section(run_id: str) -> None:
     job = state.registry().get(run_id)
     if job is None or not job.active:
         st.rerun()  # the whole page shows the finished run instead
-    st.subheader(f"Live: {widgets.escape_markdown(job.name)} is training")
+    st.header(f"Live: {widgets.escape_markdown(job.name)} is training")
     if job.state == "queued":
         st.info("It is queued: the views start when its training does.")
         return
@@ -89,7 +89,7 @@ def live_section(run_id: str) -> None:
 
 def pca_section(path: str, result) -> None:
     """Show the test set's last-hidden-layer features in 2-D; a clicked point shows its digit."""
-    st.subheader("Last hidden layer, projected to 2-D")
+    st.header("Last hidden layer, projected to 2-D")
     modified = (Path(path) / "summary.json").stat().st_mtime
     coords, explained, labels = _pca_for(path, modified, str(state.data_dir()))
     st.caption(
@@ -118,7 +118,11 @@ def pca_section(path: str, result) -> None:
             return
         index = int(points[0]["customdata"])
         predicted = result.evaluation.predictions[index]
-        st.image(widgets.upscale_digit(result.test_images[index], 140), width=140)
+        st.image(
+            widgets.upscale_digit(result.test_images[index], 140),
+            width=140,
+            alt=f"Test digit #{index}, a {labels[index]}",
+        )
         st.markdown(
             f"Test digit **#{index}**: a **{labels[index]}**, predicted "
             f"**{state.cached_run(path).classes[int(predicted)]}**."

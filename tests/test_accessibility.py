@@ -1,0 +1,140 @@
+"""Readable by everyone in the room: axe-core on every page, the keyboard, colour-blind views.
+
+axe-core (bundled by axe-playwright-python, so it runs offline) audits each page in Chromium
+after a training, so that the result panels are there, and once while a training runs, so
+that the live panel is too. Any serious or critical violation fails. The figures are also
+photographed under Chromium's emulated deuteranopia, protanopia and achromatopsia, for a person
+to look at (test-artifacts/a11y-*.png).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+
+from core.presets import get_preset
+from tests.browser import (
+    ARTIFACTS,
+    assert_no_exception,
+    browser_tab,
+    open_page,
+    running_app,
+    wait_for_app_idle,
+)
+from tests.conftest import train_tiny_run
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+PAGES = ["Data", "Build", "Train", "Evaluate", "Draw", "Inside"]
+BLOCKING = {"serious", "critical"}
+VISION_DEFICIENCIES = ["deuteranopia", "protanopia", "achromatopsia"]
+
+
+@pytest.fixture(scope="module")
+def app_url(data_dir, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("a11y-runs")
+    preset = get_preset("small-cnn")
+    config = copy.deepcopy(preset.config)  # presets are shared: never change one
+    config.epochs, config.iterations = 1, 150
+    train_tiny_run(runs, data_dir, "audited run", preset.spec, config)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app(data_dir, runs, ARTIFACTS / "streamlit-a11y.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def tab(app_url):
+    with browser_tab(app_url, height=900) as page:
+        yield page
+
+
+def blocking_violations(page) -> list[str]:
+    """Run axe-core on the page; return its serious and critical violations, one line each."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [
+        f"[{v['impact']}] {v['id']}: {node['target']} {node.get('failureSummary', '')[:200]}"
+        for v in found
+        if v["impact"] in BLOCKING
+        for node in v["nodes"]
+    ]
+
+
+@pytest.mark.parametrize("title", PAGES)
+def test_every_page_passes_axe_core(tab, title):
+    open_page(tab, title)
+    tab.wait_for_timeout(1500)  # charts and images draw after the script run
+    assert_no_exception(tab)
+    assert blocking_violations(tab) == []
+
+
+def test_the_train_page_passes_axe_core_while_it_trains_and_after(tab):
+    open_page(tab, "Train")
+    tab.locator(".st-key-start_training button").click()
+    tab.get_by_text(re.compile(r"step [1-9][\d,]*/[\d,]+")).first.wait_for(timeout=120_000)
+    tab.wait_for_timeout(1500)
+    assert blocking_violations(tab) == []
+    tab.get_by_text("Test accuracy").first.wait_for(timeout=300_000)
+    wait_for_app_idle(tab)
+    assert blocking_violations(tab) == []
+
+
+def test_talk_mode_passes_axe_core(app_url, tab):
+    tab.goto(f"{app_url}/evaluate?talk=1")
+    wait_for_app_idle(tab)
+    tab.wait_for_function("getComputedStyle(document.documentElement).fontSize === '21px'")
+    tab.wait_for_timeout(1500)
+    assert blocking_violations(tab) == []
+    tab.keyboard.press("Escape")  # back to the normal layout for the tests after
+    tab.wait_for_function("() => !location.search.includes('talk=')")
+    wait_for_app_idle(tab)
+
+
+def _focused(tab) -> dict:
+    return tab.evaluate(
+        """() => {
+            const e = document.activeElement;
+            const s = getComputedStyle(e);
+            return {text: (e.innerText || '').trim(), tag: e.tagName,
+                    ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0
+                          || s.boxShadow !== 'none'};
+        }"""
+    )
+
+
+def test_start_is_reached_and_pressed_from_the_keyboard_with_a_visible_focus_ring(tab):
+    open_page(tab, "Train")
+    tab.evaluate("() => document.activeElement && document.activeElement.blur()")
+    for _ in range(80):  # Tab from the top (the sidebar first) until Start has the focus
+        tab.keyboard.press("Tab")
+        focused = _focused(tab)
+        if focused["tag"] == "BUTTON" and re.search("training", focused["text"]):
+            break
+    else:
+        pytest.fail("Tab never reached the Start button")
+    assert focused["ring"], "the focused button shows no focus ring"
+    tab.keyboard.press("Enter")
+    tab.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.wait_for(timeout=120_000)
+    stop = tab.locator("[data-testid='stMain']").get_by_role("button", name=re.compile("Stop$"))
+    stop.first.focus()
+    tab.keyboard.press("Enter")
+    tab.get_by_text("stopped early").first.wait_for(timeout=60_000)
+
+
+@pytest.mark.parametrize("title", ["Evaluate", "Inside"])
+def test_the_figures_photographed_as_colour_blind_eyes_see_them(tab, title):
+    open_page(tab, title)
+    tab.wait_for_timeout(1500)
+    session = tab.context.new_cdp_session(tab)
+    try:
+        for kind in VISION_DEFICIENCIES:
+            session.send("Emulation.setEmulatedVisionDeficiency", {"type": kind})
+            tab.wait_for_timeout(300)
+            tab.screenshot(path=str(ARTIFACTS / f"a11y-{title.lower()}-{kind}.png"), full_page=True)
+    finally:
+        session.send("Emulation.setEmulatedVisionDeficiency", {"type": "none"})
+        session.detach()
+    assert_no_exception(tab)
