@@ -82,8 +82,9 @@ def test_the_train_page_passes_axe_core_while_it_trains_and_after(tab):
     assert blocking_violations(tab) == []
 
 
-def test_talk_mode_passes_axe_core(app_url, tab):
-    tab.goto(f"{app_url}/evaluate?talk=1")
+@pytest.mark.parametrize("path", ["", "build", "train", "evaluate", "draw", "inside"])
+def test_talk_mode_passes_axe_core(app_url, tab, path):
+    tab.goto(f"{app_url}/{path}?talk=1")
     wait_for_app_idle(tab)
     tab.wait_for_function("getComputedStyle(document.documentElement).fontSize === '21px'")
     tab.wait_for_timeout(1500)
@@ -124,7 +125,7 @@ def test_start_is_reached_and_pressed_from_the_keyboard_with_a_visible_focus_rin
     tab.get_by_text("stopped early").first.wait_for(timeout=60_000)
 
 
-@pytest.mark.parametrize("title", ["Evaluate", "Inside"])
+@pytest.mark.parametrize("title", ["Data", "Train", "Evaluate", "Inside"])
 def test_the_figures_photographed_as_colour_blind_eyes_see_them(tab, title):
     open_page(tab, title)
     tab.wait_for_timeout(1500)
