@@ -37,9 +37,11 @@ INSIDE_PAGE = st.Page(
 WORKS_WITHOUT_DATA = {BUILD_PAGE.url_path}
 
 # Streamlit's wide layout keeps 5rem on each side; a projector at 1280 px needs that room
+# Streamlit's page links show no focus ring: a keyboard user must see where the focus is
 st.html(
     "<style>[data-testid='stMainBlockContainer']"
-    "{padding-left: 2rem; padding-right: 2rem; max-width: 1600px;}</style>"
+    "{padding-left: 2rem; padding-right: 2rem; max-width: 1600px;}"
+    "a:focus-visible {outline: 3px solid #1d4ed8 !important; outline-offset: 2px;}</style>"
 )
 
 talk.load_from_url()

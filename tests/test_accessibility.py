@@ -100,6 +100,8 @@ def _focused(tab) -> dict:
             const e = document.activeElement;
             const s = getComputedStyle(e);
             return {text: (e.innerText || '').trim(), tag: e.tagName,
+                    role: e.getAttribute('role') || '',
+                    label: e.getAttribute('aria-label') || '',
                     ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0
                           || s.boxShadow !== 'none'};
         }"""
@@ -123,6 +125,38 @@ def test_start_is_reached_and_pressed_from_the_keyboard_with_a_visible_focus_rin
     stop.first.focus()
     tab.keyboard.press("Enter")
     tab.get_by_text("stopped early").first.wait_for(timeout=60_000)
+
+
+def _tab_to(tab, wanted, presses: int = 80) -> dict:
+    """Press Tab from the top of the page until wanted(focused) holds; return the focused."""
+    tab.evaluate("() => document.activeElement && document.activeElement.blur()")
+    for _ in range(presses):
+        tab.keyboard.press("Tab")
+        focused = _focused(tab)
+        if wanted(focused):
+            return focused
+    pytest.fail("Tab never reached the element")
+
+
+def test_pages_presets_and_the_canvas_are_used_from_the_keyboard(tab):
+    open_page(tab, "Data")
+    # a link's or button's text starts with its icon's name ("account_tree"): match the end
+    link = _tab_to(tab, lambda f: f["tag"] == "A" and f["text"].endswith("Build"))
+    assert link["ring"], "the focused link shows no focus ring"
+    tab.keyboard.press("Enter")
+    tab.get_by_role("heading", name="Build", exact=True).first.wait_for()
+    wait_for_app_idle(tab)
+    # the preset picker is a combobox: type to filter, Enter to choose
+    _tab_to(tab, lambda f: f["role"] == "combobox" and "preset" in f["label"].lower())
+    tab.keyboard.type("Small CNN")
+    tab.keyboard.press("Enter")
+    tab.get_by_text("Two conv blocks").first.wait_for(timeout=30_000)
+    open_page(tab, "Draw")
+    clear = _tab_to(tab, lambda f: f["tag"] == "BUTTON" and f["text"].endswith("Clear"))
+    assert clear["ring"]
+    tab.keyboard.press("Enter")
+    wait_for_app_idle(tab)
+    assert_no_exception(tab)
 
 
 @pytest.mark.parametrize("title", ["Data", "Train", "Evaluate", "Inside"])

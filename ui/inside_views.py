@@ -159,7 +159,7 @@ def digit_views(run, digit: torch.Tensor, predicted: int) -> DigitViews:
     )
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+@st.cache_resource(max_entries=state.RUNS_EVALUATED, show_spinner=False)
 def _test_digit_views(path: str, modified: float, index: int, font_scale: float) -> DigitViews:
     # shared by every session: the figures are only read (st.plotly_chart copies them)
     run = state.cached_run(path)

@@ -15,9 +15,12 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import talk
+from ui import state, talk
 
-MAX_FIGURES = 256  # a few figures per run and view; enough for a room looking at a dozen runs
+# the figures of as many runs as have their scores kept: a run shows about six (per-digit
+# accuracy, two confusion matrices, PCA, gradient norms, a comparison); more would only grow
+FIGURES_PER_RUN = 6
+MAX_FIGURES = state.RUNS_EVALUATED * FIGURES_PER_RUN
 
 
 @st.cache_resource(max_entries=MAX_FIGURES, show_spinner=False)

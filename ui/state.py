@@ -120,7 +120,11 @@ def _test_split_for(data: str, classes: tuple[int, ...]) -> Split:
     return task_test_split(_mnist_for(data), classes)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Evaluating on the test set…")
+# runs whose test scores are kept (8 MB each); their figures are kept as long (shared_figures)
+RUNS_EVALUATED = 8
+
+
+@st.cache_resource(max_entries=RUNS_EVALUATED, show_spinner="Evaluating on the test set…")
 def _evaluation_at(path: str, modified: float, data: str) -> RunEvaluation:
     run = _run_at(path, modified)
     test = _test_split_for(data, tuple(run.classes))

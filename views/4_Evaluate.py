@@ -178,11 +178,10 @@ def compare_tab(runs: list[dict], current: dict) -> None:
     if not chosen:
         st.info("Choose one or more runs to compare.")
         return
-    loaded, versions = [], []  # versions: the curves are built once for this choice of runs
+    loaded = []
     for path in chosen:
         try:
             loaded.append(state.cached_run(path))
-            versions.append(run_version(path))
         except (InvalidRun, OSError) as exc:
             label = widgets.escape_markdown(widgets.run_label(by_path[path]))
             st.warning(f"{label} cannot be read: {exc}")
@@ -200,20 +199,15 @@ def compare_tab(runs: list[dict], current: dict) -> None:
         return series
 
     left, right = st.columns(2)
+    # built on every rerun, not shared: keyed by a set of runs, every new run would add three
     left.plotly_chart(
-        shared_figure(
-            (tuple(versions), "compare accuracy"),
-            lambda: figures.run_curves_figure(
-                epoch_series("accuracy"), "epoch", "accuracy", percent=True, whole_x=True
-            ),
+        figures.run_curves_figure(
+            epoch_series("accuracy"), "epoch", "accuracy", percent=True, whole_x=True
         ),
         config={"displayModeBar": False},
     )
     right.plotly_chart(
-        shared_figure(
-            (tuple(versions), "compare loss"),
-            lambda: figures.run_curves_figure(epoch_series("loss"), "epoch", "loss", whole_x=True),
-        ),
+        figures.run_curves_figure(epoch_series("loss"), "epoch", "loss", whole_x=True),
         config={"displayModeBar": False},
     )
 
@@ -224,12 +218,7 @@ def compare_tab(runs: list[dict], current: dict) -> None:
         ]
 
     st.plotly_chart(
-        shared_figure(
-            (tuple(versions), "compare steps"),
-            lambda: figures.run_curves_figure(
-                step_series(), "step", "training loss (smoothed)", smooth=0.9
-            ),
-        ),
+        figures.run_curves_figure(step_series(), "step", "training loss (smoothed)", smooth=0.9),
         config={"displayModeBar": False},
     )
     st.dataframe(
