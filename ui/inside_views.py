@@ -135,7 +135,7 @@ def live_inside(job: Job, key: str) -> None:
 class DigitViews:
     """What digit_layers draws for one digit: its saliency picture and one figure per layer."""
 
-    saliency: object  # a PIL image
+    saliency: np.ndarray  # RGB uint8: the digit with its saliency over it
     predicted_name: str
     layers: tuple  # of plotly figures, one per layer that changes the values
 
@@ -160,7 +160,7 @@ def digit_views(run, digit: torch.Tensor, predicted: int) -> DigitViews:
 
 
 @st.cache_resource(max_entries=state.RUNS_EVALUATED, show_spinner=False)
-def _test_digit_views(path: str, modified: float, index: int, font_scale: float) -> DigitViews:
+def _views_of_test_digit(path: str, modified: float, index: int, font_scale: float) -> DigitViews:
     # shared by every session: the figures are only read (st.plotly_chart copies them)
     run = state.cached_run(path)
     result = state.cached_evaluation(path)
@@ -168,10 +168,10 @@ def _test_digit_views(path: str, modified: float, index: int, font_scale: float)
     return digit_views(run, result.test_images[index], predicted)
 
 
-def test_digit_views(path: str, index: int) -> DigitViews:
+def views_of_test_digit(path: str, index: int) -> DigitViews:
     """Return digit_views for a saved run's test digit number index, computed once for everyone."""
     modified = (Path(path) / "summary.json").stat().st_mtime
-    return _test_digit_views(str(path), modified, int(index), talk.font_scale())
+    return _views_of_test_digit(str(path), modified, int(index), talk.font_scale())
 
 
 def digit_layers(views: DigitViews, key: str) -> None:

@@ -58,7 +58,7 @@ def digit_section(path: str, run, result) -> None:
             f"Label **{run.classes[label]}**, predicted **{run.classes[predicted]}** ({verdict}) "
             f"with {float(evaluation.probabilities[index, predicted]):.0%}."
         )
-    inside_views.digit_layers(inside_views.test_digit_views(path, index), key="inside-digit")
+    inside_views.digit_layers(inside_views.views_of_test_digit(path, index), key="inside-digit")
 
 
 def gradients_section(path: str, run) -> None:
