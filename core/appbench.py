@@ -27,16 +27,21 @@ CHART_STATS = """() => {
 }"""
 
 
+def process_cpu_seconds(folder: Path) -> float:
+    """Return the CPU seconds (user + system, all threads) of the process at /proc/<pid>."""
+    fields = (folder / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds_by_kind() -> dict[str, float]:
     """Return the CPU seconds used so far by this machine's app server, workers and Chromium."""
-    ticks = os.sysconf("SC_CLK_TCK")
     totals = {"server": 0.0, "worker": 0.0, "browser": 0.0}
     for folder in Path("/proc").glob("[0-9]*"):
         try:
             command = (
                 (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             )
-            fields = (folder / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds = process_cpu_seconds(folder)
         except OSError:
             continue
         kind = (
@@ -49,7 +54,7 @@ def cpu_seconds_by_kind() -> dict[str, float]:
             else None
         )
         if kind:
-            totals[kind] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+            totals[kind] += seconds
     return totals
 
 

@@ -117,7 +117,9 @@ class Reading:
     ink_fraction: float = 0.0  # the share of the canvas under ink
 
 
-def to_mnist(image: np.ndarray, background: tuple[int, int, int] | None = None):
+def to_mnist(
+    image: np.ndarray, background: tuple[int, int, int] | None = None
+) -> torch.Tensor | None:
     """Return the drawing as an MNIST-style (1, 28, 28) float32 image in [0, 1], or None if empty."""
     return read_drawing(image, background).digit
 

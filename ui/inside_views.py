@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -15,7 +14,7 @@ from core.data import normalize, to_float
 from core.train.events import FeaturesSnapshot, Step, WeightsSnapshot
 from core.train.jobs import Job
 from ui import figures, live_curves, palette, state, talk, widgets
-from ui.shared_figures import shared_figure
+from ui.shared_figures import run_version, shared_figure
 
 CHART_CONFIG = {"displayModeBar": False}
 SNAPSHOT_CACHE_KEY = "_live_snapshot_pictures"
@@ -170,8 +169,7 @@ def _views_of_test_digit(path: str, modified: float, index: int, font_scale: flo
 
 def views_of_test_digit(path: str, index: int) -> DigitViews:
     """Return digit_views for a saved run's test digit number index, computed once for everyone."""
-    modified = (Path(path) / "summary.json").stat().st_mtime
-    return _views_of_test_digit(str(path), modified, int(index), talk.font_scale())
+    return _views_of_test_digit(*run_version(path), int(index), talk.font_scale())
 
 
 def digit_layers(views: DigitViews, key: str) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import connect
 
+from core.appbench import process_cpu_seconds
 from core.appserver import REPO, running_app
 
 # the app's pages by url path, as app.py names them; "" is the default page (Data)
@@ -41,7 +41,6 @@ PAGES = ["", "build", "train", "evaluate", "draw", "inside"]
 TARGET_MS = 150  # issue 13: every page's rerun within this much server CPU
 # what ui.guard.section shows in place of a part that failed
 SECTION_FAILED = "could not be drawn"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def page_label(path: str) -> str:
@@ -140,8 +139,7 @@ def server_pid(port: int) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """Return the CPU seconds (user + system) process pid has used, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return process_cpu_seconds(Path(f"/proc/{pid}"))
 
 
 def resident_bytes(pid: int) -> int:

@@ -17,9 +17,9 @@ import streamlit as st
 
 from ui import state, talk
 
-# the figures of as many runs as have their scores kept: a run shows about six (per-digit
-# accuracy, two confusion matrices, PCA, gradient norms, a comparison); more would only grow
-FIGURES_PER_RUN = 6
+# the figures of as many runs as have their scores kept: a run shows up to five (per-digit
+# accuracy, two confusion matrices, the PCA, the gradient norms); more would only pile up
+FIGURES_PER_RUN = 5
 MAX_FIGURES = state.RUNS_EVALUATED * FIGURES_PER_RUN
 
 

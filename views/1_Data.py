@@ -82,11 +82,10 @@ if button_column.button("Reshuffle", icon=":material/shuffle:", width="stretch")
 generator = torch.Generator().manual_seed(st.session_state.get("grid_seed", 0))
 pool = torch.nonzero(torch.isin(data.train_labels, torch.tensor(config.classes))).flatten()
 picked = pool[torch.randperm(len(pool), generator=generator)[:GRID_DIGITS]]
-grid_labels = [str(int(d)) for d in data.train_labels[picked]]
-st.image(
-    digit_grid_image(data.train_images[picked].numpy(), grid_labels),
-    width="stretch",
-    alt=widgets.digits_alt("random training digits, labelled", grid_labels),
+widgets.show_digit_grid(
+    data.train_images[picked].numpy(),
+    [str(int(d)) for d in data.train_labels[picked]],
+    what="random training digits, labelled",
 )
 
 pixel_column, mean_column = st.columns([1, 1], gap="large")

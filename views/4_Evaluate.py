@@ -210,15 +210,12 @@ def compare_tab(runs: list[dict], current: dict) -> None:
         figures.run_curves_figure(epoch_series("loss"), "epoch", "loss", whole_x=True),
         config={"displayModeBar": False},
     )
-
-    def step_series() -> list[tuple[str, list, list]]:
-        return [
-            (name, [s.step for s in run.steps], [s.loss for s in run.steps])
-            for name, run in zip(names, loaded)
-        ]
-
+    steps = [
+        (name, [s.step for s in run.steps], [s.loss for s in run.steps])
+        for name, run in zip(names, loaded)
+    ]
     st.plotly_chart(
-        figures.run_curves_figure(step_series(), "step", "training loss (smoothed)", smooth=0.9),
+        figures.run_curves_figure(steps, "step", "training loss (smoothed)", smooth=0.9),
         config={"displayModeBar": False},
     )
     st.dataframe(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 import torch
@@ -90,8 +88,7 @@ def live_section(run_id: str) -> None:
 def pca_section(path: str, result) -> None:
     """Show the test set's last-hidden-layer features in 2-D; a clicked point shows its digit."""
     st.header("Last hidden layer, projected to 2-D")
-    modified = (Path(path) / "summary.json").stat().st_mtime
-    coords, explained, labels = _pca_for(path, modified, str(state.data_dir()))
+    coords, explained, labels = _pca_for(*run_version(path), str(state.data_dir()))
     st.caption(
         f"PCA of the features the output layer sees, for the first {len(labels):,} test "
         "digits: well-separated clusters are easy for the last layer to split. Hover a point "
