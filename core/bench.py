@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
+import sys
 import time
 
 import torch
 from torch import nn
 
+from core.compute import matmul_peak_gflops, training_flops
 from core.data import Task, load_mnist, make_task, resolve_data_dir
-from core.presets import get_preset
+from core.models import build, multiply_adds, parameter_count
+from core.presets import PRESETS, get_preset
 from core.train.device import device_label, resolve_device
-from core.train.run import train
+from core.train.engines import LEAN_STEP, PLAIN_STEP, StepSettings, loss_fn, make_optimizer
+from core.train.run import attach_standard_callbacks, run_guarded, train
+from core.train.trainer import Trainer
 
 
 class TutorialNet(nn.Module):
@@ -97,6 +103,175 @@ def time_to_accuracy(mnist, preset: str, target: float, device: str) -> dict:
     }
 
 
+def preset_costs(mnist, names: list[str], device: str) -> tuple[float, list[dict]]:
+    """Train each preset once as it is set; return the matmul peak and each one's cost and rate.
+
+    Achieved GFLOP/s is the run's training FLOPs (core.compute) over its training seconds; its
+    share of the measured matrix-multiply peak says how much of the machine the step uses
+    (nanoGPT's model-FLOPs utilisation).
+    """
+    resolved = resolve_device(device)
+    peak = matmul_peak_gflops(resolved)
+    rows = []
+    for name in names:
+        spec, config = get_preset(name).fresh()
+        config.device = device
+        task = make_task(mnist, tuple(config.classes), config.train_fraction, config.val_fraction)
+        trainer = Trainer(spec, config, task)
+        attach_standard_callbacks(trainer, probes=False)
+        result = run_guarded(trainer)
+        macs = multiply_adds(spec)
+        flops = training_flops(macs, trainer.samples_seen)
+        rows.append(
+            {
+                "preset": name,
+                "test_accuracy": result.test_accuracy,
+                "parameters": parameter_count(spec),
+                "multiply_adds": macs,
+                "training_flops": flops,
+                "seconds": result.seconds,
+                "gflops_per_second": flops / result.seconds / 1e9,
+                "share_of_peak": flops / result.seconds / 1e9 / peak,
+            }
+        )
+        print(f"{name}: {result.test_accuracy:.2%} in {result.seconds:.1f} s", file=sys.stderr)
+    return peak, rows
+
+
+def run_preset_costs(args) -> int:
+    """Print the presets' accuracy, size, FLOPs, seconds and GFLOP/s as a table, JSON last."""
+    names = args.presets.split(",") if args.presets and args.presets != "all" else list(PRESETS)
+    for name in names:
+        get_preset(name)  # an unknown name is refused before anything trains
+    mnist = load_mnist(resolve_data_dir(args.data))
+    peak, rows = preset_costs(mnist, names, args.device)
+    device = device_label(resolve_device(args.device))
+    print(
+        f"Presets on {device}, {torch.get_num_threads()} threads; measured fp32 matmul peak "
+        f"{peak:.0f} GFLOP/s\n"
+    )
+    print(
+        "| preset | test accuracy | parameters | multiply-adds / digit | training FLOPs "
+        "| seconds | GFLOP/s | share of peak |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['preset']} | {r['test_accuracy']:.2%} | {r['parameters']:,} | "
+            f"{r['multiply_adds']:,} | {r['training_flops']:.2e} | {r['seconds']:.1f} | "
+            f"{r['gflops_per_second']:.1f} | {r['share_of_peak']:.1%} |"
+        )
+    print(json.dumps({"device": device, "matmul_peak_gflops": peak, "presets": rows}))
+    return 0
+
+
+STEP_PRESETS = ("seed-mlp-128", "speedrun")
+LOSS_STEPS_COMPARED = 100  # the first steps, where float reordering has not compounded yet
+
+
+def _timed_run(mnist, preset: str, step: StepSettings, device: str):
+    spec, config = get_preset(preset).fresh()
+    config.device = device
+    if preset == "seed-mlp-128":
+        config.epochs = 2  # the first epoch includes one-off warm-up: the faster one counts
+    task = make_task(mnist, tuple(config.classes), config.train_fraction, config.val_fraction)
+    trainer = attach_standard_callbacks(Trainer(spec, config, task, step=step), probes=True)
+    result = run_guarded(trainer)
+    seconds = min(e.seconds for e in result.epochs) if preset == "seed-mlp-128" else result.seconds
+    return seconds, result
+
+
+def step_comparison(mnist, device: str, rounds: int) -> list[dict]:
+    """Time each step preset the plain way and the lean way, alternating; compare their losses."""
+    rows = []
+    for preset in STEP_PRESETS:
+        times: dict[str, list[float]] = {"plain": [], "lean": []}
+        results = {}
+        for _ in range(rounds):
+            for label, step in (("plain", PLAIN_STEP), ("lean", LEAN_STEP)):
+                seconds, results[label] = _timed_run(mnist, preset, step, device)
+                times[label].append(seconds)
+        plain, lean = (statistics.median(times[k]) for k in ("plain", "lean"))
+        first = [
+            abs(a.loss - b.loss)
+            for a, b in zip(results["plain"].steps, results["lean"].steps, strict=False)
+        ][:LOSS_STEPS_COMPARED]
+        rows.append(
+            {
+                "preset": preset,
+                "what": "seconds per epoch" if preset == "seed-mlp-128" else "seconds of training",
+                "plain": plain,
+                "lean": lean,
+                "ratio": lean / plain,
+                "rounds": {k: [round(v, 3) for v in vs] for k, vs in times.items()},
+                "max_loss_difference_first_steps": max(first),
+                "plain_test_accuracy": results["plain"].test_accuracy,
+                "lean_test_accuracy": results["lean"].test_accuracy,
+            }
+        )
+    return rows
+
+
+def compiled_step_seconds(steps: int = 400) -> dict:
+    """Return seed-mlp-128's bare step (batch 64) eager and under torch.compile, and the compile time."""
+    spec, config = get_preset("seed-mlp-128").fresh()
+    images, labels = torch.randn(steps * 64, 1, 28, 28), torch.randint(0, 10, (steps * 64,))
+
+    def seconds_per_step(model) -> float:
+        optimizer = make_optimizer(model, config, fused=True)
+        started = time.perf_counter()
+        for start in range(0, steps * 64, 64):
+            loss = loss_fn(
+                model(images[start : start + 64]), labels[start : start + 64], "cross_entropy", 10
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return (time.perf_counter() - started) / steps
+
+    eager = build(spec)
+    seconds_per_step(eager)  # warm-up
+    compiled = torch.compile(build(spec))
+    started = time.perf_counter()
+    seconds_per_step(compiled)  # compiles on its first step
+    first = time.perf_counter() - started
+    return {
+        "eager_ms_per_step": 1000 * seconds_per_step(eager),
+        "compiled_ms_per_step": 1000 * seconds_per_step(compiled),
+        "first_compiled_pass_seconds": first,
+    }
+
+
+def run_step_bench(args) -> int:
+    """Print the lean step against the plain one (and torch.compile with --compile), JSON last."""
+    mnist = load_mnist(resolve_data_dir(args.data))
+    rows = step_comparison(mnist, args.device, args.repeat)
+    print(
+        f"Training step, plain (for-loop optimizer, whole-set shuffle copy, default layout) "
+        f"against lean, median of {args.repeat} alternating rounds, "
+        f"{torch.get_num_threads()} threads\n"
+    )
+    print(
+        "| preset | measured | plain | lean | lean / plain | max loss difference, first 100 steps | test accuracy plain / lean |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['preset']} | {r['what']} | {r['plain']:.2f} | {r['lean']:.2f} | {r['ratio']:.2f} | "
+            f"{r['max_loss_difference_first_steps']:.1e} | {r['plain_test_accuracy']:.2%} / {r['lean_test_accuracy']:.2%} |"
+        )
+    report: dict = {"threads": torch.get_num_threads(), "step": rows}
+    if args.compile:
+        report["compile"] = compiled = compiled_step_seconds()
+        print(
+            f"\nseed-mlp-128 bare step: eager {compiled['eager_ms_per_step']:.2f} ms, "
+            f"torch.compile {compiled['compiled_ms_per_step']:.2f} ms, after a first pass of "
+            f"{compiled['first_compiled_pass_seconds']:.1f} s"
+        )
+    print(json.dumps(report))
+    return 0
+
+
 def _fmt(value, unit: str = "", digits: int = 2) -> str:
     return "not reached" if value is None else f"{value:.{digits}f}{unit}"
 
@@ -107,6 +282,10 @@ def run_bench(args) -> int:
         from core.appbench import run_app_bench
 
         return run_app_bench(args)
+    if getattr(args, "step", False):
+        return run_step_bench(args)
+    if getattr(args, "presets", None):
+        return run_preset_costs(args)
     if getattr(args, "drawings", False):
         from core.drawbench import run_drawings_cli
 

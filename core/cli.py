@@ -1,4 +1,4 @@
-"""Command line: python -m core {presets,data,train,bench}."""
+"""Command line: python -m core {presets,data,train,race,bench}."""
 
 from __future__ import annotations
 
@@ -83,6 +83,77 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_race(args) -> int:
+    from core.race import parse_setting, plan_race, results_of, verdict
+    from core.runs import new_run_id
+    from core.train.callbacks import ProgressBar
+    from core.train.jobs import Job
+
+    spec, config = get_preset(args.preset).fresh()
+    if args.device:
+        config.device = args.device
+    common = dict(parse_setting(text) for text in args.set or [])
+    variants = [
+        {**common, **dict(parse_setting(part) for part in text.split(","))}
+        for text in args.variant or []
+    ]
+    entries = plan_race(spec, config, args.seeds, variants or ([common] if common else None))
+    race = new_run_id(f"race-{args.preset}")
+    print(f"race {race}: {len(entries)} runs of {args.preset}", file=sys.stderr)
+    summaries = []
+    for entry in entries:
+        job = Job.create(
+            entry.spec,
+            entry.config,
+            args.preset,
+            args.data,
+            args.runs,
+            listener=ProgressBar(),
+            race=race,
+            variant=entry.variant,
+        )
+        job.run()
+        if job.state == "failed":
+            print(f"training failed: {job.error}", file=sys.stderr)
+            return 1
+        summaries.append(json.loads((job.run_dir / "summary.json").read_text()))
+    results = results_of(summaries)
+    seconds = {
+        r.variant: [s["seconds"] for s in summaries if s.get("variant") == r.variant]
+        for r in results
+    }
+    print("\n| variant | seeds | test accuracy, mean ± std | min | max | seconds per run |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        mean_seconds = sum(seconds[r.variant]) / len(seconds[r.variant])
+        print(
+            f"| {r.variant} | {r.seeds} | {r.mean:.2%} ± {r.std:.2%} | {min(r.accuracies):.2%} "
+            f"| {max(r.accuracies):.2%} | {mean_seconds:.1f} |"
+        )
+    print(verdict(results) or f"{results[0].variant}: {results[0].seeds} seeds")
+    print(
+        json.dumps(
+            {
+                "race": race,
+                "preset": args.preset,
+                "verdict": verdict(results),
+                "variants": [
+                    {
+                        "variant": r.variant,
+                        "seeds": r.seeds,
+                        "mean": r.mean,
+                        "std": r.std,
+                        "accuracies": list(r.accuracies),
+                        "seconds": seconds[r.variant],
+                    }
+                    for r in results
+                ],
+            }
+        )
+    )
+    return 0
+
+
 def cmd_bench(args) -> int:
     if args.pages:
         # the page bench speaks Streamlit's protocol, so it lives in ui/: core imports no Streamlit
@@ -123,9 +194,34 @@ def main(argv: list[str] | None = None) -> int:
         help="scratch: hand-written forward and backward, dense networks and SGD only",
     )
     train.set_defaults(func=cmd_train)
+    race = sub.add_parser(
+        "race", help="train a preset over several seeds, or variants head to head"
+    )
+    race.add_argument("--preset", required=True, choices=list(PRESETS))
+    race.add_argument("--seeds", type=int, default=5, help="runs per variant, 2..10 (5)")
+    race.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="change a setting for every run"
+    )
+    race.add_argument(
+        "--variant",
+        action="append",
+        metavar="KEY=VALUE[,KEY=VALUE]",
+        help="one variant (2..4 of them): e.g. --variant optimizer=adam --variant optimizer=sgd,lr=0.1",
+    )
+    race.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    race.set_defaults(func=cmd_race)
     bench = sub.add_parser("bench", help="measure training speed against the tutorial pipeline")
     bench.add_argument("--quick", action="store_true", help="only the per-epoch comparison")
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    bench.add_argument(
+        "--presets",
+        metavar="NAMES",
+        help="train presets once each (comma-separated, or 'all'): accuracy, FLOPs, GFLOP/s",
+    )
+    bench.add_argument(
+        "--step", action="store_true", help="the lean training step against the plain one"
+    )
+    bench.add_argument("--compile", action="store_true", help="--step: also time torch.compile")
     bench.add_argument("--drawings", action="store_true", help="accuracy on canvas-like drawings")
     bench.add_argument("--hardest", help="where --drawings saves the picture of the hardest cases")
     bench.add_argument(
@@ -134,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         help="training seconds in the app (Chromium watching, or on another page) against the CLI",
     )
     bench.add_argument("--preset", choices=list(PRESETS), help="--app: the preset (seed-mlp-128)")
-    bench.add_argument("--repeat", type=int, default=3, help="--app: rounds of the three (3)")
+    bench.add_argument("--repeat", type=int, default=3, help="--app, --step: rounds (3)")
     bench.add_argument(
         "--worker-threads", type=int, help="--app: torch threads of the app's worker (cores - 1)"
     )

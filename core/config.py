@@ -25,6 +25,8 @@ ENGINES = ("autograd", "scratch")
 LIMITS: dict[str, tuple[float, float]] = {
     "lr": (1e-6, 10.0),
     "momentum": (0.0, 0.999),
+    "beta1": (0.0, 0.999),
+    "beta2": (0.0, 0.9999),
     "batch_size": (1, 60000),
     "epochs": (1, 500),
     "iterations": (0, 1_000_000),
@@ -59,6 +61,8 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.0  # sgd and rmsprop only
+    beta1: float = 0.9  # adam and adamw: the decay of the gradient's running mean
+    beta2: float = 0.999  # adam and adamw: the decay of the squared gradient's running mean
     batch_size: int = 64
     full_batch: bool = False  # one step per epoch over the whole training set
     epochs: int = 10
@@ -68,6 +72,9 @@ class TrainConfig:
     schedule: str = "constant"
     step_epochs: int = 1  # "step" schedule: decay every this many epochs
     step_gamma: float = 0.7  # "step" schedule: multiply the rate by this
+    # "onecycle": also cycle momentum (adam's β₁) 0.95 → 0.85 → 0.95 against the rate, as
+    # PyTorch does by default; off, the optimizer keeps its own momentum or β₁ throughout
+    cycle_momentum: bool = True
     seed: int = 0
     device: str = "auto"
     normalization: str = "none"
@@ -83,6 +90,8 @@ class TrainConfig:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_limit("lr", self.lr)
         _check_limit("momentum", self.momentum)
+        _check_limit("beta1", self.beta1)
+        _check_limit("beta2", self.beta2)
         _check_limit("batch_size", self.batch_size)
         _check_limit("epochs", self.epochs)
         _check_limit("iterations", self.iterations)
@@ -99,8 +108,9 @@ class TrainConfig:
         _check_limit("val_fraction", self.val_fraction)
         _check_limit("eval_every", self.eval_every)
         _check_choice("engine", self.engine, ENGINES)
-        if not isinstance(self.full_batch, bool):
-            raise ValueError(f"full_batch: {self.full_batch!r} must be true or false")
+        for name in ("full_batch", "cycle_momentum"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: {getattr(self, name)!r} must be true or false")
         self.augment.validate()
         return self
 

@@ -24,6 +24,8 @@ ACTIVATION_CALLS = {
     "sigmoid": "torch.sigmoid({})",
     "identity": "{}",
 }
+# PyTorch's own defaults, which are also TrainConfig's: the exported call names them only if changed
+DEFAULT_BETAS = (TrainConfig.beta1, TrainConfig.beta2)
 HEAD_CALLS = {
     "logits": "{}",
     "log_softmax": "F.log_softmax({}, dim=1)",
@@ -44,14 +46,16 @@ def _conv_lines(index: int, layer: ConvLayer, in_channels: int) -> tuple[list[st
     init = [
         f"self.{name} = nn.Conv2d({in_channels}, {layer.channels}, {layer.kernel}, padding={padding})"
     ]
-    forward = [f"x = self.{name}(x)"]
+    norm, activation, pool = [], [], []
     if layer.batch_norm:
         init.append(f"self.{name}_bn = nn.BatchNorm2d({layer.channels})")
-        forward.append(f"x = self.{name}_bn(x)")
+        norm = [f"x = self.{name}_bn(x)"]
     if layer.activation != "identity":
-        forward.append("x = " + ACTIVATION_CALLS[layer.activation].format("x"))
+        activation = ["x = " + ACTIVATION_CALLS[layer.activation].format("x")]
     if layer.pool != "none":
-        forward.append(f"x = F.{layer.pool}_pool2d(x, 2)")
+        pool = [f"x = F.{layer.pool}_pool2d(x, 2)"]
+    forward = [f"x = self.{name}(x)"]
+    forward += pool + activation + norm if layer.pool_first else norm + activation + pool
     if layer.dropout > 0:
         init.append(f"self.{name}_dropout = nn.Dropout2d({layer.dropout:g})")
         forward.append(f"x = self.{name}_dropout(x)")
@@ -198,6 +202,8 @@ def _optimizer_source(config: TrainConfig) -> str:
     extra = ""
     if config.optimizer in ("sgd", "rmsprop") and config.momentum:
         extra += f", momentum={config.momentum:g}"
+    if config.optimizer in ("adam", "adamw") and (config.beta1, config.beta2) != DEFAULT_BETAS:
+        extra += f", betas=({config.beta1:g}, {config.beta2:g})"
     if config.weight_decay:
         extra += f", weight_decay={config.weight_decay:g}"
     return f"optim.{name}(model.parameters(), lr=args.lr{extra})"
@@ -214,7 +220,10 @@ def _schedule_source(config: TrainConfig) -> str | None:
         )
     if config.schedule == "cosine":
         return "optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)"
-    return "optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total_steps)"
+    cycle = "" if config.cycle_momentum else ", cycle_momentum=False"
+    return (
+        f"optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total_steps{cycle})"
+    )
 
 
 def _default_limit(config: TrainConfig) -> int | None:

@@ -73,7 +73,11 @@ def strict_from_dict(cls, data: dict, where: str):
 
 @dataclass
 class ConvLayer:
-    """One convolution block: conv, optional batch norm, activation, optional pooling and dropout."""
+    """One convolution block: conv, optional batch norm, activation, optional pooling and dropout.
+
+    With pool_first the order is conv, pool, activation, batch norm: the activation and the
+    norm then touch a quarter of the pixels, which is what fast MNIST speedruns do.
+    """
 
     channels: int = 32
     kernel: int = 3
@@ -82,6 +86,7 @@ class ConvLayer:
     pool: str = "max"
     batch_norm: bool = False
     dropout: float = 0.0
+    pool_first: bool = False
 
     def validate(self, where: str) -> None:
         """Raise ValueError naming the first field that is out of range."""
@@ -92,6 +97,7 @@ class ConvLayer:
         _check_choice(f"{where}.pool", self.pool, POOLS)
         _check_flag(f"{where}.batch_norm", self.batch_norm)
         _check_dropout(f"{where}.dropout", self.dropout)
+        _check_flag(f"{where}.pool_first", self.pool_first)
 
 
 @dataclass
@@ -218,16 +224,17 @@ def _conv_block(layer: ConvLayer, in_channels: int) -> list[nn.Module]:
     padding = layer.kernel // 2 if layer.padding == "same" else 0
     if layer.padding == "same" and layer.kernel % 2 == 0:
         padding = "same"  # even kernels need PyTorch's asymmetric padding
+    pool: list[nn.Module] = []
+    if layer.pool == "max":
+        pool = [nn.MaxPool2d(2)]
+    elif layer.pool == "avg":
+        pool = [nn.AvgPool2d(2)]
+    norm = [nn.BatchNorm2d(layer.channels)] if layer.batch_norm else []
+    activation = [ACTIVATIONS[layer.activation]()]
     modules: list[nn.Module] = [
         nn.Conv2d(in_channels, layer.channels, layer.kernel, padding=padding)
     ]
-    if layer.batch_norm:
-        modules.append(nn.BatchNorm2d(layer.channels))
-    modules.append(ACTIVATIONS[layer.activation]())
-    if layer.pool == "max":
-        modules.append(nn.MaxPool2d(2))
-    elif layer.pool == "avg":
-        modules.append(nn.AvgPool2d(2))
+    modules += pool + activation + norm if layer.pool_first else norm + activation + pool
     if layer.dropout > 0:
         modules.append(nn.Dropout2d(layer.dropout))
     return modules

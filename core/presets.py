@@ -44,6 +44,23 @@ DRAW_AUGMENT = AugmentConfig(
     thickness=0.3,
 )
 
+# Measured on small-cnn (8 epochs, seeds 0 and 1): 99.39% and 99.50% with these small shifts,
+# turns and zooms, 99.30% and 99.36% without; no shear, elastic or stroke changes (those are
+# for drawings, DRAW_AUGMENT)
+LIGHT_AUGMENT = AugmentConfig(enabled=True, rotation=10.0, shift=0.1, scale=0.1)
+
+# tuomaso/train_mnist_fast's optimizer: Adam with short memories, one cycle to a high rate, and
+# β₁ held (PyTorch's one-cycle would cycle it 0.95 → 0.85 → 0.95; measured worse, README)
+FAST_ADAM = dict(
+    optimizer="adam",
+    lr=0.01,
+    beta1=0.7,
+    beta2=0.9,
+    schedule="onecycle",
+    cycle_momentum=False,
+    normalization="mnist",
+)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -51,7 +68,7 @@ PRESETS: dict[str, Preset] = {
             "seed-3v7",
             "From scratch: 3 vs 7",
             "One neuron (784→1, sigmoid) tells threes from sevens; MSE loss, randn weights, "
-            "full-batch w -= lr * grad.",
+            "full-batch w -= lr * grad. Measured (seed 0, 2 CPU cores): 81.6% of test 3s and 7s in 23 s.",
             ModelSpec(dense=[], outputs=1, output="sigmoid", init="randn"),
             TrainConfig(
                 optimizer="sgd",
@@ -68,7 +85,8 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "seed-mlp-128",
             "Tutorial MLP 128-128",
-            "784→128→128→10 with ReLU, cross-entropy, Adam 0.001, batch 64, 10 epochs, ToTensor only.",
+            "784→128→128→10 with ReLU, cross-entropy, Adam 0.001, batch 64, 10 epochs, ToTensor only. "
+            "Measured (seed 0, 2 CPU cores): 97.6% in 16 s.",
             ModelSpec(dense=_mlp(128, 128)),
             TrainConfig(optimizer="adam", lr=0.001, batch_size=64, epochs=10),
             reported="tutorial: test accuracy 0.961",
@@ -76,7 +94,8 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "seed-mlp-512",
             "PyTorch quickstart MLP 512-512",
-            "Flatten, 784→512→512→10 with ReLU as one nn.Sequential; trained like seed-mlp-128.",
+            "Flatten, 784→512→512→10 with ReLU as one nn.Sequential; trained like seed-mlp-128. "
+            "Measured (seed 0, 2 CPU cores): 98.0% in 43 s.",
             ModelSpec(dense=_mlp(512, 512)),
             TrainConfig(optimizer="adam", lr=0.001, batch_size=64, epochs=10),
         ),
@@ -84,7 +103,7 @@ PRESETS: dict[str, Preset] = {
             "seed-mlp-4layer",
             "Tutorial 4-layer MLP, log-softmax",
             "784→256→128→64→10 with ReLU, ReLU, Sigmoid, LogSoftmax + NLL loss; Adam 0.001, "
-            "batch 64, 5 epochs, Normalize(0.5, 0.5).",
+            "batch 64, 5 epochs, Normalize(0.5, 0.5). Measured (seed 0, 2 CPU cores): 97.5% in 9 s.",
             ModelSpec(
                 dense=[DenseLayer(256, "relu"), DenseLayer(128, "relu"), DenseLayer(64, "sigmoid")],
                 output="log_softmax",
@@ -102,7 +121,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "best-mlp",
             "Strong MLP",
-            "784→1024→512→10, batch norm, dropout 0.25, AdamW with one-cycle: 98%+ in under a minute.",
+            "784→1024→512→10, batch norm, dropout 0.25, AdamW with one-cycle. Measured (seed 0, 2 CPU cores): 98.5% in 44 s.",
             ModelSpec(
                 dense=[DenseLayer(1024, "relu", 0.25, True), DenseLayer(512, "relu", 0.25, True)]
             ),
@@ -120,7 +139,8 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "lenet5",
             "LeNet-5",
-            "LeCun's 1998 convnet: conv 6@5×5, pool, conv 16@5×5, pool, 120, 84, 10 (tanh, average pooling).",
+            "LeCun's 1998 convnet: conv 6@5×5, pool, conv 16@5×5, pool, 120, 84, 10 (tanh, average "
+            "pooling). Measured (seed 0, 2 CPU cores): 98.7% in 39 s.",
             ModelSpec(
                 conv=[
                     ConvLayer(6, 5, "same", "tanh", "avg"),
@@ -135,27 +155,68 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "small-cnn",
             "Small CNN",
-            "Two conv blocks (32, 64 channels, batch norm, max pool), 128 dense, dropout; one-cycle AdamW: 99.2%+.",
+            "Two conv blocks (32, 64 channels, max pool before ReLU and batch norm), 128 dense, "
+            "dropout; one-cycle AdamW, 8 epochs, light shifts, turns and zooms. Measured on 2 CPU cores: 99.44% ± "
+            "0.06% over 3 seeds (99.39–99.50%) in 162 s of training.",
             ModelSpec(
-                conv=[ConvLayer(32, 3, batch_norm=True), ConvLayer(64, 3, batch_norm=True)],
+                conv=[
+                    ConvLayer(32, 3, batch_norm=True, pool_first=True),
+                    ConvLayer(64, 3, batch_norm=True, pool_first=True),
+                ],
                 dense=[DenseLayer(128, "relu", 0.3)],
             ),
             TrainConfig(
                 optimizer="adamw",
                 lr=0.003,
                 batch_size=128,
-                epochs=5,
+                epochs=8,
                 weight_decay=0.01,
                 schedule="onecycle",
                 normalization="mnist",
+                augment=LIGHT_AUGMENT,
             ),
-            reported="target: test accuracy ≥ 0.992",
+            reported="target: test accuracy ≥ 0.994 within 3 minutes on 2 CPU cores",
+        ),
+        Preset(
+            "speedrun",
+            "Speedrun: 99% in seconds",
+            "Two small convolutions (16@5×5, 32@3×3, no padding, max pool before ReLU, then batch "
+            "norm), 128, 10; Adam β (0.7, 0.9), one-cycle to 0.01 with β₁ held, batch 256, one "
+            "epoch over all 60,000 digits (no validation split). Measured on 2 CPU cores: 99.08% ± "
+            "0.07% over 5 seeds (lowest 99.00%) in 5.7 s of training.",
+            ModelSpec(
+                conv=[
+                    ConvLayer(16, 5, "valid", batch_norm=True, pool_first=True),
+                    ConvLayer(32, 3, "valid", batch_norm=True, pool_first=True),
+                ],
+                dense=[DenseLayer(128)],
+            ),
+            TrainConfig(**FAST_ADAM, batch_size=256, epochs=1, val_fraction=0.0),
+            reported="target: mean test accuracy ≥ 0.990 over 5 seeds in ≤ 8 s",
+        ),
+        Preset(
+            "tiny",
+            "Tiny: under 1,000 parameters",
+            "Three convolutions of 4, 6 and 6 channels (5×5 and 3×3, max pool before ReLU, then "
+            "batch norm) straight into the 10 outputs: 938 parameters in all. Measured on 2 CPU cores: 98.45% ± "
+            "0.14% over 3 seeds (98.31–98.59%) in 37 s of training.",
+            ModelSpec(
+                conv=[
+                    ConvLayer(4, 5, "valid", batch_norm=True, pool_first=True),
+                    ConvLayer(6, 3, "same", batch_norm=True, pool_first=True),
+                    ConvLayer(6, 3, "valid", batch_norm=True, pool_first=True),
+                ],
+                dense=[],
+            ),
+            TrainConfig(**FAST_ADAM, batch_size=128, epochs=10),
+            reported="target: test accuracy ≥ 0.985 with at most 1,000 parameters",
         ),
         Preset(
             "draw",
             "Drawing-robust CNN",
             "A half-width small-cnn (16, 32 channels) trained with rotation, shift, scale, shear, elastic "
-            "and stroke-thickness augmentation so that canvas drawings are recognised; under 3 minutes on 2 CPU cores.",
+            "and stroke-thickness augmentation so that canvas drawings are recognised. "
+            "Measured (seed 0, 2 CPU cores): 99.2% in 100 s.",
             ModelSpec(
                 conv=[ConvLayer(16, 3, batch_norm=True), ConvLayer(32, 3, batch_norm=True)],
                 dense=[DenseLayer(128, "relu", 0.3)],

@@ -179,6 +179,11 @@ SUMMARY: dict[str, Rule] = {
     "data_source": TEXT,
     "versions": Rule(_versions, "an object of texts (at most 20)"),
     "imported_from": NAME,
+    "multiply_adds": WHOLE,  # per sample; older runs lack this field and the next four
+    "samples_seen": WHOLE,
+    "training_flops": WHOLE,
+    "race": Rule(_run_id, "a race id: letters, digits, '.', '_' and '-'"),
+    "variant": NAME,
 }
 
 # metrics.json holds one table per kind of event, column by column: {"steps": {"loss": [...]}}

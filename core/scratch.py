@@ -250,6 +250,7 @@ class ScratchEngine:
         config: TrainConfig,
         total_steps: int,
         steps_per_epoch: int,
+        step=None,  # the autograd engine's StepSettings: nothing to choose in a hand-written step
     ) -> None:
         self.net = ScratchNet.from_model(spec, model)
         self.sgd = SGD(self.net, config.momentum, config.weight_decay)

@@ -36,6 +36,8 @@ def test_presets_lists_every_preset_with_its_size():
         "best-mlp",
         "lenet5",
         "small-cnn",
+        "speedrun",
+        "tiny",
         "draw",
     ):
         assert name in result.stdout

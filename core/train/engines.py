@@ -6,6 +6,8 @@ its layers' gradient norms and give and take the state a checkpoint needs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,16 +35,44 @@ def loss_fn(
     return F.mse_loss(outputs, target)
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Return the configured optimizer over the model's parameters."""
-    params, lr, wd = model.parameters(), config.lr, config.weight_decay
+@dataclass(frozen=True)
+class StepSettings:
+    """How a training step is carried out, not what it computes; `python -m core bench --step`
+    times each against the plain way (all False)."""
+
+    fused_optimizer: bool = True  # one kernel per tensor for the update, not a dozen
+    gather_batches: bool = True  # each batch gathered by index, not the whole set copied
+    channels_last: bool = True  # a convnet on the CPU in oneDNN's layout
+
+
+LEAN_STEP = StepSettings()  # what every training uses
+PLAIN_STEP = StepSettings(fused_optimizer=False, gather_batches=False, channels_last=False)
+FUSED_OPTIMIZERS = ("sgd", "adam", "adamw")  # PyTorch has no fused RMSprop
+
+
+def make_optimizer(
+    model: nn.Module, config: TrainConfig, fused: bool = False
+) -> torch.optim.Optimizer:
+    """Return the configured optimizer over the model's parameters (fused where PyTorch has one)."""
+    params, lr, wd = list(model.parameters()), config.lr, config.weight_decay
+    betas = (config.beta1, config.beta2)
+    # the fused update is the same arithmetic in one pass per tensor (bench --step times it)
+    extra = {"fused": True} if fused and _can_fuse(params, config) else {}
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd, **extra)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=wd, **extra)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=wd, **extra)
     return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+
+
+def _can_fuse(params: list[torch.Tensor], config: TrainConfig) -> bool:
+    return (
+        config.optimizer in FUSED_OPTIMIZERS
+        and bool(params)
+        and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    )
 
 
 def make_schedule(optimizer, config: TrainConfig, total_steps: int, steps_per_epoch: int):
@@ -56,7 +86,10 @@ def make_schedule(optimizer, config: TrainConfig, total_steps: int, steps_per_ep
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
     return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=max(2, total_steps)
+        optimizer,
+        max_lr=config.lr,
+        total_steps=max(2, total_steps),
+        cycle_momentum=config.cycle_momentum,
     )
 
 
@@ -70,10 +103,11 @@ class AutogradEngine:
         config: TrainConfig,
         total_steps: int,
         steps_per_epoch: int,
+        step: StepSettings = LEAN_STEP,
     ) -> None:
         self.model, self.loss, self.outputs = model, config.loss, spec.outputs
         self.layers = weighted_layers(model)
-        self.optimizer = make_optimizer(model, config)
+        self.optimizer = make_optimizer(model, config, fused=step.fused_optimizer)
         self.scheduler = make_schedule(self.optimizer, config, total_steps, steps_per_epoch)
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:

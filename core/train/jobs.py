@@ -86,6 +86,8 @@ class Job:
         data_dir: str | None = None,
         runs_dir: str | None = None,
         listener: Callable[[Event], None] | None = None,
+        race: str | None = None,
+        variant: str | None = None,
     ) -> Job:
         """Check the settings (the one check before training) and return a new, unstarted job."""
         check_trainable(spec, config)  # also refuses a batch or a network that cannot fit
@@ -99,6 +101,8 @@ class Job:
             data_dir=str(data_dir) if data_dir else None,
             runs_dir=runs_dir,
             max_seconds=timebudget.limit_seconds(),
+            race=race,
+            variant=variant,
         )
         return cls(request, listener=listener)
 
@@ -390,9 +394,12 @@ class JobRegistry:
         data_dir: str | None = None,
         runs_dir: str | None = None,
         owner: str | None = None,
+        race: str | None = None,
+        variant: str | None = None,
     ) -> Job:
         """Check and queue a training job for owner (a session id); it starts when a slot is free."""
-        return self.enqueue(Job.create(spec, config, name, data_dir, runs_dir), owner)
+        job = Job.create(spec, config, name, data_dir, runs_dir, race=race, variant=variant)
+        return self.enqueue(job, owner)
 
     def continue_run(
         self, run_dir: str | os.PathLike, owner: str | None = None, data_dir: str | None = None

@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 
 import torch
 
+from core.compute import training_flops
 from core.config import TrainConfig
 from core.data import Task, make_task, shared_mnist
-from core.models import ModelSpec, parameter_count
+from core.models import ModelSpec, multiply_adds, parameter_count
 from core.runs import (
     delete_run,
     has_checkpoint,
@@ -46,6 +47,12 @@ class JobRequest:
     resume: bool = False  # continue from the checkpoint in runs_dir/run_id
     probes: bool = True
     max_seconds: float | None = None  # stopped and saved as stopped past this much training
+    race: str | None = None  # the id shared by the runs of one race (seeds or variants)
+    variant: str | None = None  # which of the race's variants this run is
+
+    def race_fields(self) -> dict:
+        """Return the summary's race and variant fields: none for a run outside a race."""
+        return {"race": self.race, "variant": self.variant} if self.race else {}
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""
@@ -59,6 +66,8 @@ class JobRequest:
             "resume": self.resume,
             "probes": self.probes,
             "max_seconds": self.max_seconds,
+            "race": self.race,
+            "variant": self.variant,
         }
 
     @classmethod
@@ -148,6 +157,12 @@ class RunWriter:
             "steps": trainer.step,
             "device": trainer.device_name,
             "parameters": parameter_count(self.request.spec),
+            "multiply_adds": multiply_adds(self.request.spec),
+            "samples_seen": trainer.samples_seen,
+            "training_flops": training_flops(
+                multiply_adds(self.request.spec), trainer.samples_seen
+            ),
+            **self.request.race_fields(),
             "classes": list(self.request.config.classes),
             "data_source": self.data_source,
             "versions": versions(),
