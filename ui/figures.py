@@ -338,9 +338,9 @@ def _network_stages(spec) -> list[dict]:
     for i, (layer, (c, h, w)) in enumerate(zip(spec.conv, feature_shapes(spec)), start=1):
         extras = [layer.activation]
         if layer.batch_norm:
-            extras.insert(0, "BN")
+            extras.insert(len(extras) if layer.pool_first else 0, "BN")
         if layer.pool != "none":
-            extras.append(f"{layer.pool} pool")
+            extras.insert(0 if layer.pool_first else len(extras), f"{layer.pool} pool")
         if layer.dropout:
             extras.append(f"drop {layer.dropout:g}")
         stages.append(

@@ -5,7 +5,8 @@ A link names a preset and lists only what differs from it, one readable paramete
     ?preset=small-cnn&dense=77-relu~64-tanh-bn-d0.2&lr=0.01&epochs=3&classes=37&aug_enabled=1
 
 Layers are `~`-separated; a dense layer is `width-activation[-bn][-d<dropout>]`, a convolution
-`channels-kernel-padding-activation-pool[-bn][-d<dropout>]`, and `none` is an empty list. Digits
+`channels-kernel-padding-activation-pool[-bn][-d<dropout>][-pf]` (`pf`: pool first), and `none`
+is an empty list. Digits
 are written one after another (`37` is 3 vs 7). `encode` and `decode` are pure; the device is
 left out on purpose, as it belongs to the machine that opens the link, not to the network.
 """
@@ -97,6 +98,7 @@ def _kinds(cls) -> dict[str, str]:
 
 DENSE_POSITIONAL = ["width", "activation"]
 CONV_POSITIONAL = ["channels", "kernel", "padding", "activation", "pool"]
+POOL_FIRST_FLAG = "pf"
 
 
 def _format_layer(layer: dict, positional: list[str]) -> str:
@@ -105,6 +107,8 @@ def _format_layer(layer: dict, positional: list[str]) -> str:
         parts.append("bn")
     if layer["dropout"]:
         parts.append("d" + _format_value(float(layer["dropout"])))
+    if layer.get("pool_first"):
+        parts.append(POOL_FIRST_FLAG)
     return "-".join(parts)
 
 
@@ -131,13 +135,19 @@ def _parse_layers(name: str, text: str, cls, positional: list[str]) -> list[dict
         }
         layer["batch_norm"] = False
         layer["dropout"] = 0.0
+        flags = "'bn' nor d<dropout>"
+        if "pool_first" in kinds:
+            layer["pool_first"] = False
+            flags = f"'bn', d<dropout> nor '{POOL_FIRST_FLAG}'"
         for flag in parts[len(positional) :]:
             if flag == "bn":
                 layer["batch_norm"] = True
+            elif flag == POOL_FIRST_FLAG and "pool_first" in kinds:
+                layer["pool_first"] = True
             elif flag.startswith("d"):
                 layer["dropout"] = _parse_value(f"{where}.dropout", flag[1:], "float")
             else:
-                raise ValueError(f"{where}: {flag!r} is neither 'bn' nor d<dropout>")
+                raise ValueError(f"{where}: {flag!r} is neither {flags}")
         layers.append(layer)
     return layers
 

@@ -78,6 +78,35 @@ def optimizer_settings(config: TrainConfig) -> None:
             step=0.1,
             key=widget_key("momentum"),
         )
+    if config.optimizer in ("adam", "adamw"):
+        left, right = st.columns(2)
+        config.beta1 = left.number_input(
+            "β₁ (mean decay)",
+            min_value=LIMITS["beta1"][0],
+            max_value=LIMITS["beta1"][1],
+            value=float(config.beta1),
+            step=0.05,
+            key=widget_key("beta1"),
+            help="How slowly the running mean of the gradient forgets; 0.9 is PyTorch's default.",
+        )
+        config.beta2 = right.number_input(
+            "β₂ (square decay)",
+            min_value=LIMITS["beta2"][0],
+            max_value=LIMITS["beta2"][1],
+            value=float(config.beta2),
+            step=0.001,
+            format="%.4f",
+            key=widget_key("beta2"),
+            help="How slowly the running mean of the squared gradient forgets; 0.999 is the default.",
+        )
+    if config.schedule == "onecycle":
+        config.cycle_momentum = st.checkbox(
+            "Cycle momentum with the rate",
+            value=config.cycle_momentum,
+            key=widget_key("cycle_momentum"),
+            help="PyTorch's one-cycle default: momentum (Adam's β₁) goes 0.95 → 0.85 → 0.95 "
+            "as the rate rises and falls, overriding the value set above. Off: it stays put.",
+        )
     if config.schedule == "step":
         left, right = st.columns(2)
         config.step_epochs = left.number_input(

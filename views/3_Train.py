@@ -9,7 +9,7 @@ import streamlit as st
 from core import models
 from core.train import timebudget
 from core.train.checks import check_trainable
-from ui import build_state, share, state, train_panel
+from ui import build_state, race_panel, share, state, train_panel
 from ui.train_settings import augment_settings, loop_settings, optimizer_settings
 
 spec = build_state.current_spec()
@@ -54,6 +54,9 @@ with settings_column:
         problem = None
     except ValueError as exc:
         problem = str(exc)
+    race_panel.race_controls(
+        spec, config, name.strip() or build_state.run_name(), problem, estimate
+    )
     with start_slot:
         busy = bool(state.registry().active())
         start = st.button(

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.data import DataUnavailable
 from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, has_checkpoint
-from ui import figures, guard, run_import, state, train_panel, widgets
+from ui import figures, guard, race_panel, run_import, state, train_panel, widgets
 from ui.shared_figures import run_version, shared_figure
 
 GALLERY_SIZE = 24
@@ -267,7 +267,9 @@ def run_sections(summary: dict, runs: list[dict]) -> None:
             st.error(f"MNIST is not available, so the run cannot be tested: {exc}")
         if result is not None:
             headline(summary, result.evaluation)
-    scores, mistakes, compare, transfer = st.tabs(["Scores", "Mistakes", "Compare runs", "Import"])
+    scores, mistakes, compare, races, cost, transfer = st.tabs(
+        ["Scores", "Mistakes", "Compare runs", "Races", "Accuracy vs cost", "Import"]
+    )
     if result is None:
         for tab in (scores, mistakes):
             tab.caption("Nothing to show for this run: it could not be scored (see above).")
@@ -278,6 +280,10 @@ def run_sections(summary: dict, runs: list[dict]) -> None:
             mistakes_tab(summary.get("run_id", ""), result.evaluation, result.test_images)
     with compare, guard.section("the comparison"):
         compare_tab(runs, summary)
+    with races, guard.section("the races"):
+        race_panel.races_tab(runs)
+    with cost, guard.section("accuracy against cost"):
+        race_panel.cost_tab(runs)
     with transfer:
         with guard.section("the import"):
             run_import.import_section()
