@@ -167,7 +167,14 @@ def test_a_folder_whose_metrics_miss_a_column_is_listed_as_damaged_not_opened(is
     at = page(EVALUATE)
     assert not at.exception and not at.error
     assert at.selectbox(key="eval-run").value.endswith(GOOD)
-    assert [tab.label for tab in at.tabs] == ["Scores", "Mistakes", "Compare runs", "Import"]
+    assert [tab.label for tab in at.tabs] == [
+        "Scores",
+        "Mistakes",
+        "Compare runs",
+        "Races",
+        "Accuracy vs cost",
+        "Import",
+    ]
     assert at.file_uploader(key="eval-import") is not None
     [table] = [frame.value for frame in at.dataframe if "folder" in frame.value.columns]
     assert table["folder"].tolist() == [broken.name]
@@ -224,7 +231,14 @@ def test_a_run_that_cannot_be_loaded_leaves_the_other_tabs_and_the_import(
     at = page(EVALUATE)
     assert not at.exception
     assert "This run cannot be loaded: model.safetensors" in texts(at, "error")
-    assert [tab.label for tab in at.tabs] == ["Scores", "Mistakes", "Compare runs", "Import"]
+    assert [tab.label for tab in at.tabs] == [
+        "Scores",
+        "Mistakes",
+        "Compare runs",
+        "Races",
+        "Accuracy vs cost",
+        "Import",
+    ]
     assert at.file_uploader(key="eval-import") is not None
 
 

@@ -42,8 +42,13 @@ PAGES = ("views/1_Data.py", "views/2_Build.py", "views/4_Evaluate.py", "views/5_
 # of an evaluation (8 MB) per cycle shows plainly; smaller tensor leaks show exactly below.
 RSS_SLOPE_LIMIT_MB = 1.0
 RSS_SLOPE_LIMIT_OTHER_ALLOCATOR_MB = 3.0  # elsewhere RSS wanders by tens of MB: a coarser check
-# A run's model is 0.5 MB and its test scores 8 MB: any tensor kept per cycle shows here.
-TENSOR_GROWTH_LIMIT_MB = 0.25
+# A run's model is 0.5 MB and its test scores 8 MB: any tensor kept per cycle shows here as a
+# slope (0.5 MB/cycle). A slope, not the spread: on a busy machine one cached run may arrive a
+# cycle late (measured once: 0.46 MB missing for two cycles, then back at the level of the
+# rest), which is timing, not a leak: one such step, wherever it falls in 20 cycles, makes a
+# slope of at most 0.035 MB/cycle, while keeping a weight snapshot per cycle (0.2 MB) or a run
+# (0.5 MB) makes 0.2 or 0.5.
+TENSOR_SLOPE_LIMIT_MB = 0.05
 # Streamlit's own bookkeeping adds a few objects now and then; one job kept adds ~100.
 OBJECT_SLOPE_LIMIT = 50
 
@@ -162,5 +167,5 @@ def test_memory_levels_off_over_repeated_start_stop_navigate_draw_cycles(data_di
     assert slope(rss[later]) < (
         RSS_SLOPE_LIMIT_MB if steady else RSS_SLOPE_LIMIT_OTHER_ALLOCATOR_MB
     )
-    assert max(tensors[later]) - min(tensors[later]) < TENSOR_GROWTH_LIMIT_MB
+    assert slope(tensors[later]) < TENSOR_SLOPE_LIMIT_MB
     assert slope(objects[later]) < OBJECT_SLOPE_LIMIT
