@@ -27,6 +27,7 @@ from core.train.events import EpochEnded, Step
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
 EVALUATE = str(REPO / "views" / "4_Evaluate.py")
+EVALUATE_TABS = ["Scores", "Mistakes", "Compare runs", "Races", "Accuracy vs cost", "Import"]
 INSIDE = str(REPO / "views" / "6_Inside.py")
 GOOD = "20261124-000000-good-0001"
 STEPS = [Step(step=s, epoch=1, loss=2.3 - s / 10, lr=0.01, grad_norms=[0.1, 0.2]) for s in (1, 2)]
@@ -167,14 +168,7 @@ def test_a_folder_whose_metrics_miss_a_column_is_listed_as_damaged_not_opened(is
     at = page(EVALUATE)
     assert not at.exception and not at.error
     assert at.selectbox(key="eval-run").value.endswith(GOOD)
-    assert [tab.label for tab in at.tabs] == [
-        "Scores",
-        "Mistakes",
-        "Compare runs",
-        "Races",
-        "Accuracy vs cost",
-        "Import",
-    ]
+    assert [tab.label for tab in at.tabs] == EVALUATE_TABS
     assert at.file_uploader(key="eval-import") is not None
     [table] = [frame.value for frame in at.dataframe if "folder" in frame.value.columns]
     assert table["folder"].tolist() == [broken.name]
@@ -231,14 +225,7 @@ def test_a_run_that_cannot_be_loaded_leaves_the_other_tabs_and_the_import(
     at = page(EVALUATE)
     assert not at.exception
     assert "This run cannot be loaded: model.safetensors" in texts(at, "error")
-    assert [tab.label for tab in at.tabs] == [
-        "Scores",
-        "Mistakes",
-        "Compare runs",
-        "Races",
-        "Accuracy vs cost",
-        "Import",
-    ]
+    assert [tab.label for tab in at.tabs] == EVALUATE_TABS
     assert at.file_uploader(key="eval-import") is not None
 
 
