@@ -205,3 +205,24 @@ def test_an_interrupted_run_shows_on_train_and_evaluate_and_continues_from_a_cli
     finally:
         job.stop()
         job.wait(60)
+
+
+def test_a_continued_race_run_stays_in_its_race_and_counts_every_digit_seen(data_dir, tmp_path):
+    from core.train.jobs import Job
+
+    raced = request("raced", data_dir, tmp_path)
+    raced.race, raced.variant = "race-0001", "lr=0.003"
+    run_job(raced, crash_after_first_checkpoint, TrainControl())
+    interrupted = load_run(tmp_path / "raced").summary
+    assert interrupted["status"] == "interrupted" and interrupted["race"] == "race-0001"
+    one_epoch = interrupted["samples_seen"]
+    assert one_epoch > 0
+
+    job = Job.continuing(tmp_path / "raced", str(tmp_path))
+    assert (job.request.race, job.request.variant) == ("race-0001", "lr=0.003")
+    finished = []
+    run_job(job.request, finished.append, TrainControl())
+    assert isinstance(finished[-1], Done) and finished[-1].status == "finished"
+    summary = load_run(tmp_path / "raced").summary
+    assert (summary["race"], summary["variant"]) == ("race-0001", "lr=0.003")
+    assert summary["samples_seen"] == 3 * one_epoch  # the checkpoint kept the count

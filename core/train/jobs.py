@@ -118,6 +118,9 @@ class Job:
             runs_dir=str(resolve_runs_dir(runs_dir)),
             resume=True,
             max_seconds=timebudget.limit_seconds(),
+            # a continued run of a race stays in its race
+            race=run.summary.get("race"),
+            variant=run.summary.get("variant"),
         )
         job = cls(request)
         job._steps, job._epochs = list(run.steps), list(run.epochs)
