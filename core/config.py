@@ -8,7 +8,7 @@ Train page's widgets both read.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from core.augment import AugmentConfig
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
@@ -134,3 +134,31 @@ class TrainConfig:
     def from_json(cls, text: str) -> TrainConfig:
         """Parse and validate a config from JSON text."""
         return cls.from_dict(json.loads(text))
+
+
+def parse_field_text(name: str, text: str, kind: str):
+    """Return text (from a link or a command line) read as a field of kind, or raise ValueError naming it."""
+    try:
+        if kind == "bool":
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "list[int]":
+            if not text.isdigit():
+                raise ValueError
+            return [int(digit) for digit in text]
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not a valid {kind}") from None
+    return text
+
+
+def field_kinds(cls) -> dict[str, str]:
+    """Return each field of dataclass cls with its annotated type as text ('int', 'list[int]')."""
+    # annotations are strings here (from __future__ import annotations in core)
+    return {f.name: str(f.type) for f in fields(cls)}

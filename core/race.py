@@ -12,7 +12,7 @@ import math
 import statistics
 from dataclasses import dataclass, fields
 
-from core.config import TrainConfig
+from core.config import TrainConfig, field_kinds, parse_field_text
 from core.models import ACTIVATIONS, ModelSpec
 
 SEEDS_LIMITS = (2, 10)  # seeds per variant: one is not a race, more than ten is a sweep
@@ -62,10 +62,6 @@ class VariantResult:
         return self.mean - self.std, self.mean + self.std
 
 
-def _kind(name: str) -> str:
-    return {f.name: str(f.type) for f in fields(TrainConfig)}.get(name, "str")
-
-
 def parse_setting(text: str) -> tuple[str, object]:
     """Return (name, value) from 'name=value', typed as the setting's field; ValueError if not."""
     name, sep, raw = text.partition("=")
@@ -74,23 +70,7 @@ def parse_setting(text: str) -> tuple[str, object]:
         raise ValueError(f"setting: {text!r} is not name=value")
     if name not in RACE_SETTINGS:
         raise ValueError(f"setting: {name!r} is not one of {', '.join(RACE_SETTINGS)}")
-    kind = _kind(name)
-    try:
-        if kind == "bool":
-            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError
-            return name, raw.lower() in ("1", "true", "yes", "on")
-        if kind == "int":
-            return name, int(raw)
-        if kind == "float":
-            return name, float(raw)
-        if kind == "list[int]":
-            if not raw.isdigit():
-                raise ValueError
-            return name, [int(digit) for digit in raw]
-    except ValueError:
-        raise ValueError(f"{name}: {raw!r} is not a valid {kind}") from None
-    return name, raw
+    return name, parse_field_text(name, raw, field_kinds(TrainConfig).get(name, "str"))
 
 
 def apply_settings(
@@ -156,6 +136,11 @@ def plan_race(
     return entries
 
 
+def variant_of(summary: dict) -> str:
+    """Return the variant a race run's summary names ('as set' for a race over seeds alone)."""
+    return summary.get("variant") or variant_label({})
+
+
 def results_of(summaries: list[dict]) -> list[VariantResult]:
     """Return each variant's result from the race's finished runs' summaries, in order seen."""
     accuracies: dict[str, list[float]] = {}
@@ -163,7 +148,7 @@ def results_of(summaries: list[dict]) -> list[VariantResult]:
         accuracy = summary.get("test_accuracy")
         if summary.get("status") != "finished" or accuracy is None or not math.isfinite(accuracy):
             continue
-        accuracies.setdefault(summary.get("variant") or variant_label({}), []).append(accuracy)
+        accuracies.setdefault(variant_of(summary), []).append(accuracy)
     return [VariantResult(name, tuple(values)) for name, values in accuracies.items()]
 
 

@@ -140,7 +140,7 @@ def test_exported_run_imports_back_through_the_page(saved_run, tmp_path, monkeyp
     )
     at.run()
     assert not at.exception
-    assert not at.error
+    assert not at.error, [e.value for e in at.error]
     imported = other_machine / saved_run.name
     assert (imported / "model.safetensors").read_bytes() == (
         saved_run / "model.safetensors"

@@ -174,7 +174,8 @@ def probability_figure(probabilities, classes, height: int = 300) -> go.Figure:
     return fig
 
 
-def _smooth(values: list[float], weight: float) -> list[float]:
+def moving_average(values: list[float], weight: float) -> list[float]:
+    """Return an exponential moving average of values (weight: how much each keeps of the last)."""
     smoothed, last = [], None
     for value in values:
         last = value if last is None else weight * last + (1 - weight) * value
@@ -204,7 +205,7 @@ def run_curves_figure(
         fig.add_trace(
             go.Scatter(
                 x=xs,
-                y=_smooth(ys, smooth) if smooth else ys,
+                y=moving_average(ys, smooth) if smooth else ys,
                 name=label,
                 mode="lines+markers" if len(xs) <= 30 else "lines",
                 line=palette.series_line(i),
@@ -238,7 +239,7 @@ MAX_POINTS = 2000
 LOG_TICKS = [m * 10.0**e for e in range(-4, 3) for m in (1, 2, 5)]
 
 
-def _compact(fig: go.Figure, height: int, **layout) -> go.Figure:
+def compact(fig: go.Figure, height: int, **layout) -> go.Figure:
     """Apply the shared look: small margins, readable fonts, legend on top."""
     defaults = dict(
         height=height,
@@ -292,7 +293,7 @@ def class_balance_figure(train_counts, test_counts, selected=None) -> go.Figure:
                 hovertemplate=f"digit %{{x}}: %{{y:,}} {name} images<extra></extra>",
             )
         )
-    return _compact(
+    return compact(
         fig,
         290,
         barmode="group",
@@ -557,7 +558,7 @@ def loss_curve_figure(steps: list[Step], height: int = 280) -> go.Figure:
         ]
     )
     log = bool(len(ys)) and bool(np.all(ys > 0))
-    return _compact(fig, height, **loss_axes(log))
+    return compact(fig, height, **loss_axes(log))
 
 
 def epoch_curves_figure(epochs: list[EpochEnded], height: int = 260) -> go.Figure:
@@ -582,7 +583,7 @@ def epoch_curves_figure(epochs: list[EpochEnded], height: int = 260) -> go.Figur
             )
     # two side-by-side panels by hand: make_subplots is slow for a chart redrawn twice a second
     tick = 1 if len(xs) <= 20 else None
-    return _compact(go.Figure(traces), height, **epoch_axes(tick))
+    return compact(go.Figure(traces), height, **epoch_axes(tick))
 
 
 def lr_figure(steps: list[Step], height: int = 260) -> go.Figure:
@@ -591,7 +592,7 @@ def lr_figure(steps: list[Step], height: int = 260) -> go.Figure:
     fig = go.Figure(
         go.Scatter(x=xs, y=ys, name="learning rate", line=dict(color=LR_COLOR, width=2))
     )
-    return _compact(fig, height, showlegend=False, **LR_AXES)
+    return compact(fig, height, showlegend=False, **LR_AXES)
 
 
 # --- Inside page -------------------------------------------------------------------------
@@ -611,7 +612,7 @@ def activation_bars_figure(name: str, values, height: int = 200) -> go.Figure:
             hovertemplate="unit %{x}: %{y:.3f}<extra></extra>",
         )
     )
-    return _compact(
+    return compact(
         fig,
         height,
         title=dict(text=name, font=dict(size=14)),
@@ -648,7 +649,7 @@ def pca_scatter_figure(coords, labels, indices, explained, height: int = 520) ->
             )
         )
     ratio = [float(r) for r in explained]
-    return _compact(
+    return compact(
         go.Figure(traces),
         height,
         xaxis=dict(title=f"PC 1 ({ratio[0]:.0%} of variance)", zeroline=False),
@@ -677,7 +678,7 @@ def grad_norms_figure(steps: list[Step], layers: list[str], height: int = 300) -
         )
     positive = norms[np.isfinite(norms)]
     log = bool(positive.size) and bool(np.all(positive > 0))
-    return _compact(
+    return compact(
         go.Figure(traces),
         height,
         xaxis=dict(title="step", rangemode="tozero"),

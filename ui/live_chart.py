@@ -79,7 +79,7 @@ from streamlit.components.v1 import declare_component
 
 ASSETS_DIR = Path(__file__).with_name("live_chart_assets")
 PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"
-DEFAULT_MARGIN = dict(l=50, r=10, t=36, b=40)  # ui/figures.py's _compact look
+DEFAULT_MARGIN = dict(l=50, r=10, t=36, b=40)  # ui/figures.py's compact look
 DEFAULT_FONT_SIZE = 13
 
 

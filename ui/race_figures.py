@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 
 from core.compute import pareto_front
 from core.race import SPREAD, VariantResult
-from ui import palette, talk
+from ui import palette
+from ui.figures import compact
 
 BAND_OPACITY = 0.18
 
@@ -47,17 +48,6 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
-def _layout(fig: go.Figure, height: int, **layout) -> go.Figure:
-    fig.update_layout(
-        height=height,
-        margin=dict(l=55, r=10, t=36, b=45),
-        font=dict(size=round(13 * talk.font_scale())),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-        **layout,
-    )
-    return fig
-
-
 def band_figure(
     bands: list[Band],
     x_title: str,
@@ -93,7 +83,7 @@ def band_figure(
                 line=line,
             )
         )
-    return _layout(
+    return compact(
         fig,
         height,
         xaxis=dict(title=x_title, dtick=1 if whole_x and len(bands[0].x) <= 12 else None)
@@ -129,7 +119,7 @@ def race_scores_figure(results: list[VariantResult]) -> go.Figure:
                 hovertemplate=f"mean {result.mean:.2%} ± {result.std:.2%}<extra></extra>",
             )
         )
-    return _layout(
+    return compact(
         fig,
         70 * len(results) + 110,
         xaxis=dict(title=f"test accuracy (bar: mean, whiskers: {SPREAD})", tickformat=".2~%"),
@@ -181,7 +171,7 @@ def cost_figure(points: list[CostPoint], x_title: str, height: int = 340) -> go.
                 showlegend=False,
             )
         )
-    return _layout(
+    return compact(
         fig,
         height,
         xaxis=dict(title=x_title, type="log"),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
+import statistics
 from collections import defaultdict
-from pathlib import Path
 
 import streamlit as st
 
@@ -12,11 +12,20 @@ from core.compute import FLOPS_PER_MULTIPLY_ADD_TRAINED
 from core.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from core.data import NORMALIZATIONS
 from core.models import ACTIVATIONS, ModelSpec
-from core.race import SEEDS_LIMITS, SPREAD, VARIANTS_LIMITS, plan_race, results_of, verdict
+from core.race import (
+    SEEDS_LIMITS,
+    SPREAD,
+    VARIANTS_LIMITS,
+    plan_race,
+    results_of,
+    variant_of,
+    verdict,
+)
 from core.runs import InvalidRun, load_run, new_run_id
 from core.train import timebudget
-from ui import state, train_panel, widgets
+from ui import figures, state, train_panel, widgets
 from ui.race_figures import Band, CostPoint, band_figure, band_of, cost_figure, race_scores_figure
+from ui.shared_figures import run_version
 from ui.train_settings import BATCH_SIZES, LEARNING_RATES, WEIGHT_DECAYS
 
 DEFAULT_SEEDS = 5
@@ -173,15 +182,8 @@ def _race_bands(versions: tuple[tuple[str, float, str], ...]) -> tuple[list[Band
             run = load_run(path, state.runs_dir())
         except (InvalidRun, OSError):
             continue
-        smoothed, last = [], None
-        for step in run.steps:
-            last = (
-                step.loss
-                if last is None
-                else LOSS_SMOOTHING * last + (1 - LOSS_SMOOTHING) * step.loss
-            )
-            smoothed.append(last)
-        loss[variant].append(([s.step for s in run.steps], smoothed))
+        losses = figures.moving_average([s.loss for s in run.steps], LOSS_SMOOTHING)
+        loss[variant].append(([s.step for s in run.steps], losses))
         epochs = [e for e in run.epochs if e.val_accuracy == e.val_accuracy]
         if len(epochs) >= 2:
             accuracy[variant].append(([e.epoch for e in epochs], [e.val_accuracy for e in epochs]))
@@ -231,7 +233,7 @@ def races_tab(runs: list[dict]) -> None:
                 "lowest": f"{min(r.accuracies):.2%}",
                 "highest": f"{max(r.accuracies):.2%}",
                 "seconds per run": widgets.number_or_dash(
-                    _mean([m.get("seconds") for m in members if _variant(m) == r.variant]), "{:.1f}"
+                    _mean_seconds(members, r.variant), "{:.1f}"
                 ),
             }
             for r in results
@@ -239,9 +241,7 @@ def races_tab(runs: list[dict]) -> None:
         hide_index=True,
     )
     versions = tuple(
-        (m["path"], (Path(m["path"]) / "summary.json").stat().st_mtime, _variant(m))
-        for m in members
-        if m.get("status") == "finished"
+        (*run_version(m["path"]), variant_of(m)) for m in members if m.get("status") == "finished"
     )
     loss_bands, accuracy_bands = _race_bands(versions)
     st.caption(
@@ -259,13 +259,9 @@ def races_tab(runs: list[dict]) -> None:
         )
 
 
-def _variant(summary: dict) -> str:
-    return summary.get("variant") or "as set"
-
-
-def _mean(values: list) -> float | None:
-    values = [v for v in values if isinstance(v, (int, float))]
-    return sum(values) / len(values) if values else None
+def _mean_seconds(members: list[dict], variant: str) -> float | None:
+    seconds = [m["seconds"] for m in members if variant_of(m) == variant and m.get("seconds")]
+    return statistics.fmean(seconds) if seconds else None
 
 
 # --- Evaluate: the Cost tab -----------------------------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 import streamlit as st
 
 from core.augment import AugmentConfig
-from core.config import TrainConfig
+from core.config import TrainConfig, field_kinds, parse_field_text
 from core.models import ConvLayer, DenseLayer, ModelSpec
 from core.presets import PRESETS
 from ui import build_state
@@ -67,33 +67,6 @@ def _format_value(value) -> str:
     return str(value)
 
 
-def _parse_value(name: str, text: str, kind: str):
-    """Return text read as the field's annotated type, or raise ValueError naming the field."""
-    try:
-        if kind == "bool":
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-        if kind == "list[int]":
-            if not text.isdigit():
-                raise ValueError
-            return [int(digit) for digit in text]
-    except ValueError:
-        raise ValueError(f"{name}: {text!r} is not a valid {kind}") from None
-    return text
-
-
-def _kinds(cls) -> dict[str, str]:
-    # annotations are strings here (from __future__ import annotations in core)
-    return {f.name: str(f.type) for f in fields(cls)}
-
-
 # --- layers <-> text ------------------------------------------------------------------------
 
 DENSE_POSITIONAL = ["width", "activation"]
@@ -121,7 +94,7 @@ def _format_layers(layers: list[dict], positional: list[str]) -> str:
 def _parse_layers(name: str, text: str, cls, positional: list[str]) -> list[dict]:
     if text == NO_LAYERS:
         return []
-    kinds = _kinds(cls)
+    kinds = field_kinds(cls)
     layers = []
     for i, token in enumerate(text.split(LAYER_SEPARATOR)):
         where = f"{name}[{i}]"
@@ -130,7 +103,7 @@ def _parse_layers(name: str, text: str, cls, positional: list[str]) -> list[dict
             expected = "-".join(positional)
             raise ValueError(f"{where}: {token!r} does not read as {expected}[-bn][-d<dropout>]")
         layer = {
-            field: _parse_value(f"{where}.{field}", part, kinds[field])
+            field: parse_field_text(f"{where}.{field}", part, kinds[field])
             for field, part in zip(positional, parts, strict=False)
         }
         layer["batch_norm"] = False
@@ -145,7 +118,7 @@ def _parse_layers(name: str, text: str, cls, positional: list[str]) -> list[dict
             elif flag == POOL_FIRST_FLAG and "pool_first" in kinds:
                 layer["pool_first"] = True
             elif flag.startswith("d"):
-                layer["dropout"] = _parse_value(f"{where}.dropout", flag[1:], "float")
+                layer["dropout"] = parse_field_text(f"{where}.dropout", flag[1:], "float")
             else:
                 raise ValueError(f"{where}: {flag!r} is neither {flags}")
         layers.append(layer)
@@ -186,9 +159,9 @@ def decode(params: Mapping[str, str]) -> Shared:
         raise ValueError(f"preset: {preset!r} is not one of {', '.join(PRESETS)}")
     spec_data, config_data = PRESETS[preset].spec.to_dict(), PRESETS[preset].config.to_dict()
     spec_kinds, config_kinds, augment_kinds = (
-        _kinds(ModelSpec),
-        _kinds(TrainConfig),
-        _kinds(AugmentConfig),
+        field_kinds(ModelSpec),
+        field_kinds(TrainConfig),
+        field_kinds(AugmentConfig),
     )
     for name in SPEC_FIELDS:
         if name not in params:
@@ -198,14 +171,14 @@ def decode(params: Mapping[str, str]) -> Shared:
         elif name == "conv":
             spec_data[name] = _parse_layers(name, params[name], ConvLayer, CONV_POSITIONAL)
         else:
-            spec_data[name] = _parse_value(name, params[name], spec_kinds[name])
+            spec_data[name] = parse_field_text(name, params[name], spec_kinds[name])
     for name in CONFIG_FIELDS:
         if name in params:
-            config_data[name] = _parse_value(name, params[name], config_kinds[name])
+            config_data[name] = parse_field_text(name, params[name], config_kinds[name])
     for name in AUGMENT_FIELDS:
         key = AUGMENT_PREFIX + name
         if key in params:
-            config_data["augment"][name] = _parse_value(
+            config_data["augment"][name] = parse_field_text(
                 f"augment.{name}", params[key], augment_kinds[name]
             )
     return Shared(preset, ModelSpec.from_dict(spec_data), TrainConfig.from_dict(config_data))
