@@ -52,6 +52,9 @@ def loss_points(page) -> int:
     return page.evaluate("() => document.querySelector('.live-lines').data[0].x.length")
 
 
+LIVE_RUN_EPOCHS = 15
+
+
 def current_step(page) -> int:
     text = page.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.inner_text()
     return int(re.search(r"step ([\d,]+)/", text).group(1).replace(",", ""))
@@ -125,7 +128,10 @@ def test_training_streams_live_and_survives_a_refresh(page):
     open_page(page, "Train")
     assert_no_exception(page)
     epochs = page.get_by_label("Epochs")
-    epochs.fill("3")
+    # long enough to still be running after the refresh below: the lean step trains
+    # seed-mlp-128 at about 1.5 s an epoch here, and faster machines finish 3 epochs
+    # before the page has reloaded
+    epochs.fill(str(LIVE_RUN_EPOCHS))
     epochs.press("Enter")
     wait_for_app_idle(page)
     page.get_by_role("button", name=re.compile("Start training")).click()
