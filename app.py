@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import DataUnavailable
-from ui import guard, share, sidebar, state, talk, train_panel
+from ui import guard, lesson, share, sidebar, state, talk, train_panel
 
 st.set_page_config(
     page_title="Digit Lab",
@@ -52,6 +52,9 @@ page = st.navigation(
 )
 # a shared link's settings replace the defaults before the sidebar or a page reads them
 share.load_from_url()
+# then a lesson link's locks, at those values; a preset loaded by a callback gets them back
+lesson.load_from_url()
+lesson.enforce()
 problem = state.data_problem()
 with guard.section("the sidebar"):  # drawn on every page: its failure must not stop them all
     sidebar.draw(problem)
@@ -71,3 +74,5 @@ try:
     page.run()
 except DataUnavailable as exc:  # data vanished while the server was running
     st.error(str(exc), icon=":material/error:")
+# a page whose widgets know nothing of lessons (Data's digits) may have changed a locked value
+lesson.enforce_after_page()

@@ -3,6 +3,7 @@
 Each widget starts from the spec in session state and writes its value back on every run, so
 the spec always holds what the user sees. Adding, removing or moving a layer changes the list
 in a callback and bumps the settings revision, so the rows are drawn again from the new list.
+With `disabled` (a lesson fixes the network) every widget is drawn greyed out, to be read only.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def _move(kind: str, index: int, offset: int) -> None:
         build_state.bump_revision()
 
 
-def _add_button(kind: str, label: str, count: int, limit: int, what: str) -> None:
+def _add_button(
+    kind: str, label: str, count: int, limit: int, what: str, disabled: bool = False
+) -> None:
     # a greyed-out button says nothing by itself: at the limit, say why next to it
     full = count >= limit
     reason = f"At most {limit} {what}: remove one to add another."
@@ -67,7 +70,7 @@ def _add_button(kind: str, label: str, count: int, limit: int, what: str) -> Non
         label,
         icon=":material/add:",
         key=widget_key(f"{kind}_add"),
-        disabled=full,
+        disabled=full or disabled,
         on_click=_add,
         args=(kind,),
         help=reason if full else None,
@@ -76,14 +79,14 @@ def _add_button(kind: str, label: str, count: int, limit: int, what: str) -> Non
         st.caption(reason)
 
 
-def _row_buttons(columns, kind: str, index: int, count: int) -> None:
+def _row_buttons(columns, kind: str, index: int, count: int, disabled: bool = False) -> None:
     up, down, remove = columns
     up.button(
         "",
         icon=":material/arrow_upward:",
         key=widget_key(f"{kind}{index}_up"),
         help="Move up",
-        disabled=index == 0,
+        disabled=disabled or index == 0,
         on_click=_move,
         args=(kind, index, -1),
     )
@@ -92,7 +95,7 @@ def _row_buttons(columns, kind: str, index: int, count: int) -> None:
         icon=":material/arrow_downward:",
         key=widget_key(f"{kind}{index}_down"),
         help="Move down",
-        disabled=index == count - 1,
+        disabled=disabled or index == count - 1,
         on_click=_move,
         args=(kind, index, 1),
     )
@@ -101,6 +104,7 @@ def _row_buttons(columns, kind: str, index: int, count: int) -> None:
         icon=":material/close:",
         key=widget_key(f"{kind}{index}_remove"),
         help="Remove this layer",
+        disabled=disabled,
         on_click=_remove,
         args=(kind, index),
     )
@@ -109,7 +113,7 @@ def _row_buttons(columns, kind: str, index: int, count: int) -> None:
 DENSE_COLUMNS = [0.35, 1.4, 1.6, 1.3, 0.85, 0.5, 0.5, 0.5]
 
 
-def dense_editor(spec: ModelSpec) -> None:
+def dense_editor(spec: ModelSpec, disabled: bool = False) -> None:
     """Draw one row per hidden dense layer: width, activation, dropout, batch norm, move, remove."""
     for i, layer in enumerate(spec.dense):
         # only the first row shows labels: they head the columns like a table
@@ -123,6 +127,7 @@ def dense_editor(spec: ModelSpec) -> None:
             value=layer.width,
             step=16,
             key=widget_key(f"dense{i}_width"),
+            disabled=disabled,
             label_visibility=labels,
         )
         layer.activation = cells[2].selectbox(
@@ -130,6 +135,7 @@ def dense_editor(spec: ModelSpec) -> None:
             ACTIVATION_NAMES,
             index=ACTIVATION_NAMES.index(layer.activation),
             key=widget_key(f"dense{i}_activation"),
+            disabled=disabled,
             label_visibility=labels,
         )
         layer.dropout = cells[3].number_input(
@@ -140,20 +146,24 @@ def dense_editor(spec: ModelSpec) -> None:
             step=0.05,
             format="%.2f",
             key=widget_key(f"dense{i}_dropout"),
+            disabled=disabled,
             label_visibility=labels,
         )
         layer.batch_norm = cells[4].checkbox(
             "BN",
             value=layer.batch_norm,
             key=widget_key(f"dense{i}_bn"),
+            disabled=disabled,
         )
-        _row_buttons(cells[5:], "dense", i, len(spec.dense))
+        _row_buttons(cells[5:], "dense", i, len(spec.dense), disabled)
     if not spec.dense:
         st.caption("No hidden layers: the inputs go straight to the output layer.")
-    _add_button("dense", "Add dense layer", len(spec.dense), MAX_DENSE_LAYERS, "dense layers")
+    _add_button(
+        "dense", "Add dense layer", len(spec.dense), MAX_DENSE_LAYERS, "dense layers", disabled
+    )
 
 
-def conv_editor(spec: ModelSpec) -> None:
+def conv_editor(spec: ModelSpec, disabled: bool = False) -> None:
     """Draw one block per convolution layer: channels, kernel, padding, activation, pool, BN."""
     if not spec.conv:
         st.caption(
@@ -171,6 +181,7 @@ def conv_editor(spec: ModelSpec) -> None:
                 value=layer.channels,
                 step=8,
                 key=widget_key(f"conv{i}_channels"),
+                disabled=disabled,
             )
             layer.kernel = top[2].selectbox(
                 "Kernel",
@@ -178,26 +189,30 @@ def conv_editor(spec: ModelSpec) -> None:
                 index=KERNELS.index(layer.kernel),
                 format_func=lambda k: f"{k}×{k}",
                 key=widget_key(f"conv{i}_kernel"),
+                disabled=disabled,
             )
             layer.padding = top[3].selectbox(
                 "Padding",
                 PADDINGS,
                 index=PADDINGS.index(layer.padding),
                 key=widget_key(f"conv{i}_padding"),
+                disabled=disabled,
             )
-            _row_buttons(top[4:], "conv", i, len(spec.conv))
+            _row_buttons(top[4:], "conv", i, len(spec.conv), disabled)
             bottom = st.columns([1.1, 1.4, 1.1, 1.4, 1.5], vertical_alignment="bottom")
             layer.activation = bottom[1].selectbox(
                 "Activation",
                 ACTIVATION_NAMES,
                 index=ACTIVATION_NAMES.index(layer.activation),
                 key=widget_key(f"conv{i}_activation"),
+                disabled=disabled,
             )
             layer.pool = bottom[3].selectbox(
                 "Pool 2×2",
                 POOLS,
                 index=POOLS.index(layer.pool),
                 key=widget_key(f"conv{i}_pool"),
+                disabled=disabled,
             )
             layer.dropout = bottom[2].number_input(
                 "Dropout",
@@ -207,21 +222,28 @@ def conv_editor(spec: ModelSpec) -> None:
                 step=0.05,
                 format="%.2f",
                 key=widget_key(f"conv{i}_dropout"),
+                disabled=disabled,
             )
             layer.batch_norm = bottom[4].checkbox(
-                "Batch norm", value=layer.batch_norm, key=widget_key(f"conv{i}_bn")
+                "Batch norm",
+                value=layer.batch_norm,
+                key=widget_key(f"conv{i}_bn"),
+                disabled=disabled,
             )
             layer.pool_first = bottom[4].checkbox(
                 "Pool first",
                 value=layer.pool_first,
                 key=widget_key(f"conv{i}_pool_first"),
+                disabled=disabled,
                 help="conv → pool → activation → batch norm: the activation and the norm then "
                 "work on a quarter of the pixels, which is faster and trains as well.",
             )
-    _add_button("conv", "Add convolution", len(spec.conv), MAX_CONV_LAYERS, "convolutions")
+    _add_button(
+        "conv", "Add convolution", len(spec.conv), MAX_CONV_LAYERS, "convolutions", disabled
+    )
 
 
-def output_editor(spec: ModelSpec, n_classes: int) -> None:
+def output_editor(spec: ModelSpec, n_classes: int, disabled: bool = False) -> None:
     """Draw the output layer's settings: number of outputs, output head and initialisation."""
     columns = st.columns(3)
     spec.outputs = columns[0].number_input(
@@ -230,6 +252,7 @@ def output_editor(spec: ModelSpec, n_classes: int) -> None:
         max_value=10,
         value=spec.outputs,
         key=widget_key("outputs"),
+        disabled=disabled,
         help=f"One per digit ({n_classes} now), or 1 with a sigmoid to separate two digits.",
     )
     spec.output = columns[1].selectbox(
@@ -237,6 +260,7 @@ def output_editor(spec: ModelSpec, n_classes: int) -> None:
         OUTPUT_HEADS,
         index=OUTPUT_HEADS.index(spec.output),
         key=widget_key("output"),
+        disabled=disabled,
         help="logits for cross-entropy, log_softmax for NLL, sigmoid for one output with MSE.",
     )
     spec.init = columns[2].selectbox(
@@ -244,5 +268,6 @@ def output_editor(spec: ModelSpec, n_classes: int) -> None:
         INITS,
         index=INITS.index(spec.init),
         key=widget_key("init"),
+        disabled=disabled,
         help="default: PyTorch's scaled uniform; randn: standard normal, as in the from-scratch tutorial.",
     )

@@ -9,6 +9,7 @@ Layers are `~`-separated; a dense layer is `width-activation[-bn][-d<dropout>]`,
 is an empty list. Digits
 are written one after another (`37` is 3 vs 7). `encode` and `decode` are pure; the device is
 left out on purpose, as it belongs to the machine that opens the link, not to the network.
+A lesson's `lock=` and `hide=` (core.lesson) travel with the settings in the URL and the link.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from core.augment import AugmentConfig
 from core.config import TrainConfig, field_kinds, parse_field_text
 from core.models import ConvLayer, DenseLayer, ModelSpec
 from core.presets import PRESETS
-from ui import build_state
+from ui import build_state, lesson
 
 PRESET_PARAM = "preset"
 AUGMENT_PREFIX = "aug_"
@@ -241,12 +242,18 @@ def load_from_url() -> None:
         )
 
 
-def sync_to_url() -> None:
-    """Write the current settings into the URL, touching only parameters that changed."""
-    wanted = encode(
+def _current_params() -> dict[str, str]:
+    settings = encode(
         build_state.current_spec(), build_state.current_config(), build_state.current_preset()
     )
-    for key in [key for key in st.query_params if key in SHARED_PARAMS and key not in wanted]:
+    return {**settings, **lesson.url_params()}
+
+
+def sync_to_url() -> None:
+    """Write the current settings (and lesson) into the URL, touching only what changed."""
+    wanted = _current_params()
+    synced = SHARED_PARAMS | set(lesson.PARAMS)
+    for key in [key for key in st.query_params if key in synced and key not in wanted]:
         del st.query_params[key]
     for key, value in wanted.items():
         if st.query_params.get(key) != value:
@@ -254,14 +261,8 @@ def sync_to_url() -> None:
 
 
 def share_link() -> str:
-    """Return the full link to the current page with the current settings."""
-    query = urlencode(
-        encode(
-            build_state.current_spec(),
-            build_state.current_config(),
-            build_state.current_preset(),
-        )
-    )
+    """Return the full link to the current page with the current settings (and lesson)."""
+    query = urlencode(_current_params())
     base = st.context.url  # None outside a browser session (e.g. under AppTest)
     return f"{base}?{query}" if base else f"?{query}"
 
@@ -269,7 +270,10 @@ def share_link() -> str:
 def copy_link_button() -> None:
     """Draw a "Copy link" popover holding the shareable link (with a copy icon)."""
     with st.popover("Copy link", icon=":material/link:", width="stretch"):
-        st.caption("Anyone opening this link gets this network and these training settings.")
+        locks = ", with this lesson's locks" if lesson.active() else ""
+        st.caption(
+            f"Anyone opening this link gets this network and these training settings{locks}."
+        )
         # a fenced block, not st.code: same copy icon, and the pages' own code blocks keep
         # their places among st.code elements
         st.markdown(f"```text\n{share_link()}\n```")

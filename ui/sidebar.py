@@ -1,4 +1,4 @@
-"""The sidebar every page shares: data status, device, active model and running jobs."""
+"""The sidebar every page shares: data status, device, active model, lesson and running jobs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from core.train.device import device_label, resolve_device
-from ui import build_state, state, talk, train_panel
+from ui import build_state, lesson, state, talk, train_panel
 from ui.widgets import job_progress_text, run_picker
 
 DEVICE_KEY = "device"
@@ -85,6 +85,8 @@ def draw(problem: str | None) -> None:
         _data_status(problem)
         _device_picker()
         _active_model_picker()
+        if not talk.active():  # talk mode hides the sidebar: its bar has "Leave lesson"
+            lesson.sidebar_controls()
         talk.sidebar_controls()
         polling = bool(state.registry().active())
         st.fragment(_jobs_panel, run_every=1.0 if polling else None)()

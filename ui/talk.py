@@ -3,18 +3,28 @@
 The bar holds a chosen sequence of presets, numbered 1, 2, 3... (a click or that key loads the
 preset and opens Train), D for Draw and Esc to leave. The mode and its sequence live in the URL
 (?talk=seed-3v7~seed-mlp-128~small-cnn), so a presenter can bookmark the talk's start.
+
+A step may carry a lesson in brackets, the `lock=` and `hide=` of a lesson link (core.lesson)
+joined by `;`: `?talk=seed-3v7~small-cnn[lock=network~optimizer;hide=schedule]`. Presenting a
+step loads its preset and follows its lesson, fixing the preset's values; a step without
+brackets drops any lesson, so the audience's page is free again.
 """
 
 from __future__ import annotations
 
+import re
+from typing import NamedTuple
+
 import streamlit as st
 
+from core.lesson import Lesson, from_text
 from core.presets import PRESETS
-from ui import build_state
+from ui import build_state, lesson
 
 TALK_PARAM = "talk"
 ACTIVE_KEY = "talk_mode"
 SEQUENCE_KEY = "talk_sequence"
+LESSONS_KEY = "talk_lessons"  # one core.lesson.Lesson per step of the sequence, in order
 PICKER_KEY = "talk_sequence_picker"
 LOADED_KEY = "_talk_loaded"
 DEFAULT_SEQUENCE = ("seed-3v7", "seed-mlp-128", "small-cnn")
@@ -43,12 +53,45 @@ hr { border-bottom: 2px solid #000 !important; }
 """
 
 
+class Step(NamedTuple):
+    """One step of a talk: a preset, and the lesson that fixes some of its settings (or none)."""
+
+    preset: str
+    lesson: Lesson = Lesson()
+
+
+# a preset's name, then its lesson in brackets; the lesson's own '~' stays inside the brackets
+STEP_PATTERN = re.compile(r"([^~\[\]]+)(?:\[([^\]]*)\])?")
+
+
+def parse_steps(text: str) -> tuple[list[Step], list[str]]:
+    """Return the steps of a '~'-separated sequence, and one message per lesson name refused.
+
+    Unknown presets are dropped; '1', '' or no known preset at all mean the default sequence.
+    """
+    default = [Step(name) for name in DEFAULT_SEQUENCE]
+    if text in ("", "1", "on", "true"):
+        return default, []
+    steps, problems = [], []
+    for name, lesson_text in STEP_PATTERN.findall(text):
+        if name not in PRESETS:
+            continue
+        step_lesson, refused = from_text(lesson_text)
+        problems += [f"talk step {len(steps) + 1} ({name}): {problem}" for problem in refused]
+        steps.append(Step(name, step_lesson))
+    return steps[:MAX_STEPS] or default, problems
+
+
 def parse_sequence(text: str) -> list[str]:
     """Return the known presets named in a '~'-separated list ('1' or '' means the default)."""
-    if text in ("", "1", "on", "true"):
-        return list(DEFAULT_SEQUENCE)
-    names = [name for name in text.split(SEPARATOR) if name in PRESETS]
-    return names[:MAX_STEPS] or list(DEFAULT_SEQUENCE)
+    return [step.preset for step in parse_steps(text)[0]]
+
+
+def format_steps(steps: list[Step]) -> str:
+    """Return the text of a sequence, as parse_steps reads it."""
+    return SEPARATOR.join(
+        f"{step.preset}[{step.lesson.to_text()}]" if step.lesson else step.preset for step in steps
+    )
 
 
 def load_from_url() -> None:
@@ -58,9 +101,18 @@ def load_from_url() -> None:
     st.session_state[LOADED_KEY] = True
     value = st.query_params.get(TALK_PARAM)
     st.session_state.setdefault(SEQUENCE_KEY, list(DEFAULT_SEQUENCE))
-    if value is not None:
-        st.session_state[ACTIVE_KEY] = True
-        st.session_state[SEQUENCE_KEY] = parse_sequence(value)
+    if value is None:
+        return
+    steps, problems = parse_steps(value)
+    st.session_state[ACTIVE_KEY] = True
+    _remember_steps(steps)
+    if problems:
+        listed = "\n".join(f"- {problem}" for problem in problems)
+        st.warning(
+            f"Some of this talk's lesson locks name settings a lesson cannot fix:\n{listed}\n\n"
+            "Those settings stay free; the steps' other locks apply.",
+            icon=":material/lock_open:",
+        )
 
 
 def active() -> bool:
@@ -76,6 +128,20 @@ def sequence() -> list[str]:
     return list(st.session_state.get(SEQUENCE_KEY) or DEFAULT_SEQUENCE)
 
 
+def steps() -> list[Step]:
+    """Return the steps of the talk, in order: each preset with its lesson."""
+    lessons = st.session_state.get(LESSONS_KEY) or []
+    return [
+        Step(name, lessons[i] if i < len(lessons) else Lesson())
+        for i, name in enumerate(sequence())
+    ]
+
+
+def _remember_steps(steps: list[Step]) -> None:
+    st.session_state[SEQUENCE_KEY] = [step.preset for step in steps]
+    st.session_state[LESSONS_KEY] = [step.lesson for step in steps]
+
+
 def font_scale() -> float:
     """Return how much larger chart text should be: FONT_SCALE in talk mode, else 1."""
     return FONT_SCALE if active() else 1.0
@@ -83,7 +149,9 @@ def font_scale() -> float:
 
 def _sync_url() -> None:
     if active():
-        st.query_params[TALK_PARAM] = SEPARATOR.join(sequence())
+        text = format_steps(steps())
+        if st.query_params.get(TALK_PARAM) != text:  # each write is sent to the browser
+            st.query_params[TALK_PARAM] = text
     elif TALK_PARAM in st.query_params:
         del st.query_params[TALK_PARAM]
 
@@ -107,7 +175,12 @@ def style() -> None:
 
 
 def _remember_sequence() -> None:
-    st.session_state[SEQUENCE_KEY] = list(st.session_state[PICKER_KEY])
+    # a preset picked again keeps the lesson its step had (from the talk's link)
+    lessons: dict[str, Lesson] = {}
+    for step in steps():
+        lessons.setdefault(step.preset, step.lesson)
+    picked = st.session_state[PICKER_KEY]
+    _remember_steps([Step(name, lessons.get(name, Lesson())) for name in picked])
 
 
 def sidebar_controls() -> None:
@@ -134,33 +207,43 @@ def sidebar_controls() -> None:
         )
 
 
-def _present(name: str) -> None:
-    build_state.load_preset(name)
+def _present(step: Step) -> None:
+    build_state.load_preset(step.preset)
+    lesson.begin(step.lesson)  # after the preset: the lesson fixes the preset's values
     st.session_state["_talk_open_train"] = True
 
 
 def bar() -> None:
-    """Draw the presenter's bar at the top of the page: numbered presets, Draw and Exit."""
+    """Draw the presenter's bar at the top of the page: numbered presets, Draw and Exit.
+
+    While a lesson is followed, "Leave lesson" sits between Draw and Exit (no sidebar here).
+    """
     if not active():
         return
     _sync_url()  # switching pages drops the query string: keep the talk bookmarkable
     if st.session_state.pop("_talk_open_train", False):
         st.switch_page(TRAIN_PAGE)  # outside the callback: switching pages there is a no-op
-    steps = sequence()
+    talk_steps = steps()
     current = build_state.current_preset()
-    columns = st.columns([*([1] * len(steps)), 0.8, 0.8], gap="small")
-    for number, (column, name) in enumerate(zip(columns, steps), start=1):
+    leaving = [0.9] if lesson.active() else []
+    columns = st.columns([*([1] * len(talk_steps)), 0.8, *leaving, 0.8], gap="small")
+    for number, (column, step) in enumerate(zip(columns, talk_steps), start=1):
+        fixes = f" The lesson fixes {', '.join(step.lesson.fixed())}." if step.lesson else ""
         column.button(
-            f"{number} · {name}",
+            f"{number} · {step.preset}",
             key=f"talk-step-{number}",
             on_click=_present,
-            args=(name,),
+            args=(step,),
             shortcut=str(number),
-            type="primary" if name == current else "secondary",
+            icon=":material/lock:" if step.lesson else None,
+            type="primary" if step.preset == current else "secondary",
             width="stretch",
-            help=f"{PRESETS[name].title}: load it and open Train (key {number}).",
+            help=f"{PRESETS[step.preset].title}: load it and open Train (key {number}).{fixes}",
         )
-    if columns[-2].button(
+    if leaving:
+        with columns[-2]:
+            lesson.leave_button(key="talk-leave-lesson")
+    if columns[len(talk_steps)].button(
         "Draw", key="talk-draw", shortcut="d", icon=":material/gesture:", width="stretch"
     ):
         st.switch_page(DRAW_PAGE)

@@ -1,4 +1,8 @@
-"""Build: choose a preset or edit the layers; see the size, the diagram and the PyTorch code."""
+"""Build: choose a preset or edit the layers; see the size, the diagram and the PyTorch code.
+
+A lesson that locks `network` shows the editor greyed out (no preset, no layer changes); one that
+hides it shows only the network's size, diagram and code.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from core import models
 from core.inside import layer_equations
 from core.presets import PRESETS
 from core.train.checks import check_trainable
-from ui import build_state, figures, share
+from ui import build_state, figures, lesson, share
 from ui.layer_editor import conv_editor, dense_editor, output_editor
 
 try:
@@ -18,6 +22,8 @@ except ImportError:  # the exporter is optional while it is being written
 
 
 def _load_chosen_preset() -> None:
+    if lesson.locked(lesson.NETWORK):
+        return  # a greyed-out picker changed through session state: the lesson's network stays
     build_state.load_preset(st.session_state["preset_picker"])
 
 
@@ -25,17 +31,21 @@ title_column, share_column = st.columns([5, 1], vertical_alignment="bottom")
 title_column.title("Build")
 
 names = list(PRESETS)
+network_hidden = lesson.hidden(lesson.NETWORK)
+network_locked = lesson.locked(lesson.NETWORK)
 preset_column, description_column = st.columns([2, 3], vertical_alignment="bottom")
 with preset_column:
     st.session_state["preset_picker"] = build_state.current_preset()
-    st.selectbox(
-        "Start from a preset",
-        names,
-        format_func=lambda name: f"{PRESETS[name].title} ({name})",
-        key="preset_picker",
-        on_change=_load_chosen_preset,
-        help="Loads the network and its training settings (Train page).",
-    )
+    if not network_hidden:
+        st.selectbox(
+            "Start from a preset",
+            names,
+            format_func=lambda name: f"{PRESETS[name].title} ({name})",
+            key="preset_picker",
+            on_change=_load_chosen_preset,
+            disabled=network_locked,
+            help="Loads the network and its training settings (Train page).",
+        )
 with description_column:
     preset = PRESETS[build_state.current_preset()]
     modified = " · **modified**" if build_state.is_modified() else ""
@@ -45,21 +55,27 @@ with description_column:
 spec = build_state.current_spec()
 config = build_state.current_config()
 
-editor_column, view_column = st.columns([3, 2], gap="medium")
-with editor_column:
-    dense_tab, conv_tab, output_tab = st.tabs(
-        [
-            f"Dense layers ({len(spec.dense)})",
-            f"Convolutions ({len(spec.conv)})",
-            "Output",
-        ]
-    )
-    with dense_tab:
-        dense_editor(spec)
-    with conv_tab:
-        conv_editor(spec)
-    with output_tab:
-        output_editor(spec, len(config.classes))
+if network_hidden:
+    view_column = st.container()
+else:
+    editor_column, view_column = st.columns([3, 2], gap="medium")
+    with editor_column:
+        lesson.note(lesson.NETWORK)
+        dense_tab, conv_tab, output_tab = st.tabs(
+            [
+                f"Dense layers ({len(spec.dense)})",
+                f"Convolutions ({len(spec.conv)})",
+                "Output",
+            ]
+        )
+        with dense_tab:
+            dense_editor(spec, disabled=network_locked)
+        with conv_tab:
+            conv_editor(spec, disabled=network_locked)
+        with output_tab:
+            output_editor(spec, len(config.classes), disabled=network_locked)
+# greyed-out widgets are not trusted: what the lesson fixes is put back before it is used
+lesson.enforce()
 
 # after every widget has written its value: the URL and the link show what the page shows
 share.sync_to_url()

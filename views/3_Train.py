@@ -9,7 +9,7 @@ import streamlit as st
 from core import models
 from core.train import timebudget
 from core.train.checks import check_trainable
-from ui import build_state, race_panel, share, state, train_panel
+from ui import build_state, lesson, race_panel, share, state, train_panel
 from ui.train_settings import augment_settings, loop_settings, optimizer_settings
 
 spec = build_state.current_spec()
@@ -37,8 +37,11 @@ with settings_column:
     start_slot = st.container()
     optimizer_settings(config)
     loop_settings(config)
-    with st.expander("Augmentation", expanded=config.augment.enabled):
-        augment_settings(config)
+    if not lesson.hidden("augment"):
+        with st.expander("Augmentation", expanded=config.augment.enabled):
+            augment_settings(config)
+    # greyed-out widgets are not trusted: what a lesson fixes is put back before it is used
+    lesson.enforce()
     name = st.text_input(
         "Run name", value=build_state.run_name(), key=build_state.widget_key("run_name")
     )
@@ -54,9 +57,10 @@ with settings_column:
         problem = None
     except ValueError as exc:
         problem = str(exc)
-    race_panel.race_controls(
-        spec, config, name.strip() or build_state.run_name(), problem, estimate
-    )
+    if not lesson.active():  # a race varies settings, which a lesson may have fixed
+        race_panel.race_controls(
+            spec, config, name.strip() or build_state.run_name(), problem, estimate
+        )
     with start_slot:
         busy = bool(state.registry().active())
         start = st.button(
