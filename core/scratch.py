@@ -25,6 +25,20 @@ SCRATCH_SCHEDULES = ("constant", "step", "cosine")
 
 def check_supported(spec: ModelSpec, config: TrainConfig) -> None:
     """Raise ValueError naming the field when the scratch engine cannot train spec with config."""
+    check_network_supported(spec)
+    if config.optimizer != "sgd":
+        raise ValueError(
+            f"optimizer: engine 'scratch' requires optimizer 'sgd', not {config.optimizer!r}"
+        )
+    if config.schedule not in SCRATCH_SCHEDULES:
+        raise ValueError(
+            f"schedule: {config.schedule!r} is not supported by the scratch engine; "
+            "use constant, step or cosine"
+        )
+
+
+def check_network_supported(spec: ModelSpec) -> None:
+    """Raise ValueError naming the field when the scratch engine cannot run the network spec."""
     if spec.conv:
         raise ValueError(
             "conv: the scratch engine trains dense networks only; "
@@ -46,15 +60,6 @@ def check_supported(spec: ModelSpec, config: TrainConfig) -> None:
                 f"dense[{i}].batch_norm: batch norm is not supported by the scratch engine; "
                 "turn it off or use engine 'autograd'"
             )
-    if config.optimizer != "sgd":
-        raise ValueError(
-            f"optimizer: engine 'scratch' requires optimizer 'sgd', not {config.optimizer!r}"
-        )
-    if config.schedule not in SCRATCH_SCHEDULES:
-        raise ValueError(
-            f"schedule: {config.schedule!r} is not supported by the scratch engine; "
-            "use constant, step or cosine"
-        )
 
 
 # --- activations: forward a = f(z), backward dz = da * f'(z), written with a where it is cheaper

@@ -1,4 +1,4 @@
-"""Inside: a saved run's first-layer weights, one digit's activations and saliency, and a PCA."""
+"""Inside: a saved run's first-layer weights, one digit's activations, saliency and backprop, a PCA."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from core import inside, probes
 from core.data import normalize, to_float
-from ui import figures, guard, inside_views, state, train_panel, widgets
+from ui import backprop_panel, figures, guard, inside_views, state, train_panel, widgets
 from ui.shared_figures import run_version, shared_figure
 
 MAX_WEIGHT_TILES = 64
@@ -154,6 +154,11 @@ with guard.section("this run"):
         weights_section(run)
     with guard.section("the digit's layers"):
         digit_section(path, run, result)
+    with (
+        guard.section("the backprop walk-through"),
+        st.expander("Step through backprop", icon=":material/school:"),
+    ):
+        backprop_panel.backprop_panel(path)
     with guard.section("the projection"):
         pca_section(path, result)
     with guard.section("the gradient norms"):
