@@ -1,4 +1,4 @@
-"""Command line: python -m core {presets,data,train,race,bench}."""
+"""Command line: python -m core {presets,data,train,race,bench,digits}."""
 
 from __future__ import annotations
 
@@ -154,6 +154,63 @@ def cmd_race(args) -> int:
     return 0
 
 
+def cmd_digits(args) -> int:
+    from core import mydigits
+
+    if args.action == "list":
+        sets = mydigits.list_sets(args.data)
+        if not sets:
+            print(f"no sets of my digits in {mydigits.sets_dir(args.data)}")
+        for digit_set in sets:
+            counts = " ".join(f"{label}:{n}" for label, n in digit_set.counts().items() if n)
+            print(f"{digit_set.name:24} {len(digit_set):>5} digits  {counts}")
+        return 0
+    if args.action == "import":
+        if not args.file:
+            raise ValueError("file: digits import needs the exported set's file")
+        imported = mydigits.import_set(args.file, args.name, args.data)
+        print(f"imported {len(imported)} digits as the set {imported.name!r}")
+        return 0
+    if not args.set:
+        raise ValueError(f"set: digits {args.action} needs --set NAME")
+    if args.action == "export":
+        out = Path(args.out or f"{mydigits.check_name(args.set)}.digits.zip")
+        out.write_bytes(mydigits.export_set_bytes(args.set, args.data))
+        print(f"wrote {out} ({out.stat().st_size:,} bytes)")
+        return 0
+    if not args.run:
+        raise ValueError(f"run: digits {args.action} needs --run RUN_DIR")
+    return _score_or_tune(args, mydigits.load_set(args.set, args.data))
+
+
+def _score_or_tune(args, digit_set) -> int:
+    from core.finetune import fine_tune, score_set
+    from core.runs import load_run
+
+    run = load_run(args.run)
+    if args.action == "tune":
+        result = fine_tune(run, digit_set, load_mnist(args.data), args.runs, steps=args.steps)
+        print(
+            f"fine-tuned {run.run_id} on {result.digits} of my digits in {result.seconds:.1f} s "
+            f"({result.steps} steps): MNIST {result.mnist_before:.2%} -> {result.mnist_after:.2%}, "
+            f"my digits {result.mine_before:.2%} -> {result.mine_after:.2%}\nsaved {result.run_dir}"
+        )
+        return 0
+    score = score_set(run, digit_set)
+    evaluation = score.evaluation
+    print(
+        f"{run.run_id} on {digit_set.name}: {evaluation.accuracy:.2%} of {len(score.images)} digits"
+    )
+    for label, accuracy, count in zip(
+        run.classes, evaluation.per_class_accuracy, evaluation.confusion.sum(dim=1).tolist()
+    ):
+        if count:
+            print(f"  {label}: {accuracy:6.1%} of {count}")
+    if score.skipped:
+        print(f"  ({score.skipped} digits left out: this run does not tell their labels apart)")
+    return 0
+
+
 def cmd_bench(args) -> int:
     if args.pages:
         # the page bench speaks Streamlit's protocol, so it lives in ui/: core imports no Streamlit
@@ -210,6 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     race.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     race.set_defaults(func=cmd_race)
+    digits = sub.add_parser("digits", help="sets of my digits: list, export, import, score, tune")
+    digits.add_argument("action", choices=["list", "export", "import", "score", "tune"])
+    digits.add_argument("file", nargs="?", help="import: the exported set's file")
+    digits.add_argument("--set", help="the set's name")
+    digits.add_argument("--name", help="import: store under this name (default: its own)")
+    digits.add_argument("--out", help="export: the file to write (default NAME.digits.zip)")
+    digits.add_argument("--run", help="score, tune: the run folder")
+    digits.add_argument("--steps", type=int, default=300, help="tune: training steps (300)")
+    digits.set_defaults(func=cmd_digits)
     bench = sub.add_parser("bench", help="measure training speed against the tutorial pipeline")
     bench.add_argument("--quick", action="store_true", help="only the per-epoch comparison")
     bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
@@ -254,6 +320,6 @@ def main(argv: list[str] | None = None) -> int:
     except DataUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

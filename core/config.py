@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from core.augment import AugmentConfig
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
 from core.models import _check_choice, strict_from_dict
+from core.mydigits import check_name
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LOSSES = ("cross_entropy", "nll", "mse")
@@ -37,6 +38,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "train_fraction": (0.001, 1.0),
     "val_fraction": (0.0, 0.4),
     "eval_every": (0, 1_000_000),
+    "my_digits_repeat": (1, 1000),
 }
 
 
@@ -84,6 +86,10 @@ class TrainConfig:
     eval_every: int = 0  # extra validation every N steps (0: only at epoch ends)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     engine: str = "autograd"
+    # a set of my digits (core.mydigits) added to the training digits, "" for none; each of
+    # them appears my_digits_repeat times an epoch, so a few dozen are not lost among 55,000
+    my_digits: str = ""
+    my_digits_repeat: int = 20
 
     def validate(self) -> TrainConfig:
         """Return self if every field is in range, else raise ValueError naming the field."""
@@ -108,6 +114,9 @@ class TrainConfig:
         _check_limit("val_fraction", self.val_fraction)
         _check_limit("eval_every", self.eval_every)
         _check_choice("engine", self.engine, ENGINES)
+        if self.my_digits != "":
+            self.my_digits = check_name(self.my_digits, "my_digits")
+        _check_limit("my_digits_repeat", self.my_digits_repeat)
         for name in ("full_batch", "cycle_momentum"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: {getattr(self, name)!r} must be true or false")

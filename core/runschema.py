@@ -184,6 +184,8 @@ SUMMARY: dict[str, Rule] = {
     "training_flops": WHOLE,
     "race": Rule(_run_id, "a race id: letters, digits, '.', '_' and '-'"),
     "variant": NAME,
+    "fine_tuned_from": Rule(_run_id, "a run id"),  # core.finetune: the run it started from
+    "my_digits_accuracy": nullable(FRACTION),  # on the set of my digits it was tuned on
 }
 
 # metrics.json holds one table per kind of event, column by column: {"steps": {"loss": [...]}}

@@ -43,7 +43,11 @@ def require_browser() -> str:
 @contextmanager
 def running_app(data_dir: Path, runs_dir: Path, log_path: Path):
     """Start `streamlit run app.py` on a free port; yield its URL; stop it afterwards."""
-    env = {"DIGITLAB_DATA": str(data_dir), "DIGITLAB_RUNS": str(runs_dir)}
+    env = {
+        "DIGITLAB_DATA": str(data_dir),
+        "DIGITLAB_RUNS": str(runs_dir),
+        "DIGITLAB_MY_DIGITS": str(runs_dir.with_name(f"{runs_dir.name}-my-digits")),
+    }
     with appserver.running_app(log_path, "app.py", env) as url:
         yield url
 

@@ -39,9 +39,11 @@ def mnist(data_dir):
 
 @pytest.fixture(autouse=True)
 def isolated_folders(tmp_path, monkeypatch):
-    """Point every test's runs folder at a fresh temporary folder, and the data at the real MNIST."""
+    """Point every test's runs and my-digits folders at fresh temporary ones, the data at the real MNIST."""
     runs = tmp_path / "runs"
     monkeypatch.setenv("DIGITLAB_RUNS", str(runs))
+    # my digits too: never in the shared MNIST folder
+    monkeypatch.setenv("DIGITLAB_MY_DIGITS", str(tmp_path / "my-digits"))
     found = find_data_dir()
     if found is not None:
         monkeypatch.setenv("DIGITLAB_DATA", str(found))

@@ -20,10 +20,12 @@ from core.compute import training_flops
 from core.config import TrainConfig
 from core.data import Task, make_task, shared_mnist
 from core.models import ModelSpec, multiply_adds, parameter_count
+from core.mydigits import with_my_digits
 from core.runs import (
     delete_run,
     has_checkpoint,
     load_checkpoint,
+    load_run,
     run_folder,
     save_run,
     versions,
@@ -231,6 +233,7 @@ def run_job(
         mnist = shared_mnist(request.data_dir)
         config = request.config
         task = make_task(mnist, tuple(config.classes), config.train_fraction, config.val_fraction)
+        task = with_my_digits(task, config.my_digits, config.my_digits_repeat, request.data_dir)
         trainer = Trainer(request.spec, config, task, control, emit, emit_many)
         attach_standard_callbacks(trainer, request.probes)
         writer = RunWriter(request, mnist.source)
