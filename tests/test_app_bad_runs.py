@@ -27,7 +27,15 @@ from core.train.events import EpochEnded, Step
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
 EVALUATE = str(REPO / "views" / "4_Evaluate.py")
-EVALUATE_TABS = ["Scores", "Mistakes", "Compare runs", "Races", "Accuracy vs cost", "Import"]
+EVALUATE_TABS = [
+    "Scores",
+    "Mistakes",
+    "My digits",
+    "Compare runs",
+    "Races",
+    "Accuracy vs cost",
+    "Import",
+]
 INSIDE = str(REPO / "views" / "6_Inside.py")
 GOOD = "20261124-000000-good-0001"
 STEPS = [Step(step=s, epoch=1, loss=2.3 - s / 10, lr=0.01, grad_norms=[0.1, 0.2]) for s in (1, 2)]

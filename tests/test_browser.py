@@ -205,6 +205,25 @@ def test_drawn_one_zero_and_seven_are_recognised(page):
     shot(page, "5-draw-seven")
 
 
+def test_a_drawing_saved_with_its_true_label_shows_on_the_data_page(page):
+    open_page(page, "Draw")
+    page.locator("canvas.upper-canvas").first.wait_for()
+    assert draw_and_read(page, [(0.5, 0.18), (0.5, 0.82)]) == "1"
+    shot(page, "5-draw-save")
+    # the model said 1; the writer meant a 7 without its bar: one click on "7" saves it so
+    page.get_by_role("button", name="7", exact=True).click()
+    page.get_by_text(re.compile("Saved as a 7")).first.wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('.dl-digit') === null", timeout=30_000)
+    assert_no_exception(page)  # and the canvas is clear for the next digit
+    open_page(page, "Data")
+    page.get_by_role("heading", name="My digits").first.wait_for()
+    page.get_by_text(re.compile(r"1 digit · 0: 0 .* 7: 1")).first.wait_for()
+    page.get_by_role("heading", name="My digits").first.scroll_into_view_if_needed()
+    time.sleep(0.5)
+    assert_no_exception(page)
+    shot(page, "1-data-my-digits")
+
+
 def test_a_canvas_scribbled_all_over_says_why_there_is_no_digit(page):
     open_page(page, "Draw")
     page.get_by_role("button", name=re.compile("Clear")).click()

@@ -9,8 +9,8 @@ from PIL import Image
 from core import mydigits
 from core.drawings import DIGIT_PATHS, draw_path
 from core.finetune import fine_tune, score_set
-from core.presets import get_preset
 from core.preprocess import to_mnist
+from core.presets import get_preset
 from core.runs import load_run
 from tests.conftest import train_tiny_run
 

@@ -296,3 +296,35 @@ def augment_settings(config: TrainConfig) -> None:
     augment.elastic = right.checkbox(
         "Elastic warp", value=augment.elastic, key=widget_key("elastic"), disabled=fixed
     )
+
+
+def my_digits_settings(config: TrainConfig, set_names: list[str]) -> None:
+    """Draw the choice of a set of my digits to train on too, and how often each one appears."""
+    if lesson.hidden("my_digits"):
+        return
+    options = ["", *set_names]
+    if config.my_digits not in options:  # a link naming a set this server does not have
+        options.append(config.my_digits)
+    left, right = st.columns(2)
+    config.my_digits = left.selectbox(
+        "Train on my digits too",
+        options,
+        index=options.index(config.my_digits),
+        format_func=lambda name: name or "no",
+        key=widget_key("my_digits"),
+        help="Add a set of your own digits (saved on the Draw page) to the training digits.",
+        disabled=lesson.locked("my_digits"),
+    )
+    lesson.note("my_digits", where=left)
+    if config.my_digits and not lesson.hidden("my_digits_repeat"):
+        config.my_digits_repeat = right.number_input(
+            "Times each of my digits appears per epoch",
+            min_value=LIMITS["my_digits_repeat"][0],
+            max_value=LIMITS["my_digits_repeat"][1],
+            value=config.my_digits_repeat,
+            key=widget_key("my_digits_repeat"),
+            help="A few dozen digits among 55,000 would hardly count: each is repeated "
+            "(with the augmentation, differently each time).",
+            disabled=lesson.locked("my_digits_repeat"),
+        )
+        lesson.note("my_digits_repeat", where=right)

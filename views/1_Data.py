@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
-from ui import build_state, figures, state, widgets
+from ui import build_state, figures, guard, mydigits_views, state, widgets
 from ui.widgets import digit_grid_image
 
 SUBSETS = {"All ten digits": list(ALL_DIGITS), "3 vs 7": [3, 7], "Custom": None}
@@ -120,3 +120,6 @@ with mean_column:
         alt="The mean training image of each digit, 0 to 9: blurred strokes where the ink "
         "usually goes.",
     )
+
+with guard.section("my digits"):
+    mydigits_views.data_section()

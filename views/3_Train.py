@@ -9,8 +9,13 @@ import streamlit as st
 from core import models
 from core.train import timebudget
 from core.train.checks import check_trainable
-from ui import build_state, lesson, race_panel, share, state, train_panel
-from ui.train_settings import augment_settings, loop_settings, optimizer_settings
+from ui import build_state, lesson, mydigits_views, race_panel, share, state, train_panel
+from ui.train_settings import (
+    augment_settings,
+    loop_settings,
+    my_digits_settings,
+    optimizer_settings,
+)
 
 spec = build_state.current_spec()
 config = build_state.current_config()
@@ -37,6 +42,7 @@ with settings_column:
     start_slot = st.container()
     optimizer_settings(config)
     loop_settings(config)
+    my_digits_settings(config, mydigits_views.set_names())
     if not lesson.hidden("augment"):
         with st.expander("Augmentation", expanded=config.augment.enabled):
             augment_settings(config)

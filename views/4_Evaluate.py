@@ -9,7 +9,16 @@ import streamlit as st
 
 from core.data import DataUnavailable
 from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, has_checkpoint
-from ui import figures, guard, race_panel, run_import, state, train_panel, widgets
+from ui import (
+    figures,
+    guard,
+    mydigits_views,
+    race_panel,
+    run_import,
+    state,
+    train_panel,
+    widgets,
+)
 from ui.shared_figures import run_version, shared_figure
 
 GALLERY_SIZE = 24
@@ -267,8 +276,8 @@ def run_sections(summary: dict, runs: list[dict]) -> None:
             st.error(f"MNIST is not available, so the run cannot be tested: {exc}")
         if result is not None:
             headline(summary, result.evaluation)
-    scores, mistakes, compare, races, cost, transfer = st.tabs(
-        ["Scores", "Mistakes", "Compare runs", "Races", "Accuracy vs cost", "Import"]
+    scores, mistakes, mine, compare, races, cost, transfer = st.tabs(
+        ["Scores", "Mistakes", "My digits", "Compare runs", "Races", "Accuracy vs cost", "Import"]
     )
     if result is None:
         for tab in (scores, mistakes):
@@ -278,6 +287,14 @@ def run_sections(summary: dict, runs: list[dict]) -> None:
             scores_tab(run_version(summary["path"]), result.evaluation)
         with mistakes, guard.section("the mistakes"):
             mistakes_tab(summary.get("run_id", ""), result.evaluation, result.test_images)
+    with mine, guard.section("the scores on my digits"):
+        try:
+            run = state.cached_run(summary["path"])
+        except (InvalidRun, OSError) as exc:
+            st.caption(f"This run cannot be loaded: {exc}")
+        else:
+            mnist_accuracy = result.evaluation.accuracy if result is not None else None
+            mydigits_views.evaluate_tab(run, mnist_accuracy)
     with compare, guard.section("the comparison"):
         compare_tab(runs, summary)
     with races, guard.section("the races"):

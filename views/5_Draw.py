@@ -9,7 +9,7 @@ from core.data import DataUnavailable
 from core.preprocess import Reading, read_drawing
 from core.quicktrain import EXPECTED_SECONDS, QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun
-from ui import guard, inside_views, state, train_panel, widgets
+from ui import guard, inside_views, mydigits_views, state, train_panel, widgets
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 20
@@ -119,6 +119,7 @@ def clear_canvas() -> None:
 
 st.title("Draw")
 st.html(widgets.PREDICTION_CSS)
+mydigits_views.show_flash()
 settle_quick_job()
 runs = state.saved_runs()
 if not runs:
@@ -197,6 +198,9 @@ with answer_column, guard.section("the prediction"):
             )
             st.caption("What the model sees: 28×28, centred like MNIST")
         widgets.probability_bars(probabilities, run.classes, height=230, key="draw-bars")
+        mydigits_views.save_drawing_row(
+            digit, drawing, run.classes[int(probabilities.argmax())], on_saved=clear_canvas
+        )
 
 if probabilities is not None and st.toggle(
     "Inside the network: saliency and every layer's activations for this drawing",
