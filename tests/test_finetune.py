@@ -91,3 +91,16 @@ def test_the_command_line_lists_exports_imports_and_scores_a_set(base_run, tmp_p
     (tmp_path / "bad.zip").write_bytes(b"not a zip")
     assert main(["digits", "import", str(tmp_path / "bad.zip")]) == 2
     assert "not a readable zip" in capsys.readouterr().err
+
+
+def test_a_run_trained_with_my_digits_sees_each_of_them_repeat_times(data_dir, isolated_folders):
+    from core.data import split_sizes
+
+    write_a_hand("mine", seed=4, per_digit=1)
+    spec, config = get_preset("seed-mlp-128").fresh()
+    config.epochs, config.train_fraction = 1, 0.01
+    config.my_digits, config.my_digits_repeat = "mine", 6
+    run = load_run(train_tiny_run(isolated_folders, data_dir, "with-mine", spec, config))
+    mnist_digits, _ = split_sizes(train_fraction=0.01)
+    assert run.summary["samples_seen"] == mnist_digits + 10 * 6
+    assert run.config.my_digits == "mine"
