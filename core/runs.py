@@ -34,7 +34,14 @@ from core.runschema import (
     weights_header,
 )
 from core.train.checks import check_compatible
-from core.train.events import EpochEnded, Step, epoch_from_row, step_from_row
+from core.train.events import (
+    EpochEnded,
+    SettingsChanged,
+    Step,
+    epoch_from_row,
+    settings_change_from_row,
+    step_from_row,
+)
 from core.uploads import MiB, RefusedFile, check_members, open_zip, read_members, read_upload
 
 DEFAULT_RUNS_DIR = "./runs"
@@ -118,6 +125,8 @@ EPOCH_KEYS = (
     "seconds",
     "complete",
 )
+# the rate and momentum set while training, a row per change (a run never steered has none)
+SETTINGS_KEYS = ("step", "lr", "momentum", "previous_lr", "previous_momentum")
 
 
 @dataclass
@@ -132,6 +141,7 @@ class Run:
     steps: list[Step] = field(default_factory=list)
     epochs: list[EpochEnded] = field(default_factory=list)
     path: Path | None = None
+    settings_changes: list[SettingsChanged] = field(default_factory=list)
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -152,15 +162,16 @@ def _json_bytes(value) -> bytes:
     return json.dumps(value, indent=2, allow_nan=True).encode()
 
 
-def _run_payload(spec, config, summary, steps, epochs, model) -> dict[str, bytes]:
+def _run_payload(spec, config, summary, steps, epochs, model, settings_changes=()) -> dict:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metrics = {"steps": _columns(steps, STEP_KEYS), "epochs": _columns(epochs, EPOCH_KEYS)}
+    if settings_changes:  # only then: a run never steered stays readable by older versions
+        metrics["settings_changes"] = _columns(settings_changes, SETTINGS_KEYS)
     return {
         "spec.json": _json_bytes(spec.to_dict()),
         "config.json": _json_bytes(config.to_dict()),
         "summary.json": _json_bytes({"format_version": FORMAT_VERSION, **summary}),
-        "metrics.json": _json_bytes(
-            {"steps": _columns(steps, STEP_KEYS), "epochs": _columns(epochs, EPOCH_KEYS)}
-        ),
+        "metrics.json": _json_bytes(metrics),
         "model.safetensors": save_safetensors_bytes(state),
     }
 
@@ -176,16 +187,20 @@ def save_run(
     epochs: list[EpochEnded],
     checkpoint: bytes | None = None,
     replace: bool = False,
+    settings_changes: list[SettingsChanged] = (),
 ) -> Path:
     """Save a run atomically under runs_dir/run_id and return its folder.
 
     checkpoint: the training state to continue from (core.train), kept beside the run files.
     replace: swap out the folder's earlier save (a job's own checkpoint).
+    settings_changes: the rate and momentum changes made while it trained.
     """
     target = run_folder(runs_dir, run_id)
     if target.exists() and not replace:
         raise ValueError(f"run_id: a run named {run_id!r} already exists in {target.parent}")
-    payload = _run_payload(spec, config, {"run_id": run_id, **summary}, steps, epochs, model)
+    payload = _run_payload(
+        spec, config, {"run_id": run_id, **summary}, steps, epochs, model, settings_changes
+    )
     if checkpoint is not None:
         payload[CHECKPOINT_FILE] = checkpoint
     return write_folder(target, payload, replace=replace)
@@ -299,6 +314,9 @@ def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
         steps=[step_from_row(row) for row in _rows(metrics.get("steps", {}))],
         epochs=[epoch_from_row(row) for row in _rows(metrics.get("epochs", {}))],
         path=path,
+        settings_changes=[
+            settings_change_from_row(row) for row in _rows(metrics.get("settings_changes", {}))
+        ],
     )
 
 

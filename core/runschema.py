@@ -207,7 +207,15 @@ EPOCH_COLUMNS: dict[str, Rule] = {
     "seconds": required(FINITE),
     "complete": FLAG,
 }
-METRICS = {"steps": STEP_COLUMNS, "epochs": EPOCH_COLUMNS}
+# the rate and momentum set while training (core.train.steering); older runs have no such table
+SETTINGS_COLUMNS: dict[str, Rule] = {
+    "step": required(WHOLE),
+    "lr": required(FINITE),
+    "momentum": required(FRACTION),
+    "previous_lr": nullable(FINITE),
+    "previous_momentum": nullable(FRACTION),
+}
+METRICS = {"steps": STEP_COLUMNS, "epochs": EPOCH_COLUMNS, "settings_changes": SETTINGS_COLUMNS}
 
 
 def check_summary(summary: dict) -> dict:

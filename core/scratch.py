@@ -261,11 +261,25 @@ class ScratchEngine:
         self.sgd = SGD(self.net, config.momentum, config.weight_decay)
         self.config, self.total_steps, self.steps_per_epoch = config, total_steps, steps_per_epoch
         self.steps = 0
+        self.fixed_lr: float | None = None  # set by a change while training: the schedule ends
         self._last_grads: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def settings(self) -> tuple[float, float]:
+        """Return the (rate, momentum) the next step will use."""
+        if self.fixed_lr is not None:
+            return self.fixed_lr, self.sgd.momentum
+        lr = learning_rate(self.config, self.steps, self.total_steps, self.steps_per_epoch)
+        return lr, self.sgd.momentum
+
+    def change_settings(self, lr: float | None, momentum: float | None) -> None:
+        """Use lr and momentum (None: as they are) from the next step on; the schedule ends here."""
+        self.fixed_lr = self.settings()[0] if lr is None else lr
+        if momentum is not None:
+            self.sgd.momentum = momentum  # a first momentum starts its velocity at the gradient
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Train on one batch; return (loss, outputs, learning rate used)."""
-        lr = learning_rate(self.config, self.steps, self.total_steps, self.steps_per_epoch)
+        lr = self.settings()[0]
         loss, outputs, grads = self.net.loss_and_gradients(xb, yb, self.config.loss)
         self.sgd.update(grads, lr)
         self.steps += 1
@@ -277,10 +291,18 @@ class ScratchEngine:
         return torch.stack([weight.norm() for weight, _ in self._last_grads])
 
     def state_dict(self) -> dict:
-        """Return what a checkpoint needs beyond the weights: the step count and the velocity."""
-        return {"steps": self.steps, "velocity": self.sgd.velocity}
+        """Return what a checkpoint needs beyond the weights: the step count, the velocity, and
+        the rate and momentum set while training."""
+        return {
+            "steps": self.steps,
+            "velocity": self.sgd.velocity,
+            "fixed_lr": self.fixed_lr,
+            "momentum": self.sgd.momentum,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from a checkpoint's state_dict()."""
         self.steps = int(state["steps"])
         self.sgd.velocity = state["velocity"]
+        self.fixed_lr = state.get("fixed_lr")  # checkpoints before steering lack these two
+        self.sgd.momentum = state.get("momentum", self.sgd.momentum)

@@ -24,7 +24,9 @@ from core.train.events import (
     Event,
     Failed,
     FeaturesSnapshot,
+    OneBatchReport,
     Orphaned,
+    SettingsChanged,
     Started,
     Step,
     Validated,
@@ -49,6 +51,10 @@ EXAMPLES: list[Event] = [
     Done(status="finished", test_accuracy=0.97, test_loss=0.1, run_dir="/runs/x"),
     Failed(message="the loss became NaN at step 4", details="Traceback …"),
     Orphaned(unseen_seconds=130.0),
+    SettingsChanged(step=40, lr=0.003, momentum=0.9, previous_lr=0.01, previous_momentum=0.9),
+    OneBatchReport(step=41, epoch=1, lr=0.003, batch_size=2, loss_before=2.0, loss_after=1.9,
+                   images=np.zeros((2, 28, 28), np.float32), labels=[3, 7], predicted=[3, 3],
+                   parameters=["output weight"], update_norms=[0.01], weight_norms=[1.0]),
 ]  # fmt: skip
 
 

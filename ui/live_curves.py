@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.train.events import FeaturesSnapshot
+from core.train.events import FeaturesSnapshot, SettingsChanged
 from core.train.jobs import Job
+from core.train.steering import momentum_field
 from ui import palette, talk
 from ui.figures import (
     DIGIT_COLORS,
@@ -73,6 +74,68 @@ def _font() -> dict:
     return dict(size=round(13 * talk.font_scale()))
 
 
+MARKER_COLOR = palette.PURPLE
+
+
+def momentum_name(optimizer: str) -> str:
+    """Return what the page calls the optimizer's momentum: 'β₁' for Adam and AdamW."""
+    return "β₁" if momentum_field(optimizer) == "beta1" else "momentum"
+
+
+def settings_label(change: SettingsChanged, optimizer: str) -> str:
+    """Return a change's words for the chart: 'lr 0.01 → 0.003', 'β₁ 0.9 → 0.8', or both."""
+    parts = []
+    if change.previous_lr is None or change.lr != change.previous_lr:
+        parts.append(f"lr {_g(change.previous_lr)} → {change.lr:.3g}")
+    if change.previous_momentum is None or change.momentum != change.previous_momentum:
+        name = momentum_name(optimizer)
+        parts.append(f"{name} {_g(change.previous_momentum)} → {change.momentum:.3g}")
+    return ", ".join(parts) or f"lr {change.lr:.3g} held"  # the same values: the schedule ended
+
+
+def _g(value: float | None) -> str:
+    return "?" if value is None else f"{value:.3g}"
+
+
+def settings_markers(changes: list[SettingsChanged], optimizer: str, words: bool = True) -> dict:
+    """Return plotly layout shapes, and with words annotations, marking each change of settings.
+
+    A line sits half a step after the change's step: the steps to its right used the new values.
+    """
+    shapes, annotations = [], []
+    for position, change in enumerate(changes):
+        x = change.step + 0.5
+        shapes.append(
+            dict(
+                type="line",
+                xref="x",
+                yref="paper",
+                x0=x,
+                x1=x,
+                y0=0,
+                y1=1,
+                line=dict(color=MARKER_COLOR, width=1.5, dash="dot"),
+            )
+        )
+        if words:
+            annotations.append(
+                dict(
+                    x=x,
+                    xref="x",
+                    y=1
+                    - 0.1 * (position % 3),  # neighbours on three rows, not on top of each other
+                    yref="paper",
+                    text=settings_label(change, optimizer),
+                    showarrow=False,
+                    xanchor="left",
+                    yanchor="top",
+                    font=dict(color=MARKER_COLOR),
+                    bgcolor="rgba(255,255,255,0.8)",
+                )
+            )
+    return {"shapes": shapes, "annotations": annotations} if changes else {}
+
+
 def smoothing_window(total_steps: int) -> int:
     """Return the trailing-mean window of the smoothed loss: fixed for a run, about 1/100 of it."""
     return max(10, total_steps // 100)
@@ -89,6 +152,9 @@ def live_job_curves(job: Job, key: str) -> None:
     if not len(columns.step):
         st.caption("The loss curve appears after the first steps.")
         return
+    # a change redraws the two charts whole, once: their layouts hold the markers
+    changes = job.settings_changes()
+    optimizer = job.config.optimizer
     total = job.plan.total_steps if job.plan else len(columns.step)
     every = stride(total)
     steps = columns.step[::every]
@@ -99,7 +165,7 @@ def live_job_curves(job: Job, key: str) -> None:
             Trace("loss per step", steps, columns.loss[::every], color=RAW_LINE, width=1),
             Trace("smoothed", steps, smoothed, color=TRAIN_COLOR, width=2.5),
         ],
-        dict(font=_font(), **loss_axes()),
+        dict(font=_font(), **loss_axes(), **settings_markers(changes, optimizer)),
         height=280,
     )
     epochs = job.epochs()
@@ -140,7 +206,9 @@ def live_job_curves(job: Job, key: str) -> None:
     live_lines(
         f"{key}-lr",
         [Trace("learning rate", steps, columns.lr[::every], color=LR_COLOR, width=2)],
-        dict(font=_font(), showlegend=False, **LR_AXES),
+        dict(
+            font=_font(), showlegend=False, **LR_AXES, **settings_markers(changes, optimizer, False)
+        ),
         height=190,
     )
 

@@ -18,9 +18,9 @@ import streamlit as st
 
 from core import probes
 from core.runs import has_checkpoint, read_summary
-from core.train.events import Done, EpochEnded, Step
+from core.train.events import Done, EpochEnded, SettingsChanged, Step
 from core.train.jobs import Job
-from ui import figures, inside_views, live_curves, state
+from ui import figures, inside_views, live_curves, state, steer_panel
 from ui.shared_figures import run_version
 from ui.widgets import (
     escape_markdown,
@@ -140,19 +140,30 @@ def adopt_finished(job: Job) -> None:
         state.set_active_run(job.run_dir)
 
 
-def curves(steps: list[Step], epochs: list[EpochEnded], key: str) -> None:
-    """Draw per-step loss, per-epoch loss and accuracy, and the learning rate."""
+def curves(
+    steps: list[Step],
+    epochs: list[EpochEnded],
+    key: str,
+    changes: list[SettingsChanged] = (),
+    optimizer: str = "sgd",
+) -> None:
+    """Draw per-step loss, per-epoch loss and accuracy, and the learning rate; mark the changes
+    of settings made while training on the loss and rate charts."""
     if not steps:
         st.caption("The loss curve appears after the first steps.")
         return
-    st.plotly_chart(figures.loss_curve_figure(steps), key=f"{key}_loss", config=CHART_CONFIG)
+    loss = figures.loss_curve_figure(steps)
+    loss.update_layout(**live_curves.settings_markers(list(changes), optimizer))
+    st.plotly_chart(loss, key=f"{key}_loss", config=CHART_CONFIG)
     if epochs:
         st.plotly_chart(
             figures.epoch_curves_figure(epochs), key=f"{key}_epochs", config=CHART_CONFIG
         )
     else:
         st.caption("Train and validation curves appear after the first epoch.")
-    st.plotly_chart(figures.lr_figure(steps, height=190), key=f"{key}_lr", config=CHART_CONFIG)
+    rate = figures.lr_figure(steps, height=190)
+    rate.update_layout(**live_curves.settings_markers(list(changes), optimizer, words=False))
+    st.plotly_chart(rate, key=f"{key}_lr", config=CHART_CONFIG)
 
 
 def progress_text(progress: dict, steps: list[Step], batch_size: int) -> str:
@@ -254,6 +265,8 @@ def live_panel(run_id: str) -> None:
     # of them must not land on an element that the next rerun replaces
     st.progress(min(progress["fraction"], 1.0), text=text)
     _controls(job)
+    if controls(job):
+        steer_panel.steering_box(job, _if_in_control)
     if plan is not None and plan.notice:
         st.warning(plan.notice, icon=":material/memory:")
     view = st.segmented_control(
@@ -321,7 +334,8 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
     if job is not None and job.state == "failed":
         st.error(f"Training failed: {job.error}", icon=":material/error:")
         # the curves drawn before the failure stay: they often show why (a loss shooting up)
-        curves(job.steps(), job.epochs(), key="failed")
+        changes = job.settings_changes()
+        curves(job.steps(), job.epochs(), "failed", changes, job.config.optimizer)
     summary, path = _summary_for(job, run_id)
     if summary is None:
         if job is None:
@@ -361,7 +375,7 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
         icon=":material/arrow_forward:",
     )
     run = state.cached_run(path)
-    curves(run.steps, run.epochs, key="done")
+    curves(run.steps, run.epochs, "done", run.settings_changes, run.config.optimizer)
     with st.expander("Gradient norms per layer", icon=":material/insights:"):
         inside_views.grad_norms_chart(
             run.steps,

@@ -109,6 +109,7 @@ class AutogradEngine:
         self.layers = weighted_layers(model)
         self.optimizer = make_optimizer(model, config, fused=step.fused_optimizer)
         self.scheduler = make_schedule(self.optimizer, config, total_steps, steps_per_epoch)
+        self.schedule_ended = False  # by a change of settings while training
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Train on one batch; return (loss, outputs, learning rate used), detached."""
@@ -126,16 +127,39 @@ class AutogradEngine:
         """Return each weighted layer's weight-gradient norm from the last step."""
         return weight_grad_norms(self.layers)
 
+    def settings(self) -> tuple[float, float]:
+        """Return the (rate, momentum) the next step will use; Adam's momentum is its β₁."""
+        group = self.optimizer.param_groups[0]
+        return group["lr"], group["betas"][0] if "betas" in group else group["momentum"]
+
+    def change_settings(self, lr: float | None, momentum: float | None) -> None:
+        """Use lr and momentum (None: as they are) from the next step on; the schedule ends here.
+
+        The optimizer reads its groups' values at every step: fused or not, SGD's momentum
+        buffer is made at the first step with momentum, as at a run's start.
+        """
+        for group in self.optimizer.param_groups:
+            if lr is not None:
+                group["lr"] = lr
+            if momentum is not None and "betas" in group:
+                group["betas"] = (momentum, group["betas"][1])
+            elif momentum is not None:
+                group["momentum"] = momentum
+        self.scheduler, self.schedule_ended = None, True
+
     def state_dict(self) -> dict:
         """Return the optimizer's and the schedule's state, for a checkpoint."""
         return {
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.optimizer.state_dict(),  # its groups hold the rate and momentum
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "schedule_ended": self.schedule_ended,
         }
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from a checkpoint's state_dict()."""
         self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("schedule_ended"):
+            self.scheduler, self.schedule_ended = None, True
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
 

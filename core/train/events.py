@@ -131,6 +131,46 @@ class FeaturesSnapshot(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SettingsChanged(Event):
+    """The rate or momentum was changed while training: used from step + 1 on, the schedule ended.
+
+    momentum is SGD's and RMSprop's momentum, Adam's and AdamW's β₁; previous_* are what the
+    next step would have used (None in a run that did not record them).
+    """
+
+    kind: ClassVar[str] = "settings"
+    step: int  # the steps done when it was applied
+    lr: float
+    momentum: float
+    previous_lr: float | None = None
+    previous_momentum: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OneBatchReport(Event):
+    """A paused job trained exactly one batch: its loss before and after, and each tensor's move.
+
+    Both losses are of this batch with the network in eval mode (no dropout, batch norm's running
+    statistics), so that they differ by the update alone.
+    """
+
+    kind: ClassVar[str] = "one_batch"
+    arrays: ClassVar[tuple[str, ...]] = ("images",)
+    step: int  # the step it was
+    epoch: int
+    lr: float
+    batch_size: int
+    loss_before: float
+    loss_after: float
+    images: np.ndarray  # (n, 28, 28) pixels 0..255: the batch's first digits, as trained
+    labels: list[int]  # their digits
+    predicted: list[int]  # the digits the network gives them after the update
+    parameters: list[str]  # one name per parameter tensor: 'dense 1 weight', 'dense 1 bias', …
+    update_norms: list[float]  # ‖ΔW‖ of each
+    weight_norms: list[float]  # ‖W‖ of each, before the update
+
+
+@dataclass(frozen=True, kw_only=True)
 class Checkpointed(Event):
     """The run was saved after an epoch, so a crash or a killed server loses at most one epoch."""
 
@@ -170,7 +210,8 @@ class Orphaned(Event):
 
 
 TERMINAL = (Done, Failed)
-SNAPSHOTS = (WeightsSnapshot, FeaturesSnapshot)  # only the newest of each kind is kept
+# only the newest of each kind is kept
+SNAPSHOTS = (WeightsSnapshot, FeaturesSnapshot, OneBatchReport)
 EVENT_TYPES: dict[str, type] = {
     cls.kind: cls
     for cls in (
@@ -180,6 +221,8 @@ EVENT_TYPES: dict[str, type] = {
         EpochEnded,
         WeightsSnapshot,
         FeaturesSnapshot,
+        SettingsChanged,
+        OneBatchReport,
         Checkpointed,
         Done,
         Failed,
@@ -201,3 +244,8 @@ def step_from_row(row: dict) -> Step:
 def epoch_from_row(row: dict) -> EpochEnded:
     """Return an EpochEnded from a saved metrics row."""
     return event_from_dict({"type": EpochEnded.kind, "time": 0.0, **row})
+
+
+def settings_change_from_row(row: dict) -> SettingsChanged:
+    """Return a SettingsChanged from a saved settings_changes row."""
+    return event_from_dict({"type": SettingsChanged.kind, "time": 0.0, **row})

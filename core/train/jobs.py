@@ -31,10 +31,12 @@ from core.train.events import (
     Event,
     Failed,
     Orphaned,
+    SettingsChanged,
     Started,
     Step,
 )
 from core.train.run import JobRequest, run_job
+from core.train.steering import ChangeSettings, OneBatch, check_settings
 from core.train.trainer import TrainControl
 from core.train.worker import Worker
 
@@ -124,6 +126,7 @@ class Job:
         )
         job = cls(request)
         job._steps, job._epochs = list(run.steps), list(run.epochs)
+        job._events = list(run.settings_changes)  # the chart marks the changes made so far
         return job
 
     # the request's fields, read as the job's own
@@ -202,7 +205,7 @@ class Job:
             return [e for e in self._events if kind is None or isinstance(e, kind)]
 
     def snapshot(self, kind: type) -> Event | None:
-        """Return the newest WeightsSnapshot or FeaturesSnapshot, if there is one yet."""
+        """Return the newest event of a SNAPSHOTS kind (weights, features, one batch), if any."""
         with self._lock:
             return self._snapshots.get(kind)
 
@@ -237,6 +240,33 @@ class Job:
                 self.control.stop()
                 if self.state != "queued":
                     self.state = "stopping"
+
+    def steer(self, lr: float | None = None, momentum: float | None = None) -> None:
+        """Train at lr and momentum (Adam's β₁) from the next step on; the schedule ends there.
+
+        Raises ValueError naming the field for a value outside core.config.LIMITS, or when the
+        job is not running or paused. The loop answers with a SettingsChanged event.
+        """
+        check_settings(self.config.optimizer, lr, momentum)
+        with self._lock:
+            self._check_state("steered", ("running", "paused"))
+            self.control.send(ChangeSettings(lr=lr, momentum=momentum))
+
+    def one_batch(self) -> None:
+        """While paused, train exactly one batch; the loop answers with a OneBatchReport."""
+        with self._lock:
+            self._check_state("asked for one batch", ("paused",))
+            self.control.send(OneBatch())
+
+    def _check_state(self, what: str, allowed: tuple[str, ...]) -> None:
+        if self.state not in allowed:
+            raise ValueError(
+                f"state: only a {' or '.join(allowed)} job can be {what}; this one is {self.state}"
+            )
+
+    def settings_changes(self) -> list[SettingsChanged]:
+        """Return the changes of rate and momentum made while training, oldest first."""
+        return self.events(SettingsChanged)
 
     def _set_state(self, state: str) -> None:
         with self._lock:
@@ -468,11 +498,14 @@ class JobRegistry:
                 job.publish(Failed(message=f"the training process could not start ({exc})"))
                 continue
             with job._lock:
-                # a pause or stop clicked while the worker was being handed the job
+                # a pause, stop or change clicked while the worker was being handed the job
                 if job.state == "stopping" or job.control.stopped:
                     control.stop()
                 elif job.state == "paused":
                     control.pause()
+                if job.control is not control:
+                    while (request := job.control.next_request()) is not None:
+                        control.send(request)
                 job.control = control
 
     def _ended(self, job: Job) -> None:

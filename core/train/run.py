@@ -185,13 +185,14 @@ class RunWriter:
             trainer.epochs,
             checkpoint=buffer.getvalue(),
             replace=True,
+            settings_changes=trainer.settings_changes,
         )
         return str(self.folder)
 
     def restore(self, trainer: Trainer) -> None:
         """Put the trainer where the folder's checkpoint left off."""
         state, steps, epochs = load_checkpoint(self.folder, trainer.device)
-        trainer.restore(state, steps, epochs)
+        trainer.restore(state, steps, epochs, load_run(self.folder).settings_changes)
 
     def discard_checkpoint(self) -> None:
         """Delete this job's folder if it holds only a checkpoint of this run."""
@@ -210,6 +211,7 @@ class RunWriter:
             result.steps,
             result.epochs,
             replace=self.request.resume or self.folder.exists(),
+            settings_changes=result.settings_changes,
         )
         return str(self.folder)
 

@@ -26,7 +26,8 @@ from core.models import ModelSpec, build
 from core.probes import layer_labels, weighted_layers
 from core.train.device import choose_device, device_label
 from core.train.engines import ENGINES, LEAN_STEP, StepSettings, score
-from core.train.events import EpochEnded, Event, Started, Step, Validated
+from core.train.events import EpochEnded, Event, SettingsChanged, Started, Step, Validated
+from core.train.steering import BatchProbe, ChangeSettings, Mailbox, OneBatch, check_settings
 
 CALLBACK_POINTS = (
     "on_start",
@@ -51,22 +52,33 @@ class OutOfMemory(TrainingFailed):
 
 
 class TrainControl:
-    """Pause, resume and stop flags shared between a training loop and whoever watches it.
+    """Pause, resume and stop flags shared between a training loop and whoever watches it, and
+    a mailbox of steering requests (new settings, one batch) that the loop takes between steps.
 
     The flags are threading.Event-like objects; a worker process is given multiprocessing
-    events, so that the server can pause or stop a loop in another process.
+    events and a process Mailbox, so that the server can steer a loop in another process.
     """
 
-    def __init__(self, stop_flag=None, running_flag=None) -> None:
+    def __init__(self, stop_flag=None, running_flag=None, mailbox: Mailbox | None = None) -> None:
         self._stop = stop_flag if stop_flag is not None else threading.Event()
         self._running = running_flag if running_flag is not None else threading.Event()
         if running_flag is None:
             self._running.set()
+        self.mailbox = mailbox if mailbox is not None else Mailbox()
 
     def reset(self) -> None:
-        """Clear a stop and a pause, for the next job on the same flags."""
+        """Clear a stop, a pause and any request not taken, for the next job on the same flags."""
         self._stop.clear()
         self._running.set()
+        self.mailbox.clear()
+
+    def send(self, request: ChangeSettings | OneBatch) -> None:
+        """Hand the loop a request; it takes it before its next step."""
+        self.mailbox.send(request)
+
+    def next_request(self) -> ChangeSettings | OneBatch | None:
+        """Return the oldest request the loop has not taken yet, or None."""
+        return self.mailbox.take()
 
     def stop(self) -> None:
         """Ask the loop to stop after the current step."""
@@ -89,13 +101,15 @@ class TrainControl:
     def paused(self) -> bool:
         return not self._running.is_set() and not self._stop.is_set()
 
-    def wait_while_paused(self) -> float:
-        """Block while paused; return the seconds spent waiting."""
+    def wait_while_paused(self, timeout: float | None = None) -> float:
+        """Block while paused, at most timeout seconds; return the seconds spent waiting."""
         if self._running.is_set():
             return 0.0
         started = time.perf_counter()
+        deadline = None if timeout is None else started + timeout
         while not self._running.wait(0.05):
-            pass
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
         return time.perf_counter() - started
 
 
@@ -112,6 +126,7 @@ class TrainResult:
     device: str = "cpu"
     test_loss: float | None = None
     test_accuracy: float | None = None
+    settings_changes: list[SettingsChanged] = field(default_factory=list)
 
 
 def prepare(
@@ -189,6 +204,7 @@ class Trainer:
         self.lr = config.lr
         self.steps: list[Step] = []
         self.epochs: list[EpochEnded] = []
+        self.settings_changes: list[SettingsChanged] = []
         self.last_val: Validated | None = None
         self.seconds_before = 0.0  # training seconds of the run before a resume
         self.paused_seconds = 0.0
@@ -221,15 +237,16 @@ class Trainer:
             self._begin_epoch()
             self.trigger("on_epoch_start")
             for xb, yb in self._batches():
-                waited = self.control.wait_while_paused()
-                self.paused_seconds += waited
-                self.epoch_paused += waited
+                one_batch = self._wait_and_steer()
                 if self.control.stopped:
                     break
+                probe = BatchProbe(self, xb, yb) if one_batch else None
                 self.loss, self.outputs, self.lr = self.engine.step(xb, yb)
                 self.step += 1
                 self._tally(yb)
                 self.trigger("on_batch_end")
+                if probe is not None:
+                    self.emit(probe.report(self))
             self.trigger("before_epoch_end")
             if self.seen == 0:
                 break
@@ -237,6 +254,45 @@ class Trainer:
             self.trigger("on_epoch_end")
         self.trigger("on_end")
         return self._result()
+
+    def _wait_and_steer(self) -> bool:
+        """Take the requests sent since the last step, waiting while paused; return True when
+        the paused loop is asked to train one batch (it stays paused after it)."""
+        one_batch, waited = False, 0.0
+        while (request := self.control.next_request()) is not None or self.control.paused:
+            if request is None:
+                waited += self.control.wait_while_paused(timeout=0.05)
+            elif isinstance(request, ChangeSettings):
+                self.change_settings(request.lr, request.momentum)
+            elif isinstance(request, OneBatch) and self.control.paused:
+                one_batch = True
+                break
+        self.paused_seconds += waited
+        self.epoch_paused += waited
+        return one_batch
+
+    def change_settings(
+        self, lr: float | None = None, momentum: float | None = None
+    ) -> SettingsChanged:
+        """Train at lr and momentum (None: as they are) from the next step on; emit the change.
+
+        The schedule ends here: the run keeps these values until the next change (see
+        core.train.steering). momentum is Adam's and AdamW's β₁.
+        """
+        check_settings(self.config.optimizer, lr, momentum)
+        previous_lr, previous_momentum = self.engine.settings()
+        self.engine.change_settings(lr, momentum)
+        now_lr, now_momentum = self.engine.settings()
+        change = SettingsChanged(
+            step=self.step,
+            lr=float(now_lr),
+            momentum=float(now_momentum),
+            previous_lr=float(previous_lr),
+            previous_momentum=float(previous_momentum),
+        )
+        self.settings_changes.append(change)
+        self.emit(change)
+        return change
 
     def plan(self) -> Started:
         """Return the start event: what this run will do."""
@@ -350,6 +406,7 @@ class Trainer:
             device=self.device_name,
             test_loss=test_loss,
             test_accuracy=test_accuracy,
+            settings_changes=self.settings_changes,
         )
 
     def release(self) -> None:
@@ -377,7 +434,13 @@ class Trainer:
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return state
 
-    def restore(self, state: dict, steps: list[Step], epochs: list[EpochEnded]) -> None:
+    def restore(
+        self,
+        state: dict,
+        steps: list[Step],
+        epochs: list[EpochEnded],
+        settings_changes: list[SettingsChanged] = (),
+    ) -> None:
         """Continue from checkpoint_state() and the metrics saved with it."""
         self.model.load_state_dict(state["model"])
         self.engine.load_state_dict(state["engine"])
@@ -393,3 +456,4 @@ class Trainer:
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.steps, self.epochs = list(steps), list(epochs)
+        self.settings_changes = list(settings_changes)

@@ -3,7 +3,8 @@
 The server sends a worker a JobRequest as a dict; the worker trains it with run_job() and sends
 every event back as a dict, so the server's process only relays them to pages and never holds
 the GIL for a training step. Pause and stop travel as two multiprocessing events that the
-training loop checks between steps. A worker is reused for the next job: torch and MNIST are
+training loop checks between steps, steering requests (new settings, one batch) in a process
+Mailbox beside them. A worker is reused for the next job: torch and MNIST are
 loaded once. If it dies, the server-side Worker reports the job as failed.
 """
 
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 
 from core.train.events import TERMINAL, Event, Failed, event_from_dict
 from core.train.run import JobRequest, run_job
+from core.train.steering import Mailbox
 from core.train.trainer import TrainControl
 
 log = logging.getLogger("digitlab.worker")
@@ -50,7 +52,13 @@ def worker_threads(cores: int | None = None) -> int:
 
 
 def worker_main(
-    requests, events, stop_flag, running_flag, threads: int, data_dir: str | None = None
+    requests,
+    events,
+    stop_flag,
+    running_flag,
+    threads: int,
+    data_dir: str | None = None,
+    mailbox: Mailbox | None = None,
 ) -> None:
     """Run in the worker process: train each request that arrives until told to end."""
     import torch
@@ -62,7 +70,7 @@ def worker_main(
     if data_dir is not None:
         with contextlib.suppress(DataUnavailable):  # the job will say so
             shared_mnist(data_dir)  # decoded while the user still chooses settings
-    control = TrainControl(stop_flag, running_flag)
+    control = TrainControl(stop_flag, running_flag, mailbox)
 
     def send(event: Event) -> None:
         events.send(event.to_dict())
@@ -120,7 +128,8 @@ class Worker:
         child_requests, self._requests = CONTEXT.Pipe(duplex=False)
         self._events, child_events = CONTEXT.Pipe(duplex=False)
         stop_flag, running_flag = CONTEXT.Event(), CONTEXT.Event()
-        self.control = TrainControl(stop_flag, running_flag)
+        mailbox = Mailbox(CONTEXT)
+        self.control = TrainControl(stop_flag, running_flag, mailbox)
         self.process = CONTEXT.Process(
             target=worker_main,
             args=(
@@ -130,6 +139,7 @@ class Worker:
                 running_flag,
                 threads or worker_threads(),
                 data_dir,
+                mailbox,
             ),
             name="digitlab-worker",
             daemon=True,
@@ -204,6 +214,7 @@ class Worker:
         with contextlib.suppress(BrokenPipeError, OSError):
             self._requests.send(None)
         self.control.stop()
+        self.control.mailbox.close()
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
