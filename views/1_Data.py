@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
-from ui import build_state, figures, guard, mydigits_views, state, widgets
+from ui import build_state, figures, guard, lesson, mydigits_views, state, widgets
 from ui.widgets import digit_grid_image
 
 SUBSETS = {"All ten digits": list(ALL_DIGITS), "3 vs 7": [3, 7], "Custom": None}
@@ -34,33 +34,44 @@ counts[2].metric("Loaded from", data.source, help=str(data.root))
 balance_column, task_column = st.columns([3, 2], gap="large")
 with task_column, st.container(border=True):
     st.markdown("**Task for the Train page**")
-    current = next((name for name, digits in SUBSETS.items() if digits == config.classes), "Custom")
-    subset = st.segmented_control(
-        "Digits", list(SUBSETS), default=current, key=build_state.widget_key("subset")
-    )
-    subset = subset or current  # clicking the selected option again deselects it
-    if subset == "Custom":
-        chosen = st.pills(
-            "Choose at least two digits",
-            list(ALL_DIGITS),
-            selection_mode="multi",
-            default=config.classes,
-            key=build_state.widget_key("digits"),
+    if not lesson.hidden("classes"):
+        current = next(
+            (name for name, digits in SUBSETS.items() if digits == config.classes), "Custom"
         )
-    else:
-        chosen = SUBSETS[subset]
-    try:
-        build_state.set_classes(list(validate_classes(chosen)))
-    except ValueError as exc:
-        st.error(f"{exc}. The Train page keeps digits {config.classes}.")
-    normalization = st.radio(
-        "Normalisation",
-        list(NORMALIZATIONS),
-        index=list(NORMALIZATIONS).index(config.normalization),
-        format_func=lambda mode: f"{mode}: {NORMALIZATION_HELP[mode]}",
-        key=build_state.widget_key("normalization"),
-    )
-    config.normalization = normalization
+        subset = st.segmented_control(
+            "Digits",
+            list(SUBSETS),
+            default=current,
+            key=build_state.widget_key("subset"),
+            disabled=lesson.locked("classes"),
+        )
+        subset = subset or current  # clicking the selected option again deselects it
+        if subset == "Custom":
+            chosen = st.pills(
+                "Choose at least two digits",
+                list(ALL_DIGITS),
+                selection_mode="multi",
+                default=config.classes,
+                key=build_state.widget_key("digits"),
+                disabled=lesson.locked("classes"),
+            )
+        else:
+            chosen = SUBSETS[subset]
+        lesson.note("classes")
+        try:
+            build_state.set_classes(list(validate_classes(chosen)))
+        except ValueError as exc:
+            st.error(f"{exc}. The Train page keeps digits {config.classes}.")
+    if not lesson.hidden("normalization"):
+        config.normalization = st.radio(
+            "Normalisation",
+            list(NORMALIZATIONS),
+            index=list(NORMALIZATIONS).index(config.normalization),
+            format_func=lambda mode: f"{mode}: {NORMALIZATION_HELP[mode]}",
+            key=build_state.widget_key("normalization"),
+            disabled=lesson.locked("normalization"),
+        )
+        lesson.note("normalization")
 # filled in after the picker, so that it shows this run's choice
 counts[3].metric("Digits to train on", len(config.classes))
 
