@@ -90,7 +90,7 @@ def pca_2d(features: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tens
 _DERIVATIVES = {
     "relu": r"\mathbf{1}[Z > 0]",
     "sigmoid": r"\sigma(Z)\,(1 - \sigma(Z))",
-    "tanh": r"1 - \tanh^2(Z)",
+    "tanh": r"(1 - \tanh^2(Z))",  # in brackets: it follows a ⊙
 }
 
 
@@ -130,10 +130,16 @@ def layer_equations(
             rf"\quad ({batch} \times {classes})"
         )
     else:
+        # one digit (the backprop walk-through): no 1/1 in front
+        mean = "" if batch == "1" else rf"\frac{{1}}{{{batch}}} "
+        delta = (
+            rf"\mathrm{{softmax}}(Z_{top}) - Y"
+            if batch == "1"
+            else rf"\frac{{\mathrm{{softmax}}(Z_{top}) - Y}}{{{batch}}}"
+        )
         lines.append(
-            rf"L = -\frac{{1}}{{{batch}}} \sum Y \log \mathrm{{softmax}}(Z_{top}),\quad"
-            rf"\delta_{top} = \frac{{\partial L}}{{\partial Z_{top}}}"
-            rf" = \frac{{\mathrm{{softmax}}(Z_{top}) - Y}}{{{batch}}}"
+            rf"L = -{mean}\sum Y \log \mathrm{{softmax}}(Z_{top}),\quad"
+            rf"\delta_{top} = \frac{{\partial L}}{{\partial Z_{top}}} = {delta}"
             rf"\quad ({batch} \times {classes})"
         )
     for i in range(count, 0, -1):
