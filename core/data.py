@@ -1,4 +1,4 @@
-"""MNIST on disk and in memory: find or fetch the files, decode once, split into tasks."""
+"""MNIST (or Fashion-MNIST) on disk and in memory: find or fetch the files, decode once, split into tasks."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from core import datapack
+from core import datapack, debianpack
 from core.datapack import IMAGE_SIDE as IMAGE_SIDE  # the 28-pixel side, for every module
+from core.datasets import DEFAULT_DATASET, get_dataset
 
 DEFAULT_DATA_DIR = "./data"
 DATA_ENV = "DIGITLAB_DATA"
@@ -31,7 +32,7 @@ NORMALIZATIONS: dict[str, tuple[float, float]] = {
     "half": (0.5, 0.5),
 }
 
-SOURCES = ("folder", "download", "pack")
+SOURCES = ("folder", "download", "pack")  # MNIST's; Fashion-MNIST's "pack" is Debian's package
 
 
 class DataUnavailable(RuntimeError):
@@ -43,9 +44,9 @@ def resolve_data_dir(override: str | os.PathLike | None = None) -> Path:
     return Path(override or os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR).expanduser()
 
 
-def raw_dir(root: Path) -> Path:
-    """Return torchvision's raw folder for MNIST under a data root."""
-    return Path(root) / "MNIST" / "raw"
+def raw_dir(root: Path, dataset: str = DEFAULT_DATASET) -> Path:
+    """Return torchvision's raw folder for a dataset under a data root."""
+    return Path(root) / get_dataset(dataset).folder / "raw"
 
 
 def _gunzip_if_needed(raw: Path) -> bool:
@@ -63,9 +64,14 @@ def _gunzip_if_needed(raw: Path) -> bool:
     return True
 
 
-def _try_download(root: Path, timeout: float) -> None:
-    from torchvision.datasets import MNIST
+def _torchvision_class(dataset: str):
+    from torchvision.datasets import MNIST, FashionMNIST
 
+    return FashionMNIST if dataset == "fashion-mnist" else MNIST
+
+
+def _try_download(root: Path, timeout: float, dataset: str = DEFAULT_DATASET) -> None:
+    MNIST = _torchvision_class(dataset)
     previous = socket.getdefaulttimeout()
     # torchvision's mirrors have no timeout of their own; a dead network must fail fast
     socket.setdefaulttimeout(timeout)
@@ -80,21 +86,25 @@ def ensure_mnist(
     root: str | os.PathLike | None = None,
     sources: tuple[str, ...] = SOURCES,
     download_timeout: float = 20.0,
+    dataset: str = DEFAULT_DATASET,
 ) -> str:
-    """Make the MNIST IDX files exist under root and return where they came from."""
+    """Make the dataset's IDX files exist under root and return where they came from."""
     root = resolve_data_dir(root)
-    raw = raw_dir(root)
+    raw = raw_dir(root, dataset)
     failures: list[str] = []
+    title = get_dataset(dataset).title
     if "folder" in sources:
         if raw.exists() and _gunzip_if_needed(raw):
             return "folder"
-        failures.append(f"no MNIST files in {raw}")
+        failures.append(f"no {title} files in {raw}")
     if "download" in sources:
         try:
-            _try_download(root, download_timeout)
+            _try_download(root, download_timeout, dataset)
             return "download"
         except Exception as exc:  # torchvision raises RuntimeError, urllib raises URLError/OSError
             failures.append(f"download failed ({type(exc).__name__}: {str(exc)[:200]})")
+    if dataset != DEFAULT_DATASET:
+        return _ensure_from_debian(raw, sources, failures, title)
     if "pack" in sources:
         try:
             datapack.install_pack(raw)
@@ -113,6 +123,24 @@ def ensure_mnist(
     )
 
 
+def _ensure_from_debian(raw: Path, sources, failures: list[str], title: str) -> str:
+    if "pack" in sources:
+        try:
+            debianpack.install_debian_package(raw)
+            return "pack"
+        except debianpack.DebianPackError as exc:
+            failures.append(f"Debian's package {debianpack.PACKAGE} failed ({exc})")
+    raise DataUnavailable(
+        f"{title} is not available. Tried: "
+        + "; ".join(failures)
+        + ". Get it one of three ways: (1) copy the four files "
+        + ", ".join(RAW_NAMES)
+        + f" (optionally .gz) into {raw}; (2) connect to the internet so torchvision can "
+        f"download them; (3) on Debian or Ubuntu, make the package archive reachable for "
+        f"'apt-get download {debianpack.PACKAGE}' (nothing is installed)."
+    )
+
+
 @dataclass(frozen=True)
 class Mnist:
     """The whole of MNIST as uint8 tensors, in the original order."""
@@ -124,6 +152,7 @@ class Mnist:
     source: str
     root: Path
     seconds_to_load: float
+    dataset: str = DEFAULT_DATASET  # "mnist" or "fashion-mnist" (core.datasets)
 
     def class_counts(self, train: bool = True) -> torch.Tensor:
         """Return the number of examples of each digit, 0 to 9."""
@@ -131,9 +160,8 @@ class Mnist:
         return torch.bincount(labels, minlength=10)
 
 
-def _read_with_torchvision(root: Path) -> dict[str, torch.Tensor]:
-    from torchvision.datasets import MNIST
-
+def _read_with_torchvision(root: Path, dataset: str = DEFAULT_DATASET) -> dict[str, torch.Tensor]:
+    MNIST = _torchvision_class(dataset)
     train = MNIST(str(root), train=True, download=False)
     test = MNIST(str(root), train=False, download=False)
     return {
@@ -154,7 +182,7 @@ def cache_path(signature: str) -> Path:
     # the data folder may be shared and read-only, so the cache lives in the user's cache folder
     base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digitlab").expanduser()
     digest = hashlib.sha256(signature.encode()).hexdigest()[:16]
-    return base / f"mnist-{digest}.safetensors"
+    return base / f"mnist-{digest}.safetensors"  # a signature names the folder, so any dataset
 
 
 def _load_cache(cache: Path, signature: str) -> dict[str, torch.Tensor] | None:
@@ -181,19 +209,24 @@ def _save_cache(cache: Path, tensors: dict[str, torch.Tensor], signature: str) -
         tmp.unlink(missing_ok=True)
 
 
-def load_mnist(root: str | os.PathLike | None = None, sources: tuple[str, ...] = SOURCES) -> Mnist:
-    """Return MNIST as uint8 tensors, getting the files first if needed (cached on disk)."""
+def load_mnist(
+    root: str | os.PathLike | None = None,
+    sources: tuple[str, ...] = SOURCES,
+    dataset: str = DEFAULT_DATASET,
+) -> Mnist:
+    """Return a dataset (MNIST by default) as uint8 tensors, getting the files first if needed."""
     started = time.perf_counter()
     root = resolve_data_dir(root)
-    source = ensure_mnist(root, sources)
-    raw = raw_dir(root)
+    source = ensure_mnist(root, sources, dataset=dataset)
+    raw = raw_dir(root, dataset)
     signature = _raw_signature(raw)
     cache = cache_path(signature)
     tensors = _load_cache(cache, signature)
     if tensors is None:
-        tensors = _read_with_torchvision(root)
+        tensors = _read_with_torchvision(root, dataset)
         _save_cache(cache, tensors, signature)
-    return Mnist(**tensors, source=source, root=root, seconds_to_load=time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return Mnist(**tensors, source=source, root=root, seconds_to_load=seconds, dataset=dataset)
 
 
 @dataclass(frozen=True)
@@ -324,13 +357,15 @@ def normalize(pixels: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 _mnist_lock = threading.Lock()
-_mnist_cache: dict[Path, Mnist] = {}
+_mnist_cache: dict[tuple[Path, str], Mnist] = {}
 
 
-def shared_mnist(data_dir: str | os.PathLike | None = None) -> Mnist:
-    """Return MNIST for a data folder, decoded once per process and shared by all its users."""
-    root = resolve_data_dir(data_dir).resolve()
+def shared_mnist(
+    data_dir: str | os.PathLike | None = None, dataset: str = DEFAULT_DATASET
+) -> Mnist:
+    """Return a dataset for a data folder, decoded once per process and shared by all its users."""
+    key = (resolve_data_dir(data_dir).resolve(), dataset)
     with _mnist_lock:
-        if root not in _mnist_cache:
-            _mnist_cache[root] = load_mnist(root)
-        return _mnist_cache[root]
+        if key not in _mnist_cache:
+            _mnist_cache[key] = load_mnist(key[0], dataset=dataset)
+        return _mnist_cache[key]

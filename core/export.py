@@ -13,6 +13,7 @@ import math
 from core.augment import AugmentConfig
 from core.config import TrainConfig
 from core.data import MNIST_TRAIN_COUNTS, NORMALIZATIONS
+from core.datasets import get_dataset
 from core.models import ConvLayer, DenseLayer, ModelSpec, flat_features
 
 ACTIVATION_CALLS = {
@@ -230,7 +231,9 @@ def _default_limit(config: TrainConfig) -> int | None:
     # MNIST's per-digit training counts turn train_fraction into the script's --limit
     if config.train_fraction >= 1.0:
         return None
-    pool = sum(MNIST_TRAIN_COUNTS[d] for d in config.classes)
+    # Fashion-MNIST has 6,000 training images of every class
+    counts = MNIST_TRAIN_COUNTS if config.dataset == "mnist" else (6000,) * 10
+    pool = sum(counts[d] for d in config.classes)
     return max(1, round(pool * (1 - config.val_fraction) * config.train_fraction))
 
 
@@ -243,13 +246,23 @@ def export_script(spec: ModelSpec, config: TrainConfig) -> str:
     schedule = _schedule_source(config)
     transform_lines, augmenting = _transforms_source(config)
     digits = ", ".join(str(d) for d in config.classes)
-    what = f"digits {digits}" if subset else "all ten digits"
+    dataset = get_dataset(config.dataset)
+    if dataset.name == "mnist":
+        what = f"digits {digits}" if subset else "all ten digits"
+    else:
+        what = ", ".join(dataset.labels(config.classes)) if subset else "all ten classes"
+    mine = (
+        f" Your own digits (the set {config.my_digits!r}) trained with it in Digit Lab; "
+        "this script uses MNIST alone.\n"
+        if config.my_digits
+        else ""
+    )
     limit = _default_limit(config)
     batch = "full batch" if config.full_batch else f"batch {config.batch_size}"
     length = f"{config.iterations} steps" if by_steps else f"{config.epochs} epochs"
     parts = [
-        f'"""Train a network on MNIST ({what}): {config.optimizer}, lr {config.lr:g}, {batch}, '
-        f"{length}.\n\nExported from Digit Lab. Run: python train_mnist.py --help\n"
+        f'"""Train a network on {dataset.title} ({what}): {config.optimizer}, lr {config.lr:g}, '
+        f"{batch}, {length}.\n\nExported from Digit Lab. Run: python train_mnist.py --help\n{mine}"
         '"""\n\n'
         "import argparse\n\n"
         "import torch\n"
@@ -264,14 +277,14 @@ def export_script(spec: ModelSpec, config: TrainConfig) -> str:
     if config.augment.enabled and config.augment.thickness > 0:
         p = config.augment.thickness
         parts.append(THICKNESS_SOURCE.format(half=p / 2, probability=p))
-    parts.append(_data_source(subset))
+    parts.append(_data_source(subset, dataset.folder))
     parts.append(_train_source(by_steps, schedule is not None))
     parts.append(TEST_SOURCE)
     parts.append(_main_source(config, by_steps, schedule, transform_lines, augmenting, limit))
     return "".join(parts)
 
 
-def _data_source(subset: bool) -> str:
+def _data_source(subset: bool, torchvision_class: str = "MNIST") -> str:
     select = (
         "    # keep the chosen digits only, relabelled 0..k-1 in the order of DIGITS\n"
         "    keep = torch.isin(dataset.targets, torch.tensor(DIGITS))\n"
@@ -283,7 +296,7 @@ def _data_source(subset: bool) -> str:
     )
     return (
         "\n\ndef load_mnist(root, train, transform, limit=None):\n"
-        "    dataset = datasets.MNIST(root, train=train, download=True, transform=transform)\n"
+        f"    dataset = datasets.{torchvision_class}(root, train=train, download=True, transform=transform)\n"
         f"{select}"
         "    if limit:\n"
         "        dataset.data, dataset.targets = dataset.data[:limit], dataset.targets[:limit]\n"

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from core.augment import AugmentConfig, augment_batch
+from core.datasets import DEFAULT_DATASET
 from core.data import Mnist, Split, normalize, task_test_split, to_float
 from core.evaluation import Evaluation, evaluate_probabilities
 from core.mydigits import DigitSet, InvalidDigits, labelled_for
@@ -46,8 +47,14 @@ class SetScore:
     skipped: int  # digits whose label the run does not tell apart
 
 
+def _check_digit_run(run: Run) -> None:
+    if run.config.dataset != DEFAULT_DATASET:
+        raise InvalidDigits(f"my digits are digits; this run was trained on {run.config.dataset}")
+
+
 def score_set(run: Run, digit_set: DigitSet) -> SetScore:
     """Return run's accuracy, per-class scores and confusion matrix on a set of my digits."""
+    _check_digit_run(run)
     images, labels, skipped = labelled_for(digit_set, run.classes)
     if not len(labels):
         raise InvalidDigits(
@@ -98,6 +105,7 @@ def fine_tune(
 ) -> FineTuned:
     """Adapt run's network to a set of my digits, keeping MNIST in each batch; save a new run."""
     check_fine_tune(steps, batch_size)
+    _check_digit_run(run)
     mine_images, mine_labels, _ = labelled_for(digit_set, run.classes)
     if not len(mine_labels):
         raise InvalidDigits(f"{digit_set.name} holds no digits this run tells apart")

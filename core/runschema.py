@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
+from core.datasets import DATASETS
+
 FORMAT_VERSION = 1
 MAX_NAME_CHARS = 200
 MAX_TEXT_CHARS = 200  # device, data source, a version: a few words
@@ -184,6 +186,7 @@ SUMMARY: dict[str, Rule] = {
     "training_flops": WHOLE,
     "race": Rule(_run_id, "a race id: letters, digits, '.', '_' and '-'"),
     "variant": NAME,
+    "dataset": Rule(lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),  # older: mnist
     "fine_tuned_from": Rule(_run_id, "a run id"),  # core.finetune: the run it started from
     "my_digits_accuracy": nullable(FRACTION),  # on the set of my digits it was tuned on
 }

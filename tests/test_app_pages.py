@@ -71,7 +71,7 @@ def test_data_page_reshuffle_draws_other_digits():
 
 def test_choosing_3_vs_7_on_data_sets_the_training_digits_and_outputs():
     at = _app()
-    at.segmented_control[0].set_value("3 vs 7").run()
+    next(c for c in at.segmented_control if c.label == "Digits").set_value("3 vs 7").run()
     assert not at.exception
     assert at.session_state["train_config"].classes == [3, 7]
     assert at.session_state["spec"].outputs == 2
@@ -80,7 +80,7 @@ def test_choosing_3_vs_7_on_data_sets_the_training_digits_and_outputs():
 
 def test_a_custom_subset_of_one_digit_shows_an_error_and_keeps_the_digits():
     at = _app()
-    at.segmented_control[0].set_value("Custom").run()
+    next(c for c in at.segmented_control if c.label == "Digits").set_value("Custom").run()
     at.pills[0].set_value([4]).run()
     assert not at.exception
     assert "classes" in _errors(at)

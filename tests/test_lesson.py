@@ -230,10 +230,12 @@ def test_a_locked_network_edited_through_session_state_or_a_forged_preset_stays(
 @pytest.mark.usefixtures("_mnist")
 def test_digits_locked_by_a_lesson_are_greyed_on_the_data_page_and_put_back_if_changed():
     at = _open({"classes": "37", "outputs": "2", "lock": "classes", "hide": "normalization"}, DATA)
-    assert at.segmented_control[0].disabled
+    assert next(c for c in at.segmented_control if c.label == "Digits").disabled
     assert any("set by this lesson" in m.value for m in [*at.markdown, *at.caption])
     assert not [r for r in at.radio if r.label == "Normalisation"]
-    at.session_state[at.segmented_control[0].key] = "All ten digits"  # tampering, not a click
+    at.session_state[next(c for c in at.segmented_control if c.label == "Digits").key] = (
+        "All ten digits"  # tampering, not a click
+    )
     at.run()
     assert not at.exception
     assert at.session_state["train_config"].classes == [3, 7]

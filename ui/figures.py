@@ -269,9 +269,11 @@ def trailing_mean(values, window: int) -> np.ndarray:
     return sums / counts
 
 
-def class_balance_figure(train_counts, test_counts, selected=None) -> go.Figure:
-    """Return grouped bars of images per digit in the train and test sets; selected digits stand out."""
-    digits = [str(d) for d in range(len(train_counts))]
+def class_balance_figure(
+    train_counts, test_counts, selected=None, names=None, item: str = "digit"
+) -> go.Figure:
+    """Return grouped bars of images per class in the train and test sets; selected ones stand out."""
+    digits = list(names) if names is not None else [str(d) for d in range(len(train_counts))]
     chosen = set(range(10) if selected is None else selected)
     opacity = [1.0 if d in chosen else 0.3 for d in range(len(digits))]
     fig = go.Figure()
@@ -290,14 +292,14 @@ def class_balance_figure(train_counts, test_counts, selected=None) -> go.Figure:
                 textposition="outside",
                 cliponaxis=False,
                 textfont=dict(size=10),
-                hovertemplate=f"digit %{{x}}: %{{y:,}} {name} images<extra></extra>",
+                hovertemplate=f"{item} %{{x}}: %{{y:,}} {name} images<extra></extra>",
             )
         )
     return compact(
         fig,
         290,
         barmode="group",
-        xaxis=dict(title="digit", type="category"),
+        xaxis=dict(title=item, type="category"),
         yaxis=dict(title="images"),
     )
 

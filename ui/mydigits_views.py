@@ -233,6 +233,11 @@ def import_box() -> None:
 def evaluate_tab(run, mnist_accuracy: float | None) -> None:
     """Score the run on a set of my digits beside its MNIST score; offer a fine-tune."""
     show_flash()
+    if state.dataset_of(run).name != "mnist":
+        st.info(
+            f"Your own digits are digits: this run was trained on {state.dataset_of(run).title}."
+        )
+        return
     if not set_names():
         st.info(
             "No digits of your own yet: save some from the **Draw** page (draw, then click "

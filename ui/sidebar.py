@@ -24,12 +24,15 @@ def device_choices() -> dict[str, str]:
 
 
 def _data_status(problem: str | None) -> None:
+    dataset = state.current_dataset()
+    if dataset.name != "mnist":
+        problem = state.data_problem(dataset.name)
     if problem:
-        st.markdown(":red[**MNIST unavailable**] — see the message on the page.")
+        st.markdown(f":red[**{dataset.title} unavailable**] — see the message on the page.")
         return
-    data = state.mnist()
+    data = state.dataset_data(dataset.name)
     st.markdown(
-        f"**MNIST** · {len(data.train_labels):,} train · {len(data.test_labels):,} test  \n"
+        f"**{dataset.title}** · {len(data.train_labels):,} train · {len(data.test_labels):,} test  \n"
         f":gray[from {data.source} · {data.root}]"
     )
 

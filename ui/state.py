@@ -18,9 +18,11 @@ from core.data import (
     task_test_split,
     to_float,
 )
+from core.datasets import DEFAULT_DATASET, Dataset, get_dataset
 from core.evaluation import Evaluation, evaluate_probabilities
 from core.runs import Run, load_run, resolve_runs_dir
 from core.train import jobs
+from ui import build_state
 
 
 def data_dir() -> Path:
@@ -33,14 +35,37 @@ def runs_dir() -> Path:
     return resolve_runs_dir(None).resolve()
 
 
-@st.cache_resource(show_spinner="Loading MNIST…")
-def _mnist_for(path: str) -> Mnist:
-    return shared_mnist(path)
+@st.cache_resource(show_spinner="Loading the images…")
+def _mnist_for(path: str, dataset: str = DEFAULT_DATASET) -> Mnist:
+    return shared_mnist(path, dataset)
 
 
 def mnist() -> Mnist:
     """Return MNIST as uint8 tensors, loaded once per server process (raises DataUnavailable)."""
     return _mnist_for(str(data_dir()))
+
+
+def dataset_data(name: str) -> Mnist:
+    """Return a dataset (MNIST or Fashion-MNIST) as uint8 tensors, loaded once per process."""
+    return _mnist_for(str(data_dir()), name)
+
+
+def current_dataset() -> Dataset:
+    """Return the dataset this session trains on (the Data page's picker, or the link)."""
+    return get_dataset(build_state.current_config().dataset)
+
+
+def dataset_of(summary_or_run) -> Dataset:
+    """Return the dataset a run was trained on (runs from before Fashion-MNIST: MNIST)."""
+    if isinstance(summary_or_run, Run):
+        return get_dataset(summary_or_run.config.dataset)
+    return get_dataset(summary_or_run.get("dataset", DEFAULT_DATASET))
+
+
+def runs_of_current_dataset() -> list[dict]:
+    """Return saved_runs() trained on this session's dataset."""
+    name = current_dataset().name
+    return [s for s in saved_runs() if s.get("dataset", DEFAULT_DATASET) == name]
 
 
 @st.cache_resource
@@ -70,19 +95,19 @@ def cached_run(path: str | Path) -> Run:
     return _run_at(str(path), summary.stat().st_mtime)
 
 
-@st.cache_resource(show_spinner="Loading MNIST…")
-def _data_problem_for(path: str) -> str | None:
+@st.cache_resource(show_spinner="Loading the images (the first time: fetching them)…")
+def _data_problem_for(path: str, dataset: str = DEFAULT_DATASET) -> str | None:
     try:
-        _mnist_for(path)
+        _mnist_for(path, dataset)
     except DataUnavailable as exc:
         return str(exc)
     return None
 
 
-def data_problem() -> str | None:
-    """Return why MNIST cannot be loaded, or None; the answer is kept until retry_data()."""
+def data_problem(dataset: str = DEFAULT_DATASET) -> str | None:
+    """Return why a dataset (MNIST) cannot be loaded, or None; kept until retry_data()."""
     # a failed load tries a download with a timeout: remembering the failure keeps pages fast
-    return _data_problem_for(str(data_dir()))
+    return _data_problem_for(str(data_dir()), dataset)
 
 
 def retry_data() -> None:
@@ -96,9 +121,10 @@ ACTIVE_RUN_KEY = "active_run"
 def active_run_path() -> str | None:
     """Return the folder of the active model (the sidebar's choice), or None if there is none."""
     path = st.session_state.get(ACTIVE_RUN_KEY)
-    if path and (Path(path) / "summary.json").exists():
+    newest = runs_of_current_dataset()
+    # a run of the other dataset stays chosen until the dataset is switched back
+    if path and (Path(path) / "summary.json").exists() and any(s["path"] == path for s in newest):
         return path
-    newest = saved_runs()
     return newest[0]["path"] if newest else None
 
 
@@ -115,9 +141,9 @@ class RunEvaluation(NamedTuple):
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _test_split_for(data: str, classes: tuple[int, ...]) -> Split:
+def _test_split_for(data: str, classes: tuple[int, ...], dataset: str = DEFAULT_DATASET) -> Split:
     # one copy of a task's test digits for every run and session that scores on it
-    return task_test_split(_mnist_for(data), classes)
+    return task_test_split(_mnist_for(data, dataset), classes)
 
 
 # runs whose test scores are kept (8 MB each); their figures are kept as long (shared_figures)
@@ -127,7 +153,7 @@ RUNS_EVALUATED = 8
 @st.cache_resource(max_entries=RUNS_EVALUATED, show_spinner="Evaluating on the test set…")
 def _evaluation_at(path: str, modified: float, data: str) -> RunEvaluation:
     run = _run_at(path, modified)
-    test = _test_split_for(data, tuple(run.classes))
+    test = _test_split_for(data, tuple(run.classes), run.config.dataset)
     probabilities = run.predict_proba(to_float(test.images))
     return RunEvaluation(
         evaluate_probabilities(probabilities, test.labels, run.classes), test.images
@@ -141,14 +167,14 @@ def cached_evaluation(path: str | Path) -> RunEvaluation:
 
 
 @st.cache_resource(show_spinner=False)
-def _class_means_for(path: str):
-    data = _mnist_for(path)
+def _class_means_for(path: str, dataset: str = DEFAULT_DATASET):
+    data = _mnist_for(path, dataset)
     return [
         data.train_images[data.train_labels == digit].float().mean(0).round().to(torch.uint8)
         for digit in range(10)
     ]
 
 
-def class_mean_images() -> list[torch.Tensor]:
-    """Return the average training image of each digit 0-9 as uint8 (28, 28), computed once."""
-    return _class_means_for(str(data_dir()))
+def class_mean_images(dataset: str = DEFAULT_DATASET) -> list[torch.Tensor]:
+    """Return the average training image of each class 0-9 as uint8 (28, 28), computed once."""
+    return _class_means_for(str(data_dir()), dataset)

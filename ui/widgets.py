@@ -16,6 +16,8 @@ from ui import figures, palette, state
 def run_label(summary: dict) -> str:
     """Return a run's one-line label, e.g. 'small-cnn · 99.35% · 2026-11-24 21:35'."""
     parts = [str(summary.get("name", "custom"))]
+    if summary.get("dataset", "mnist") != "mnist":
+        parts.append(state.dataset_of(summary).title)
     classes = summary.get("classes") or []
     if classes and len(classes) < 10:
         parts.append(" vs ".join(str(c) for c in classes))
@@ -52,7 +54,7 @@ def run_picker(
 
     It starts at (and follows) st.session_state["active_run"]; choosing a run makes it active.
     """
-    runs = state.saved_runs() if runs is None else runs
+    runs = state.runs_of_current_dataset() if runs is None else runs
     if not runs:
         return None
     by_path = {summary["path"]: summary for summary in runs}

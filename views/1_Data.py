@@ -6,6 +6,7 @@ import streamlit as st
 import torch
 
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
+from core.datasets import DATASETS, DEFAULT_DATASET
 from ui import build_state, figures, guard, lesson, mydigits_views, state, widgets
 from ui.widgets import digit_grid_image
 
@@ -17,14 +18,35 @@ NORMALIZATION_HELP = {
 }
 GRID_DIGITS = 24
 
-data = state.mnist()
 config = build_state.current_config()
 
 st.title("Data")
-st.caption(
-    "MNIST: 70,000 handwritten digits, 28×28 grey pixels each, written by US census staff "
-    "and students."
-)
+if not lesson.hidden("dataset"):
+    chosen_dataset = st.segmented_control(
+        "Dataset",
+        list(DATASETS),
+        default=config.dataset,
+        format_func=lambda name: DATASETS[name].title,
+        key=build_state.widget_key("dataset"),
+        disabled=lesson.locked("dataset"),
+        help="Every page follows: training, the runs listed, class names in every chart.",
+    )
+    lesson.note("dataset")
+    if chosen_dataset and chosen_dataset != config.dataset:
+        config.dataset = chosen_dataset
+        if chosen_dataset != DEFAULT_DATASET:
+            config.my_digits = ""  # your own digits train with MNIST only
+dataset = state.current_dataset()
+problem = state.data_problem(dataset.name)
+if problem:
+    st.error(f"{dataset.title} cannot be loaded. {problem}")
+    if st.button("Try again", icon=":material/refresh:", key="data-retry"):
+        state.retry_data()
+        st.rerun()
+    st.stop()
+data = state.dataset_data(dataset.name)
+names = list(dataset.class_names)
+st.caption(f"{dataset.title}: {dataset.about}")
 
 counts = st.columns(4)
 counts[0].metric("Training images", f"{len(data.train_labels):,}")
@@ -39,8 +61,17 @@ with task_column, st.container(border=True):
             (name for name, digits in SUBSETS.items() if digits == config.classes), "Custom"
         )
         subset = st.segmented_control(
-            "Digits",
+            "Classes" if dataset.name != DEFAULT_DATASET else "Digits",
             list(SUBSETS),
+            # the options keep MNIST's names (links, tests); another dataset shows its own
+            format_func=lambda option: (
+                option
+                if dataset.name == DEFAULT_DATASET
+                else {
+                    "All ten digits": "All ten",
+                    "3 vs 7": " vs ".join(dataset.labels([3, 7])),
+                }.get(option, option)
+            ),
             default=current,
             key=build_state.widget_key("subset"),
             disabled=lesson.locked("classes"),
@@ -48,8 +79,9 @@ with task_column, st.container(border=True):
         subset = subset or current  # clicking the selected option again deselects it
         if subset == "Custom":
             chosen = st.pills(
-                "Choose at least two digits",
+                f"Choose at least two {'digits' if dataset.name == DEFAULT_DATASET else 'classes'}",
                 list(ALL_DIGITS),
+                format_func=dataset.label,
                 selection_mode="multi",
                 default=config.classes,
                 key=build_state.widget_key("digits"),
@@ -61,7 +93,7 @@ with task_column, st.container(border=True):
         try:
             build_state.set_classes(list(validate_classes(chosen)))
         except ValueError as exc:
-            st.error(f"{exc}. The Train page keeps digits {config.classes}.")
+            st.error(f"{exc}. The Train page keeps {', '.join(dataset.labels(config.classes))}.")
     if not lesson.hidden("normalization"):
         config.normalization = st.radio(
             "Normalisation",
@@ -73,21 +105,25 @@ with task_column, st.container(border=True):
         )
         lesson.note("normalization")
 # filled in after the picker, so that it shows this run's choice
-counts[3].metric("Digits to train on", len(config.classes))
+counts[3].metric(
+    f"{'Digits' if dataset.item == 'digit' else 'Classes'} to train on", len(config.classes)
+)
 
 with balance_column:
-    st.markdown("**Images per digit**")
+    st.markdown(f"**Images per {'digit' if dataset.item == 'digit' else 'class'}**")
     st.plotly_chart(
         figures.class_balance_figure(
             data.class_counts(train=True).tolist(),
             data.class_counts(train=False).tolist(),
             selected=config.classes,
+            names=names,
+            item="digit" if dataset.item == "digit" else "class",
         ),
         config={"displayModeBar": False},
     )
 
 title_column, button_column = st.columns([5, 1], vertical_alignment="bottom")
-title_column.header("Random training digits")
+title_column.header(f"Random training {dataset.item}s")
 if button_column.button("Reshuffle", icon=":material/shuffle:", width="stretch"):
     st.session_state["grid_seed"] = st.session_state.get("grid_seed", 0) + 1
 generator = torch.Generator().manual_seed(st.session_state.get("grid_seed", 0))
@@ -95,13 +131,13 @@ pool = torch.nonzero(torch.isin(data.train_labels, torch.tensor(config.classes))
 picked = pool[torch.randperm(len(pool), generator=generator)[:GRID_DIGITS]]
 widgets.show_digit_grid(
     data.train_images[picked].numpy(),
-    [str(int(d)) for d in data.train_labels[picked]],
-    what="random training digits, labelled",
+    [dataset.short_names[int(d)] for d in data.train_labels[picked]],
+    what=f"random training {dataset.item}s, labelled",
 )
 
 pixel_column, mean_column = st.columns([1, 1], gap="large")
 with pixel_column:
-    st.header("One digit, pixel by pixel")
+    st.header(f"One {dataset.item}, pixel by pixel")
     index = st.number_input(
         "Training image number",
         min_value=0,
@@ -114,17 +150,20 @@ with pixel_column:
     label = int(data.train_labels[index])
     st.plotly_chart(
         figures.digit_heatmap_figure(
-            data.train_images[index], f"Image {index:,}: a {label}, values 0–255"
+            data.train_images[index], f"Image {index:,}: {dataset.label(label)}, values 0–255"
         ),
         config={"displayModeBar": False},
     )
 with mean_column:
-    st.header("The average digit")
-    st.caption("Mean of all training images of each digit: where the ink usually goes.")
+    st.header(f"The average {dataset.item}")
+    st.caption(
+        f"Mean of all training images of each {'digit' if dataset.item == 'digit' else 'class'}: "
+        "where the ink usually goes."
+    )
     st.image(
         digit_grid_image(
-            torch.stack(state.class_mean_images()).numpy(),
-            [str(d) for d in ALL_DIGITS],
+            torch.stack(state.class_mean_images(dataset.name)).numpy(),
+            list(dataset.short_names),
             columns=5,
         ),
         width="stretch",

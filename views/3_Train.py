@@ -32,7 +32,14 @@ with settings_column:
         parameters = f"{models.parameter_count(spec):,} parameters"
     except ValueError as exc:
         network, parameters = "invalid network", str(exc)
-    digits = "all digits" if len(config.classes) == 10 else " vs ".join(map(str, config.classes))
+    dataset = state.current_dataset()
+    digits = (
+        f"all {dataset.item}s"
+        if len(config.classes) == 10
+        else " vs ".join(dataset.labels(config.classes))
+    )
+    if dataset.name != "mnist":
+        digits = f"{dataset.title}, {digits}"
     st.markdown(
         f"**{build_state.current_preset()}**{' (modified)' if build_state.is_modified() else ''}: "
         f"{network}  \n:gray[{parameters} · {digits} · normalisation {config.normalization}]"

@@ -55,16 +55,17 @@ def headline(summary: dict, evaluation) -> None:
             st.switch_page(TRAIN_PAGE)
 
 
-def scores_tab(version: tuple, evaluation) -> None:
+def scores_tab(version: tuple, evaluation, dataset) -> None:
     """Per-class accuracy and the confusion matrix; version names the run's files."""
+    names = dataset.labels(evaluation.classes)
     left, right = st.columns([2, 3])
     with left:
-        st.markdown("**Accuracy per digit**")
+        st.markdown(f"**Accuracy per {'digit' if dataset.name == 'mnist' else 'class'}**")
         st.plotly_chart(
             shared_figure(
                 (*version, "per-class accuracy"),
                 lambda: figures.per_class_accuracy_figure(
-                    evaluation.per_class_accuracy, evaluation.classes, evaluation.accuracy
+                    evaluation.per_class_accuracy, names, evaluation.accuracy
                 ),
             ),
             config={"displayModeBar": False},
@@ -72,8 +73,8 @@ def scores_tab(version: tuple, evaluation) -> None:
         counts = evaluation.confusion.sum(dim=1).tolist()
         st.dataframe(
             {
-                "digit": [str(c) for c in evaluation.classes],
-                "test digits": counts,
+                dataset.item: names,
+                f"test {dataset.item}s": counts,
                 "recall": [f"{v:.2%}" for v in evaluation.recall],
                 "precision": [f"{v:.2%}" for v in evaluation.precision],
                 "F1": [f"{v:.3f}" for v in evaluation.f1],
@@ -96,15 +97,16 @@ def scores_tab(version: tuple, evaluation) -> None:
             shared_figure(
                 (*version, "confusion", mode),
                 lambda: figures.confusion_matrix_figure(
-                    evaluation.confusion, evaluation.classes, normalized=mode == "row-normalised"
+                    evaluation.confusion, names, normalized=mode == "row-normalised"
                 ),
             ),
             config={"displayModeBar": False},
         )
 
 
-def mistakes_tab(run_id: str, evaluation, test_images) -> None:
+def mistakes_tab(run_id: str, evaluation, test_images, dataset) -> None:
     """The most-confused pairs, and a gallery of the digits behind one cell."""
+    name = dataset.label
     pairs = evaluation.most_confused(top=10)
     if not pairs:
         st.success("No mistakes on the test set: nothing to show here.")
@@ -116,8 +118,8 @@ def mistakes_tab(run_id: str, evaluation, test_images) -> None:
         st.markdown("**Most-confused pairs**")
         st.dataframe(
             {
-                "true": [p.true_digit for p in pairs],
-                "predicted": [p.predicted_digit for p in pairs],
+                "true": [name(p.true_digit) for p in pairs],
+                "predicted": [name(p.predicted_digit) for p in pairs],
                 "count": [p.count for p in pairs],
                 "of true": [
                     f"{p.count / max(total_per_class[index_of[p.true_digit]], 1):.1%}"
@@ -131,12 +133,17 @@ def mistakes_tab(run_id: str, evaluation, test_images) -> None:
         digits = list(evaluation.classes)
         pick_true, pick_predicted = st.columns(2)
         true_digit = pick_true.selectbox(
-            "True digit", digits, index=digits.index(worst.true_digit), key=f"eval-true-{run_id}"
+            f"True {dataset.item}",
+            digits,
+            index=digits.index(worst.true_digit),
+            format_func=name,
+            key=f"eval-true-{run_id}",
         )
         predicted_digit = pick_predicted.selectbox(
             "Predicted as",
             digits,
             index=digits.index(worst.predicted_digit),
+            format_func=name,
             key=f"eval-predicted-{run_id}",
         )
         cell = evaluation.pair(index_of[true_digit], index_of[predicted_digit])
@@ -145,16 +152,16 @@ def mistakes_tab(run_id: str, evaluation, test_images) -> None:
             # the hardest correct answers teach more than the easiest
             shown = cell.indices[::-1][:GALLERY_SIZE]
             st.caption(
-                f"{cell.count:,} test digits labelled **{true_digit}** were recognised; "
+                f"{cell.count:,} test {dataset.item}s labelled **{name(true_digit)}** were recognised; "
                 "the least confident first. Under each: the model's top three guesses."
             )
         elif not cell.count:
-            st.info(f"No {true_digit} was taken for a {predicted_digit}.")
+            st.info(f"No {name(true_digit)} was taken for a {name(predicted_digit)}.")
             return
         else:
             st.caption(
-                f"{cell.count:,} test digits labelled **{true_digit}** were predicted as "
-                f"**{predicted_digit}**; the most confident mistakes first. "
+                f"{cell.count:,} test {dataset.item}s labelled **{name(true_digit)}** were predicted "
+                f"as **{name(predicted_digit)}**; the most confident mistakes first. "
                 "Under each: the model's top three guesses."
             )
         captions = []
@@ -162,11 +169,12 @@ def mistakes_tab(run_id: str, evaluation, test_images) -> None:
             top = widgets.top_probabilities(evaluation.probabilities[row], evaluation.classes, 3)
             captions.append(
                 "  \n".join(
-                    f"**{d}** {p:.0%}" if i == 0 else f"{d} {p:.0%}" for i, (d, p) in enumerate(top)
+                    f"**{name(d)}** {p:.0%}" if i == 0 else f"{name(d)} {p:.0%}"
+                    for i, (d, p) in enumerate(top)
                 )
             )
         alts = [
-            f"Test digit #{int(row)}, labelled {true_digit}; the model's guesses: "
+            f"Test {dataset.item} #{int(row)}, labelled {name(true_digit)}; the model's guesses: "
             + widgets.plain_text(caption)
             for row, caption in zip(shown, captions)
         ]
@@ -284,9 +292,14 @@ def run_sections(summary: dict, runs: list[dict]) -> None:
             tab.caption("Nothing to show for this run: it could not be scored (see above).")
     else:
         with scores, guard.section("the scores"):
-            scores_tab(run_version(summary["path"]), result.evaluation)
+            scores_tab(run_version(summary["path"]), result.evaluation, state.dataset_of(summary))
         with mistakes, guard.section("the mistakes"):
-            mistakes_tab(summary.get("run_id", ""), result.evaluation, result.test_images)
+            mistakes_tab(
+                summary.get("run_id", ""),
+                result.evaluation,
+                result.test_images,
+                state.dataset_of(summary),
+            )
     with mine, guard.section("the scores on my digits"):
         try:
             run = state.cached_run(summary["path"])
@@ -309,13 +322,16 @@ def run_sections(summary: dict, runs: list[dict]) -> None:
 
 
 st.title("Evaluate")
-runs = state.saved_runs()
+runs = state.runs_of_current_dataset()
 if not runs:
     run_import.damaged_runs_notice()
     st.info(
         "No saved runs yet. Train one on the **Train** page (seed-mlp-128 takes under a minute), "
         "or let the **Draw** page train a drawing model in one click. "
         "You can also import a run file below."
+        if state.current_dataset().name == "mnist"
+        else f"No runs on {state.current_dataset().title} yet: train one on the **Train** page "
+        "(small-cnn suits it). The Data page switches back to MNIST and its runs."
     )
     with guard.section("the import"):
         run_import.import_section()

@@ -120,9 +120,20 @@ def clear_canvas() -> None:
 st.title("Draw")
 st.html(widgets.PREDICTION_CSS)
 mydigits_views.show_flash()
+if not state.current_dataset().drawable:
+    # sketches of clothes are far from Fashion-MNIST's photos: a guess would mislead a room
+    st.info(
+        f"Drawing is for digits. {state.current_dataset().title} holds photos of clothes and "
+        "shoes, which a mouse sketch does not resemble: switch the dataset to MNIST on the "
+        "**Data** page to draw.",
+        icon=":material/draw:",
+    )
+    st.stop()
 settle_quick_job()
-runs = state.saved_runs()
-if not runs:
+runs = state.runs_of_current_dataset()
+# a training of this tab's: the canvas is scored with its weights of the moment
+follow_jobs = follow_panel.followable_jobs()
+if not runs and not follow_jobs:
     st.info(
         "No trained model yet. Train one here in one click — it takes about "
         f"{EXPECTED_SECONDS} seconds — or train your own on the **Train** page."

@@ -166,6 +166,7 @@ class RunWriter:
             ),
             **self.request.race_fields(),
             "classes": list(self.request.config.classes),
+            "dataset": self.request.config.dataset,
             "data_source": self.data_source,
             "versions": versions(),
         }
@@ -232,8 +233,8 @@ def run_job(
         if control.stopped:  # stopped while it waited for a worker
             emit(Done(status="stopped"))
             return
-        mnist = shared_mnist(request.data_dir)
         config = request.config
+        mnist = shared_mnist(request.data_dir, config.dataset)
         task = make_task(mnist, tuple(config.classes), config.train_fraction, config.val_fraction)
         task = with_my_digits(task, config.my_digits, config.my_digits_repeat, request.data_dir)
         trainer = Trainer(request.spec, config, task, control, emit, emit_many)
