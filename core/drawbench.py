@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from core.drawings import make_drawings
+from core.drawings import make_drawings, style_of
 from core.preprocess import naive_resize, to_mnist
 from core.runs import Run
 
@@ -25,6 +25,8 @@ class DrawingScore:
     mnist_accuracy: float  # after to_mnist
     path_accuracy: float  # after to_mnist, drawings from stroke paths only
     font_accuracy: float  # after to_mnist, drawings from fonts only (nan without fonts)
+    style_accuracy: dict[str, float] = field(default_factory=dict)  # core.drawings.style_of
+    predict_ms: float = float("nan")  # one canvas to one prediction: to_mnist and the model
 
 
 @dataclass
@@ -38,6 +40,7 @@ class DrawingBench:
     to_mnist_ms: float  # mean per 280×280 drawing
     naive_ms: float
     empty: int  # drawings to_mnist found empty (counted as wrong)
+    style_counts: dict[str, int] = field(default_factory=dict)
     scores: list[DrawingScore] = field(default_factory=list)
     hardest_path: Path | None = None
 
@@ -47,6 +50,42 @@ def _accuracy(probabilities: torch.Tensor, labels: torch.Tensor, classes, keep) 
         return float("nan")
     predicted = torch.tensor(classes)[probabilities.argmax(dim=1)]
     return float((predicted == labels)[keep].float().mean())
+
+
+# the order of the per-style table: MNIST-like first, then what people draw that MNIST lacks
+STYLE_ORDER = {
+    style: rank
+    for rank, style in enumerate(
+        (
+            "plain",
+            "font",
+            "serif-1",
+            "crossed-7",
+            "open-4",
+            "closed-4",
+            "looped-2",
+            "straight-9",
+            "other-shapes",
+            "bold",
+            "tiny",
+            "off-centre",
+        )
+    )
+}
+TIMED_DRAWINGS = 50
+
+
+def canvas_to_prediction_ms(run, images: np.ndarray, count: int = TIMED_DRAWINGS) -> float:
+    """Return the median ms from one 280×280 canvas to one prediction, as the Draw page does it."""
+    times = []
+    with torch.no_grad():
+        for image in images[:count]:
+            started = time.perf_counter()
+            digit = to_mnist(image)
+            if digit is not None:
+                run.predict_proba(digit[None])
+            times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1000)
 
 
 def run_drawing_bench(
@@ -72,6 +111,9 @@ def run_drawing_bench(
     mnist_style = torch.stack([x if x is not None else torch.zeros(1, 28, 28) for x in prepared])
 
     is_font = torch.tensor([kind.startswith("font:") for kind in kinds])
+    styles = [style_of(kind) for kind in kinds]
+    style_order = sorted(set(styles), key=lambda style: (STYLE_ORDER.get(style, 99), style))
+    in_style = {style: torch.tensor([s == style for s in styles]) for style in style_order}
     bench = DrawingBench(
         n=n,
         seed=seed,
@@ -80,6 +122,7 @@ def run_drawing_bench(
         to_mnist_ms=to_mnist_ms,
         naive_ms=naive_ms,
         empty=int((~found).sum()),
+        style_counts={style: int(mask.sum()) for style, mask in in_style.items()},
     )
     best: tuple[float, str, torch.Tensor] | None = None
     for name, run in runs.items():
@@ -97,6 +140,11 @@ def run_drawing_bench(
             mnist_accuracy=_accuracy(probabilities, labels, classes, in_task),
             path_accuracy=_accuracy(probabilities, labels, classes, in_task & ~is_font),
             font_accuracy=_accuracy(probabilities, labels, classes, in_task & is_font),
+            style_accuracy={
+                style: _accuracy(probabilities, labels, classes, in_task & mask)
+                for style, mask in in_style.items()
+            },
+            predict_ms=canvas_to_prediction_ms(run, images),
         )
         bench.scores.append(score)
         if len(classes) == 10 and (best is None or score.mnist_accuracy > best[0]):
@@ -161,7 +209,8 @@ def drawing_bench_report(results: DrawingBench) -> str:
     fonts = ", ".join(results.fonts) if results.fonts else "none installed: stroke paths only"
     lines = [
         f"{results.n} canvas-like drawings (seed {results.seed}; generated or loaded in "
-        f"{results.seconds_to_generate:.1f} s), half from stroke paths, half from fonts: {fonts}.",
+        f"{results.seconds_to_generate:.1f} s): stroke paths plain and styled, bold, tiny and "
+        f"off-centre ones, and fonts: {fonts}.",
         f"to_mnist: {results.to_mnist_ms:.2f} ms per 280×280 drawing "
         f"(naive resize {results.naive_ms:.2f} ms); {results.empty} drawings found empty.",
         "",
@@ -172,6 +221,21 @@ def drawing_bench_report(results: DrawingBench) -> str:
         lines.append(
             f"| {s.name} | {_percent(s.test_accuracy)} | {_percent(s.naive_accuracy)} | "
             f"**{_percent(s.mnist_accuracy)}** | {_percent(s.path_accuracy)} | {_percent(s.font_accuracy)} |"
+        )
+    if results.scores and results.style_counts:
+        names = [s.name for s in results.scores]
+        lines += [
+            "",
+            "| style | drawings | " + " | ".join(names) + " |",
+            "|---|---:|" + "---:|" * len(names),
+        ]
+        for style, count in results.style_counts.items():
+            cells = " | ".join(_percent(s.style_accuracy.get(style)) for s in results.scores)
+            lines.append(f"| {style} | {count} | {cells} |")
+        lines.append(
+            "| canvas → prediction, ms | | "
+            + " | ".join(f"{s.predict_ms:.2f}" for s in results.scores)
+            + " |"
         )
     if results.hardest_path is not None:
         lines += ["", f"Hardest cases: {results.hardest_path}"]

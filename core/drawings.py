@@ -1,10 +1,13 @@
 """A canvas-like test set: digits drawn as thick white strokes on a black 280×280 canvas.
 
-Half the drawings follow stroke paths defined here (a few ways of writing each digit, with
-jittered control points and a wobbly hand); the other half are glyphs of handwriting-style
-fonts from Debian's packages, thickened to a brush-like stroke. Every drawing gets a random
-height (60-250 px), position (often off-centre), slant, rotation and stroke width (8-30 px).
-The set is deterministic for a seed and the installed fonts, and cached under ~/.cache/digitlab.
+Seven drawings in ten follow stroke paths defined here (jittered control points, a wobbly hand):
+the plain ways of writing each digit, and the styles people draw that MNIST's writers mostly did
+not (flagged and serif 1s, crossed 7s, open and closed 4s, looped 2s, straight-stemmed 9s), some
+of them bold enough to fill their loops, tiny (18-45 px) or pushed against an edge. The other
+three are glyphs of handwriting-style fonts from Debian's packages, thickened to a brush-like
+stroke. A normal drawing gets a random height (60-250 px), position (often off-centre), slant,
+rotation and stroke width (8-30 px). Every drawing's kind names its style (style_of). The set is
+deterministic for a seed and the installed fonts, and cached under ~/.cache/digitlab.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ CANVAS = 280
 SUPERSAMPLE = 2  # draw at twice the size and shrink: anti-aliased edges like a browser canvas
 MIN_HEIGHT, MAX_HEIGHT = 60, 250
 MIN_STROKE, MAX_STROKE = 8, 30
-GENERATOR_VERSION = 1  # bump when the drawings change, so old caches are not reused
+GENERATOR_VERSION = 2  # bump when the drawings change, so old caches are not reused
 
 Point = tuple[float, float]
 Stroke = list[Point]
@@ -191,6 +194,118 @@ DIGIT_PATHS: dict[int, dict[str, Callable[[], list[Stroke]]]] = {
 }
 
 
+# The ways of writing a digit that people draw and MNIST's writers mostly did not, each tagged
+# with its style family so the bench can say which of them a model misreads.
+STYLED_PATHS: dict[int, dict[str, Callable[[], list[Stroke]]]] = {
+    0: {
+        "narrow": lambda: [arc(0.5, 0.5, 0.19, 0.5, 90, 450)],
+        "overshoot": lambda: [arc(0.5, 0.5, 0.32, 0.5, 55, 470)],
+    },
+    1: {
+        "long-flag": lambda: [line((0.08, 0.42), (0.62, 0.0), (0.62, 1.0))],
+        "serif": lambda: [
+            line((0.12, 0.36), (0.6, 0.0), (0.6, 1.0)),
+            line((0.28, 1.0), (0.92, 1.0)),
+        ],
+        "cap-and-foot": lambda: [
+            line((0.32, 0.06), (0.56, 0.0), (0.56, 1.0)),
+            line((0.26, 1.0), (0.86, 1.0)),
+        ],
+        "curved-flag": lambda: [
+            bezier((0.12, 0.34), (0.3, 0.3), (0.5, 0.12), (0.6, 0.0)) + line((0.6, 0.0), (0.6, 1.0))
+        ],
+    },
+    2: {
+        "looped": lambda: [
+            arc(0.5, 0.27, 0.3, 0.27, 165, -25)
+            + line((0.77, 0.4), (0.2, 0.86))
+            + arc(0.28, 0.87, 0.1, 0.09, 180, 500)
+            + line((0.22, 0.81), (0.9, 0.98))
+        ],
+        "angular": lambda: [
+            line((0.12, 0.12), (0.45, 0.0), (0.8, 0.14), (0.8, 0.36), (0.12, 1.0), (0.9, 1.0))
+        ],
+    },
+    3: {
+        "cusp": lambda: [
+            arc(0.47, 0.24, 0.3, 0.24, 160, -80)
+            + line((0.52, 0.48), (0.3, 0.5))
+            + arc(0.47, 0.75, 0.33, 0.25, 110, -155)
+        ],
+    },
+    4: {
+        "open-tall": lambda: [
+            line((0.26, 0.0), (0.1, 0.6), (0.94, 0.6)),
+            line((0.7, 0.0), (0.7, 1.0)),
+        ],
+        "open-short": lambda: [
+            line((0.2, 0.08), (0.14, 0.55), (0.9, 0.55)),
+            line((0.66, 0.3), (0.66, 1.0)),
+        ],
+        "closed-one-stroke": lambda: [line((0.62, 1.0), (0.62, 0.0), (0.05, 0.68), (0.95, 0.68))],
+        "closed-long-bar": lambda: [
+            line((0.6, 0.0), (0.02, 0.7), (1.0, 0.7)),
+            line((0.6, 0.0), (0.62, 1.0)),
+        ],
+    },
+    5: {
+        "round-belly": lambda: [
+            line((0.86, 0.02), (0.3, 0.0), (0.25, 0.38)) + arc(0.48, 0.66, 0.37, 0.34, 150, -160)
+        ],
+    },
+    6: {
+        "small-loop": lambda: [
+            bezier((0.75, 0.0), (0.4, 0.1), (0.2, 0.5), (0.27, 0.8))
+            + arc(0.48, 0.81, 0.23, 0.19, 190, -170)
+        ],
+    },
+    7: {
+        "crossed": lambda: [
+            line((0.1, 0.0), (0.9, 0.0), (0.38, 1.0)),
+            line((0.26, 0.53), (0.86, 0.49)),
+        ],
+        "crossed-serif": lambda: [
+            line((0.08, 0.2), (0.1, 0.0), (0.9, 0.0), (0.42, 1.0)),
+            line((0.3, 0.55), (0.84, 0.51)),
+        ],
+        "crossed-curved": lambda: [
+            line((0.1, 0.05), (0.88, 0.0))
+            + bezier((0.88, 0.0), (0.6, 0.3), (0.45, 0.6), (0.42, 1.0)),
+            line((0.3, 0.5), (0.82, 0.47)),
+        ],
+    },
+    8: {
+        "snowman": lambda: [
+            arc(0.5, 0.23, 0.21, 0.23, 90, 450),
+            arc(0.5, 0.73, 0.29, 0.27, 90, 450),
+        ],
+    },
+    9: {
+        "straight-stem": lambda: [
+            arc(0.42, 0.27, 0.3, 0.27, 5, 365),
+            line((0.72, 0.0), (0.72, 1.0)),
+        ],
+        "a-shaped": lambda: [
+            arc(0.42, 0.27, 0.29, 0.27, 0, 360) + line((0.71, 0.27), (0.71, 0.0), (0.71, 1.0))
+        ],
+    },
+}
+
+# style family of each styled variant; every other stroke path is "plain"
+STYLE_FAMILIES: dict[str, str] = {
+    **{v: "serif-1" for v in STYLED_PATHS[1]},
+    **{v: "crossed-7" for v in STYLED_PATHS[7]},
+    "open-tall": "open-4",
+    "open-short": "open-4",
+    "closed-one-stroke": "closed-4",
+    "closed-long-bar": "closed-4",
+    "looped": "looped-2",
+    **{v: "straight-9" for v in STYLED_PATHS[9]},
+}
+# how a drawing is drawn, beyond its path: loops may fill in, a digit may be tiny or in a corner
+LOOKS = ("normal", "bold", "tiny", "off-centre")
+
+
 def _wobble(points: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
     """Bend points with a smooth random displacement field: a hand is never a ruler."""
     out = points.copy()
@@ -276,9 +391,15 @@ def _retry_size(height: float, brush: float) -> tuple[float, float]:
     return min(MAX_HEIGHT, height * 1.25), brush
 
 
+def path_variants(digit: int) -> list[str]:
+    """Return the names of every stroke path of the digit, plain and styled, sorted."""
+    return sorted({**DIGIT_PATHS[digit], **STYLED_PATHS[digit]})
+
+
 def _path_strokes(digit: int, variant: str, rng: np.random.Generator) -> list[np.ndarray]:
     """Return the variant's strokes, jittered, wobbled, slanted and rotated, in unit size."""
-    strokes = [np.array(s, dtype=np.float64) for s in DIGIT_PATHS[digit][variant]()]
+    paths = {**DIGIT_PATHS[digit], **STYLED_PATHS[digit]}
+    strokes = [np.array(s, dtype=np.float64) for s in paths[variant]()]
     # move later strokes a little, then wobble the whole digit so that joined strokes stay joined
     shift = rng.normal(0, 0.025, size=(len(strokes), 1, 2))
     strokes = [s + shift[i] * (i > 0) for i, s in enumerate(strokes)]
@@ -300,29 +421,83 @@ def _stroke_image(strokes: list[np.ndarray], brush: float) -> np.ndarray:
     for stroke in strokes:
         path = [tuple(p) for p in stroke * SUPERSAMPLE]
         pen.line(path, fill=255, width=max(1, round(2 * radius)), joint="curve")
-        for x, y in (path[0], path[-1]):  # round caps, like a browser's round brush
+        # round caps, like a browser's round brush; a brush thicker than any normal one also
+        # needs a dab at every point, or PIL's wide joints leave slivers inside the stroke
+        for x, y in path if brush > MAX_STROKE else (path[0], path[-1]):
             pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     return _shrink(big)
 
 
-def draw_path(digit: int, variant: str, rng: np.random.Generator) -> np.ndarray:
-    """Return a (280, 280) uint8 drawing of the digit along one of its stroke paths."""
+def _look_size(look: str, rng: np.random.Generator) -> tuple[float, float]:
+    """Return (digit height, brush width) for a look other than normal."""
+    if look == "bold":  # a brush a third of the digit or more: loops close up, as people's do
+        height = rng.uniform(60, 160)
+        return height, min(60.0, height * rng.uniform(0.28, 0.45))
+    if look == "tiny":
+        height = rng.uniform(18, 45)
+        return height, rng.uniform(4, max(5.0, 0.3 * height))
+    height = rng.uniform(50, 130)  # off-centre: modest digits pushed against an edge or corner
+    return height, rng.uniform(MIN_STROKE, max(MIN_STROKE + 1, min(MAX_STROKE, 0.3 * height)))
+
+
+def _place_off_centre(
+    height: float, width: float, margin: float, rng: np.random.Generator
+) -> tuple[float, float]:
+    """Return a top-left corner that puts the box into a corner, or along an edge."""
+
+    def near_an_end(side: float) -> float:
+        far = max(margin, CANVAS - margin - side)
+        return (
+            rng.uniform(margin, margin + 12) if rng.random() < 0.5 else rng.uniform(far - 12, far)
+        )
+
+    left, top = near_an_end(width), near_an_end(height)
+    if rng.random() < 1 / 3:  # along the top or bottom edge rather than in a corner
+        left = rng.uniform(margin, max(margin, CANVAS - margin - width))
+    return max(margin, left), max(margin, top)
+
+
+def draw_path(
+    digit: int, variant: str, rng: np.random.Generator, look: str = "normal"
+) -> np.ndarray:
+    """Return a (280, 280) uint8 drawing of the digit along one of its stroke paths.
+
+    look: "normal" keeps loops open (a thinner brush or a bigger digit until they show); "bold"
+    lets a thick brush fill them; "tiny" draws it 18-45 px tall; "off-centre" against an edge.
+    """
+    if look not in LOOKS:
+        raise ValueError(f"look: {look!r} is not one of {', '.join(LOOKS)}")
     strokes = _path_strokes(digit, variant, rng)
     every = np.concatenate(strokes)
     low, high = every.min(0), every.max(0)
-    height, brush = _draw_size(rng)
+    height, brush = _draw_size(rng) if look == "normal" else _look_size(look, rng)
+    place = _place_off_centre if look == "off-centre" else _place
     for _ in range(6):
         scale = height / max(high[1] - low[1], 1e-6)
         scale = min(scale, (CANVAS - brush - 6) / max(high[0] - low[0], 1e-6))  # wide digits fit
-        left, top = _place(
+        left, top = place(
             (high[1] - low[1]) * scale, (high[0] - low[0]) * scale, brush / 2 + 2, rng
         )
         placed = [(s - low) * scale + (left, top) for s in strokes]
         thick = _stroke_image(placed, brush)
-        if _loops_stay_open(_stroke_image(placed, 2), thick, brush):
+        if look in ("bold", "tiny") or _loops_stay_open(_stroke_image(placed, 2), thick, brush):
             break
         height, brush = _retry_size(height, brush)
     return thick
+
+
+def style_of(kind: str) -> str:
+    """Return the style family of a drawing's kind: font, plain, a shape family, or a look."""
+    source, _, rest = kind.partition(":")
+    if source == "font":
+        return "font"
+    variant, _, look = rest.partition(":")
+    if look:
+        return look
+    return STYLE_FAMILIES.get(variant, "other-shapes" if variant not in _PLAIN else "plain")
+
+
+_PLAIN = {variant for paths in DIGIT_PATHS.values() for variant in paths}
 
 
 # --- font glyphs --------------------------------------------------------------------------
@@ -436,10 +611,29 @@ def _cache_file(n: int, seed: int, fonts: list[tuple[str, str]]) -> Path:
     return base.expanduser() / f"drawings-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
 
 
+# what each block of ten drawings (one of every digit) is, in a cycle of ten blocks: 30% fonts,
+# 20% plain stroke paths, 20% styled ones, 10% each bold, tiny and off-centre (any path)
+BLOCKS = (
+    "font",
+    "plain",
+    "styled",
+    "font",
+    "bold",
+    "styled",
+    "font",
+    "tiny",
+    "plain",
+    "off-centre",
+)
+
+
 def generate(
     n: int, seed: int, fonts: list[tuple[str, str]]
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Return n drawings, their labels and kinds, drawn afresh (no cache)."""
+    """Return n drawings, their labels and kinds, drawn afresh (no cache).
+
+    A kind is "font:<face>", "path:<variant>" or "path:<variant>:<look>"; style_of names its family.
+    """
     images = np.zeros((n, CANVAS, CANVAS), np.uint8)
     labels = np.arange(n, dtype=np.int64) % 10  # balanced: every digit n/10 times
     kinds: list[str] = []
@@ -447,15 +641,22 @@ def generate(
         # one generator per drawing: drawing i does not depend on how many came before it
         rng = np.random.default_rng([seed, index])
         digit = int(labels[index])
-        if fonts and (index // 10) % 2 == 1:
+        block = BLOCKS[(index // 10) % len(BLOCKS)]
+        if block == "font" and fonts:
             name, file = fonts[rng.integers(len(fonts))]
             images[index] = draw_glyph(digit, file, rng)
             kinds.append(f"font:{name}")
+            continue
+        if block == "styled":
+            variants = sorted(STYLED_PATHS[digit])
+        elif block in LOOKS:
+            variants = path_variants(digit)
         else:
             variants = sorted(DIGIT_PATHS[digit])
-            variant = variants[rng.integers(len(variants))]
-            images[index] = draw_path(digit, variant, rng)
-            kinds.append(f"path:{variant}")
+        variant = variants[rng.integers(len(variants))]
+        look = block if block in LOOKS else "normal"
+        images[index] = draw_path(digit, variant, rng, look)
+        kinds.append(f"path:{variant}" + (f":{look}" if look != "normal" else ""))
     return images, labels, kinds
 
 

@@ -11,6 +11,7 @@ centre of the 28×28 frame is (14.0, 14.0). The centre of mass of an image v is
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +26,17 @@ MIN_BOX = 3  # an ink bounding box smaller than this many pixels is a speck, not
 NOISE_LEVELS = 4  # colour differences up to this many levels (of 255) are not ink
 INK_THRESHOLD = 0.1  # fraction of the strongest ink that counts for the bounding box
 DOT_RATIO = 1.1  # a blob whose box is this close to a disc of the same area is a single dot
+# ...if it is also no wider than this share of the canvas's shorter side: a bold digit whose
+# loops filled in is a compact blob too, but a click of a brush is far smaller (20 px of 280)
+DOT_MAX_SHARE = 0.2
 # ink over more than this share of the canvas is a scribble, not a digit: a large, thick 8 on
 # the Draw page covers about a quarter of it
 COVERED_FRACTION = 0.5
+# stroke normalisation (normalize_strokes): thin every stroke to a one-pixel skeleton at twice
+# the 28×28 resolution, then draw it again with a round pen this wide (in 28×28 pixels); MNIST's
+# median stroke, measured as twice the ink area over its outline, is about 2.7 px
+STROKE_WIDTH = 2.1
+STROKES = ("as-drawn", "normalized")
 
 
 def ink_map(image: np.ndarray, background: tuple[int, int, int] | None = None) -> np.ndarray:
@@ -96,7 +105,8 @@ def _too_little_ink(ink: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> bool
         return True
     # a click of the brush leaves a round blob: its box is about the size of a disc of its area
     disc = 2.0 * np.sqrt(area / np.pi)
-    return max(height, width) < DOT_RATIO * disc
+    small = max(height, width) <= DOT_MAX_SHARE * min(ink.shape)
+    return small and max(height, width) < DOT_RATIO * disc
 
 
 def centre_of_mass(image: torch.Tensor | np.ndarray) -> tuple[float, float]:
@@ -118,14 +128,26 @@ class Reading:
 
 
 def to_mnist(
-    image: np.ndarray, background: tuple[int, int, int] | None = None
+    image: np.ndarray,
+    background: tuple[int, int, int] | None = None,
+    strokes: str = "as-drawn",
 ) -> torch.Tensor | None:
     """Return the drawing as an MNIST-style (1, 28, 28) float32 image in [0, 1], or None if empty."""
-    return read_drawing(image, background).digit
+    return read_drawing(image, background, strokes).digit
 
 
-def read_drawing(image: np.ndarray, background: tuple[int, int, int] | None = None) -> Reading:
-    """Read a drawing as MNIST would have it, or say why it holds no digit (see Reading)."""
+def read_drawing(
+    image: np.ndarray,
+    background: tuple[int, int, int] | None = None,
+    strokes: str = "as-drawn",
+) -> Reading:
+    """Read a drawing as MNIST would have it, or say why it holds no digit (see Reading).
+
+    strokes: "as-drawn" keeps the brush's width; "normalized" redraws every stroke at
+    STROKE_WIDTH (normalize_strokes), for a model whose training digits were redrawn the same way.
+    """
+    if strokes not in STROKES:
+        raise ValueError(f"strokes: {strokes!r} is not one of {', '.join(STROKES)}")
     ink = ink_map(image, background)
     strongest = float(ink.max()) if ink.size else 0.0
     if strongest <= 0.0:
@@ -157,7 +179,67 @@ def read_drawing(image: np.ndarray, background: tuple[int, int, int] | None = No
     left = min(max(round(IMAGE_SIDE / 2 - com_col), 0), IMAGE_SIDE - size[1])
     frame = torch.zeros(1, IMAGE_SIDE, IMAGE_SIDE)
     frame[0, top : top + size[0], left : left + size[1]] = digit
-    return Reading(frame / frame.max(), None, fraction)
+    frame = frame / frame.max()
+    if strokes == "normalized":
+        frame = normalize_strokes(frame[None])[0]
+    return Reading(frame, None, fraction)
+
+
+def _neighbours(mask: torch.Tensor) -> list[torch.Tensor]:
+    """Return the 8 neighbours of every pixel, clockwise from north (Zhang and Suen's P2..P9)."""
+    padded = F.pad(mask, (1, 1, 1, 1))
+    h, w = mask.shape[-2:]
+    offsets = ((0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0), (0, 0))
+    return [padded[..., r : r + h, c : c + w] for r, c in offsets]
+
+
+def thin(mask: torch.Tensor, max_passes: int = 40) -> torch.Tensor:
+    """Return the one-pixel-wide skeleton of a boolean (N, 1, H, W) mask (Zhang-Suen thinning)."""
+    skeleton = mask.clone()
+    for _ in range(max_passes):
+        changed = False
+        for first in (True, False):
+            p = _neighbours(skeleton)
+            count = sum(q.to(torch.int8) for q in p)
+            # 0 -> 1 steps around the ring: exactly one means removing the pixel keeps it connected
+            steps = sum((~p[k] & p[(k + 1) % 8]).to(torch.int8) for k in range(8))
+            north, east, south, west = p[0], p[2], p[4], p[6]
+            if first:
+                edge = ~(north & east & south) & ~(east & south & west)
+            else:
+                edge = ~(north & east & west) & ~(north & south & west)
+            remove = skeleton & (count >= 2) & (count <= 6) & (steps == 1) & edge
+            if remove.any():
+                skeleton &= ~remove
+                changed = True
+        if not changed:
+            break
+    return skeleton
+
+
+def _pen(radius: float) -> torch.Tensor:
+    """Return a round, anti-aliased pen of the radius as a (1, 1, k, k) convolution kernel."""
+    reach = math.ceil(radius)
+    offsets = torch.arange(-reach, reach + 1, dtype=torch.float32)
+    distance = torch.sqrt(offsets[:, None] ** 2 + offsets[None, :] ** 2)
+    return (radius + 0.5 - distance).clamp(0.0, 1.0)[None, None]
+
+
+def normalize_strokes(digits: torch.Tensor, width: float = STROKE_WIDTH) -> torch.Tensor:
+    """Return (N, 1, 28, 28) digits in [0, 1] with every stroke redrawn width pixels wide.
+
+    Thin then re-stroke: a bold drawing, a tiny one blown up to 20 px and a hairline all come
+    out with MNIST's typical pen. Work at twice the resolution, where thinning is less jagged.
+    The same function serves training digits and canvas drawings, so the two stay alike.
+    """
+    big = F.interpolate(digits, scale_factor=2, mode="bilinear", align_corners=False)
+    skeleton = thin(big > 0.5).float()
+    pen = _pen(width)  # a radius of width at twice the size is width wide at 28×28
+    redrawn = F.conv2d(skeleton, pen, padding=pen.shape[-1] // 2).clamp_(0.0, 1.0)
+    small = F.avg_pool2d(redrawn, 2)
+    peak = small.amax(dim=(1, 2, 3), keepdim=True)
+    # a digit with no ink above half (a faint speck) keeps its own pixels
+    return torch.where(peak > 0, small / peak.clamp_min(1e-6), digits)
 
 
 def naive_resize(image: np.ndarray) -> torch.Tensor:

@@ -32,6 +32,9 @@ def _mlp(*widths: int, activation: str = "relu") -> list[DenseLayer]:
 
 # Measured: stronger settings (rotation 15, shift 0.12, scale 0.15, elastic 1.5 px, thickness 0.5)
 # cost a point of clean test accuracy (98.3%); these keep it at 99.2% and still vary strokes.
+# bold and serif teach what MNIST lacks and people draw (filled loops, flagged and footed 1s):
+# on the drawing bench (v2) they took the quick-train from 88.4% to 93.2% and draw from 92.6% to
+# 98.1%, at the same test accuracy (97.9%, 99.26%).
 DRAW_AUGMENT = AugmentConfig(
     enabled=True,
     rotation=12.0,
@@ -42,6 +45,8 @@ DRAW_AUGMENT = AugmentConfig(
     elastic_alpha=0.8,
     elastic_sigma=3.0,
     thickness=0.3,
+    bold=0.25,
+    serif=0.6,
 )
 
 # Measured on small-cnn (8 epochs, seeds 0 and 1): 99.39% and 99.50% with these small shifts,
@@ -215,8 +220,9 @@ PRESETS: dict[str, Preset] = {
             "draw",
             "Drawing-robust CNN",
             "A half-width small-cnn (16, 32 channels) trained with rotation, shift, scale, shear, elastic "
-            "and stroke-thickness augmentation so that canvas drawings are recognised. "
-            "Measured (seed 0, 2 CPU cores): 99.2% in 100 s.",
+            "and stroke-thickness augmentation, plus bold strokes with filled loops and flagged or "
+            "footed 1s, so that canvas drawings are recognised. Measured (seed 0, one CPU thread): "
+            "99.26% on the test set, 98.1% of the drawing bench.",
             ModelSpec(
                 conv=[ConvLayer(16, 3, batch_norm=True), ConvLayer(32, 3, batch_norm=True)],
                 dense=[DenseLayer(128, "relu", 0.3)],

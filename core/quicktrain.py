@@ -27,6 +27,8 @@ def quick_augment() -> AugmentConfig:
         shear=8.0,
         elastic=False,
         thickness=0.4,
+        bold=0.25,
+        serif=0.6,
     )
 
 

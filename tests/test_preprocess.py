@@ -9,7 +9,15 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from core.preprocess import centre_of_mass, naive_resize, read_drawing, to_mnist
+from core.preprocess import (
+    STROKE_WIDTH,
+    centre_of_mass,
+    naive_resize,
+    normalize_strokes,
+    read_drawing,
+    thin,
+    to_mnist,
+)
 
 SIZE = 280
 
@@ -234,3 +242,55 @@ def test_a_known_background_reads_a_digit_whose_strokes_cover_the_border(transpa
     assert reading.digit is not None
     # read as ink on black: the middle column is bright, the black inside the frame is dark
     assert float(reading.digit[0, :, 14].mean()) > float(reading.digit[0, 14, 5:9].mean())
+
+
+def test_a_bold_blob_of_a_digit_is_not_a_click_of_the_brush():
+    # a fat 0 whose hole closed up is compact like a dot, but far bigger than any click
+    blob = gray_canvas(lambda pen: pen.ellipse((60, 40, 200, 240), fill=255))
+    assert read_drawing(blob).problem is None
+
+
+def stroke_width(image: torch.Tensor) -> float:
+    """Return twice the ink area over its outline: the typical stroke width, in pixels."""
+    ink = image[0] > 0.5
+    interior = ink.clone()
+    interior[1:-1, 1:-1] &= ink[:-2, 1:-1] & ink[2:, 1:-1] & ink[1:-1, :-2] & ink[1:-1, 2:]
+    return 2.0 * float(ink.sum()) / max(1, int((ink & ~interior).sum()))
+
+
+def test_thinning_leaves_a_one_pixel_skeleton():
+    bar = torch.zeros(1, 1, 28, 28, dtype=torch.bool)
+    bar[0, 0, 4:24, 10:18] = True
+    skeleton = thin(bar)
+    assert skeleton.any() and bool((skeleton <= bar).all())
+    assert int(skeleton[0, 0, 14].sum()) == 1  # one pixel across the middle of the bar
+
+
+@pytest.mark.parametrize("width", [8, 20, 45])
+def test_normalized_strokes_are_as_wide_whatever_the_brush(width):
+    digit = to_mnist(gray_canvas(lambda pen: seven(pen, width=width)))
+    normalized = normalize_strokes(digit[None])[0]
+    assert abs(stroke_width(normalized) - 2.7) < 0.8  # MNIST's median is about 2.6 px
+    assert normalized.shape == (1, 28, 28) and float(normalized.max()) == pytest.approx(1.0)
+
+
+def test_thin_and_thick_drawings_come_out_alike_once_normalized():
+    thin_seven, thick_seven = (
+        to_mnist(gray_canvas(lambda pen, w=w: seven(pen, width=w))) for w in (8, 45)
+    )
+    before = abs(stroke_width(thin_seven) - stroke_width(thick_seven))
+    after = abs(
+        stroke_width(normalize_strokes(thin_seven[None])[0])
+        - stroke_width(normalize_strokes(thick_seven[None])[0])
+    )
+    assert after < 0.5 < before
+    assert STROKE_WIDTH > 0
+
+
+def test_read_drawing_normalizes_strokes_only_when_asked():
+    canvas = gray_canvas(lambda pen: seven(pen, width=45))
+    assert torch.equal(read_drawing(canvas).digit, to_mnist(canvas))
+    normalized = read_drawing(canvas, strokes="normalized").digit
+    assert stroke_width(normalized) < stroke_width(to_mnist(canvas))
+    with pytest.raises(ValueError, match="strokes"):
+        read_drawing(canvas, strokes="bold")
