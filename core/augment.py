@@ -9,6 +9,19 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
+# field -> (lowest, highest): checked here, and the Train page's sliders span the same
+AUGMENT_LIMITS: dict[str, tuple[float, float]] = {
+    "rotation": (0.0, 45.0),
+    "shift": (0.0, 0.3),
+    "scale": (0.0, 0.5),
+    "shear": (0.0, 30.0),
+    "elastic_alpha": (0.0, 6.0),
+    "elastic_sigma": (0.5, 8.0),
+    "thickness": (0.0, 1.0),
+    "bold": (0.0, 1.0),
+    "serif": (0.0, 1.0),
+}
+
 
 @dataclass
 class AugmentConfig:
@@ -32,18 +45,7 @@ class AugmentConfig:
 
     def validate(self) -> AugmentConfig:
         """Return self if every field is in range, else raise ValueError naming the field."""
-        limits = {
-            "rotation": (0.0, 45.0),
-            "shift": (0.0, 0.3),
-            "scale": (0.0, 0.5),
-            "shear": (0.0, 30.0),
-            "elastic_alpha": (0.0, 6.0),
-            "elastic_sigma": (0.5, 8.0),
-            "thickness": (0.0, 1.0),
-            "bold": (0.0, 1.0),
-            "serif": (0.0, 1.0),
-        }
-        for name, (low, high) in limits.items():
+        for name, (low, high) in AUGMENT_LIMITS.items():
             value = getattr(self, name)
             if (
                 isinstance(value, bool)

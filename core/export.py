@@ -252,11 +252,16 @@ def export_script(spec: ModelSpec, config: TrainConfig) -> str:
     else:
         what = ", ".join(dataset.labels(config.classes)) if subset else "all ten classes"
     mine = (
-        f" Your own digits (the set {config.my_digits!r}) trained with it in Digit Lab; "
+        f"Your own digits (the set {config.my_digits!r}) trained with it in Digit Lab;\n"
         "this script uses MNIST alone.\n"
         if config.my_digits
         else ""
     )
+    if config.augment.enabled and (config.augment.bold or config.augment.serif):
+        mine += (
+            "Digit Lab's bold-stroke and flagged-1 augmentations are not part of this script,\n"
+            "so it trains with the other distortions only.\n"
+        )
     limit = _default_limit(config)
     batch = "full batch" if config.full_batch else f"batch {config.batch_size}"
     length = f"{config.iterations} steps" if by_steps else f"{config.epochs} epochs"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.augment import AUGMENT_LIMITS
 from core.config import ENGINES, LIMITS, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from ui import lesson
 from ui.build_state import widget_key
@@ -249,8 +250,7 @@ def augment_settings(config: TrainConfig) -> None:
     left, right = st.columns(2)
     augment.rotation = left.slider(
         "Rotation (°)",
-        0.0,
-        45.0,
+        *AUGMENT_LIMITS["rotation"],
         float(augment.rotation),
         1.0,
         key=widget_key("rotation"),
@@ -258,8 +258,7 @@ def augment_settings(config: TrainConfig) -> None:
     )
     augment.shift = right.slider(
         "Shift (of side)",
-        0.0,
-        0.3,
+        *AUGMENT_LIMITS["shift"],
         float(augment.shift),
         0.01,
         key=widget_key("shift"),
@@ -267,8 +266,7 @@ def augment_settings(config: TrainConfig) -> None:
     )
     augment.scale = left.slider(
         "Scale (±)",
-        0.0,
-        0.5,
+        *AUGMENT_LIMITS["scale"],
         float(augment.scale),
         0.01,
         key=widget_key("scale"),
@@ -276,8 +274,7 @@ def augment_settings(config: TrainConfig) -> None:
     )
     augment.shear = right.slider(
         "Shear (°)",
-        0.0,
-        30.0,
+        *AUGMENT_LIMITS["shear"],
         float(augment.shear),
         1.0,
         key=widget_key("shear"),
@@ -285,8 +282,7 @@ def augment_settings(config: TrainConfig) -> None:
     )
     augment.thickness = left.slider(
         "Stroke thickness change",
-        0.0,
-        1.0,
+        *AUGMENT_LIMITS["thickness"],
         float(augment.thickness),
         0.05,
         key=widget_key("thickness"),
@@ -295,6 +291,24 @@ def augment_settings(config: TrainConfig) -> None:
     )
     augment.elastic = right.checkbox(
         "Elastic warp", value=augment.elastic, key=widget_key("elastic"), disabled=fixed
+    )
+    augment.bold = left.slider(
+        "Bold strokes",
+        *AUGMENT_LIMITS["bold"],
+        float(augment.bold),
+        0.05,
+        key=widget_key("bold"),
+        help="Probability of a much fatter brush that fills the loops in, as bold drawings do.",
+        disabled=fixed,
+    )
+    augment.serif = right.slider(
+        "Flagged and footed 1s",
+        *AUGMENT_LIMITS["serif"],
+        float(augment.serif),
+        0.05,
+        key=widget_key("serif"),
+        help="Probability that a narrow digit gets a flag and/or a foot, as people draw 1s.",
+        disabled=fixed,
     )
 
 
