@@ -88,8 +88,13 @@ def steering_caption(job: Job, lr: float, momentum: float) -> str:
     return text
 
 
+STEERED_JOB_KEY = "steer-job"  # whose values the two boxes hold
+
+
 def _keys(job: Job) -> tuple[str, str]:
-    return f"steer-lr:{job.run_id}", f"steer-momentum:{job.run_id}"
+    # the same two keys for every job: keys per job would pile up in the session, one pair
+    # for every job it ever watched (the soak test counts them)
+    return "steer-lr", "steer-momentum"
 
 
 def _apply_settings(job: Job) -> None:
@@ -123,8 +128,9 @@ def steering_box(job: Job, guard: Callable[[Job, Callable[[], None]], None]) -> 
     """
     lr_key, momentum_key = _keys(job)
     lr, momentum = current_settings(job)
-    st.session_state.setdefault(lr_key, f"{lr:.6g}")
-    st.session_state.setdefault(momentum_key, f"{momentum:.6g}")
+    if st.session_state.get(STEERED_JOB_KEY) != job.run_id:  # another job: start from its values
+        st.session_state[lr_key], st.session_state[momentum_key] = f"{lr:.6g}", f"{momentum:.6g}"
+        st.session_state[STEERED_JOB_KEY] = job.run_id
     # the same elements on every rerun, open or not: the browser keeps it as the user left it
     with st.expander("Steer: learning rate, momentum, one batch", icon=":material/tune:"):
         name = live_curves.momentum_name(job.config.optimizer)
