@@ -18,20 +18,30 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from core.config import _check_limit  # core.config.LIMITS: the one table of limits
+from core.config import TrainConfig, _check_limit  # core.config.LIMITS: the one table of limits
 from core.data import NORMALIZATIONS
 from core.evaluation import predicted_class
+from core.models import ModelSpec
 from core.probes import layer_labels, weighted_layers
 from core.train.engines import loss_fn
 from core.train.events import OneBatchReport
 
-if TYPE_CHECKING:
-    from core.train.trainer import Trainer
+
+class Trainer(Protocol):
+    """What a batch probe reads of the trainer (a Protocol: the trainer imports this module)."""
+
+    model: nn.Module
+    config: TrainConfig
+    spec: ModelSpec
+    step: int
+    epoch: int
+    lr: float
+
 
 SHOWN_DIGITS = 32  # a single batch's digits that travel back to the page
 ADAM_LIKE = ("adam", "adamw")  # the optimizers whose momentum is β₁
