@@ -25,6 +25,7 @@ from core.budget import check_loadable, memory_limit
 from core.config import TrainConfig
 from core.evaluation import predict_proba
 from core.models import ModelSpec, build
+from core.probes import weighted_layers
 from core.runschema import (
     FORMAT_VERSION,
     RUN_ID_PATTERN,
@@ -42,6 +43,7 @@ from core.train.events import (
     settings_change_from_row,
     step_from_row,
 )
+from core.train.replay import REPLAY_FILES, Replay, check_replay_header, read_replay, replay_files
 from core.uploads import MiB, RefusedFile, check_members, open_zip, read_members, read_upload
 
 DEFAULT_RUNS_DIR = "./runs"
@@ -58,6 +60,9 @@ MAX_MEMBER_BYTES = {
     "summary.json": MiB,
     "metrics.json": 64 * MiB,
     "model.safetensors": 512 * MiB,
+    # optional: runs saved before replays were recorded have neither (core.train.replay)
+    "replay.json": MiB,
+    "replay.safetensors": 16 * MiB,  # a full replay of the widest first layer is about 2 MiB
 }
 MAX_JSON_BYTES = 64 * MiB
 # the safetensors names of the dtypes a network built by core.models holds
@@ -142,6 +147,7 @@ class Run:
     epochs: list[EpochEnded] = field(default_factory=list)
     path: Path | None = None
     settings_changes: list[SettingsChanged] = field(default_factory=list)
+    replay: Replay | None = None  # snapshots taken while it trained; None for older runs
 
     @property
     def classes(self) -> tuple[int, ...]:
@@ -162,18 +168,23 @@ def _json_bytes(value) -> bytes:
     return json.dumps(value, indent=2, allow_nan=True).encode()
 
 
-def _run_payload(spec, config, summary, steps, epochs, model, settings_changes=()) -> dict:
+def _run_payload(
+    spec, config, summary, steps, epochs, model, settings_changes=(), replay=None
+) -> dict:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metrics = {"steps": _columns(steps, STEP_KEYS), "epochs": _columns(epochs, EPOCH_KEYS)}
     if settings_changes:  # only then: a run never steered stays readable by older versions
         metrics["settings_changes"] = _columns(settings_changes, SETTINGS_KEYS)
-    return {
+    payload = {
         "spec.json": _json_bytes(spec.to_dict()),
         "config.json": _json_bytes(config.to_dict()),
         "summary.json": _json_bytes({"format_version": FORMAT_VERSION, **summary}),
         "metrics.json": _json_bytes(metrics),
         "model.safetensors": save_safetensors_bytes(state),
     }
+    if replay is not None:
+        payload.update(replay_files(replay))
+    return payload
 
 
 def save_run(
@@ -188,18 +199,27 @@ def save_run(
     checkpoint: bytes | None = None,
     replace: bool = False,
     settings_changes: list[SettingsChanged] = (),
+    replay: Replay | None = None,
 ) -> Path:
     """Save a run atomically under runs_dir/run_id and return its folder.
 
     checkpoint: the training state to continue from (core.train), kept beside the run files.
     replace: swap out the folder's earlier save (a job's own checkpoint).
     settings_changes: the rate and momentum changes made while it trained.
+    replay: the snapshots taken while it trained (core.train.replay).
     """
     target = run_folder(runs_dir, run_id)
     if target.exists() and not replace:
         raise ValueError(f"run_id: a run named {run_id!r} already exists in {target.parent}")
     payload = _run_payload(
-        spec, config, {"run_id": run_id, **summary}, steps, epochs, model, settings_changes
+        spec,
+        config,
+        {"run_id": run_id, **summary},
+        steps,
+        epochs,
+        model,
+        settings_changes,
+        replay,
     )
     if checkpoint is not None:
         payload[CHECKPOINT_FILE] = checkpoint
@@ -286,6 +306,29 @@ def _check_weights(found: dict[str, tuple[str, tuple[int, ...]]], spec: ModelSpe
             raise InvalidRun(f"model.safetensors: {key} is {dtype}, expected {wanted_dtype}")
 
 
+def _first_layer_shape(spec: ModelSpec) -> tuple[int, ...]:
+    with torch.device("meta"):  # its shape only: the network is never allocated
+        return tuple(weighted_layers(build(spec))[0].weight.shape)
+
+
+def _replay_meta(files: dict[str, bytes], has_tensors: bool) -> dict | None:
+    """Return replay.json parsed, or None for a run without a replay; both files or neither."""
+    has_meta = "replay.json" in files
+    if has_meta != has_tensors:
+        have, lack = REPLAY_FILES if has_meta else REPLAY_FILES[::-1]
+        raise InvalidRun(f"{have} without {lack}: a run's replay needs both files")
+    return _parse_json("replay.json", files["replay.json"]) if has_meta else None
+
+
+def _load_replay(files: dict[str, bytes], spec: ModelSpec, config: TrainConfig) -> Replay | None:
+    meta = _replay_meta(files, "replay.safetensors" in files)
+    if meta is None:
+        return None
+    return read_replay(
+        meta, files["replay.safetensors"], len(config.classes), _first_layer_shape(spec)
+    )
+
+
 def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
     """Return a Run from its five files' bytes, refusing anything that is not a valid run.
 
@@ -298,6 +341,7 @@ def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
     weights = files["model.safetensors"]
     header = weights_header(io.BytesIO(weights), len(weights))
     summary, spec, config, metrics = _check_files(files, header)
+    replay = _load_replay(files, spec, config)  # bounded: its shapes follow the network's
     try:
         state = load_safetensors_bytes(weights)
     except Exception as exc:  # safetensors raises its own error types for corrupt files
@@ -317,6 +361,7 @@ def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
         settings_changes=[
             settings_change_from_row(row) for row in _rows(metrics.get("settings_changes", {}))
         ],
+        replay=replay,
     )
 
 
@@ -328,6 +373,11 @@ def load_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = No
     files = {
         name: (run_dir / name).read_bytes() for name in RUN_FILES if (run_dir / name).is_file()
     }
+    for name in REPLAY_FILES:  # optional, and size-checked before a byte is read
+        if (run_dir / name).is_file():
+            if (run_dir / name).stat().st_size > MAX_MEMBER_BYTES[name]:
+                raise InvalidRun(f"{name} is larger than {MAX_MEMBER_BYTES[name] // MiB} MiB")
+            files[name] = (run_dir / name).read_bytes()
     return run_from_files(files, run_dir)
 
 
@@ -350,7 +400,8 @@ def _find_damage(run_dir: Path) -> str | None:
         }
         with open(run_dir / "model.safetensors", "rb") as weights:  # its header only
             header = weights_header(weights, os.fstat(weights.fileno()).st_size)
-        _check_files(files, header)
+        _, spec, config, _ = _check_files(files, header)
+        _find_replay_damage(run_dir, spec, config)
     except InvalidRun as exc:
         return str(exc)
     except OSError as exc:
@@ -361,13 +412,31 @@ def _find_damage(run_dir: Path) -> str | None:
     return None
 
 
+def _find_replay_damage(run_dir: Path, spec: ModelSpec, config: TrainConfig) -> None:
+    """Check a folder's replay files as loading would, reading only replay.safetensors' header."""
+    tensors = run_dir / "replay.safetensors"
+    files = {}
+    if (run_dir / "replay.json").is_file():
+        files["replay.json"] = (run_dir / "replay.json").read_bytes()
+    meta = _replay_meta(files, tensors.is_file())
+    if meta is None:
+        return
+    size = tensors.stat().st_size
+    if size > MAX_MEMBER_BYTES["replay.safetensors"]:
+        raise InvalidRun(
+            f"replay.safetensors is larger than {MAX_MEMBER_BYTES['replay.safetensors'] // MiB} MiB"
+        )
+    with open(tensors, "rb") as file:
+        check_replay_header(meta, file, size, len(config.classes), _first_layer_shape(spec))
+
+
 # run folder -> (its files' sizes and times, what is wrong with it): pages list runs on every rerun
 _damage_seen: dict[str, tuple[tuple, str | None]] = {}
 
 
 def _stamp(run_dir: Path) -> tuple:
     stamps = []
-    for name in RUN_FILES:
+    for name in (*RUN_FILES, *REPLAY_FILES):
         try:
             stat = (run_dir / name).stat()
             stamps.append((stat.st_size, stat.st_mtime_ns))
@@ -430,7 +499,7 @@ def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = 
     if run_dir.is_symlink() or not run_dir.is_dir():
         raise InvalidRun(f"{run_dir} is not a run folder")
     names = {child.name for child in run_dir.iterdir()}
-    allowed = {*RUN_FILES, CHECKPOINT_FILE}
+    allowed = {*RUN_FILES, *REPLAY_FILES, CHECKPOINT_FILE}
     if not names <= allowed:
         raise InvalidRun(f"{run_dir} holds more than a run: {', '.join(sorted(names - allowed))}")
     shutil.rmtree(run_dir)
@@ -439,8 +508,9 @@ def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = 
 def export_run(run_dir: str | os.PathLike, file: str | os.PathLike | io.BytesIO) -> None:
     """Write a run folder as one zip file that import_run reads back."""
     run = load_run(run_dir)  # refuse to export something that would not import
+    names = (*RUN_FILES, *REPLAY_FILES) if run.replay is not None else RUN_FILES
     with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in RUN_FILES:
+        for name in names:
             archive.write(Path(run.path) / name, arcname=name)
 
 
@@ -452,12 +522,12 @@ def export_run_bytes(run_dir: str | os.PathLike) -> bytes:
 
 
 def _read_archive(file) -> dict[str, bytes]:
-    """Return the five files of an exported run, read without trusting the archive's headers."""
+    """Return the files of an exported run, read without trusting the archive's headers."""
     try:
         with open_zip(read_upload(file)) as archive:
             check_members(archive, MAX_MEMBER_BYTES, total=sum(MAX_MEMBER_BYTES.values()))
             for name in archive.namelist():
-                if name not in RUN_FILES:
+                if name not in RUN_FILES and name not in REPLAY_FILES:
                     hint = (
                         " (a PyTorch .pt file? import it as .pt)"
                         if name.endswith("data.pkl")
@@ -478,7 +548,11 @@ def import_run(
     root = resolve_runs_dir(runs_dir)
     target = run_folder(root, run.run_id)
     if target.exists():
-        existing = {n: (target / n).read_bytes() for n in RUN_FILES if (target / n).is_file()}
+        existing = {
+            n: (target / n).read_bytes()
+            for n in (*RUN_FILES, *REPLAY_FILES)
+            if (target / n).is_file()
+        }
         if existing == files:
             run.path = target
             return run

@@ -288,45 +288,152 @@ def check_metrics(metrics: dict) -> dict:
 # --- model.safetensors: its header, read without its tensors --------------------------------
 
 
-def _bad_weights(why: str) -> InvalidRun:
-    return InvalidRun(f"model.safetensors is not a valid safetensors file ({why})")
+def _bad_weights(why: str, file_name: str = "model.safetensors") -> InvalidRun:
+    return InvalidRun(f"{file_name} is not a valid safetensors file ({why})")
 
 
-def weights_header(file: BinaryIO, size: int) -> dict[str, tuple[str, tuple[int, ...]]]:
+def weights_header(
+    file: BinaryIO, size: int, file_name: str = "model.safetensors"
+) -> dict[str, tuple[str, tuple[int, ...]]]:
     """Return each tensor's dtype and shape from a safetensors file of size bytes, reading only its header."""
     prefix = file.read(8)
     if len(prefix) < 8:
-        raise _bad_weights("it is too short to hold a header")
+        raise _bad_weights("it is too short to hold a header", file_name)
     length = int.from_bytes(prefix, "little")
     if length > min(MAX_HEADER_BYTES, size - 8):
-        raise _bad_weights(f"its header claims {length:,} bytes")
+        raise _bad_weights(f"its header claims {length:,} bytes", file_name)
     try:
         header = json.loads(file.read(length).decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, or nested too deep
-        raise _bad_weights(f"its header is not JSON: {str(exc)[:80]}") from exc
+        raise _bad_weights(f"its header is not JSON: {str(exc)[:80]}", file_name) from exc
     if not isinstance(header, dict):
-        raise _bad_weights("its header is not an object")
+        raise _bad_weights("its header is not an object", file_name)
     data_bytes = size - 8 - length
     tensors = {}
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        tensors[name] = _tensor_entry(name, entry, data_bytes)
+        tensors[name] = _tensor_entry(name, entry, data_bytes, file_name)
     return tensors
 
 
-def _tensor_entry(name: str, entry, data_bytes: int) -> tuple[str, tuple[int, ...]]:
+def _tensor_entry(name: str, entry, data_bytes: int, file_name: str) -> tuple[str, tuple[int, ...]]:
+    def bad(why: str) -> InvalidRun:
+        return _bad_weights(f"{name[:80]}{why}", file_name)
+
     if not isinstance(entry, dict):
-        raise _bad_weights(f"{name[:80]} is not described by an object")
+        raise bad(" is not described by an object")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
     if dtype not in DTYPE_BYTES:
-        raise _bad_weights(f"{name[:80]} has an unknown dtype {_shown(dtype)}")
+        raise bad(f" has an unknown dtype {_shown(dtype)}")
     if not isinstance(shape, list) or not all(map(_whole, shape)):
-        raise _bad_weights(f"{name[:80]} has no valid shape")
+        raise bad(" has no valid shape")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_whole, offsets))):
-        raise _bad_weights(f"{name[:80]} has no valid data offsets")
+        raise bad(" has no valid data offsets")
     begin, end = offsets
     # the tensor's bytes must be in the file: a shape that matches is then backed by real data
     if not begin <= end <= data_bytes or end - begin != math.prod(shape) * DTYPE_BYTES[dtype]:
-        raise _bad_weights(f"{name[:80]}'s data offsets do not fit its shape or the file")
+        raise bad("'s data offsets do not fit its shape or the file")
     return dtype, tuple(shape)
+
+
+# --- replay.json and replay.safetensors: snapshots of the network while it trained ---------
+
+REPLAY_FORMAT_VERSION = 1
+MAX_REPLAY_FRAMES = 32  # core.train.replay records at most this many; a replay of 0 is none
+MAX_REPLAY_TILES = 64  # first-layer units kept per frame, as the pages show them
+MAX_REPLAY_POINTS = 2000  # projected test digits per frame
+MAX_REPLAY_DIGITS = 64  # test digits whose probabilities are kept
+MAX_TEST_INDEX = 10_000  # MNIST has 10,000 test digits
+# replay.json: which frames, of which digits (their positions in the MNIST test set)
+REPLAY_META: dict[str, Rule] = {
+    "format_version": required(
+        Rule(lambda v: _whole(v) and v == REPLAY_FORMAT_VERSION, str(REPLAY_FORMAT_VERSION))
+    ),
+    "steps": required(
+        Rule(
+            lambda v: _whole_list(v, MAX_REPLAY_FRAMES) and v and v == sorted(set(v)),
+            f"1..{MAX_REPLAY_FRAMES} increasing step numbers",
+        )
+    ),
+    "epochs": required(
+        Rule(
+            lambda v: _whole_list(v, MAX_REPLAY_FRAMES) and v == sorted(v),
+            f"at most {MAX_REPLAY_FRAMES} epoch numbers, in order",
+        )
+    ),
+    "probe_indices": required(
+        Rule(
+            lambda v: _whole_list(v, MAX_REPLAY_POINTS, MAX_TEST_INDEX) and len(v) >= 2,
+            f"2..{MAX_REPLAY_POINTS} test digit positions below {MAX_TEST_INDEX:,}",
+        )
+    ),
+    "digit_indices": required(
+        Rule(
+            lambda v: _whole_list(v, MAX_REPLAY_DIGITS, MAX_TEST_INDEX),
+            f"at most {MAX_REPLAY_DIGITS} test digit positions below {MAX_TEST_INDEX:,}",
+        )
+    ),
+    "tiles_total": required(WHOLE),
+}
+
+
+def _whole_list(value, length: int, below: int | None = None) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) <= length
+        and all(_whole(v) and (below is None or v < below) for v in value)
+    )
+
+
+def check_replay_meta(meta: dict) -> dict:
+    """Return replay.json's fields if each is as a run writes it, else raise InvalidRun."""
+    for name, rule in REPLAY_META.items():
+        if name in meta:
+            rule.check(f"replay.json: {name}", meta[name])
+        elif rule.required:
+            raise InvalidRun(f"replay.json: {name} is missing")
+    for name in meta:
+        if name not in REPLAY_META:
+            raise InvalidRun(f"replay.json: {_shown(name)[1:-1]} is not a field of a replay")
+    if len(meta["epochs"]) != len(meta["steps"]):
+        raise InvalidRun(
+            f"replay.json: {len(meta['epochs'])} epochs for {len(meta['steps'])} steps; "
+            "each frame needs both"
+        )
+    return meta
+
+
+def replay_tensors(
+    meta: dict, classes: int, tile_shape: tuple[int, int]
+) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Return the dtype and shape of each tensor replay.safetensors must hold, given replay.json."""
+    frames, points = len(meta["steps"]), len(meta["probe_indices"])
+    digits, tiles = len(meta["digit_indices"]), min(meta["tiles_total"], MAX_REPLAY_TILES)
+    return {
+        "weights": ("I8", (frames, tiles, *tile_shape)),  # each tile scaled to ±127
+        "weight_scales": ("F32", (frames, tiles)),  # a tile's largest |weight|
+        "coords": ("F16", (frames, points, 2)),
+        "explained": ("F32", (frames, 2)),
+        "labels": ("I64", (points,)),
+        "confusion": ("I32", (frames, classes, classes)),
+        "probabilities": ("F16", (frames, digits, classes)),
+        "digits": ("U8", (digits, 28, 28)),
+        "digit_labels": ("I64", (digits,)),
+    }
+
+
+def check_replay_tensors(
+    found: dict[str, tuple[str, tuple[int, ...]]], expected: dict[str, tuple[str, tuple[int, ...]]]
+) -> None:
+    """Raise InvalidRun unless replay.safetensors holds exactly the expected tensors."""
+    if set(found) != set(expected):
+        missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+        what = f"missing {', '.join(missing)}" if missing else f"unexpected {extra[0][:80]}"
+        raise InvalidRun(f"replay.safetensors does not hold a replay's tensors ({what})")
+    for name, (dtype, shape) in expected.items():
+        if found[name] != (dtype, shape):
+            raise InvalidRun(
+                f"replay.safetensors: {name} is {found[name][0]} {found[name][1]}, expected "
+                f"{dtype} {shape} (as replay.json and the network describe it)"
+            )

@@ -24,6 +24,7 @@ from core.train.events import (
     Event,
     Failed,
     FeaturesSnapshot,
+    ModelSnapshot,
     OneBatchReport,
     Orphaned,
     SettingsChanged,
@@ -47,6 +48,8 @@ EXAMPLES: list[Event] = [
     WeightsSnapshot(step=5, epoch=1, weights=np.arange(8 * 28 * 28, dtype=np.float32).reshape(8, 28, 28)),
     FeaturesSnapshot(step=5, epoch=1, coords=np.ones((4, 2), np.float32),
                      explained=np.array([0.5, 0.25], np.float32), labels=np.arange(4, dtype=np.float32)),
+    ModelSnapshot(step=5, epoch=1, state={"0.weight": np.full((3, 4), 0.25, np.float32),
+                  "2.num_batches_tracked": np.array(7, np.int64)}),
     Checkpointed(epoch=1, step=5, run_dir="/runs/x"),
     Done(status="finished", test_accuracy=0.97, test_loss=0.1, run_dir="/runs/x"),
     Failed(message="the loss became NaN at step 4", details="Traceback …"),
@@ -63,6 +66,11 @@ def _same(a: Event, b: Event) -> bool:
         x, y = getattr(a, name), getattr(b, name)
         if isinstance(x, np.ndarray):
             if not np.array_equal(x, y):
+                return False
+        elif isinstance(x, dict):  # a state of named arrays: their dtypes must survive too
+            if x.keys() != y.keys() or not all(
+                x[k].dtype == y[k].dtype and np.array_equal(x[k], y[k]) for k in x
+            ):
                 return False
         elif x != y and not (x != x and y != y):  # NaN equals NaN here
             return False

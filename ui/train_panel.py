@@ -20,7 +20,7 @@ from core import probes
 from core.runs import has_checkpoint, read_summary
 from core.train.events import Done, EpochEnded, SettingsChanged, Step
 from core.train.jobs import Job
-from ui import figures, inside_views, live_curves, state, steer_panel
+from ui import figures, follow_panel, inside_views, live_curves, state, steer_panel
 from ui.shared_figures import run_version
 from ui.widgets import (
     escape_markdown,
@@ -281,6 +281,8 @@ def live_panel(run_id: str) -> None:
     if view == VIEWS[1]:
         inside_views.live_inside(job, key="live-inside")
     else:
+        # the digit last drawn on the Draw page, scored with the weights of the moment
+        follow_panel.follow_view(job, key="train-follow", compact=True)
         live_curves.live_job_curves(job, key="live")
 
 

@@ -9,7 +9,7 @@ from core.data import DataUnavailable
 from core.preprocess import Reading, read_drawing
 from core.quicktrain import EXPECTED_SECONDS, QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun
-from ui import guard, inside_views, mydigits_views, state, train_panel, widgets
+from ui import follow_panel, guard, inside_views, mydigits_views, state, train_panel, widgets
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 20
@@ -141,21 +141,29 @@ if not runs and not follow_jobs:
     quick_train_offer(primary=True)
     st.stop()
 
-picker, offer = st.columns([3, 2], vertical_alignment="bottom")
-with picker:
-    summary = widgets.run_picker("draw-run", label="Model")
-with offer:
-    if find_quick_run(state.runs_dir()) is None or quick_job() is not None:
+run = None
+if runs:
+    picker, offer = st.columns([3, 2], vertical_alignment="bottom")
+    with picker:
+        summary = widgets.run_picker("draw-run", label="Model")
+    with offer:
+        if find_quick_run(state.runs_dir()) is None or quick_job() is not None:
+            quick_train_offer(primary=False)
+    try:
+        run = state.cached_run(summary["path"])
+    except (InvalidRun, OSError) as exc:
+        st.error(f"This run cannot be loaded: {exc}")
+        st.stop()
+    except DataUnavailable as exc:  # pragma: no cover - loading a run does not read MNIST
+        st.error(str(exc))
+        st.stop()
+else:
+    st.info(
+        "No saved model yet: draw a digit and watch the network that is training now learn it.",
+        icon=":material/school:",
+    )
+    if quick_job() is not None:
         quick_train_offer(primary=False)
-
-try:
-    run = state.cached_run(summary["path"])
-except (InvalidRun, OSError) as exc:
-    st.error(f"This run cannot be loaded: {exc}")
-    st.stop()
-except DataUnavailable as exc:  # pragma: no cover - loading a run does not read MNIST
-    st.error(str(exc))
-    st.stop()
 
 canvas_column, answer_column = st.columns([5, 7], gap="large")
 with canvas_column:
@@ -180,14 +188,29 @@ reading = (
     read_drawing(drawing, CANVAS_BACKGROUND) if drawing is not None else Reading(None, "empty")
 )
 digit = reading.digit
+follow_panel.remember_digit(digit)  # the follow panels rerun alone: they read it from there
+if run is not None:  # an ended job's history stays until a new digit: then the run answers
+    follow_jobs = follow_panel.followable_jobs()
 
 probabilities = None
 with answer_column, guard.section("the prediction"):
+    following = bool(follow_jobs) and (
+        run is None
+        or st.toggle(
+            "Follow the training: your digit, scored as the network learns",
+            value=True,
+            key="draw-follow",
+            help="Twice a second, with the weights of the moment; the chart keeps every "
+            "digit's probability over the training steps. Off: the saved model above answers.",
+        )
+    )
     if digit is None and reading.problem in NO_DIGIT:
         st.warning(
             NO_DIGIT[reading.problem].format(share=reading.ink_fraction), icon=":material/draw:"
         )
-    elif digit is None:
+    if following:
+        follow_panel.follow_live("draw-follow", live=any(job.active for job in follow_jobs))
+    elif digit is None and reading.problem not in NO_DIGIT:
         st.markdown(
             '<div class="dl-hint">Draw one digit on the black square: '
             "the prediction appears as you draw.</div>",
@@ -195,7 +218,7 @@ with answer_column, guard.section("the prediction"):
         )
         if len(run.classes) < 10:
             st.caption(f"This model tells apart {', '.join(map(str, run.classes))}.")
-    else:
+    elif digit is not None:
         probabilities = run.predict_proba(digit.unsqueeze(0))[0]
         answer, seen = st.columns([3, 2])
         with answer:

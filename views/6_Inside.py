@@ -1,4 +1,5 @@
-"""Inside: a saved run's first-layer weights, one digit's activations, saliency and backprop, a PCA."""
+"""Inside: a saved run's first-layer weights, one digit's activations, saliency and backprop,
+a PCA, and the replay of its training."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import torch
 
 from core import inside, probes
 from core.data import normalize, to_float
-from ui import backprop_panel, figures, guard, inside_views, state, train_panel, widgets
+from ui import (
+    backprop_panel,
+    figures,
+    guard,
+    inside_views,
+    replay_views,
+    state,
+    train_panel,
+    widgets,
+)
 from ui.shared_figures import run_version, shared_figure
 
 MAX_WEIGHT_TILES = 64
@@ -161,5 +171,7 @@ with guard.section("this run"):
         backprop_panel.backprop_panel(path)
     with guard.section("the projection"):
         pca_section(path, result)
+    with guard.section("the replay"):
+        replay_views.replay_section(path, run)
     with guard.section("the gradient norms"):
         gradients_section(path, run)

@@ -7,6 +7,7 @@ registry keeps them, the CLI's progress bar prints them and the pages draw them.
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
@@ -130,6 +131,47 @@ class FeaturesSnapshot(Event):
     labels: np.ndarray  # (N,) class index of each digit
 
 
+def _encode_array(array: np.ndarray) -> dict:
+    data = base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+    return {"dtype": array.dtype.str, "shape": list(array.shape), "data": data}
+
+
+def _decode_array(data: dict) -> np.ndarray:
+    raw = base64.b64decode(data["data"])
+    return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSnapshot(Event):
+    """Every weight of the network (its state_dict as numpy arrays), to score a drawn digit live.
+
+    In the dict each array is {"dtype", "shape", "data": base64 of its bytes}, not a list of
+    numbers: measured for 1.3M parameters, 43 ms through a pipe instead of 170 ms, 7 MB not 12.
+    """
+
+    kind: ClassVar[str] = "model"
+    step: int
+    epoch: int
+    state: dict[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        if not any(isinstance(value, dict) for value in self.state.values()):
+            return
+        decoded = {}  # from to_dict(): the arrays are base64 text
+        for name, value in self.state.items():
+            try:
+                decoded[name] = _decode_array(value)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"model: state {name!r} is not an encoded array ({exc})") from None
+        object.__setattr__(self, "state", decoded)
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict, each array of the state as base64 text."""
+        data = super().to_dict()
+        data["state"] = {name: _encode_array(value) for name, value in self.state.items()}
+        return data
+
+
 @dataclass(frozen=True, kw_only=True)
 class SettingsChanged(Event):
     """The rate or momentum was changed while training: used from step + 1 on, the schedule ended.
@@ -211,7 +253,7 @@ class Orphaned(Event):
 
 TERMINAL = (Done, Failed)
 # only the newest of each kind is kept
-SNAPSHOTS = (WeightsSnapshot, FeaturesSnapshot, OneBatchReport)
+SNAPSHOTS = (WeightsSnapshot, FeaturesSnapshot, OneBatchReport, ModelSnapshot)
 EVENT_TYPES: dict[str, type] = {
     cls.kind: cls
     for cls in (
@@ -221,6 +263,7 @@ EVENT_TYPES: dict[str, type] = {
         EpochEnded,
         WeightsSnapshot,
         FeaturesSnapshot,
+        ModelSnapshot,
         SettingsChanged,
         OneBatchReport,
         Checkpointed,

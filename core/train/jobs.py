@@ -30,6 +30,7 @@ from core.train.events import (
     EpochEnded,
     Event,
     Failed,
+    ModelSnapshot,
     Orphaned,
     SettingsChanged,
     Started,
@@ -166,6 +167,9 @@ class Job:
                     self.run_dir = Path(event.run_dir) if event.run_dir else None
                 elif isinstance(event, Failed) and self.state in ACTIVE_STATES:
                     self.state, self.error, ended = "failed", event.message, True
+                if ended:
+                    # the whole network, up to 8 MB a job; the pages use the saved run now
+                    self._snapshots.pop(ModelSnapshot, None)
         if isinstance(event, Failed) and event.details:
             log.error("training %s failed: %s\n%s", self.run_id, event.message, event.details)
         if self.listener is not None:
@@ -205,7 +209,8 @@ class Job:
             return [e for e in self._events if kind is None or isinstance(e, kind)]
 
     def snapshot(self, kind: type) -> Event | None:
-        """Return the newest event of a SNAPSHOTS kind (weights, features, one batch), if any."""
+        """Return the newest event of a SNAPSHOTS kind (weights, features, one batch, the
+        whole model while it trains), if any."""
         with self._lock:
             return self._snapshots.get(kind)
 

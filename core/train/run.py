@@ -33,6 +33,8 @@ from core.runs import (
 from core.train import timebudget
 from core.train.callbacks import Checkpointer, LiveProbes, StepLog, TimeLimit, Validation
 from core.train.events import Done, Event, Failed
+from core.train.follow import ModelFollower
+from core.train.replay import ReplayRecorder, recorded_replay, resume_replay
 from core.train.trainer import OutOfMemory, TrainControl, Trainer, TrainingFailed, TrainResult
 
 
@@ -87,6 +89,8 @@ def attach_standard_callbacks(trainer: Trainer, probes: bool = True) -> Trainer:
     Validation(trainer.config.eval_every).attach(trainer)
     if probes:
         LiveProbes().attach(trainer)
+        ReplayRecorder().attach(trainer)  # the Inside page's replay of this training
+        ModelFollower().attach(trainer)  # the Draw page scores drawn digits with it
     return trainer
 
 
@@ -187,13 +191,16 @@ class RunWriter:
             checkpoint=buffer.getvalue(),
             replace=True,
             settings_changes=trainer.settings_changes,
+            replay=recorded_replay(trainer),
         )
         return str(self.folder)
 
     def restore(self, trainer: Trainer) -> None:
         """Put the trainer where the folder's checkpoint left off."""
         state, steps, epochs = load_checkpoint(self.folder, trainer.device)
-        trainer.restore(state, steps, epochs, load_run(self.folder).settings_changes)
+        saved = load_run(self.folder)
+        trainer.restore(state, steps, epochs, saved.settings_changes)
+        resume_replay(trainer, saved.replay)
 
     def discard_checkpoint(self) -> None:
         """Delete this job's folder if it holds only a checkpoint of this run."""
@@ -213,6 +220,7 @@ class RunWriter:
             result.epochs,
             replace=self.request.resume or self.folder.exists(),
             settings_changes=result.settings_changes,
+            replay=recorded_replay(trainer),
         )
         return str(self.folder)
 
