@@ -203,3 +203,15 @@ def test_the_exported_script_of_a_fashion_config_trains_on_fashion_mnist():
     assert "datasets.FashionMNIST(root" in script and "datasets.MNIST(" not in script
     assert "Fashion-MNIST (Dress, Sneaker)" in script
     compile(script, "train_mnist.py", "exec")
+
+
+def test_the_inside_page_names_fashion_classes(fashion_run, both_datasets):
+    at = _page("app.py")
+    at.query_params["dataset"] = "fashion-mnist"
+    at.run()
+    at.switch_page("views/6_Inside.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    names = {trace.get("name") for figure in figures for trace in figure["data"]}
+    assert {"Trouser", "Ankle boot"} <= names

@@ -642,8 +642,8 @@ def pca_scatter_figure(coords, labels, indices, explained, height: int = 520) ->
                 # a shape per digit as well as a colour: ten colours cannot all stay apart
                 marker=dict(
                     size=6,
-                    color=DIGIT_COLORS[int(digit) % 10],
-                    symbol=DIGIT_SYMBOLS[int(digit) % 10],
+                    color=DIGIT_COLORS[palette.class_position(digit)],
+                    symbol=DIGIT_SYMBOLS[palette.class_position(digit)],
                     opacity=0.75,
                 ),
                 customdata=indices[rows],

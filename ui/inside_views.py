@@ -154,7 +154,9 @@ def digit_views(run, digit: torch.Tensor, predicted: int) -> DigitViews:
         values = output.mean(dim=(1, 2)) if output.ndim == 3 else output
         layers.append(figures.activation_bars_figure(f"{name} ({len(values)})", values))
     return DigitViews(
-        widgets.saliency_overlay_image(digit, heat, 224), run.classes[predicted], tuple(layers)
+        widgets.saliency_overlay_image(digit, heat, 224),
+        state.class_names(run)[predicted],
+        tuple(layers),
     )
 
 

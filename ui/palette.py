@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.datasets import FASHION_MNIST
+
 # Okabe–Ito
 BLUE = "#0072B2"
 ORANGE = "#E69F00"
@@ -66,6 +68,15 @@ POSITIVE_WORD, NEGATIVE_WORD = "orange", "blue"
 # purple to yellow), so the strongest pixels are the brightest in grey-scale too
 SALIENCY_STOPS = [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)]
 SALIENCY_WORD = "yellow"
+
+
+def class_position(label) -> int:
+    """Return where a class label (7, "7" or a name such as "Dress") sits among the ten: its colour."""
+    try:
+        return int(label) % 10
+    except (TypeError, ValueError):
+        names = FASHION_MNIST.class_names
+        return names.index(label) if label in names else 0
 
 
 def series_line(position: int, width: float = 2.0) -> dict:

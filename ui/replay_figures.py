@@ -48,8 +48,8 @@ def replay_scatter_figure(replay: Replay, classes, height: int = 520) -> go.Figu
                     name=str(digit),
                     marker=dict(
                         size=6,
-                        color=palette.DIGITS[int(digit) % 10],
-                        symbol=palette.DIGIT_SYMBOLS[int(digit) % 10],
+                        color=palette.DIGITS[palette.class_position(digit)],
+                        symbol=palette.DIGIT_SYMBOLS[palette.class_position(digit)],
                         opacity=0.75,
                     ),
                     customdata=indices[rows[c]],

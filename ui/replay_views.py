@@ -42,7 +42,7 @@ def replay_section(path: str, run) -> None:
     st.plotly_chart(
         shared_figure(
             (*run_version(path), "replay"),
-            lambda: replay_figures.replay_scatter_figure(replay, run.classes),
+            lambda: replay_figures.replay_scatter_figure(replay, state.class_names(run)),
         ),
         config=CHART_CONFIG,
         key="inside-replay-scatter",
@@ -91,7 +91,7 @@ def frame_panels(path: str, playing: bool) -> None:
             "projected digits right"
         )
         st.plotly_chart(
-            figures.confusion_matrix_figure(replay.confusion[frame], run.classes, False),
+            figures.confusion_matrix_figure(replay.confusion[frame], state.class_names(run), False),
             config=CHART_CONFIG,
             key="inside-replay-confusion",
         )
@@ -105,7 +105,7 @@ def digits_section(run, frame: int) -> None:
     predicted = probabilities.argmax(1).tolist()
     st.markdown(f"**{len(replay.digits)} fixed test digits** · what the network answers")
     captions = [
-        f"{n + 1}: {run.classes[int(true)]} → {run.classes[guess]} "
+        f"{n + 1}: {state.class_names(run)[int(true)]} → {state.class_names(run)[guess]} "
         f"{float(probabilities[n, guess]):.0%}"
         for n, (true, guess) in enumerate(zip(replay.digit_labels, predicted))
     ]
@@ -114,13 +114,13 @@ def digits_section(run, frame: int) -> None:
         caption=captions,
         width=56,
         alt=[
-            f"Test digit {n + 1}, a {run.classes[int(c)]}"
+            f"Test digit {n + 1}, a {state.class_names(run)[int(c)]}"
             for n, c in enumerate(replay.digit_labels)
         ],
     )
     st.plotly_chart(
         replay_figures.replay_probabilities_figure(
-            probabilities.numpy(), replay.digit_labels, run.classes, replay.digit_indices
+            probabilities.numpy(), replay.digit_labels, state.class_names(run), replay.digit_indices
         ),
         config=CHART_CONFIG,
         key="inside-replay-probabilities",

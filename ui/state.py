@@ -62,6 +62,11 @@ def dataset_of(summary_or_run) -> Dataset:
     return get_dataset(summary_or_run.get("dataset", DEFAULT_DATASET))
 
 
+def class_names(run: Run) -> list[str]:
+    """Return the names of a run's classes in output order ("3", or "Dress" on Fashion-MNIST)."""
+    return dataset_of(run).labels(run.classes)
+
+
 def runs_of_current_dataset() -> list[dict]:
     """Return saved_runs() trained on this session's dataset."""
     name = current_dataset().name

@@ -32,7 +32,8 @@ def _pca_for(path: str, modified: float, data: str) -> tuple[np.ndarray, np.ndar
     count = min(PCA_POINTS, len(result.test_images))
     images = normalize(to_float(result.test_images[:count]), run.config.normalization)
     coords, explained = inside.pca_2d(inside.last_hidden_features(run.model, images))
-    labels = [run.classes[int(i)] for i in result.evaluation.labels[:count]]
+    names = state.class_names(run)
+    labels = [names[int(i)] for i in result.evaluation.labels[:count]]
     return coords.numpy(), explained.numpy(), np.asarray(labels)
 
 
@@ -63,7 +64,8 @@ def digit_section(path: str, run, result) -> None:
     with verdict_column:
         verdict = "right" if predicted == label else "wrong"
         st.markdown(
-            f"Label **{run.classes[label]}**, predicted **{run.classes[predicted]}** ({verdict}) "
+            f"Label **{state.class_names(run)[label]}**, predicted "
+            f"**{state.class_names(run)[predicted]}** ({verdict}) "
             f"with {float(evaluation.probabilities[index, predicted]):.0%}."
         )
     inside_views.digit_layers(inside_views.views_of_test_digit(path, index), key="inside-digit")
@@ -132,7 +134,7 @@ def pca_section(path: str, result) -> None:
         )
         st.markdown(
             f"Test digit **#{index}**: a **{labels[index]}**, predicted "
-            f"**{state.cached_run(path).classes[int(predicted)]}**."
+            f"**{state.class_names(state.cached_run(path))[int(predicted)]}**."
         )
 
 
