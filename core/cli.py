@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.data import DataUnavailable, load_mnist, resolve_data_dir
 from core.datasets import DATASETS
-from core.presets import PRESETS, get_preset
+from core.presets import PRESETS, get_preset, suited_to
 
 
 def cmd_presets(args) -> int:
@@ -58,11 +58,12 @@ def cmd_train(args) -> int:
         "engine": args.engine,
         "optimizer": args.optimizer,
         "momentum": args.momentum,
-        "dataset": args.dataset,
     }
     for key, value in overrides.items():
         if value is not None:
             setattr(config, key, value)
+    if args.dataset is not None:
+        suited_to(config, args.dataset, args.preset)
     if args.batch_size is not None:
         config.full_batch = False
     if args.epochs is not None:

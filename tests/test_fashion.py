@@ -215,3 +215,15 @@ def test_the_inside_page_names_fashion_classes(fashion_run, both_datasets):
     figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     names = {trace.get("name") for figure in figures for trace in figure["data"]}
     assert {"Trouser", "Ankle boot"} <= names
+
+
+def test_another_dataset_turns_the_handwriting_augmentation_off_and_mnist_brings_it_back():
+    from core.presets import get_preset, suited_to
+
+    _, config = get_preset("small-cnn").fresh()
+    config.my_digits = "mine"
+    suited_to(config, "fashion-mnist", "small-cnn")
+    assert config.dataset == "fashion-mnist" and not config.augment.enabled
+    assert config.my_digits == "" and config.validate()
+    suited_to(config, "mnist", "small-cnn")
+    assert config.augment == get_preset("small-cnn").config.augment

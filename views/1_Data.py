@@ -7,6 +7,7 @@ import torch
 
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
 from core.datasets import DATASETS, DEFAULT_DATASET
+from core.presets import suited_to
 from ui import build_state, figures, guard, lesson, mydigits_views, state, widgets
 from ui.widgets import digit_grid_image
 
@@ -33,9 +34,14 @@ if not lesson.hidden("dataset"):
     )
     lesson.note("dataset")
     if chosen_dataset and chosen_dataset != config.dataset:
-        config.dataset = chosen_dataset
-        if chosen_dataset != DEFAULT_DATASET:
-            config.my_digits = ""  # your own digits train with MNIST only
+        augmenting = config.augment.enabled
+        suited_to(config, chosen_dataset, build_state.current_preset())
+        if augmenting and not config.augment.enabled:
+            st.toast(
+                "Augmentation is off for Fashion-MNIST: its turns and stroke changes are shaped "
+                "for handwriting (small-cnn: 92.9% without, 90.9% with).",
+                icon=":material/info:",
+            )
 dataset = state.current_dataset()
 problem = state.data_problem(dataset.name)
 if problem:
