@@ -65,7 +65,8 @@ def update_rows(report: OneBatchReport) -> list[dict]:
 def digit_captions(report: OneBatchReport) -> list[str]:
     """Return each shown digit's label, with the network's answer after the update when wrong."""
     return [
-        str(label) if label == guess else f"{label}≠{guess}"
+        # plain ASCII: the image's font (Pillow's default) has no "≠"
+        str(label) if label == guess else f"{label} as {guess}"
         for label, guess in zip(report.labels, report.predicted)
     ]
 
@@ -181,13 +182,14 @@ def one_batch_report(run_id: str, report: OneBatchReport) -> None:
     cached = st.session_state.get(BATCH_GRID_KEY)
     if cached is None or cached[0] != (run_id, report.step):
         pixels = np.asarray(report.images).astype(np.uint8)
-        cached = ((run_id, report.step), digit_grid_image(pixels, captions, columns=16, scale=2))
+        cached = ((run_id, report.step), digit_grid_image(pixels, captions, columns=8, scale=3))
         st.session_state[BATCH_GRID_KEY] = cached
     shown = len(captions)
     st.image(
         cached[1],
         width="stretch",
-        caption=f"the first {shown} digits of the batch (≠: what the network says after the step)",
+        caption=f"the first {shown} digits of the batch (“7 as 1”: a 7 the network still reads as 1 "
+        "after the step)",
         alt=digits_alt("digits of the batch", captions),
     )
     st.dataframe(
