@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from core.augment import AugmentConfig, augment_batch
-from core.datasets import DEFAULT_DATASET
 from core.data import Mnist, Split, normalize, task_test_split, to_float
+from core.datasets import DEFAULT_DATASET
 from core.evaluation import Evaluation, evaluate_probabilities
 from core.mydigits import DigitSet, InvalidDigits, labelled_for
 from core.runs import Run, new_run_id, save_run, versions
