@@ -43,13 +43,16 @@ PAGES = ("views/1_Data.py", "views/2_Build.py", "views/4_Evaluate.py", "views/5_
 # of an evaluation (8 MB) per cycle shows plainly; smaller tensor leaks show exactly below.
 RSS_SLOPE_LIMIT_MB = 1.0
 RSS_SLOPE_LIMIT_OTHER_ALLOCATOR_MB = 3.0  # elsewhere RSS wanders by tens of MB: a coarser check
-# A run's model is 0.5 MB and its test scores 8 MB: any tensor kept per cycle shows here as a
-# slope (0.5 MB/cycle). A slope, not the spread: on a busy machine one cached run may arrive a
-# cycle late (measured once: 0.46 MB missing for two cycles, then back at the level of the
-# rest), which is timing, not a leak: one such step, wherever it falls in 20 cycles, makes a
-# slope of at most 0.035 MB/cycle, while keeping a weight snapshot per cycle (0.2 MB) or a run
-# (0.5 MB) makes 0.2 or 0.5.
-TENSOR_SLOPE_LIMIT_MB = 0.05
+# A run's model is 0.5 MB, its replay 0.35 MB and its test scores 8 MB. Tensors are judged by
+# how much they grow over the later cycles (the median of the last five against the median of
+# the first five), not by a slope: the caches of runs, evaluations and replays are bounded by
+# their entry counts, and which entry an eviction drops differs from cycle to cycle, so the
+# level moves in steps of one entry and back (measured per cycle: +1.73/-1.73 MB of storages
+# replaced, now and then +0.4 to +0.9 MB kept for a few cycles). Such steps are bounded by an
+# entry's size whatever the number of cycles; least squares over 20 cycles made two of them a
+# slope of +0.058 MB/cycle. A leak grows with the cycles: keeping a weight snapshot (0.2 MB)
+# or a run (0.5 MB) per cycle adds 3 or 7.5 MB between the two windows.
+TENSOR_GROWTH_LIMIT_MB = 1.5
 # Objects of Digit Lab's, Streamlit's, torch's and numpy's own types: a job kept adds its ~20
 # Step events and more, a run its modules and tensors. Not dicts, lists or plotly's objects:
 # the shared figure cache holds a bounded number of figures, but each figure's size depends
@@ -109,6 +112,11 @@ def tracked_objects() -> int:
     """Return how many live objects have a type of Digit Lab, Streamlit, torch or numpy."""
     kinds = collections.Counter(type(thing) for thing in gc.get_objects())
     return sum(n for kind, n in kinds.items() if _module_of(kind).startswith(TRACKED_MODULES))
+
+
+def growth(values: list[float], window: int = 5) -> float:
+    """Return how much values rose from their first window to their last (medians of each)."""
+    return statistics.median(values[-window:]) - statistics.median(values[:window])
 
 
 def slope(values: list[float]) -> float:
@@ -176,7 +184,7 @@ def test_memory_levels_off_over_repeated_start_stop_navigate_draw_cycles(data_di
     print(
         f"\nsoak: {CYCLES} cycles in {sum(seconds):.0f} s ({statistics.mean(seconds):.1f} s each); "
         f"over cycles {WARM_UP + 1}-{CYCLES}: RSS {slope(rss[later]):+.2f} MB/cycle, "
-        f"live tensors {slope(tensors[later]):+.3f} MB/cycle, "
+        f"live tensors {growth(tensors[later]):+.2f} MB, "
         f"tracked objects {slope(objects[later]):+.1f}/cycle; "
         f"over all {CYCLES}: RSS {slope(rss):+.2f} MB/cycle\n"
         f"RSS after each cycle (MB): {' '.join(f'{value:.0f}' for value in rss)}\n"
@@ -186,5 +194,5 @@ def test_memory_levels_off_over_repeated_start_stop_navigate_draw_cycles(data_di
     assert slope(rss[later]) < (
         RSS_SLOPE_LIMIT_MB if steady else RSS_SLOPE_LIMIT_OTHER_ALLOCATOR_MB
     )
-    assert slope(tensors[later]) < TENSOR_SLOPE_LIMIT_MB
+    assert growth(tensors[later]) < TENSOR_GROWTH_LIMIT_MB
     assert slope(objects[later]) < OBJECT_SLOPE_LIMIT
