@@ -25,10 +25,16 @@ def _percent(value: float) -> str:
     return f"{value:.0%}" if value >= 0.995 or value == 0 else f"{value:.1%}"
 
 
+def _item(labels: list[str]) -> str:
+    # digits are called digits; Fashion-MNIST's named classes are classes
+    return "digit" if all(label.isdigit() for label in labels) else "class"
+
+
 def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
     """Return an annotated heatmap of a confusion matrix (rows: true digit, columns: predicted)."""
     counts = _rows(confusion)
     labels = [str(c) for c in classes]
+    item = _item(labels)
     if normalized:
         values = [[v / max(sum(row), 1) for v in row] for row in counts]
         text = [[_percent(v) if v else "" for v in row] for row in values]
@@ -87,8 +93,8 @@ def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
     fig.update_layout(
         height=max(240, 34 * k + 60),
         margin=dict(l=60, r=10, t=10, b=50),
-        xaxis=dict(title="predicted digit", side="bottom", type="category", constrain="domain"),
-        yaxis=dict(title="true digit", autorange="reversed", type="category", scaleanchor="x"),
+        xaxis=dict(title=f"predicted {item}", side="bottom", type="category", constrain="domain"),
+        yaxis=dict(title=f"true {item}", autorange="reversed", type="category", scaleanchor="x"),
         plot_bgcolor="rgba(0,0,0,0)",
         font=dict(size=14),
     )
@@ -101,6 +107,7 @@ def per_class_accuracy_figure(
     """Return a bar chart of accuracy per true digit, the weakest in the accent colour and named."""
     values = list(per_class_accuracy)
     labels = [str(c) for c in classes]
+    item = _item(labels)
     weakest = min(range(len(values)), key=values.__getitem__) if values else -1
     colors = [ACCENT if i == weakest else MUTED for i in range(len(values))]
     low = min(values, default=0.0)
@@ -139,7 +146,7 @@ def per_class_accuracy_figure(
     fig.update_layout(
         height=300,
         margin=dict(l=50, r=10, t=10, b=40),
-        xaxis=dict(title="true digit", type="category"),
+        xaxis=dict(title=f"true {item}", type="category"),
         yaxis=dict(title="accuracy", range=[bottom, 1.0], tickformat=".0%"),
         showlegend=False,
         font=dict(size=14),

@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from core.config import parse_field_text
+from core.datasets import MNIST, Dataset, get_dataset
 from core.train.events import OneBatchReport
 from core.train.jobs import Job
 from core.train.steering import momentum_field
@@ -62,11 +63,15 @@ def update_rows(report: OneBatchReport) -> list[dict]:
     ]
 
 
-def digit_captions(report: OneBatchReport) -> list[str]:
-    """Return each shown digit's label, with the network's answer after the update when wrong."""
+def digit_captions(report: OneBatchReport, names=None) -> list[str]:
+    """Return each shown digit's label, with the network's answer after the update when wrong.
+
+    names: what to call class c (Fashion-MNIST's short names); the class number by default.
+    """
+    name = (lambda c: names[c]) if names is not None else str
     return [
         # plain ASCII: the image's font (Pillow's default) has no "≠"
-        str(label) if label == guess else f"{label} as {guess}"
+        name(label) if label == guess else f"{name(label)} as {name(guess)}"
         for label, guess in zip(report.labels, report.predicted)
     ]
 
@@ -160,13 +165,13 @@ def steering_box(job: Job, guard: Callable[[Job, Callable[[], None]], None]) -> 
         )
         report = job.snapshot(OneBatchReport)
         if report is not None:
-            one_batch_report(job.run_id, report)
+            one_batch_report(job.run_id, report, get_dataset(job.config.dataset))
 
 
-def one_batch_report(run_id: str, report: OneBatchReport) -> None:
+def one_batch_report(run_id: str, report: OneBatchReport, dataset: Dataset = MNIST) -> None:
     """Show one batch's step: its digits, its loss before and after, each tensor's update."""
     st.markdown(
-        f"**Step {report.step:,}**: one batch of {report.batch_size:,} digits at lr "
+        f"**Step {report.step:,}**: one batch of {report.batch_size:,} {dataset.item}s at lr "
         f"{report.lr:.3g} (losses of this batch, network in eval mode)"
     )
     before, after, change = st.columns(3)
@@ -178,7 +183,7 @@ def one_batch_report(run_id: str, report: OneBatchReport) -> None:
         f"{(report.loss_after - report.loss_before) / max(report.loss_before, 1e-12):+.1%}",
         delta_color="inverse",
     )
-    captions = digit_captions(report)
+    captions = digit_captions(report, None if dataset is MNIST else dataset.short_names)
     cached = st.session_state.get(BATCH_GRID_KEY)
     if cached is None or cached[0] != (run_id, report.step):
         pixels = np.asarray(report.images).astype(np.uint8)
@@ -188,8 +193,8 @@ def one_batch_report(run_id: str, report: OneBatchReport) -> None:
     st.image(
         cached[1],
         width="stretch",
-        caption=f"the first {shown} digits of the batch (“7 as 1”: a 7 the network still reads as 1 "
-        "after the step)",
+        caption=f"the first {shown} {dataset.item}s of the batch (“7 as 1”: a 7 the network still "
+        "reads as 1 after the step)",
         alt=digits_alt("digits of the batch", captions),
     )
     st.dataframe(
