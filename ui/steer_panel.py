@@ -18,7 +18,7 @@ from core.datasets import MNIST, Dataset, get_dataset
 from core.train.events import OneBatchReport
 from core.train.jobs import Job
 from core.train.steering import momentum_field
-from ui import live_curves
+from ui import live_curves, widgets
 from ui.widgets import digit_grid_image, digits_alt
 
 ERROR_KEY = "_steer_error"  # the last refused change: shown until one is accepted
@@ -184,19 +184,30 @@ def one_batch_report(run_id: str, report: OneBatchReport, dataset: Dataset = MNI
         delta_color="inverse",
     )
     captions = digit_captions(report, None if dataset is MNIST else dataset.short_names)
-    cached = st.session_state.get(BATCH_GRID_KEY)
-    if cached is None or cached[0] != (run_id, report.step):
-        pixels = np.asarray(report.images).astype(np.uint8)
-        cached = ((run_id, report.step), digit_grid_image(pixels, captions, columns=8, scale=3))
-        st.session_state[BATCH_GRID_KEY] = cached
     shown = len(captions)
-    st.image(
-        cached[1],
-        width="stretch",
-        caption=f"the first {shown} {dataset.item}s of the batch (“7 as 1”: a 7 the network still "
-        "reads as 1 after the step)",
-        alt=digits_alt("digits of the batch", captions),
+    true, read = (
+        ("7", "1") if dataset is MNIST else (dataset.short_names[6], dataset.short_names[4])
     )
+    what = (
+        f"the first {shown} {dataset.item}s of the batch (“{true} as {read}”: a {true} the "
+        f"network still reads as {read} after the step)"
+    )
+    pixels = np.asarray(report.images).astype(np.uint8)
+    if dataset is not MNIST:
+        # names are longer than a tile is wide: one image each, with a caption that wraps
+        widgets.digit_gallery(pixels, captions, columns=8, size=64)
+        st.caption(what)
+    else:
+        cached = st.session_state.get(BATCH_GRID_KEY)
+        if cached is None or cached[0] != (run_id, report.step):
+            cached = ((run_id, report.step), digit_grid_image(pixels, captions, columns=8, scale=3))
+            st.session_state[BATCH_GRID_KEY] = cached
+        st.image(
+            cached[1],
+            width="stretch",
+            caption=what,
+            alt=digits_alt("digits of the batch", captions),
+        )
     st.dataframe(
         update_rows(report),
         hide_index=True,
