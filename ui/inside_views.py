@@ -11,6 +11,7 @@ from torch import nn
 
 from core import inside
 from core.data import normalize, to_float
+from core.datasets import get_dataset
 from core.train.events import FeaturesSnapshot, Step, WeightsSnapshot
 from core.train.jobs import Job
 from ui import figures, live_curves, palette, state, talk, widgets
@@ -118,7 +119,11 @@ def live_inside(job: Job, key: str) -> None:
             when = "before training" if latest.step == 0 else f"step {latest.step:,}"
             st.markdown(f"**Last hidden layer in 2-D** · {when}")
             # a live chart: redrawn when a new projection arrives, and not in between
-            live_curves.live_features(latest, job.config.classes, key=f"{key}-features")
+            live_curves.live_features(
+                latest,
+                get_dataset(job.config.dataset).labels(job.config.classes),
+                key=f"{key}-features",
+            )
             st.caption(
                 f"PCA of {len(latest.labels):,} test digits' features, redrawn every two "
                 "seconds: watch the clusters form."

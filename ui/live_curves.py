@@ -246,7 +246,7 @@ def live_grad_norms(job: Job, key: str) -> bool:
 
 
 def live_features(snapshot: FeaturesSnapshot, classes, key: str, height: int = 380) -> None:
-    """Draw a live 2-D projection of test digits' features, one colour per digit."""
+    """Draw a live 2-D projection of test digits' features, one colour per class (number or name)."""
     coords = np.asarray(snapshot.coords)
     labels = np.asarray(snapshot.labels).astype(int)
     traces = [
@@ -254,14 +254,15 @@ def live_features(snapshot: FeaturesSnapshot, classes, key: str, height: int = 3
             str(classes[index]),
             coords[labels == index, 0],
             coords[labels == index, 1],
-            color=DIGIT_COLORS[int(classes[index]) % len(DIGIT_COLORS)],
-            symbol=DIGIT_SYMBOLS[int(classes[index]) % len(DIGIT_SYMBOLS)],
+            color=DIGIT_COLORS[palette.class_position(classes[index])],
+            symbol=DIGIT_SYMBOLS[palette.class_position(classes[index])],
             mode="markers",
-            hovertemplate=f"digit {classes[index]}<extra></extra>",
+            hovertemplate=f"{classes[index]}<extra></extra>",
         )
         for index in sorted(set(labels.tolist()))
     ]
     first, second = (float(r) for r in snapshot.explained)
+    legend_title = "digit" if all(str(c).isdigit() for c in classes) else "class"
     live_lines(
         key,
         traces,
@@ -269,7 +270,7 @@ def live_features(snapshot: FeaturesSnapshot, classes, key: str, height: int = 3
             font=_font(),
             xaxis=dict(title=f"PC 1 ({first:.0%} of variance)", zeroline=False),
             yaxis=dict(title=f"PC 2 ({second:.0%} of variance)", zeroline=False),
-            legend=dict(title=dict(text="digit"), orientation="v", x=1.01, y=1),
+            legend=dict(title=dict(text=legend_title), orientation="v", x=1.01, y=1),
         ),
         height=height,
     )
