@@ -92,3 +92,23 @@ def test_the_draw_page_follows_a_running_training_and_keeps_the_history(data_dir
         assert page.evaluate(FOLLOWED)["points"] >= 2
         assert_no_exception(page)
         page.screenshot(path=str(ARTIFACTS / "5-draw-follow-ended.png"))
+
+        # a second training (one trains at a time here): the panel moves on to it by itself
+        open_page(page, "Train")
+        page.get_by_role("button", name=re.compile("Start training")).click()
+        page.get_by_text(re.compile(r"step [1-9][\d,]*/[\d,]+")).first.wait_for(timeout=120_000)
+        open_page(page, "Draw")
+        page.locator("canvas.upper-canvas").first.wait_for()
+        box = page.locator("canvas.upper-canvas").first.bounding_box()
+        draw_stroke(page, box, [(0.28, 0.2), (0.72, 0.2), (0.45, 0.84)])
+        page.wait_for_function(f"() => ({FOLLOWED})().points >= 2", timeout=30_000)
+        first = page.evaluate(FOLLOWED)
+        time.sleep(2.0)
+        assert page.evaluate(FOLLOWED)["step"] > first["step"], (
+            "the second training is not followed"
+        )
+        assert_no_exception(page)
+        page.screenshot(path=str(ARTIFACTS / "5-draw-follow-switched.png"))
+        open_page(page, "Train")
+        page.get_by_role("button", name="Stop", exact=True).first.click()
+        page.get_by_text(re.compile("stopped early")).first.wait_for(timeout=60_000)
