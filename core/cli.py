@@ -6,11 +6,18 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from core.data import DataUnavailable, load_mnist, resolve_data_dir
 from core.datasets import DATASETS
 from core.presets import PRESETS, get_preset, suited_to
+from core.train.jobs import EXECUTORS
+
+EXECUTOR_HELP = (
+    "where to train: local (a worker process), ray (a Ray cluster: $RAY_ADDRESS, else a local "
+    "Ray), thread; default: here, one run after another"
+)
 
 
 def cmd_presets(args) -> int:
@@ -70,7 +77,11 @@ def cmd_train(args) -> int:
         config.iterations = 0 if args.iterations is None else config.iterations
     config.validate()
     job = Job.create(spec, config, args.preset, args.data, args.runs, listener=ProgressBar())
-    job.run()
+    try:
+        run_jobs([job], args.executor)
+    except ValueError as exc:  # the executor asked for cannot be used (e.g. Ray not installed)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if job.state == "failed":
         print(f"training failed: {job.error}", file=sys.stderr)
         return 1
@@ -93,8 +104,46 @@ def cmd_train(args) -> int:
     return 0
 
 
+def run_jobs(jobs: list, executor: str | None) -> list[float]:
+    """Train the jobs, here one after another (executor None) or through an executor's registry
+    (as many at once as it has room for); return each job's seconds from submit to start."""
+    from core.train.events import Started
+    from core.train.jobs import JobRegistry, make_executor
+
+    submitted: dict[str, float] = {}
+    delays: dict[str, float] = {}
+
+    def timed(job, listener):
+        def hear(event) -> None:
+            if isinstance(event, Started) and job.run_id not in delays:
+                delays[job.run_id] = time.perf_counter() - submitted[job.run_id]
+            if listener is not None:
+                listener(event)
+
+        return hear
+
+    for job in jobs:
+        job.listener = timed(job, job.listener)
+    if executor is None:
+        for job in jobs:
+            submitted[job.run_id] = time.perf_counter()
+            job.run()
+        return [delays.get(job.run_id, 0.0) for job in jobs]
+    registry = JobRegistry(executor=make_executor(executor))
+    try:
+        for job in jobs:
+            submitted[job.run_id] = time.perf_counter()
+            registry.enqueue(job)
+        for job in jobs:
+            job.wait()
+            print(f"{job.run_id}: {job.state}", file=sys.stderr)
+    finally:
+        registry.close()
+    return [delays.get(job.run_id, 0.0) for job in jobs]
+
+
 def cmd_race(args) -> int:
-    from core.race import parse_setting, plan_race, results_of, verdict
+    from core.race import apply_settings, parse_setting, plan_race, results_of, verdict
     from core.runs import new_run_id
     from core.train.callbacks import ProgressBar
     from core.train.jobs import Job
@@ -103,26 +152,38 @@ def cmd_race(args) -> int:
     if args.device:
         config.device = args.device
     common = dict(parse_setting(text) for text in args.set or [])
+    if common:  # every run's settings: the variants' labels name only what differs
+        spec, config = apply_settings(spec, config, common)
     variants = [
-        {**common, **dict(parse_setting(part) for part in text.split(","))}
-        for text in args.variant or []
+        dict(parse_setting(part) for part in text.split(",")) for text in args.variant or []
     ]
-    entries = plan_race(spec, config, args.seeds, variants or ([common] if common else None))
+    entries = plan_race(spec, config, args.seeds, variants or None)
     race = new_run_id(f"race-{args.preset}")
     print(f"race {race}: {len(entries)} runs of {args.preset}", file=sys.stderr)
-    summaries = []
-    for entry in entries:
-        job = Job.create(
+    # one progress bar when the runs train one after another; a line per run when they fan out
+    listener = ProgressBar if args.executor is None else lambda: None
+    jobs = [
+        Job.create(
             entry.spec,
             entry.config,
             args.preset,
             args.data,
             args.runs,
-            listener=ProgressBar(),
+            listener=listener(),
             race=race,
             variant=entry.variant,
         )
-        job.run()
+        for entry in entries
+    ]
+    started = time.perf_counter()
+    try:
+        delays = run_jobs(jobs, args.executor)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    wall = time.perf_counter() - started
+    summaries = []
+    for job in jobs:
         if job.state == "failed":
             print(f"training failed: {job.error}", file=sys.stderr)
             return 1
@@ -141,11 +202,17 @@ def cmd_race(args) -> int:
             f"| {max(r.accuracies):.2%} | {mean_seconds:.1f} |"
         )
     print(verdict(results) or f"{results[0].variant}: {results[0].seeds} seeds")
+    executor = args.executor or "thread"
+    first_start = f"; the first waited {delays[0]:.1f} s to start" if delays else ""
+    print(f"{len(jobs)} runs in {wall:.1f} s of wall time on the {executor} executor{first_start}")
     print(
         json.dumps(
             {
                 "race": race,
                 "preset": args.preset,
+                "executor": executor,
+                "wall_seconds": wall,
+                "start_delays": delays,
                 "verdict": verdict(results),
                 "variants": [
                     {
@@ -264,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=["autograd", "scratch"],
         help="scratch: hand-written forward and backward, dense networks and SGD only",
     )
+    train.add_argument("--executor", choices=list(EXECUTORS), help=EXECUTOR_HELP)
     train.set_defaults(func=cmd_train)
     race = sub.add_parser(
         "race", help="train a preset over several seeds, or variants head to head"
@@ -280,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         help="one variant (2..4 of them): e.g. --variant optimizer=adam --variant optimizer=sgd,lr=0.1",
     )
     race.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    race.add_argument("--executor", choices=list(EXECUTORS), help=EXECUTOR_HELP)
     race.set_defaults(func=cmd_race)
     digits = sub.add_parser("digits", help="sets of my digits: list, export, import, score, tune")
     digits.add_argument("action", choices=["list", "export", "import", "score", "tune"])

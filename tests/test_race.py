@@ -133,18 +133,28 @@ def test_the_race_command_prints_the_table_and_a_json_line_last(data_dir, tmp_pa
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert "| variant | seeds | test accuracy, mean ± std |" in result.stdout
-    assert any(line.startswith("| iterations=30, lr=0.001 | 2 |") for line in lines)
+    # a variant is named by what differs; --set applies to every run
+    assert any(line.startswith("| lr=0.001 | 2 |") for line in lines)
     report = json.loads(lines[-1])
-    assert [v["variant"] for v in report["variants"]] == [
-        "iterations=30, lr=0.001",
-        "iterations=30, lr=0.01",
-    ]
+    assert [v["variant"] for v in report["variants"]] == ["lr=0.001", "lr=0.01"]
     assert all(len(v["accuracies"]) == 2 for v in report["variants"])
     summaries = [
         json.loads(path.read_text()) for path in (tmp_path / "runs").glob("*/summary.json")
     ]
     assert len(summaries) == 4 and {s["race"] for s in summaries} == {report["race"]}
     assert {s["variant"] for s in summaries} == {v["variant"] for v in report["variants"]}
+    configs = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/config.json")]
+    assert [c["iterations"] for c in configs] == [30] * 4
+
+
+def test_a_race_over_seeds_alone_takes_settings_for_every_run(data_dir, tmp_path):
+    result = run_cli("race", "--preset", "seed-3v7", "--seeds", "2", "--set", "iterations=20",
+                     "--data", str(data_dir), "--runs", str(tmp_path))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [v["variant"] for v in report["variants"]] == ["as set"]
+    configs = [json.loads(p.read_text()) for p in tmp_path.glob("*/config.json")]
+    assert [c["iterations"] for c in configs] == [20, 20]
 
 
 def test_the_race_command_refuses_a_bad_setting(tmp_path):

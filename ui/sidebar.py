@@ -48,6 +48,38 @@ def _device_picker() -> None:
     config.device = device
 
 
+def plural(count: int, noun: str) -> str:
+    """Return '1 node', '2 nodes'."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def where_training_runs() -> str:
+    """Return the sidebar's line on where training runs: this machine or a Ray cluster."""
+    registry = state.registry()
+    about = registry.executor.describe()
+    if about["executor"] != "ray":
+        return ":gray[Training runs on this server, one at a time.]"
+    where = (
+        "a local Ray" if about["address"] == "local" else f"the Ray cluster at {about['address']}"
+    )
+    if about.get("cpus") is None:
+        return f":gray[Training runs on {where} (connecting…).]"
+    parts = [plural(about["nodes"], "node"), plural(about["cpus"], "CPU")]
+    if about.get("gpus"):
+        parts.append(plural(about["gpus"], "GPU"))
+    return (
+        f":gray[Training runs on {where}: {', '.join(parts)}; "
+        f"room for {registry.max_concurrent} at once.]"
+    )
+
+
+def _executor_status() -> None:
+    problem = state.registry().executor_problem
+    if problem:
+        st.warning(problem, icon=":material/cloud_off:")
+    st.caption(where_training_runs())
+
+
 def _active_model_picker() -> None:
     chosen = run_picker(
         RUN_PICKER_KEY, "Active model", help="The saved run that Evaluate and Draw start with."
@@ -80,6 +112,9 @@ def _jobs_panel() -> None:
     if others > 0:
         trainings = "training" if others == 1 else "trainings"
         st.caption(f"{others} other {trainings} from other tabs queued or running on this server.")
+    registry = state.registry()
+    if registry.executor.describe()["executor"] == "ray" and registry.active():
+        st.caption(f"On Ray: {registry.running_count()} running, {registry.queued_count()} queued.")
 
 
 def draw(problem: str | None) -> None:
@@ -87,6 +122,7 @@ def draw(problem: str | None) -> None:
     with st.sidebar:
         _data_status(problem)
         _device_picker()
+        _executor_status()
         _active_model_picker()
         if not talk.active():  # talk mode hides the sidebar: its bar has "Leave lesson"
             lesson.sidebar_controls()

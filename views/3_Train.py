@@ -75,7 +75,9 @@ with settings_column:
             spec, config, name.strip() or build_state.run_name(), problem, estimate
         )
     with start_slot:
-        busy = bool(state.registry().active())
+        registry = state.registry()
+        busy = not registry.has_room()
+        slots = registry.max_concurrent if busy else 1
         start = st.button(
             "Queue another training" if busy else "Start training",
             # a fixed key: the label changes when another tab starts, and a click must not be lost
@@ -83,7 +85,11 @@ with settings_column:
             type="primary",
             icon=":material/play_arrow:",
             width="stretch",
-            help="One training runs at a time; this one starts when the current one ends."
+            help=(
+                "One training runs at a time; this one starts when the current one ends."
+                if slots == 1
+                else f"{slots} trainings run at once; this one starts when one of them ends."
+            )
             if busy
             else None,
         )

@@ -2,8 +2,9 @@
 
 A job is its settings in (a JobRequest) and its events out. An executor runs it: "local"
 (the default) in a long-lived worker process per concurrent slot, "thread" in a thread of this
-process (the CLI, and tests that patch the trainer). The registry holds every job of the
-process, runs at most max_concurrent at once and queues the rest.
+process (the CLI, and tests that patch the trainer), "ray" as a task on a Ray cluster
+(core.train.rayexec). The registry holds every job of the process, runs as many at once as
+its executor has room for (one locally) and queues the rest.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ log = logging.getLogger("digitlab.jobs")
 ACTIVE_STATES = ("queued", "running", "paused", "stopping")
 FINAL_STATES = ("finished", "stopped", "failed")
 EXECUTOR_ENV = "DIGITLAB_EXECUTOR"
-EXECUTORS = ("local", "thread")
+EXECUTORS = ("local", "thread", "ray")
 # An open tab touches its jobs every second; a hidden one too, but browsers slow a hidden tab's
 # timers down to once a minute. A job unseen for two minutes has lost its tab.
 ORPHAN_TIMEOUT = 120.0
@@ -334,6 +335,14 @@ class ThreadExecutor:
     def warm(self, data_dir: str | None = None) -> None:
         """Nothing to prepare."""
 
+    def capacity(self) -> int:
+        """One job at a time: a second would halve the first one's speed on a laptop."""
+        return 1
+
+    def describe(self) -> dict:
+        """Return what the sidebar shows."""
+        return {"executor": "thread"}
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -370,6 +379,14 @@ class ProcessExecutor:
                 return
         self._idle_worker(data_dir)
 
+    def capacity(self) -> int:
+        """One job at a time: each worker already uses all but one of the machine's cores."""
+        return 1
+
+    def describe(self) -> dict:
+        """Return what the sidebar shows."""
+        return {"executor": "local"}
+
     def workers(self) -> list[Worker]:
         """Return the live workers."""
         with self._lock:
@@ -386,7 +403,8 @@ class ProcessExecutor:
 def make_executor(name=None):
     """Return the executor named (default $DIGITLAB_EXECUTOR, else 'local': worker processes).
 
-    An executor object is returned as it is, so that registries can share one.
+    An executor object is returned as it is, so that registries can share one. 'ray' raises
+    RayUnavailable (a ValueError saying how to install it) where Ray is not installed.
     """
     if name is not None and not isinstance(name, str):
         return name
@@ -395,11 +413,18 @@ def make_executor(name=None):
         return ProcessExecutor()
     if name == "thread":
         return ThreadExecutor()
+    if name == "ray":
+        from core.train.rayexec import RayExecutor  # Ray is optional: imported only when chosen
+
+        return RayExecutor()
     raise ValueError(f"{EXECUTOR_ENV}: {name!r} is not one of {', '.join(EXECUTORS)}")
 
 
 class JobRegistry:
     """Holds jobs by run id; runs at most max_concurrent at once, the rest wait in a queue.
+
+    max_concurrent defaults to the executor's capacity: one job on this machine, as many as
+    a Ray cluster has CPUs for.
 
     A job started for a browser session (owner set) must be touched by that session now and
     then: a watchdog thread stops one unseen for orphan_timeout seconds, as its tab was closed.
@@ -407,22 +432,37 @@ class JobRegistry:
 
     def __init__(
         self,
-        max_concurrent: int = 1,
+        max_concurrent: int | None = None,
         orphan_timeout: float | None = None,
         keep_finished: int = KEEP_FINISHED,
-        executor: str | ThreadExecutor | ProcessExecutor | None = None,
+        executor=None,  # a name for make_executor, or an executor object
     ) -> None:
-        self.max_concurrent = max_concurrent
+        self._max_concurrent = max_concurrent
         self.orphan_timeout = _orphan_timeout() if orphan_timeout is None else orphan_timeout
         if not self.orphan_timeout > 0:
             raise ValueError(f"orphan_timeout must be above 0 seconds, got {self.orphan_timeout}")
         self.keep_finished = keep_finished
-        self.executor = make_executor(executor)
+        self.executor_problem: str | None = None  # why the executor asked for could not be used
+        try:
+            self.executor = make_executor(executor)
+        except ValueError as exc:  # e.g. DIGITLAB_EXECUTOR=ray where Ray is not installed
+            if executor is not None:  # asked for in code: the caller says what to do
+                raise
+            self.executor_problem = f"{exc}. Training runs on this machine instead."
+            log.warning("%s", self.executor_problem)
+            self.executor = ProcessExecutor()
         self._jobs: dict[str, Job] = {}
         self._queue: list[Job] = []
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
+
+    @property
+    def max_concurrent(self) -> int:
+        """Return how many jobs may train at once."""
+        if self._max_concurrent is not None:
+            return self._max_concurrent
+        return self.executor.capacity()
 
     def submit(
         self,
@@ -490,8 +530,12 @@ class JobRegistry:
 
     def _start_waiting(self) -> None:
         while True:
+            try:
+                limit = self.max_concurrent  # outside the lock: a cluster may take a while to ask
+            except ValueError:  # the cluster cannot be reached: starting the job will say so
+                limit = 1
             with self._lock:
-                if not self._queue or len(self._running) >= self.max_concurrent:
+                if not self._queue or len(self._running) >= limit:
                     return
                 job = self._queue.pop(0)
                 self._running.add(job.run_id)
@@ -579,6 +623,20 @@ class JobRegistry:
         """Return how many jobs hold a training slot now (never more than max_concurrent)."""
         with self._lock:
             return len(self._running)
+
+    def has_room(self) -> bool:
+        """Return whether a job submitted now would start at once rather than queue."""
+        try:
+            limit = self.max_concurrent
+        except ValueError:  # the cluster cannot be reached
+            limit = 1
+        with self._lock:
+            return len(self._running) + len(self._queue) < limit
+
+    def queued_count(self) -> int:
+        """Return how many jobs wait for a training slot."""
+        with self._lock:
+            return len(self._queue)
 
     def queue_position(self, job: Job) -> int | None:
         """Return 1 for the next job to start, 2 for the one after, or None if not queued."""
