@@ -284,6 +284,10 @@ def run_bench(args) -> int:
         return run_app_bench(args)
     if getattr(args, "step", False):
         return run_step_bench(args)
+    if getattr(args, "executors", False):
+        from core.executorbench import run_executor_bench
+
+        return run_executor_bench(args)
     if getattr(args, "presets", None):
         return run_preset_costs(args)
     if getattr(args, "drawings", False):

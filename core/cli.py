@@ -378,7 +378,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="training seconds in the app (Chromium watching, or on another page) against the CLI",
     )
-    bench.add_argument("--preset", choices=list(PRESETS), help="--app: the preset (seed-mlp-128)")
+    bench.add_argument(
+        "--executors",
+        action="store_true",
+        help="the local worker processes against Ray: job start times, and a race of 4 seeds",
+    )
+    bench.add_argument(
+        "--preset", choices=list(PRESETS), help="--app, --executors: the preset (seed-mlp-128)"
+    )
     bench.add_argument("--repeat", type=int, default=3, help="--app, --step: rounds (3)")
     bench.add_argument(
         "--worker-threads", type=int, help="--app: torch threads of the app's worker (cores - 1)"

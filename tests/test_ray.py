@@ -19,11 +19,11 @@ import pytest
 from core.config import TrainConfig
 from core.models import ModelSpec
 from core.runs import load_run
-from core.train.events import Done, EpochEnded, SettingsChanged, Started
+from core.train.events import Done, EpochEnded, Orphaned, SettingsChanged, Started
 from core.train.jobs import JobRegistry, ProcessExecutor, make_executor
 
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
-from core.train.rayexec import RayExecutor, RayUnavailable  # noqa: E402
+from core.train.rayexec import WORKER_BASE_BYTES, RayExecutor, RayUnavailable  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -201,3 +201,22 @@ def test_the_cli_races_seeds_on_ray_and_reports_the_wall_time(data_dir, tmp_path
     (variant,) = result["variants"]
     assert len(variant["accuracies"]) == 2 and all(a > 0.7 for a in variant["accuracies"])
     assert len(list(Path(tmp_path).iterdir())) >= 2
+
+
+def test_the_memory_budget_and_the_orphan_timeout_apply_on_ray(
+    data_dir, tmp_path, cluster, monkeypatch
+):
+    monkeypatch.setenv("DIGITLAB_MEMORY_LIMIT_GB", "1")
+    registry = JobRegistry(executor=cluster, orphan_timeout=1.0)
+    too_wide = ModelSpec.from_dict(
+        {"conv": [{"channels": 256, "pool": "none"}], "dense": [{"width": 4096}, {"width": 4096}]}
+    )
+    with pytest.raises(ValueError, match="the limit is 1.0 GB"):
+        registry.submit(too_wide, quick_config(), "too-wide", data_dir, tmp_path)
+    assert registry.active() == []  # refused before anything reached the cluster
+    # Ray is told what a run needs: its estimate plus the worker's own share
+    job = registry.submit(ModelSpec(), long_config(), "orphan", data_dir, tmp_path, owner="tab")
+    options = cluster._task_options(job.request)
+    assert options["memory"] > WORKER_BASE_BYTES and options["num_cpus"] == 1
+    assert job.wait(60), "a job its tab stopped touching kept training"
+    assert job.state == "stopped" and job.events(Orphaned)
