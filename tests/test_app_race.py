@@ -145,3 +145,12 @@ def test_the_races_and_cost_tabs_draw_in_the_browser(race_folder, data_dir, tmp_
         panel.get_by_text("training FLOPs (log)").first.wait_for()
         assert panel.get_by_text("Pareto front").count() >= 1
         panel.screenshot(path=str(ARTIFACTS / "race-cost.png"))
+
+
+def test_a_race_on_a_cluster_is_estimated_in_rounds_of_runs_at_once():
+    from ui.race_panel import race_estimate_text
+
+    assert race_estimate_text(9, 10.0, 1).startswith("9 runs, one after another: about 2 min ")
+    # nine runs, two at a time: five rounds of ten seconds
+    assert race_estimate_text(9, 10.0, 2).startswith("9 runs, 2 at a time: about 50 s")
+    assert race_estimate_text(3, 10.0, 8).startswith("3 runs, 3 at a time: about 10 s")

@@ -110,15 +110,24 @@ def race_controls(
         except ValueError as exc:
             plan, why = None, str(exc)
         if plan is not None and estimate is not None:
-            st.caption(
-                f"{count} runs, one after another: about {timebudget.duration_text(estimate * count)} "
-                "in all (estimated from this setting's run)."
-            )
+            st.caption(race_estimate_text(count, estimate, state.registry().max_concurrent))
         if why:
             st.caption(f"Cannot race yet: {why}")
         if st.button("Start race", icon=":material/flag:", disabled=plan is None, key="start_race"):
             _start(plan, name)
         _race_status()
+
+
+def race_estimate_text(count: int, seconds_each: float, at_once: int) -> str:
+    """Return the race's caption: how many runs, how many at once, and about how long."""
+    if at_once <= 1:
+        how, seconds = "one after another", seconds_each * count
+    else:  # a cluster: rounds of at_once runs, each round as long as one run
+        how, seconds = f"{min(at_once, count)} at a time", seconds_each * -(-count // at_once)
+    return (
+        f"{count} runs, {how}: about {timebudget.duration_text(seconds)} in all "
+        "(estimated from this setting's run)."
+    )
 
 
 def _start(plan, name: str) -> None:
