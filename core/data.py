@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import numbers
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -208,7 +209,9 @@ def _load_cache(cache: Path, signature: str) -> dict[str, torch.Tensor] | None:
 def _save_cache(cache: Path, tensors: dict[str, torch.Tensor], signature: str) -> None:
     from safetensors.torch import save_file
 
-    tmp = cache.with_name(cache.name + ".tmp")
+    # a name of its own: two processes sharing the cache (replicas, a worker) must not write
+    # into one temporary file
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(tmp), metadata={"signature": signature})

@@ -20,6 +20,8 @@ import shutil
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from PIL import Image
 
 from core.atomic import write_file
 from core.data import Split, Task, resolve_data_dir
+from core.filelock import locked
 from core.uploads import (
     MiB,
     RefusedFile,
@@ -60,6 +63,7 @@ MAX_INDEX_BYTES = 2 * MiB
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]*")
 ID_PATTERN = re.compile(r"d[0-9]{5}-[0-9a-f]{6}")
 
+LOCK_FILE = ".lock"  # beside the sets: a file, so listing the sets passes over it
 _lock = threading.Lock()  # one writer at a time per process: read the index, change, write
 
 
@@ -147,6 +151,17 @@ def sets_dir(data_dir: str | Path | None = None) -> Path:
 
 def _set_folder(data_dir, name: str) -> Path:
     return sets_dir(data_dir) / check_name(name)
+
+
+@contextmanager
+def _writing(data_dir) -> Iterator[None]:
+    """Hold the lock every writer of my digits takes, in this process and across processes."""
+    # Replicas of the app share one folder of sets, and every change reads an index, changes it
+    # and writes it back: without a lock shared by the processes, two processes saving 25
+    # digits each kept 26 (tests/test_shared_runs.py). One lock for all sets, because creating,
+    # renaming and importing a set look at the others (names, the number of sets).
+    with _lock, locked(sets_dir(data_dir) / LOCK_FILE):
+        yield
 
 
 def _now() -> str:
@@ -285,7 +300,7 @@ def _write_index(folder: Path, name: str, digits) -> None:
 
 def create_set(name: str, data_dir: str | Path | None = None) -> DigitSet:
     """Create an empty set (or return the existing one of that name)."""
-    with _lock:
+    with _writing(data_dir):
         return _create(name, data_dir)
 
 
@@ -312,7 +327,7 @@ def save_digit(
     label = check_label(label)
     pixels = _as_image(image)
     drawn = None if canvas is None else _as_canvas(canvas)
-    with _lock:
+    with _writing(data_dir):
         digit_set = _create(name, data_dir)
         if len(digit_set) >= MAX_DIGITS_PER_SET:
             raise InvalidDigits(f"{digit_set.name} holds {MAX_DIGITS_PER_SET:,} digits, the limit")
@@ -327,7 +342,7 @@ def save_digit(
 
 def delete_digit(name: str, digit_id: str, data_dir: str | Path | None = None) -> None:
     """Remove one digit from a set (its index entry first, then its images)."""
-    with _lock:
+    with _writing(data_dir):
         digit_set = load_set(name, data_dir)
         kept = tuple(d for d in digit_set.digits if d.id != digit_id)
         if len(kept) == len(digit_set):
@@ -340,7 +355,7 @@ def delete_digit(name: str, digit_id: str, data_dir: str | Path | None = None) -
 def relabel_digit(name: str, digit_id: str, label: int, data_dir: str | Path | None = None) -> None:
     """Change the true label of one digit of a set."""
     label = check_label(label)
-    with _lock:
+    with _writing(data_dir):
         digit_set = load_set(name, data_dir)
         if digit_id not in {d.id for d in digit_set.digits}:
             raise InvalidDigits(f"{digit_set.name} has no digit {digit_id!r}")
@@ -352,7 +367,7 @@ def relabel_digit(name: str, digit_id: str, label: int, data_dir: str | Path | N
 
 def delete_set(name: str, data_dir: str | Path | None = None) -> None:
     """Delete a whole set: renamed aside first, so a half-deleted set is never listed."""
-    with _lock:
+    with _writing(data_dir):
         folder = load_set(name, data_dir).folder
         aside = folder.with_name(f".deleting-{folder.name}-{secrets.token_hex(3)}")
         folder.rename(aside)
@@ -361,7 +376,7 @@ def delete_set(name: str, data_dir: str | Path | None = None) -> None:
 
 def rename_set(name: str, new_name: str, data_dir: str | Path | None = None) -> DigitSet:
     """Give a set a new name; refuse one that is taken."""
-    with _lock:
+    with _writing(data_dir):
         digit_set = load_set(name, data_dir)
         target = _set_folder(data_dir, new_name)
         if target.exists() and target.name.lower() != digit_set.folder.name.lower():
@@ -432,7 +447,7 @@ def import_set(source, name: str | None = None, data_dir: str | Path | None = No
     """Read an exported set and store it as a new set (its own name, or name); return it."""
     stored_name, entries = read_set_file(source)
     target_name = check_name(name if name is not None else stored_name or DEFAULT_SET)
-    with _lock:
+    with _writing(data_dir):
         folder = _set_folder(data_dir, target_name)
         if folder.exists():
             raise InvalidDigits(f"there is already a set named {folder.name!r}; choose a new name")

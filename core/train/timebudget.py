@@ -19,6 +19,7 @@ from pathlib import Path
 from core.atomic import write_file
 from core.config import TrainConfig
 from core.data import split_sizes
+from core.filelock import locked
 from core.models import ModelSpec, flat_features, multiply_adds, parameter_count
 
 LIMIT_ENV = "DIGITLAB_MAX_TRAIN_MINUTES"
@@ -34,6 +35,7 @@ DENSE_MACS_PER_SECOND = 5.0e10
 CONV_MACS_PER_SECOND = 1.3e10
 BACKWARD_FACTOR = 3  # forward + backward ≈ three forward passes
 CORRECTION_FILE = ".throughput.json"
+LOCK_FILE = ".throughput.lock"  # a file: the runs folder lists only folders
 # how fast a finished run moves the correction towards what it measured
 LEARNING_WEIGHT = 0.3
 
@@ -88,9 +90,13 @@ def record_run(
     if path is None or not seconds > 0 or not predicted > 0:
         return
     measured = math.log(seconds / predicted)
-    old = math.log(correction(runs_dir))
-    updated = math.exp(old + LEARNING_WEIGHT * (measured - old))  # geometric: ratios, not seconds
-    with contextlib.suppress(OSError):  # a read-only runs folder keeps the constants
+    # a read-only runs folder keeps the constants
+    with contextlib.suppress(OSError), locked(path.with_name(LOCK_FILE)):
+        # read, update, write under a lock the processes share: replicas (or a worker and the
+        # CLI) finishing runs at once moved the correction from the same old value: of two
+        # processes' 40 records, 19 were lost (tests/test_shared_runs.py)
+        old = math.log(correction(runs_dir))
+        updated = math.exp(old + LEARNING_WEIGHT * (measured - old))  # geometric: ratios
         write_file(path, json.dumps({"correction": updated}).encode())
 
 

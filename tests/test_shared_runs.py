@@ -1,0 +1,95 @@
+"""Replicas share one folder (DIGITLAB_RUNS, DIGITLAB_MY_DIGITS): writers in two processes at once lose nothing.
+
+Each test starts two real processes (tests/shared_writers.py) that write through the app's own
+functions into one folder at the same moment, then reads the folder back.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from core import mydigits
+from core.runs import list_damaged_runs, list_runs, load_run
+from core.train import timebudget
+from tests import shared_writers
+
+WRITER = Path(shared_writers.__file__)
+
+
+def write_at_once(kind: str, folder: Path, count: int, writers: int = 2, also: str = "") -> None:
+    """Run writers processes of one kind on folder, each count times, started together (and
+    one process of kind also beside them)."""
+    kinds = [kind] * writers + ([also] if also else [])
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(WRITER), kind, str(folder), str(count), f"writer{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n, kind in enumerate(kinds)
+    ]
+    try:
+        # torch takes seconds to import: the loops start only when every writer has
+        for process in processes:
+            assert process.stdout.readline().strip() == "ready", process.stderr.read()[-2000:]
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        for process in processes:
+            _, errors = process.communicate(timeout=120)
+            assert process.returncode == 0, errors[-2000:]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+
+
+def test_two_processes_saving_runs_at_once_lose_none(tmp_path):
+    runs = tmp_path / "runs"
+    write_at_once("runs", runs, count=6)
+    listed = list_runs(runs)
+    assert list_damaged_runs(runs) == []
+    assert sorted(s["name"] for s in listed) == sorted(
+        f"writer{n}-{i}" for n in range(2) for i in range(6)
+    )
+    for summary in listed:
+        assert load_run(summary["path"]).summary["status"] == "finished"
+
+
+def test_checkpoints_saved_while_another_process_lists_the_runs_never_fail(tmp_path):
+    # a listing puts back the folder of a save killed mid-swap; it used to do so between a live
+    # swap's two renames too, and that checkpoint save failed (2 of 400 here before the lock)
+    runs = tmp_path / "runs"
+    write_at_once("checkpoints", runs, count=400, writers=1, also="listings")
+    assert [s["run_id"] for s in list_runs(runs)] == [shared_writers.CHECKPOINTED]
+    assert list_damaged_runs(runs) == []
+
+
+def test_two_processes_adding_digits_to_one_set_lose_none(tmp_path, monkeypatch):
+    folder = tmp_path / "my-digits"
+    write_at_once("digits", folder, count=25)
+    monkeypatch.setenv(mydigits.FOLDER_ENV, str(folder))
+    digit_set = mydigits.load_set(shared_writers.DIGIT_SET)
+    assert len(digit_set) == 50
+    images, _ = digit_set.tensors()
+    assert images.shape == (50, 28, 28)
+    # a lost update leaves its images on disk, listed nowhere
+    on_disk = {p.name.removesuffix(".png") for p in digit_set.folder.glob("d*.png")}
+    assert on_disk == {d.id for d in digit_set.digits}
+
+
+def test_two_processes_recording_timings_lose_no_update(tmp_path):
+    runs = tmp_path / "runs"
+    write_at_once("timings", runs, count=20)
+    # the same arithmetic as record_run, 40 times: every record moves the correction towards 2,
+    # so one record lost leaves it measurably short (by 1e-7 at the 40th, far above rounding)
+    target, expected = math.log(shared_writers.SLOWDOWN), 1.0
+    for _ in range(40):
+        old = math.log(expected)
+        expected = math.exp(old + timebudget.LEARNING_WEIGHT * (target - old))
+    assert math.isclose(timebudget.correction(runs), expected, rel_tol=1e-12)
