@@ -7,8 +7,9 @@ venv="${DIGITLAB_VENV:-.venv}"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
-# Chromium drives the browser tests; the fonts draw the handwriting half of the drawing benchmark
-packages="chromium fontconfig fonts-bwht fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans fonts-klee
+# Chromium drives the browser tests, HAProxy the replicas test; the fonts draw the handwriting half
+# of the drawing benchmark
+packages="chromium haproxy fontconfig fonts-bwht fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans fonts-klee
   fonts-rufscript fonts-breip fonts-dejavu-core fonts-liberation fonts-urw-base35"
 missing=$(for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then

@@ -32,6 +32,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_healthy(url: str, process: subprocess.Popen, seconds: float, failure: str) -> None:
+    """Wait until url's /_stcore/health answers; raise RuntimeError(failure) if the process
+    ends first or seconds pass (a Streamlit server, or a proxy in front of some)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(failure)
+        time.sleep(0.2)
+
+
 @contextmanager
 def running_app(
     log_path: Path, script: str = "app.py", env: dict[str, str] | None = None
@@ -52,17 +68,7 @@ def running_app(
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{script} did not start; see {log_path}")
-            time.sleep(0.3)
+        wait_until_healthy(url, server, 60, f"{script} did not start; see {log_path}")
         yield url
     finally:
         server.terminate()
