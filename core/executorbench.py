@@ -17,7 +17,7 @@ from core.config import TrainConfig
 from core.models import ModelSpec
 from core.presets import get_preset
 from core.race import apply_settings, plan_race
-from core.train.events import Started
+from core.train.events import Started, Step
 from core.train.jobs import Job, JobRegistry, make_executor
 
 STARTS = 5  # warm starts timed per executor
@@ -57,8 +57,14 @@ def measure_executor(name: str, preset: str, seeds: int, epochs: int, data, runs
         ]
         spec, config = get_preset(preset).fresh()
         spec, config = apply_settings(spec, config, {"epochs": epochs})
+        delays: list[float] = []  # from a step's event made in the trainer to the server's hands
+
+        def hear(event) -> None:
+            if isinstance(event, Step):
+                delays.append(time.time() - event.time)
+
         jobs = [
-            Job.create(e.spec, e.config, preset, data, runs, race=f"bench-{name}")
+            Job.create(e.spec, e.config, preset, data, runs, listener=hear, race=f"bench-{name}")
             for e in plan_race(spec, config, seeds)
         ]
         began = time.perf_counter()
@@ -81,6 +87,9 @@ def measure_executor(name: str, preset: str, seeds: int, epochs: int, data, runs
         "race_wall_seconds": wall,
         "run_seconds": [s["seconds"] for s in summaries],
         "accuracies": [s["test_accuracy"] for s in summaries],
+        "step_events": len(delays),
+        "event_delay_p50": statistics.median(delays),
+        "event_delay_p95": statistics.quantiles(delays, n=20)[-1],
     }
 
 
@@ -97,14 +106,16 @@ def run_executor_bench(args) -> int:
         f"\n{seeds} seeds of {preset}, {epochs} epochs each; starts timed from submit to the first event\n"
     )
     print("| executor | runs at once | connect | cold start | warm start (median of 5) "
-          "| race wall time | seconds per run (mean) | test accuracy (mean) |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| race wall time | seconds per run (mean) | test accuracy (mean) "
+          "| step event to server, p50 / p95 |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
             f"| {r['executor']} | {r['slots']} | {r['connect_seconds']:.2f} s "
             f"| {r['cold_start_seconds']:.2f} s | {r['warm_start_seconds'] * 1000:.0f} ms "
             f"| {r['race_wall_seconds']:.1f} s | {statistics.mean(r['run_seconds']):.2f} s "
-            f"| {statistics.mean(r['accuracies']):.2%} |"
+            f"| {statistics.mean(r['accuracies']):.2%} "
+            f"| {r['event_delay_p50'] * 1000:.0f} / {r['event_delay_p95'] * 1000:.0f} ms |"
         )
     ratio = local["race_wall_seconds"] / ray["race_wall_seconds"]
     added = ray["warm_start_seconds"] - local["warm_start_seconds"]

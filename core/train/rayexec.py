@@ -37,6 +37,7 @@ POLL_SECONDS = 0.25  # the longest a poll of the hub waits for events before loo
 # itself (Python, torch and MNIST: about 0.5 GB measured for an idle local worker)
 WORKER_BASE_BYTES = 500_000_000
 CAPACITY_CACHE_SECONDS = 10.0
+CONNECT_TIMEOUT = 30.0  # seconds to start a local Ray or reach a cluster (Ray itself retries on)
 
 
 class RayUnavailable(ValueError):
@@ -270,11 +271,19 @@ class _RayOwner:
         self.started_local = "address" not in options
         self._ready, self._closing = threading.Event(), threading.Event()
         self._error: BaseException | None = None
+        self._timed_out = False
         self._thread = threading.Thread(target=self._own, name="ray-owner", daemon=True)
         self._thread.start()
-        self._ready.wait()
+        self.wait()
+
+    def wait(self) -> None:
+        """Wait for Ray to start or connect; raise RayUnavailable if it cannot, or takes long."""
+        where = self.options.get("address") or "a local Ray"
+        # the first caller waits; later ones are told at once while Ray still tries
+        if not self._ready.wait(0 if self._timed_out else CONNECT_TIMEOUT):
+            self._timed_out = True
+            raise RayUnavailable(f"could not reach {where} within {CONNECT_TIMEOUT:.0f} s")
         if self._error is not None:
-            where = options.get("address") or "a local Ray"
             raise RayUnavailable(f"could not connect to {where}: {self._error}") from self._error
 
     def _own(self) -> None:
@@ -315,7 +324,9 @@ class RayExecutor:
         with self._lock:
             if self._hub is not None:
                 return self._hub
-            if not self.ray.is_initialized():
+            if self._owner is not None:  # still connecting, or it failed: ask it again
+                self._owner.wait()
+            elif not self.ray.is_initialized():
                 self._owner = _RayOwner(self.ray, self._init_options())
             JobHub, _, _ = _remote_parts()
             self._hub = JobHub.remote()
