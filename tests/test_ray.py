@@ -19,7 +19,16 @@ import pytest
 from core.config import TrainConfig
 from core.models import ModelSpec
 from core.runs import load_run
-from core.train.events import Done, EpochEnded, Orphaned, SettingsChanged, Started
+from core.train.events import (
+    Checkpointed,
+    Done,
+    EpochEnded,
+    ModelSnapshot,
+    OneBatchReport,
+    Orphaned,
+    SettingsChanged,
+    Started,
+)
 from core.train.jobs import JobRegistry, ProcessExecutor, make_executor
 
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
@@ -220,3 +229,40 @@ def test_the_memory_budget_and_the_orphan_timeout_apply_on_ray(
     assert options["memory"] > WORKER_BASE_BYTES and options["num_cpus"] == 1
     assert job.wait(60), "a job its tab stopped touching kept training"
     assert job.state == "stopped" and job.events(Orphaned)
+
+
+def test_one_batch_and_the_live_model_travel_through_the_hub(data_dir, tmp_path, cluster):
+    registry = JobRegistry(executor=cluster)
+    job = registry.submit(ModelSpec(), long_config(), "one-batch", data_dir, tmp_path)
+    wait_for_steps(job, 20)
+    deadline = time.monotonic() + 30
+    while job.snapshot(ModelSnapshot) is None:  # what the Draw page scores drawings with
+        assert time.monotonic() < deadline, "no snapshot of the model arrived"
+        time.sleep(0.05)
+    job.pause()
+    time.sleep(0.5)
+    job.one_batch()
+    while job.snapshot(OneBatchReport) is None:
+        assert time.monotonic() < deadline + 30, "no report of the one batch arrived"
+        time.sleep(0.05)
+    report = job.snapshot(OneBatchReport)
+    assert report.batch_size == 16 and report.loss_after < report.loss_before
+    job.stop()
+    assert job.wait(30) and job.state == "stopped"
+
+
+def test_a_run_cut_off_on_ray_continues_on_ray_from_its_checkpoint(data_dir, tmp_path, cluster):
+    registry = JobRegistry(executor=cluster)
+    job = registry.submit(ModelSpec(), quick_config(epochs=30), "cut-off", data_dir, tmp_path)
+    deadline = time.monotonic() + 60
+    while not job.events(Checkpointed):
+        assert job.active and time.monotonic() < deadline, job.error
+        time.sleep(0.02)
+    ray.cancel(cluster.running_tasks()[job.run_id], force=True)
+    assert job.wait(60) and job.state == "failed"
+    folder = tmp_path / job.run_id
+    assert load_run(folder).summary["status"] == "interrupted"
+    again = registry.continue_run(folder, data_dir=str(data_dir))
+    assert again.wait(120) and again.state == "finished", again.error
+    run = load_run(folder)
+    assert run.summary["status"] == "finished" and run.summary["epochs_completed"] == 30
