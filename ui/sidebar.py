@@ -113,7 +113,7 @@ def _jobs_panel() -> None:
         trainings = "training" if others == 1 else "trainings"
         st.caption(f"{others} other {trainings} from other tabs queued or running on this server.")
     registry = state.registry()
-    if registry.executor.describe()["executor"] == "ray" and registry.active():
+    if registry.executor.name == "ray" and registry.active():  # name: no call to the cluster
         st.caption(f"On Ray: {registry.running_count()} running, {registry.queued_count()} queued.")
 
 

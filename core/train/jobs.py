@@ -321,6 +321,8 @@ class Job:
 class ThreadExecutor:
     """Runs each job in a thread of this process (the CLI's way; tests that patch the trainer)."""
 
+    name = "thread"
+
     def start(self, job: Job) -> TrainControl:
         """Start the job now; return its control."""
         control = TrainControl()
@@ -341,7 +343,7 @@ class ThreadExecutor:
 
     def describe(self) -> dict:
         """Return what the sidebar shows."""
-        return {"executor": "thread"}
+        return {"executor": self.name}
 
     def close(self) -> None:
         """Nothing to release."""
@@ -349,6 +351,8 @@ class ThreadExecutor:
 
 class ProcessExecutor:
     """Runs each job in a worker process, one per concurrent slot, started on demand, reused."""
+
+    name = "local"
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
@@ -385,7 +389,7 @@ class ProcessExecutor:
 
     def describe(self) -> dict:
         """Return what the sidebar shows."""
-        return {"executor": "local"}
+        return {"executor": self.name}
 
     def workers(self) -> list[Worker]:
         """Return the live workers."""
