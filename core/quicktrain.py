@@ -10,8 +10,10 @@ from core.models import ConvLayer, DenseLayer, ModelSpec
 from core.runs import list_runs
 
 QUICK_NAME = "quick-draw"
-# measured on the 2-core CPU: 1 epoch over all 60,000 digits, ~20 s and ~98% on the test set
-EXPECTED_SECONDS = 20
+# Two epochs, measured on one CPU thread (the app's worker here), seed 0, against one:
+# 98.6% against 97.9% on the MNIST test set, 95.8% against 93.2% of the drawing bench, in
+# 68 s against 41 s of training. The Draw page states the time from this machine's estimate.
+QUICK_EPOCHS = 2
 
 
 def quick_augment() -> AugmentConfig:
@@ -42,7 +44,7 @@ def quick_spec_config() -> tuple[ModelSpec, TrainConfig]:
         optimizer="adamw",
         lr=0.003,
         batch_size=256,
-        epochs=1,
+        epochs=QUICK_EPOCHS,
         weight_decay=0.01,
         schedule="onecycle",
         normalization="mnist",
