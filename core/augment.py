@@ -122,17 +122,19 @@ def _dilate_round(images: torch.Tensor, radius: float) -> torch.Tensor:
 def _embolden(images: torch.Tensor, probability: float, generator) -> torch.Tensor:
     n, device = images.shape[0], images.device
     choice = torch.rand(n, generator=generator, device=device)
-    out = images
+    out = images.clone()
     for grow, chosen in ((1.5, choice < probability / 2), (2.2, choice >= probability / 2)):
-        chosen = chosen & (choice < probability)
-        if not chosen.any():
+        # only the chosen digits: at bold 0.25 the whole batch cost four times as much
+        picked = (chosen & (choice < probability)).nonzero().flatten()
+        if picked.numel() == 0:
             continue
+        some = images[picked]
         # shrink about the centre so the fattened digit keeps MNIST's 20 px box, then dilate
-        theta = torch.zeros(n, 2, 3, device=device)
+        theta = torch.zeros(len(picked), 2, 3, device=device)
         theta[:, 0, 0] = theta[:, 1, 1] = (20 + 2 * grow) / 20
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        small = F.grid_sample(images, grid, mode="bilinear", align_corners=False)
-        out = torch.where(chosen.view(n, 1, 1, 1), _dilate_round(small, grow), out)
+        grid = F.affine_grid(theta, list(some.shape), align_corners=False)
+        small = F.grid_sample(some, grid, mode="bilinear", align_corners=False)
+        out[picked] = _dilate_round(small, grow)
     return out
 
 

@@ -53,3 +53,29 @@ def test_elastic_distortion_is_seeded():
 def test_out_of_range_strength_names_the_field():
     with pytest.raises(ValueError, match="augment.shift"):
         AugmentConfig(enabled=True, shift=0.9).validate()
+
+
+def test_bold_works_on_the_chosen_digits_alone_with_the_pixels_of_the_whole_batch_way():
+    import torch.nn.functional as F
+
+    from core.augment import _dilate_round, _embolden
+
+    def whole_batch(images, probability, generator):  # every digit grown, the chosen ones kept
+        n = images.shape[0]
+        choice = torch.rand(n, generator=generator)
+        out = images
+        for grow, chosen in ((1.5, choice < probability / 2), (2.2, choice >= probability / 2)):
+            chosen = chosen & (choice < probability)
+            theta = torch.zeros(n, 2, 3)
+            theta[:, 0, 0] = theta[:, 1, 1] = (20 + 2 * grow) / 20
+            grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+            small = F.grid_sample(images, grid, mode="bilinear", align_corners=False)
+            out = torch.where(chosen.view(n, 1, 1, 1), _dilate_round(small, grow), out)
+        return out
+
+    images = (torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(1)) > 0.8).float()
+    for probability in (0.0, 0.25, 1.0):
+        expected = whole_batch(images, probability, torch.Generator().manual_seed(7))
+        got = _embolden(images, probability, torch.Generator().manual_seed(7))
+        assert torch.equal(got, expected), probability
+    assert not torch.equal(_embolden(images, 1.0, torch.Generator()), images)  # it does embolden
