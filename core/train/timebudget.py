@@ -34,6 +34,14 @@ PARAMETER_SECONDS = 5e-9
 DENSE_MACS_PER_SECOND = 5.0e10
 CONV_MACS_PER_SECOND = 1.3e10
 BACKWARD_FACTOR = 3  # forward + backward ≈ three forward passes
+# augmentation (core.augment), seconds per training digit on one thread of the same machine:
+# the warp every augmented digit gets, and what each option adds (measured 2026-12-01 on
+# batches of 256; the quick-train's augmentation costs about as much as its network)
+AUGMENT_SECONDS = 1.8e-5
+ELASTIC_SECONDS = 2.4e-4
+THICKNESS_SECONDS = 3e-5
+BOLD_SECONDS = 9.4e-5  # per digit made bold
+SERIF_SECONDS = 1.5e-5
 CORRECTION_FILE = ".throughput.json"
 LOCK_FILE = ".throughput.lock"  # a file: the runs folder lists only folders
 # how fast a finished run moves the correction towards what it measured
@@ -49,6 +57,20 @@ def planned_steps_and_samples(config: TrainConfig) -> tuple[int, int]:
     return steps, steps * batch
 
 
+def augment_seconds(config: TrainConfig) -> float:
+    """Return the seconds augmentation adds per training digit, from the measured costs."""
+    augment = config.augment
+    if not augment.enabled:
+        return 0.0
+    return (
+        AUGMENT_SECONDS
+        + (ELASTIC_SECONDS if augment.elastic else 0.0)
+        + (THICKNESS_SECONDS if augment.thickness > 0 else 0.0)
+        + BOLD_SECONDS * augment.bold
+        + (SERIF_SECONDS if augment.serif > 0 else 0.0)
+    )
+
+
 def raw_estimate(spec: ModelSpec, config: TrainConfig) -> float:
     """Return the training seconds the measured constants predict, before any correction."""
     steps, samples = planned_steps_and_samples(config)
@@ -57,7 +79,7 @@ def raw_estimate(spec: ModelSpec, config: TrainConfig) -> float:
     conv = multiply_adds(replace(spec, dense=[])) - flat_features(spec) * spec.outputs
     per_sample = conv / CONV_MACS_PER_SECOND + (total - conv) / DENSE_MACS_PER_SECOND
     per_step = STEP_SECONDS + parameter_count(spec) * PARAMETER_SECONDS
-    return steps * per_step + per_sample * BACKWARD_FACTOR * samples
+    return steps * per_step + (per_sample * BACKWARD_FACTOR + augment_seconds(config)) * samples
 
 
 def _correction_path(runs_dir: str | os.PathLike | None) -> Path | None:
