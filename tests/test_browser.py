@@ -205,6 +205,23 @@ def test_drawn_one_zero_and_seven_are_recognised(page):
     shot(page, "5-draw-seven")
 
 
+def test_a_drawing_is_still_there_after_another_page(page):
+    open_page(page, "Draw")
+    page.locator("canvas.upper-canvas").first.wait_for()
+    assert draw_and_read(page, [(0.5, 0.18), (0.5, 0.82)]) == "1"
+    open_page(page, "Data")
+    open_page(page, "Draw")
+    # the strokes come back, and are read again without a new stroke
+    page.wait_for_function("() => document.querySelector('.dl-digit') !== null", timeout=30_000)
+    assert predicted_digit(page) == "1"
+    page.get_by_role("button", name=re.compile("Clear")).click()
+    page.wait_for_function("() => document.querySelector('.dl-digit') === null", timeout=30_000)
+    open_page(page, "Data")
+    open_page(page, "Draw")
+    time.sleep(2.0)
+    assert page.locator(".dl-digit").count() == 0  # a cleared canvas stays clear
+
+
 def test_a_drawing_saved_with_its_true_label_shows_on_the_data_page(page):
     open_page(page, "Draw")
     page.locator("canvas.upper-canvas").first.wait_for()

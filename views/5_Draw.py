@@ -27,6 +27,13 @@ NO_DIGIT = {
 }
 QUICK_JOB_KEY = "draw-quick-job"
 CANVAS_VERSION_KEY = "draw-canvas-version"
+# the canvas's strokes (its fabric.js JSON), kept when the page is left: Streamlit forgets the
+# state of a widget that a run does not draw, and the canvas came back empty from another page
+DRAWING_KEY = "draw-strokes"
+RESTORE_KEY = "draw-restore"  # what the canvas starts with on this visit of the page
+# the canvas's pixels as last sent: a restored canvas shows its strokes but sends nothing
+# until the next stroke, so the page reads these meanwhile
+IMAGE_KEY = "draw-image"
 
 
 def quick_job():
@@ -123,6 +130,7 @@ def quick_train_offer(primary: bool) -> None:
 def clear_canvas() -> None:
     # a new key gives a fresh, empty canvas
     st.session_state[CANVAS_VERSION_KEY] = st.session_state.get(CANVAS_VERSION_KEY, 0) + 1
+    st.session_state[DRAWING_KEY] = st.session_state[IMAGE_KEY] = None
 
 
 st.title("Draw")
@@ -177,6 +185,9 @@ canvas_column, answer_column = st.columns([5, 7], gap="large")
 with canvas_column:
     # the canvas's toolbar (undo, redo, clear) floats above it on hover: leave it room
     st.caption("Draw one digit")
+    canvas_key = f"draw-canvas-{st.session_state.get(CANVAS_VERSION_KEY, 0)}"
+    if canvas_key not in st.session_state:  # a fresh canvas: back from another page, or cleared
+        st.session_state[RESTORE_KEY] = st.session_state.get(DRAWING_KEY)
     canvas = st_canvas(
         fill_color="#000000",
         stroke_width=STROKE_WIDTH,
@@ -187,11 +198,18 @@ with canvas_column:
         width=CANVAS_SIZE,
         drawing_mode="freedraw",
         return_image_data=True,
-        key=f"draw-canvas-{st.session_state.get(CANVAS_VERSION_KEY, 0)}",
+        initial_drawing=st.session_state.get(RESTORE_KEY),
+        key=canvas_key,
     )
+    if canvas.json_data is not None:  # the canvas has sent its state (after a stroke)
+        st.session_state[DRAWING_KEY] = canvas.json_data
+        if not canvas.json_data.get("objects"):
+            st.session_state[IMAGE_KEY] = None
+        elif canvas.image_data is not None:
+            st.session_state[IMAGE_KEY] = canvas.image_data
     st.button("Clear", on_click=clear_canvas, icon=":material/delete:", key="draw-clear")
 
-drawing = canvas.image_data if canvas.json_data and canvas.json_data.get("objects") else None
+drawing = st.session_state.get(IMAGE_KEY)
 reading = (
     read_drawing(drawing, CANVAS_BACKGROUND) if drawing is not None else Reading(None, "empty")
 )
