@@ -11,8 +11,8 @@ from core.runs import list_runs
 
 QUICK_NAME = "quick-draw"
 # Two epochs, measured on one CPU thread (the app's worker here), seed 0, against one:
-# 98.6% against 97.9% on the MNIST test set, 95.8% against 93.2% of the drawing bench, in
-# 68 s against 41 s of training. The Draw page states the time from this machine's estimate.
+# 98.6% against 97.9% on the MNIST test set, 95.8% against 93.2% of the drawing bench; 46 s
+# of training. The Draw page states the time from this machine's estimate.
 QUICK_EPOCHS = 2
 
 
