@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -266,3 +267,25 @@ def test_a_run_cut_off_on_ray_continues_on_ray_from_its_checkpoint(data_dir, tmp
     assert again.wait(120) and again.state == "finished", again.error
     run = load_run(folder)
     assert run.summary["status"] == "finished" and run.summary["epochs_completed"] == 30
+
+
+def test_an_unreachable_cluster_fails_the_job_and_the_sidebar_says_why(
+    data_dir, tmp_path, cluster, monkeypatch
+):
+    from core.train import rayexec
+    from ui.sidebar import where_training_runs
+
+    monkeypatch.setattr(rayexec, "CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh server
+    hang = threading.Event()
+    monkeypatch.setattr(ray, "init", lambda **options: hang.wait(30))  # never answers
+    executor = RayExecutor(address="nowhere:6379")
+    registry = JobRegistry(executor=executor)
+    try:
+        job = registry.submit(ModelSpec(), quick_config(), "unreachable", data_dir, tmp_path)
+        assert job.wait(30) and job.state == "failed"
+        assert "could not reach nowhere:6379 within 0 s" in job.error, job.error
+        monkeypatch.setattr("ui.state.registry", lambda: registry)
+        assert where_training_runs().startswith(":red[Training cannot reach the Ray cluster at")
+    finally:
+        hang.set()

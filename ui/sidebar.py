@@ -62,6 +62,8 @@ def where_training_runs() -> str:
     where = (
         "a local Ray" if about["address"] == "local" else f"the Ray cluster at {about['address']}"
     )
+    if about.get("problem"):
+        return f":red[Training cannot reach {where}: {about['problem']}.]"
     if about.get("cpus") is None:
         return f":gray[Training runs on {where} (connecting…).]"
     parts = [plural(about["nodes"], "node"), plural(about["cpus"], "CPU")]

@@ -318,9 +318,17 @@ class RayExecutor:
         self._tasks: dict[str, object] = {}  # run id -> the task's ObjectRef, while it runs
         self._capacity: tuple[float, int] | None = None
         self._warmed = False
+        self.problem: str | None = None  # why the cluster could not be reached, last time
 
     # the cluster
     def _connect(self):
+        try:
+            return self._connect_once()
+        except RayUnavailable as exc:
+            self.problem = str(exc)  # the sidebar says so
+            raise
+
+    def _connect_once(self):
         with self._lock:
             if self._hub is not None:
                 return self._hub
@@ -330,6 +338,7 @@ class RayExecutor:
                 self._owner = _RayOwner(self.ray, self._init_options())
             JobHub, _, _ = _remote_parts()
             self._hub = JobHub.remote()
+            self.problem = None
             return self._hub
 
     def _init_options(self) -> dict:
@@ -368,7 +377,12 @@ class RayExecutor:
     def describe(self) -> dict:
         """Return what the sidebar shows: the executor, the cluster and its CPUs."""
         if self._hub is None:
-            return {"executor": self.name, "address": self.address or "local", "cpus": None}
+            return {
+                "executor": self.name,
+                "address": self.address or "local",
+                "cpus": None,
+                "problem": self.problem,
+            }
         resources = self.ray.cluster_resources()
         return {
             "executor": self.name,
