@@ -52,6 +52,13 @@ def import_ray():
         raise RayUnavailable(
             f"the ray executor needs Ray, which is not installed: {INSTALL_HINT}"
         ) from None
+    # Ray starts a local cluster by itself when any call finds none (RAY_ENABLE_AUTO_CONNECT,
+    # read when ray is imported). A late call after shutdown did that from a short-lived thread,
+    # whose cluster then died with it, and Ray ended the whole process a minute later
+    with contextlib.suppress(ImportError, AttributeError):
+        from ray._private import auto_init_hook
+
+        auto_init_hook.enable_auto_connect = False
     return ray
 
 
@@ -319,6 +326,8 @@ class RayExecutor:
         self._capacity: tuple[float, int] | None = None
         self._warmed = False
         self.problem: str | None = None  # why the cluster could not be reached, last time
+        self._relays: set[threading.Thread] = set()
+        self._closing = threading.Event()
 
     # the cluster
     def _connect(self):
@@ -422,9 +431,12 @@ class RayExecutor:
             _RemoteFlag(lambda on: hub.control.remote(run_id, running=on), True),
             _RemoteMailbox(lambda request: hub.control.remote(run_id, request=request)),
         )
-        threading.Thread(
+        relay = threading.Thread(
             target=self._relay, args=(run_id, ref, job.publish), name="ray-relay", daemon=True
-        ).start()
+        )
+        with self._lock:
+            self._relays.add(relay)
+        relay.start()
         return control
 
     def _relay(self, run_id: str, ref, publish: Callable[[Event], None]) -> None:
@@ -448,7 +460,7 @@ class RayExecutor:
                     log.exception("publishing a %s event failed", event.kind)
 
         try:
-            while not ended:
+            while not ended and not self._closing.is_set():
                 try:
                     forward(ray.get(hub.drain.remote(run_id, POLL_SECONDS), timeout=60))
                 except ray.exceptions.RayError as exc:
@@ -469,8 +481,10 @@ class RayExecutor:
         finally:
             with self._lock:
                 self._tasks.pop(run_id, None)
-            with contextlib.suppress(Exception):  # the cluster is gone: nothing left to tidy
-                hub.close.remote(run_id)
+                self._relays.discard(threading.current_thread())
+            if not self._closing.is_set():
+                with contextlib.suppress(Exception):  # the cluster is gone: nothing to tidy
+                    hub.close.remote(run_id)
 
     def running_tasks(self) -> dict[str, object]:
         """Return the ObjectRef of each job's task still running, by run id."""
@@ -499,6 +513,11 @@ class RayExecutor:
         for ref in self.running_tasks().values():
             with contextlib.suppress(Exception):  # already ended
                 self.ray.cancel(ref, force=True)
+        with self._lock:
+            relays = list(self._relays)
+        for relay in relays:  # each ends its job as failed, "its Ray task was cancelled"
+            relay.join(timeout=10)
+        self._closing.set()  # and nothing calls Ray from here on
         if self._owner is not None:
             self._owner.close()
             self._owner = None
