@@ -124,6 +124,22 @@ def slope(values: list[float]) -> float:
     return statistics.linear_regression(range(len(values)), values).slope
 
 
+def robust_slope(values: list[float]) -> float:
+    """Return the Theil-Sen slope: the median of the slopes between every two positions.
+
+    A leak grows the memory cycle after cycle, and every pair sees it. A single step, such as
+    the allocator taking a new arena once (RSS flat at 1,649-1,653 MB for 14 cycles, +31 MB at
+    one, then flat again, in one CI run), moves only the pairs that span it; least squares
+    read that as 2.1 MB a cycle.
+    """
+    pairs = [
+        (values[j] - values[i]) / (j - i)
+        for i in range(len(values))
+        for j in range(i + 1, len(values))
+    ]
+    return statistics.median(pairs)
+
+
 def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
@@ -183,7 +199,8 @@ def test_memory_levels_off_over_repeated_start_stop_navigate_draw_cycles(data_di
     later = slice(WARM_UP, None)
     print(
         f"\nsoak: {CYCLES} cycles in {sum(seconds):.0f} s ({statistics.mean(seconds):.1f} s each); "
-        f"over cycles {WARM_UP + 1}-{CYCLES}: RSS {slope(rss[later]):+.2f} MB/cycle, "
+        f"over cycles {WARM_UP + 1}-{CYCLES}: RSS {robust_slope(rss[later]):+.2f} MB/cycle "
+        f"(Theil-Sen; least squares {slope(rss[later]):+.2f}), "
         f"live tensors {growth(tensors[later]):+.2f} MB, "
         f"tracked objects {slope(objects[later]):+.1f}/cycle; "
         f"over all {CYCLES}: RSS {slope(rss):+.2f} MB/cycle\n"
@@ -191,7 +208,7 @@ def test_memory_levels_off_over_repeated_start_stop_navigate_draw_cycles(data_di
         f"live tensors (MB): {' '.join(f'{value:.1f}' for value in tensors)}\n"
         f"tracked objects: {' '.join(str(count) for count in objects)}"
     )
-    assert slope(rss[later]) < (
+    assert robust_slope(rss[later]) < (
         RSS_SLOPE_LIMIT_MB if steady else RSS_SLOPE_LIMIT_OTHER_ALLOCATOR_MB
     )
     assert growth(tensors[later]) < TENSOR_GROWTH_LIMIT_MB
