@@ -19,23 +19,10 @@ import torch  # noqa: E402
 
 from core.config import TrainConfig  # noqa: E402
 from core.models import DenseLayer, ModelSpec, build  # noqa: E402
-from core.train.events import EpochEnded, Step  # noqa: E402
+from tests.test_runs import EPOCHS, STEPS  # noqa: E402  (the tiny run's curves)
 
 SPEC = ModelSpec(dense=[DenseLayer(8)], outputs=10)
 CONFIG = TrainConfig(epochs=1)
-STEPS = [Step(step=1, epoch=1, loss=2.3, lr=0.001, samples_per_s=1000.0)]
-EPOCHS = [
-    EpochEnded(
-        epoch=1,
-        step=1,
-        train_loss=2.3,
-        train_accuracy=0.1,
-        val_loss=2.2,
-        val_accuracy=0.12,
-        seconds=0.5,
-        complete=True,
-    )
-]
 DIGIT_SET = "shared class"
 CHECKPOINTED = "20261201-000000-checkpointed-0001"
 # a run that took twice what the constants predict: every record pulls the correction towards 2
