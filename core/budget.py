@@ -82,7 +82,11 @@ def _stages(spec: ModelSpec) -> list[_Stage]:
             saved += pool_out * (3 if layer.pool == "max" else 1)  # max pool keeps int64 indices
         if layer.dropout > 0:
             saved += pool_out
-        weights = channels * layer.channels * layer.kernel**2 + layer.channels
+        if layer.separable:  # depthwise k×k (no bias), then a 1×1 mix; its own output is kept too
+            weights = channels * layer.kernel**2 + channels * layer.channels + layer.channels
+            saved += channels * out * out
+        else:
+            weights = channels * layer.channels * layer.kernel**2 + layer.channels
         stages.append(
             _Stage(
                 (f"conv[{i}].channels", layer.channels, "channels"),
@@ -92,7 +96,7 @@ def _stages(spec: ModelSpec) -> list[_Stage]:
             )
         )
         channels, size = layer.channels, pooled
-    features = channels * size * size
+    features = channels if spec.global_pool else channels * size * size
     for i, layer in enumerate(spec.dense):
         # linear, (batch norm,) activation, (dropout) outputs
         saved = layer.width * (2 + layer.batch_norm + (layer.dropout > 0))

@@ -44,9 +44,16 @@ def _conv_lines(index: int, layer: ConvLayer, in_channels: int) -> tuple[list[st
         padding = '"same"'
     else:
         padding = str(layer.kernel // 2)
-    init = [
-        f"self.{name} = nn.Conv2d({in_channels}, {layer.channels}, {layer.kernel}, padding={padding})"
-    ]
+    if layer.separable:  # depthwise (one filter per input channel), then a 1×1 mix
+        init = [
+            f"self.{name}_depthwise = nn.Conv2d({in_channels}, {in_channels}, {layer.kernel}, "
+            f"padding={padding}, groups={in_channels}, bias=False)",
+            f"self.{name} = nn.Conv2d({in_channels}, {layer.channels}, 1)",
+        ]
+    else:
+        init = [
+            f"self.{name} = nn.Conv2d({in_channels}, {layer.channels}, {layer.kernel}, padding={padding})"
+        ]
     norm, activation, pool = [], [], []
     if layer.batch_norm:
         init.append(f"self.{name}_bn = nn.BatchNorm2d({layer.channels})")
@@ -55,7 +62,8 @@ def _conv_lines(index: int, layer: ConvLayer, in_channels: int) -> tuple[list[st
         activation = ["x = " + ACTIVATION_CALLS[layer.activation].format("x")]
     if layer.pool != "none":
         pool = [f"x = F.{layer.pool}_pool2d(x, 2)"]
-    forward = [f"x = self.{name}(x)"]
+    forward = [f"x = self.{name}_depthwise(x)"] if layer.separable else []
+    forward.append(f"x = self.{name}(x)")
     forward += pool + activation + norm if layer.pool_first else norm + activation + pool
     if layer.dropout > 0:
         init.append(f"self.{name}_dropout = nn.Dropout2d({layer.dropout:g})")
@@ -90,7 +98,10 @@ def net_source(spec: ModelSpec) -> str:
         init += lines[0]
         forward += lines[1]
         channels = layer.channels
-    forward.append("x = torch.flatten(x, 1)")
+    if spec.global_pool:
+        forward.append("x = x.mean(dim=(2, 3))  # global average pooling: one number per channel")
+    else:
+        forward.append("x = torch.flatten(x, 1)")
     features = flat_features(spec)
     for i, layer in enumerate(spec.dense, start=1):
         lines = _dense_lines(i, layer, features)
@@ -221,9 +232,13 @@ def _schedule_source(config: TrainConfig) -> str | None:
         )
     if config.schedule == "cosine":
         return "optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)"
-    cycle = "" if config.cycle_momentum else ", cycle_momentum=False"
+    if config.cycle_momentum:
+        return "optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total_steps)"
+    # too long for one line: written as the formatter would, for the body's 4-space indent
     return (
-        f"optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total_steps{cycle})"
+        "optim.lr_scheduler.OneCycleLR(\n"
+        "        optimizer, max_lr=args.lr, total_steps=total_steps, cycle_momentum=False\n"
+        "    )"
     )
 
 

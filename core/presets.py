@@ -203,16 +203,20 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "tiny",
             "Tiny: under 1,000 parameters",
-            "Three convolutions of 4, 6 and 6 channels (5×5 and 3×3, max pool before ReLU, then "
-            "batch norm) straight into the 10 outputs: 938 parameters in all. Measured on 2 CPU cores: 98.45% ± "
-            "0.14% over 3 seeds (98.31–98.59%) in 37 s of training.",
+            "A 3×3 convolution of 7 channels (max pool before ReLU, then batch norm), four separable "
+            "3×3 convolutions of 9, 9, 10 and 11 channels, and global average pooling into the 10 "
+            "outputs: 980 parameters in all. Measured on 2 CPU cores: 98.61% ± 0.10% over 5 seeds "
+            "(98.51–98.76%) in 54 s of training.",
             ModelSpec(
                 conv=[
-                    ConvLayer(4, 5, "valid", batch_norm=True, pool_first=True),
-                    ConvLayer(6, 3, "same", batch_norm=True, pool_first=True),
-                    ConvLayer(6, 3, "valid", batch_norm=True, pool_first=True),
+                    ConvLayer(7, 3, "valid", batch_norm=True, pool_first=True),
+                    *(
+                        ConvLayer(c, 3, "valid", pool="none", batch_norm=True, separable=True)
+                        for c in (9, 9, 10, 11)
+                    ),
                 ],
                 dense=[],
+                global_pool=True,
             ),
             TrainConfig(**FAST_ADAM, batch_size=128, epochs=10),
             reported="target: test accuracy ≥ 0.985 with at most 1,000 parameters",

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from core import inside
-from core.models import ModelSpec
+from core.models import DepthwiseConv2d, ModelSpec
 
 GRAD_POINTS = 300  # at most this many gradient-norm samples per run, however long it is
 MAX_WEIGHT_TILES = 64  # the first layer's units shown live; a bigger layer shows its first 64
@@ -23,12 +23,18 @@ def weighted_layers(model: nn.Sequential) -> list[nn.Module]:
 
 
 def layer_labels(model: nn.Sequential) -> list[str]:
-    """Return a short name per weighted layer: 'conv 1', 'dense 1', ..., 'output'."""
+    """Return a short name per weighted layer: 'conv 1', 'dense 1', ..., 'output'.
+
+    A separable convolution's two steps are 'conv N depthwise' and 'conv N', N counting the
+    spec's convolutions.
+    """
     layers = weighted_layers(model)
     labels, convs, denses = [], 0, 0
     for position, module in enumerate(layers):
         if position == len(layers) - 1:
             labels.append("output")
+        elif isinstance(module, DepthwiseConv2d):
+            labels.append(f"conv {convs + 1} depthwise")  # its 1×1 mix comes next
         elif isinstance(module, nn.Conv2d):
             convs += 1
             labels.append(f"conv {convs}")

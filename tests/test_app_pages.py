@@ -126,6 +126,21 @@ def test_choosing_another_preset_changes_the_parameter_count():
     assert at.session_state["preset"] == "seed-mlp-512"
 
 
+def test_separable_convolutions_and_global_pooling_are_switched_in_the_editor():
+    at = _app("views/2_Build.py")
+    _by_label(at.selectbox, "Start from a preset").set_value("tiny").run()
+    assert _metric(at, "Parameters") == "980"
+    separable = [w.value for w in at.checkbox if w.label == "Separable"]
+    assert separable == [False, True, True, True, True]
+    pooling = _by_label(at.checkbox, "Average each map (global average pooling)")
+    assert pooling.value
+    pooling.uncheck().run()
+    assert not at.exception
+    # flattened, the last 11 maps of 5×5 feed the output layer: 11·25·10 weights, not 11·10
+    assert _metric(at, "Parameters") == f"{980 - 11 * 10 + 11 * 25 * 10:,}"
+    assert "torch.flatten(x, 1)" in at.code[1].value
+
+
 def test_a_preset_also_loads_its_training_settings():
     at = _app("views/2_Build.py")
     _by_label(at.selectbox, "Start from a preset").set_value("best-mlp").run()

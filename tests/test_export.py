@@ -17,7 +17,16 @@ from core.export import export_script
 from core.models import ConvLayer, DenseLayer, ModelSpec, parameter_count
 from core.presets import get_preset
 
-PRESETS = ["seed-mlp-128", "seed-mlp-4layer", "seed-3v7", "small-cnn", "lenet5", "draw"]
+PRESETS = [
+    "seed-mlp-128",
+    "seed-mlp-4layer",
+    "seed-3v7",
+    "small-cnn",
+    "lenet5",
+    "draw",
+    "tiny",
+    "speedrun",
+]
 
 
 def custom() -> tuple[ModelSpec, TrainConfig]:

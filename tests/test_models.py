@@ -39,6 +39,9 @@ def test_spec_round_trips_through_json():
         ({"output": "tanh"}, "output"),
         ({"dense": [{"width": 64, "colour": "red"}]}, "dense[0]"),
         ({"conv": [{"kernel": 9, "padding": "valid", "pool": "max"}] * 3}, "conv[2]"),
+        ({"conv": [{"separable": "yes"}]}, "conv[0].separable"),
+        ({"conv": [], "global_pool": True}, "global_pool"),
+        ({"conv": [{"pool": "none", "padding": "same"}] * 7}, "conv"),
     ],
 )
 def test_invalid_specs_name_the_field(change, field):
@@ -123,3 +126,48 @@ def test_summary_is_print_model():
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(ValueError, match="seed-mlp-128"):
         get_preset("resnet")
+
+
+def test_a_separable_convolution_filters_each_channel_then_mixes_them():
+    spec = ModelSpec(
+        conv=[
+            ConvLayer(4, 3, "same", pool="max"),
+            ConvLayer(8, 3, "valid", pool="none", separable=True),
+        ],
+        dense=[],
+    )
+    model = build(spec)
+    depthwise, pointwise = model[3], model[4]
+    assert (depthwise.in_channels, depthwise.out_channels, depthwise.groups) == (4, 4, 4)
+    assert depthwise.bias is None and pointwise.kernel_size == (1, 1)
+    # 4 filters of 3×3 (no bias), then 4→8 mixing with a bias each, then 8·12·12 → 10
+    conv1 = 4 * 9 + 4
+    separable = 4 * 9 + 4 * 8 + 8
+    assert parameter_count(spec) == conv1 + separable + 8 * 12 * 12 * 10 + 10
+    # 28×28 pixels, pooled to 14; the separable one gives 12×12 from 14×14
+    expected = 28 * 28 * 4 * 9 + 12 * 12 * 4 * (9 + 8) + 8 * 12 * 12 * 10
+    assert multiply_adds(spec) == expected
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_global_average_pooling_gives_one_feature_per_channel():
+    spec = ModelSpec(conv=[ConvLayer(6, 3, "same", pool="max")], dense=[], global_pool=True)
+    model = build(spec)
+    assert parameter_count(spec) == 6 * 9 + 6 + 6 * 10 + 10
+    x = torch.rand(3, 1, 28, 28)
+    features = model[:-1](x)  # everything before the output layer
+    maps = model[:3](x)  # conv, activation, pool
+    torch.testing.assert_close(features, maps.mean(dim=(2, 3)))
+    assert ModelSpec.from_json(spec.to_json()) == spec
+
+
+def test_a_spec_saved_before_separable_and_global_pool_existed_still_loads():
+    data = ModelSpec(conv=[ConvLayer(4)], dense=[]).to_dict()
+    del data["global_pool"]
+    del data["conv"][0]["separable"]
+    spec = ModelSpec.from_dict(data)
+    assert not spec.global_pool and not spec.conv[0].separable
+
+
+def test_tiny_stays_under_1000_parameters():
+    assert parameter_count(get_preset("tiny").spec) <= 1000

@@ -89,3 +89,11 @@ def test_parameters_that_are_not_settings_are_ignored():
     assert not share.has_settings({"job": "20250101-abc"})
     assert share.has_settings({"job": "x", "lr": "0.01"})
     assert share.decode({"job": "x", "lr": "0.01"}).config.lr == 0.01
+
+
+def test_separable_convolutions_and_global_pooling_travel_in_the_link():
+    spec, config = PRESETS["tiny"].fresh()
+    params = share.encode(spec, config, "small-cnn")
+    assert params["conv"].split("~")[1] == "9-3-valid-relu-none-bn-sep"
+    assert params["global_pool"] == "1"
+    assert share.decode(_through_url(params)) == ("small-cnn", spec, config)

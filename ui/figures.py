@@ -357,15 +357,20 @@ def _network_stages(spec) -> list[dict]:
             dict(
                 kind="conv",
                 title=f"Conv {i}",
-                detail="<br>".join([f"{layer.kernel}×{layer.kernel} {layer.padding}", *extras]),
+                detail="<br>".join(
+                    [
+                        f"{layer.kernel}×{layer.kernel} {layer.padding}"
+                        + (" separable" if layer.separable else ""),
+                        *extras,
+                    ]
+                ),
                 shape=f"{c}×{h}×{w}",
                 size=c * h * w,
             )
         )
     features = flat_features(spec)
-    stages.append(
-        dict(kind="flatten", title="Flatten", detail="", shape=str(features), size=features)
-    )
+    title = "Global avg pool" if spec.global_pool else "Flatten"
+    stages.append(dict(kind="flatten", title=title, detail="", shape=str(features), size=features))
     for i, layer in enumerate(spec.dense, start=1):
         extras = [layer.activation]
         if layer.batch_norm:

@@ -49,6 +49,9 @@ def _add(kind: str) -> None:
 
 def _remove(kind: str, index: int) -> None:
     del _layers(kind)[index]
+    spec = build_state.current_spec()
+    if not spec.conv:
+        spec.global_pool = False  # there are no maps left to average
     build_state.bump_revision()
 
 
@@ -238,6 +241,24 @@ def conv_editor(spec: ModelSpec, disabled: bool = False) -> None:
                 help="conv → pool → activation → batch norm: the activation and the norm then "
                 "work on a quarter of the pixels, which is faster and trains as well.",
             )
+            layer.separable = bottom[0].checkbox(
+                "Separable",
+                value=layer.separable,
+                key=widget_key(f"conv{i}_separable"),
+                disabled=disabled,
+                help="A k×k filter per input channel, then a 1×1 convolution that mixes them: "
+                "far fewer weights for almost the same features (MobileNet's depthwise-separable "
+                "convolution).",
+            )
+    if spec.conv:
+        spec.global_pool = st.checkbox(
+            "Average each map (global average pooling)",
+            value=spec.global_pool,
+            key=widget_key("global_pool"),
+            disabled=disabled,
+            help="The last convolution's maps are averaged to one number per channel instead of "
+            "flattened: the next layer then needs C weights per unit instead of C·H·W.",
+        )
     _add_button(
         "conv", "Add convolution", len(spec.conv), MAX_CONV_LAYERS, "convolutions", disabled
     )

@@ -5,8 +5,8 @@ A link names a preset and lists only what differs from it, one readable paramete
     ?preset=small-cnn&dense=77-relu~64-tanh-bn-d0.2&lr=0.01&epochs=3&classes=37&aug_enabled=1
 
 Layers are `~`-separated; a dense layer is `width-activation[-bn][-d<dropout>]`, a convolution
-`channels-kernel-padding-activation-pool[-bn][-d<dropout>][-pf]` (`pf`: pool first), and `none`
-is an empty list. Digits
+`channels-kernel-padding-activation-pool[-bn][-d<dropout>][-pf][-sep]` (`pf`: pool first,
+`sep`: separable), and `none` is an empty list. Digits
 are written one after another (`37` is 3 vs 7). `encode` and `decode` are pure; the device is
 left out on purpose, as it belongs to the machine that opens the link, not to the network.
 A lesson's `lock=` and `hide=` (core.lesson) travel with the settings in the URL and the link.
@@ -73,6 +73,7 @@ def _format_value(value) -> str:
 DENSE_POSITIONAL = ["width", "activation"]
 CONV_POSITIONAL = ["channels", "kernel", "padding", "activation", "pool"]
 POOL_FIRST_FLAG = "pf"
+SEPARABLE_FLAG = "sep"
 
 
 def _format_layer(layer: dict, positional: list[str]) -> str:
@@ -83,6 +84,8 @@ def _format_layer(layer: dict, positional: list[str]) -> str:
         parts.append("d" + _format_value(float(layer["dropout"])))
     if layer.get("pool_first"):
         parts.append(POOL_FIRST_FLAG)
+    if layer.get("separable"):
+        parts.append(SEPARABLE_FLAG)
     return "-".join(parts)
 
 
@@ -111,13 +114,15 @@ def _parse_layers(name: str, text: str, cls, positional: list[str]) -> list[dict
         layer["dropout"] = 0.0
         flags = "'bn' nor d<dropout>"
         if "pool_first" in kinds:
-            layer["pool_first"] = False
-            flags = f"'bn', d<dropout> nor '{POOL_FIRST_FLAG}'"
+            layer["pool_first"] = layer["separable"] = False
+            flags = f"'bn', d<dropout>, '{POOL_FIRST_FLAG}' nor '{SEPARABLE_FLAG}'"
         for flag in parts[len(positional) :]:
             if flag == "bn":
                 layer["batch_norm"] = True
             elif flag == POOL_FIRST_FLAG and "pool_first" in kinds:
                 layer["pool_first"] = True
+            elif flag == SEPARABLE_FLAG and "separable" in kinds:
+                layer["separable"] = True
             elif flag.startswith("d"):
                 layer["dropout"] = parse_field_text(f"{where}.dropout", flag[1:], "float")
             else:
