@@ -241,7 +241,7 @@ def conv_editor(spec: ModelSpec, disabled: bool = False) -> None:
                 help="conv → pool → activation → batch norm: the activation and the norm then "
                 "work on a quarter of the pixels, which is faster and trains as well.",
             )
-            layer.separable = bottom[0].checkbox(
+            layer.separable = bottom[4].checkbox(
                 "Separable",
                 value=layer.separable,
                 key=widget_key(f"conv{i}_separable"),
