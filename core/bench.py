@@ -290,6 +290,10 @@ def run_bench(args) -> int:
         return run_executor_bench(args)
     if getattr(args, "presets", None):
         return run_preset_costs(args)
+    if getattr(args, "optdigits", False):
+        from core.optdigits import run_optdigits_cli
+
+        return run_optdigits_cli(args)
     if getattr(args, "drawings", False):
         from core.drawbench import run_drawings_cli
 

