@@ -67,6 +67,22 @@ FAST_ADAM = dict(
     normalization="mnist",
 )
 
+
+
+def speedrun_spec() -> ModelSpec:
+    """Return the speedrun's network, a fresh object: the speedrun, draw and the quick-train use it."""
+    return ModelSpec(
+        conv=[
+            ConvLayer(16, 5, "valid", batch_norm=True, pool_first=True),
+            ConvLayer(32, 3, "valid", batch_norm=True, pool_first=True),
+        ],
+        dense=[DenseLayer(128)],
+    )
+
+
+# the speedrun's training: Adam as above, batch 256, every digit trains (no validation split)
+SPEEDRUN_TRAINING = dict(**FAST_ADAM, batch_size=256, val_fraction=0.0)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -190,14 +206,8 @@ PRESETS: dict[str, Preset] = {
             "norm), 128, 10; Adam β (0.7, 0.9), one-cycle to 0.01 with β₁ held, batch 256, one "
             "epoch over all 60,000 digits (no validation split). Measured on 2 CPU cores: 99.08% ± "
             "0.07% over 5 seeds (lowest 99.00%) in 4.6 s of training a run (4.2–5.0 s).",
-            ModelSpec(
-                conv=[
-                    ConvLayer(16, 5, "valid", batch_norm=True, pool_first=True),
-                    ConvLayer(32, 3, "valid", batch_norm=True, pool_first=True),
-                ],
-                dense=[DenseLayer(128)],
-            ),
-            TrainConfig(**FAST_ADAM, batch_size=256, epochs=1, val_fraction=0.0),
+            speedrun_spec(),
+            TrainConfig(**SPEEDRUN_TRAINING, epochs=1),
             reported="target: mean test accuracy ≥ 0.990 over 5 seeds in ≤ 8 s",
         ),
         Preset(
@@ -224,24 +234,13 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "draw",
             "Drawing-robust CNN",
-            "A half-width small-cnn (16, 32 channels) trained with rotation, shift, scale, shear, elastic "
-            "and stroke-thickness augmentation, plus bold strokes with filled loops and flagged or "
-            "footed 1s, so that canvas drawings are recognised. Measured (seed 0, one CPU thread): "
-            "99.26% on the test set, 98.1% of the drawing bench.",
-            ModelSpec(
-                conv=[ConvLayer(16, 3, batch_norm=True), ConvLayer(32, 3, batch_norm=True)],
-                dense=[DenseLayer(128, "relu", 0.3)],
-            ),
-            TrainConfig(
-                optimizer="adamw",
-                lr=0.003,
-                batch_size=128,
-                epochs=6,
-                weight_decay=0.01,
-                schedule="onecycle",
-                normalization="mnist",
-                augment=DRAW_AUGMENT,
-            ),
+            "The speedrun's network trained 4 epochs with rotation, shift, scale, shear, elastic and "
+            "stroke-thickness augmentation, plus bold strokes with filled loops and flagged or "
+            "footed 1s, so that canvas drawings are recognised. Measured on 2 CPU cores, seeds 0–2: "
+            "99.32% on the test set (99.26–99.39%), 98.6% of the drawing bench and 94.9% of UCI's "
+            "real handwritten optdigits, in 50–63 s of training.",
+            speedrun_spec(),
+            TrainConfig(**SPEEDRUN_TRAINING, epochs=4, augment=DRAW_AUGMENT),
             reported="target: test accuracy ≥ 0.990, and drawings",
         ),
     ]

@@ -193,7 +193,7 @@ def test_quick_train_settings_are_valid_and_light():
     assert config.epochs == 2 and config.augment.enabled and config.classes == list(range(10))
     from core.train import timebudget
 
-    # light: a room waits for it (the uncorrected estimate; 68 s measured on one thread here)
+    # light: a room waits for it (the uncorrected estimate; 23.6 s measured on one thread here)
     assert timebudget.raw_estimate(spec, config) < 60
     # each quick-train job gets its own settings: one page editing them changes no other job
     assert quick_spec_config()[1].augment is not config.augment

@@ -67,8 +67,8 @@ def test_augmentation_is_part_of_the_estimate():
     plain.augment.enabled = False
     _, samples = timebudget.planned_steps_and_samples(config)
     added = timebudget.raw_estimate(spec, config) - timebudget.raw_estimate(spec, plain)
-    # the elastic field alone costs ~0.24 ms a digit: on 330,000 digits, over a minute
+    # the elastic field alone costs ~0.24 ms a digit: on 4 epochs of 60,000, close to a minute
     assert added == pytest.approx(timebudget.augment_seconds(config) * samples)
-    assert added > samples * timebudget.ELASTIC_SECONDS > 60
+    assert added > samples * timebudget.ELASTIC_SECONDS > 50
     plain.augment.enabled, plain.augment.elastic = True, False
     assert timebudget.augment_seconds(plain) < timebudget.augment_seconds(config)
