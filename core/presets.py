@@ -68,7 +68,6 @@ FAST_ADAM = dict(
 )
 
 
-
 def speedrun_spec() -> ModelSpec:
     """Return the speedrun's network, a fresh object: the speedrun, draw and the quick-train use it."""
     return ModelSpec(
