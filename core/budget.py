@@ -121,6 +121,11 @@ def _stages(spec: ModelSpec) -> list[_Stage]:
     return stages
 
 
+def saved_per_image(spec: ModelSpec) -> int:
+    """Return the numbers per image autograd keeps for the backward pass, over the network."""
+    return sum(stage.saved for stage in _stages(spec))
+
+
 def estimate(spec: ModelSpec, config: TrainConfig) -> MemoryEstimate:
     """Return the memory a training run of spec with config needs, by kind (settings validated)."""
     stages = _stages(spec)

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.atomic import write_file
+from core.budget import saved_per_image
 from core.config import TrainConfig
 from core.data import split_sizes
 from core.filelock import locked
@@ -34,6 +35,13 @@ PARAMETER_SECONDS = 5e-9
 DENSE_MACS_PER_SECOND = 5.0e10
 CONV_MACS_PER_SECOND = 1.3e10
 BACKWARD_FACTOR = 3  # forward + backward ≈ three forward passes
+# and every number a layer outputs costs its elementwise work (batch norm, activation, pooling)
+# whatever the multiply-adds: without it tiny (980 parameters, 84,445 multiply-adds, 27,771
+# numbers kept per digit) was estimated at 3.7 ms a step against 14.2 measured (bare steps on one
+# thread, 2026-12-02), a quarter, while small-cnn and speedrun were estimated at twice theirs.
+# With it the ratios lie within 0.76..2.7 instead of 0.26..2.0; the machine's correction then
+# sets the level.
+ACTIVATION_SECONDS = 2e-9
 # augmentation (core.augment), seconds per training digit on one thread of the same machine:
 # the warp every augmented digit gets, and what each option adds (measured 2026-12-01 on
 # batches of 256; the quick-train's augmentation costs about as much as its network)
@@ -78,8 +86,9 @@ def raw_estimate(spec: ModelSpec, config: TrainConfig) -> float:
     # the convolutions' share: the network without its dense layers, less the output layer
     conv = multiply_adds(replace(spec, dense=[])) - flat_features(spec) * spec.outputs
     per_sample = conv / CONV_MACS_PER_SECOND + (total - conv) / DENSE_MACS_PER_SECOND
+    per_sample = per_sample * BACKWARD_FACTOR + saved_per_image(spec) * ACTIVATION_SECONDS
     per_step = STEP_SECONDS + parameter_count(spec) * PARAMETER_SECONDS
-    return steps * per_step + (per_sample * BACKWARD_FACTOR + augment_seconds(config)) * samples
+    return steps * per_step + (per_sample + augment_seconds(config)) * samples
 
 
 def _correction_path(runs_dir: str | os.PathLike | None) -> Path | None:
