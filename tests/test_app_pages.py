@@ -141,6 +141,18 @@ def test_separable_convolutions_and_global_pooling_are_switched_in_the_editor():
     assert "torch.flatten(x, 1)" in at.code[1].value
 
 
+def test_removing_the_last_convolution_turns_global_pooling_off():
+    at = _app("views/2_Build.py")
+    _by_label(at.selectbox, "Start from a preset").set_value("tiny").run()
+    for _ in range(5):
+        at.button(key=f"r{at.session_state['settings_revision']}_conv0_remove").click().run()
+        assert not at.exception
+    spec = at.session_state["spec"]
+    assert spec.conv == [] and not spec.global_pool  # else the spec would not validate
+    assert not [w for w in at.checkbox if w.label.startswith("Average each map")]
+    assert _metric(at, "Parameters") == f"{784 * 10 + 10:,}"
+
+
 def test_a_preset_also_loads_its_training_settings():
     at = _app("views/2_Build.py")
     _by_label(at.selectbox, "Start from a preset").set_value("best-mlp").run()
