@@ -204,7 +204,7 @@ def run_optdigits_cli(args) -> int:
     try:
         path = fetch_optdigits(resolve_data_dir(args.data) / "optdigits")
         ink, labels = load_optdigits(path)
-    except DataPackError as exc:
+    except (DataPackError, OSError) as exc:  # OSError: e.g. a data folder it cannot write
         print(f"error: {exc}")
         return 2
     runs = {name: preset_run(name, args.data, args.runs) for name in BENCH_PRESETS}

