@@ -32,6 +32,24 @@ from ui.build_state import widget_key
 
 ACTIVATION_NAMES = list(ACTIVATIONS)
 KERNELS = list(range(1, 10))
+# a convolution's on/off settings, stacked in one column: (field, label, key suffix, help)
+CONV_FLAGS = (
+    ("batch_norm", "Batch norm", "bn", None),
+    (
+        "pool_first",
+        "Pool first",
+        "pool_first",
+        "conv → pool → activation → batch norm: the activation and the norm then work on a "
+        "quarter of the pixels, which is faster and trains as well.",
+    ),
+    (
+        "separable",
+        "Separable",
+        "separable",
+        "A k×k filter per input channel, then a 1×1 convolution that mixes them: far fewer "
+        "weights for almost the same features (MobileNet's depthwise-separable convolution).",
+    ),
+)
 
 
 def _layers(kind: str) -> list:
@@ -227,29 +245,18 @@ def conv_editor(spec: ModelSpec, disabled: bool = False) -> None:
                 key=widget_key(f"conv{i}_dropout"),
                 disabled=disabled,
             )
-            layer.batch_norm = bottom[4].checkbox(
-                "Batch norm",
-                value=layer.batch_norm,
-                key=widget_key(f"conv{i}_bn"),
-                disabled=disabled,
-            )
-            layer.pool_first = bottom[4].checkbox(
-                "Pool first",
-                value=layer.pool_first,
-                key=widget_key(f"conv{i}_pool_first"),
-                disabled=disabled,
-                help="conv → pool → activation → batch norm: the activation and the norm then "
-                "work on a quarter of the pixels, which is faster and trains as well.",
-            )
-            layer.separable = bottom[4].checkbox(
-                "Separable",
-                value=layer.separable,
-                key=widget_key(f"conv{i}_separable"),
-                disabled=disabled,
-                help="A k×k filter per input channel, then a 1×1 convolution that mixes them: "
-                "far fewer weights for almost the same features (MobileNet's depthwise-separable "
-                "convolution).",
-            )
+            for name, label, key, help_text in CONV_FLAGS:
+                setattr(
+                    layer,
+                    name,
+                    bottom[4].checkbox(
+                        label,
+                        value=getattr(layer, name),
+                        key=widget_key(f"conv{i}_{key}"),
+                        disabled=disabled,
+                        help=help_text,
+                    ),
+                )
     if spec.conv:
         spec.global_pool = st.checkbox(
             "Average each map (global average pooling)",
