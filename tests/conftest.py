@@ -50,6 +50,14 @@ def isolated_folders(tmp_path, monkeypatch):
     return runs
 
 
+@pytest.fixture
+def checkpoint_every_epoch(monkeypatch):
+    """Checkpoint at every epoch's end (not every 30 s of training), for the tests of resuming."""
+    from core.train.callbacks import CHECKPOINT_ENV
+
+    monkeypatch.setenv(CHECKPOINT_ENV, "0")
+
+
 def train_tiny_run(runs_dir: Path, data_dir: Path, name: str, spec, config) -> Path:
     """Train a small real run through the job registry, wait for it, and return its folder."""
     from core.train.jobs import JobRegistry

@@ -21,6 +21,8 @@ from core.train.run import JobRequest, run_job
 from core.train.trainer import TrainControl, TrainingDiverged
 
 REPO = Path(__file__).resolve().parent.parent
+# these tests interrupt runs of a few seconds: they need the checkpoint at every epoch's end
+pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")
 
 
 def small_best_mlp(epochs: int = 3):

@@ -122,7 +122,7 @@ class Classroom:
         self.run(session)
         self.run(session, lambda: session.at.switch_page("views/3_Train.py"))
         # a job to stop, or whose tab closes, must still be going when that happens
-        epochs = {"stop": 50, "close": 300}.get(
+        epochs = {"stop": 300, "close": 300}.get(
             session.role, HOLDING_EPOCHS if session.number == HOLDS_THE_LINE else 1
         )
         at = session.at

@@ -230,6 +230,7 @@ def test_an_exported_run_carries_its_replay_through_import(tiny_run, replay, tmp
     assert load_run(imported.path).replay.probe_indices == replay.probe_indices
 
 
+@pytest.mark.usefixtures("checkpoint_every_epoch")
 def test_a_resumed_run_keeps_the_frames_from_before_its_checkpoint(data_dir, tmp_path):
     spec, config = get_preset("best-mlp").fresh()
     config.epochs, config.train_fraction, config.device = 2, 0.05, "cpu"

@@ -111,6 +111,7 @@ def test_a_checkpoint_keeps_the_schedule_ended_and_the_rate_set():
     assert resumed.scheduler is None and resumed.settings() == (0.02, 0.3)
 
 
+@pytest.mark.usefixtures("checkpoint_every_epoch")
 def test_a_steered_run_continued_from_its_checkpoint_keeps_its_changes(data_dir, tmp_path):
     config = tiny_config(
         epochs=2, optimizer="adamw", schedule="onecycle", lr=0.01, train_fraction=0.02

@@ -1,12 +1,15 @@
 """What hooks into the trainer's loop: step logging, validation, live probes, checkpoints.
 
 Each callback is attached with `attach(trainer)` and reads the trainer's state when called.
+Work done at an epoch's end is paced by the clock (core.train.cadence): a full-batch run ends
+an epoch at every step, and its cost must follow its seconds, not its number of epochs.
 `ProgressBar` is not a callback but an event listener: the CLI's one-line progress display.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -14,6 +17,7 @@ from collections.abc import Callable
 import torch
 
 from core.probes import PROBE_DIGITS, FeatureProjector, grad_every, weight_snapshot
+from core.train.cadence import Cadence
 from core.train.events import (
     Checkpointed,
     EpochEnded,
@@ -31,6 +35,23 @@ FLUSH_EVERY_SECONDS = 0.2
 WEIGHTS_EVERY_SECONDS = 1.0  # how often the live first-layer weights are refreshed
 # clusters form mostly within the first epoch: the live PCA cannot wait for its end
 FEATURES_EVERY_SECONDS = 2.0
+# the live views' most of the training time: a slow PCA (a wide first layer) waits longer
+PROBES_MAX_SHARE = 0.03
+# a killed server loses at most this much training; 0 checkpoints at every epoch's end
+CHECKPOINT_ENV = "DIGITLAB_CHECKPOINT_SECONDS"
+DEFAULT_CHECKPOINT_SECONDS = 30.0
+
+
+def checkpoint_seconds() -> float:
+    """Return the training seconds between checkpoints, from $DIGITLAB_CHECKPOINT_SECONDS (30)."""
+    text = os.environ.get(CHECKPOINT_ENV)
+    try:
+        seconds = DEFAULT_CHECKPOINT_SECONDS if not text else float(text)
+    except ValueError:
+        raise ValueError(f"{CHECKPOINT_ENV} must be seconds, got {text!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{CHECKPOINT_ENV} must be 0 (every epoch) or more seconds, got {text!r}")
+    return seconds
 
 
 class StepLog:
@@ -48,12 +69,27 @@ class StepLog:
         trainer.grad_every = grad_every(trainer.total_steps) if self.grad_norms else 0
         trainer.add_callback("on_epoch_start", self.on_epoch_start)
         trainer.add_callback("on_batch_end", self.on_batch_end)
-        trainer.add_callback("before_epoch_end", self.flush)
+        trainer.add_callback("before_epoch_end", self.on_epoch_boundary)
+        trainer.add_callback("on_flush", self.flush)
+        trainer.add_callback("on_end", self.flush)
+
+    def on_epoch_boundary(self, trainer: Trainer) -> None:
+        # a stopped or finished run sends everything; otherwise the usual group size or time,
+        # so that a full-batch run (an epoch a step) sends groups, not a message a step
+        if trainer.step >= trainer.total_steps or trainer.control.stopped:
+            self.flush(trainer)
+        elif self.pending and (
+            len(self.pending) >= FLUSH_EVERY_STEPS
+            or time.perf_counter() - self.last_time >= FLUSH_EVERY_SECONDS
+        ):
+            self.flush(trainer)
 
     def on_epoch_start(self, trainer: Trainer) -> None:
-        # the rate counts training steps only, not the validation and probes between epochs
-        self.last_time, self.last_step = time.perf_counter(), trainer.step
-        self.last_paused = trainer.paused_seconds
+        # the rate counts training steps only, not the validation and probes between epochs;
+        # with steps still pending (a short epoch) the group's own clock goes on
+        if not self.pending:
+            self.last_time, self.last_step = time.perf_counter(), trainer.step
+            self.last_paused = trainer.paused_seconds
 
     def on_batch_end(self, trainer: Trainer) -> None:
         every = trainer.grad_every
@@ -116,7 +152,8 @@ class Validation:
 
 class LiveProbes:
     """Emits the first layer's weights about once a second and a 2-D PCA of test digits'
-    last hidden features every few seconds, both also at the start and at each epoch's end."""
+    last hidden features every few seconds (more rarely where the PCA is slow), both also at
+    the start and at the end; an epoch's end shows them when they are due."""
 
     def attach(self, trainer: Trainer) -> None:
         self.projector = None
@@ -124,29 +161,29 @@ class LiveProbes:
         if len(test):
             images = prepare(test.images[:PROBE_DIGITS], trainer.config, trainer.device, True)
             self.projector = FeatureProjector(images, test.labels[:PROBE_DIGITS])
+        self.weights = Cadence(WEIGHTS_EVERY_SECONDS, PROBES_MAX_SHARE)
+        self.features = Cadence(FEATURES_EVERY_SECONDS, PROBES_MAX_SHARE)
         trainer.add_callback("on_start", self.show_all)
         trainer.add_callback("on_batch_end", self.on_batch_end)
-        trainer.add_callback("on_epoch_end", self.show_all)
+        trainer.add_callback("on_epoch_end", self.on_batch_end)
+        trainer.add_callback("on_end", self.show_all)
 
     def show_all(self, trainer: Trainer) -> None:
-        self.show_weights(trainer)
+        self.weights.run(self.show_weights, trainer)
         if self.projector is not None:
-            self.show_features(trainer)
+            self.features.run(self.show_features, trainer)
 
     def on_batch_end(self, trainer: Trainer) -> None:
-        now = time.perf_counter()
-        if now - self.weights_time >= WEIGHTS_EVERY_SECONDS:
-            self.show_weights(trainer)
-        if self.projector is not None and now - self.features_time >= FEATURES_EVERY_SECONDS:
-            self.show_features(trainer)
+        if self.weights.due():
+            self.weights.run(self.show_weights, trainer)
+        if self.projector is not None and self.features.due():
+            self.features.run(self.show_features, trainer)
 
     def show_weights(self, trainer: Trainer) -> None:
-        self.weights_time = time.perf_counter()
         weights = weight_snapshot(trainer.model, trainer.spec).numpy()
         trainer.emit(WeightsSnapshot(step=trainer.step, epoch=trainer.epoch, weights=weights))
 
     def show_features(self, trainer: Trainer) -> None:
-        self.features_time = time.perf_counter()
         projected = self.projector.project(trainer.model)
         if projected is None:
             return  # the weights are no longer finite: the step log ends the run at its flush
@@ -163,18 +200,37 @@ class LiveProbes:
 
 
 class Checkpointer:
-    """After each epoch, hands the trainer to save(trainer) -> folder and reports it."""
+    """Hands the trainer to save(trainer) -> folder at an epoch's end once `every_seconds` of
+    training have passed since the last checkpoint (0: at every epoch's end), and reports it.
 
-    def __init__(self, save: Callable[[Trainer], str]) -> None:
+    The run's end is saved whole by its job, so a killed server loses at most every_seconds
+    of training, and a short run writes no checkpoint at all.
+    """
+
+    def __init__(self, save: Callable[[Trainer], str], every_seconds: float | None = None) -> None:
         self.save = save
+        self.every_seconds = checkpoint_seconds() if every_seconds is None else every_seconds
+        self.saved = 0  # how many checkpoints this run wrote
 
     def attach(self, trainer: Trainer) -> None:
+        self.cadence = Cadence(self.every_seconds, clock=trainer.training_seconds)
+        trainer.add_callback("on_start", self.on_start)
         trainer.add_callback("on_epoch_end", self.on_epoch_end)
+
+    def on_start(self, trainer: Trainer) -> None:
+        # the first checkpoint after every_seconds of training (a resumed run counts from here)
+        self.cadence.next_time = trainer.training_seconds() + self.every_seconds
 
     def on_epoch_end(self, trainer: Trainer) -> None:
         if trainer.step >= trainer.total_steps or trainer.control.stopped:
             return  # the run is about to be saved whole
+        if not self.cadence.due():
+            return
+        trainer.trigger("on_flush")  # the checkpoint holds every step so far
+        started = self.cadence.clock()
         folder = self.save(trainer)
+        self.cadence.ran(started)
+        self.saved += 1
         trainer.emit(Checkpointed(epoch=trainer.epoch, step=trainer.step, run_dir=str(folder)))
 
 

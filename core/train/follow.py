@@ -27,8 +27,8 @@ def followable(spec) -> bool:
 
 
 class ModelFollower:
-    """Emits a ModelSnapshot at the start, every MODEL_EVERY_SECONDS, at each epoch's end and at
-    the end, so the last snapshot holds the weights the run is saved with."""
+    """Emits a ModelSnapshot at the start, every MODEL_EVERY_SECONDS (an epoch's end included)
+    and at the end, so the last snapshot holds the weights the run is saved with."""
 
     def attach(self, trainer: Trainer) -> None:
         if not followable(trainer.spec):
@@ -37,7 +37,7 @@ class ModelFollower:
         self.next_time = 0.0
         trainer.add_callback("on_start", self.send)
         trainer.add_callback("on_batch_end", self.on_batch_end)
-        trainer.add_callback("on_epoch_end", self.send)
+        trainer.add_callback("on_epoch_end", self.on_batch_end)  # when due: an epoch may be a step
         trainer.add_callback("on_end", self.send)
 
     def on_batch_end(self, trainer: Trainer) -> None:

@@ -24,6 +24,7 @@ from core.data import Task, normalize, to_float
 from core.evaluation import predicted_class
 from core.models import ModelSpec, build
 from core.probes import layer_labels, weighted_layers
+from core.train.cadence import Cadence
 from core.train.device import choose_device, device_label
 from core.train.engines import ENGINES, LEAN_STEP, StepSettings, score
 from core.train.events import EpochEnded, Event, SettingsChanged, Started, Step, Validated
@@ -36,7 +37,11 @@ CALLBACK_POINTS = (
     "before_epoch_end",
     "on_epoch_end",
     "on_end",
+    "on_flush",  # send the steps not yet reported (before a checkpoint)
 )
+# a full-batch run ends an epoch at every step: its validation at an epoch's end may take at
+# most this share of the training time, and it is scored every few steps (its last always)
+VALIDATION_MAX_SHARE = 0.05
 
 
 class TrainingFailed(RuntimeError):
@@ -211,6 +216,7 @@ class Trainer:
         self.started = time.perf_counter()
         self.start_step = 0
         self.grad_every = 0  # gradient norms every this many steps (set by StepLog); 0: none
+        self.validation = Cadence(0.0, VALIDATION_MAX_SHARE)
 
     def add_callback(self, on: str, callback: Callable[[Trainer], None]) -> None:
         """Call callback(trainer) at a point of the loop: one of CALLBACK_POINTS."""
@@ -314,6 +320,7 @@ class Trainer:
 
     def validate(self) -> Validated:
         """Score the validation digits now, emit and remember the result."""
+        started = time.perf_counter()
         val_loss, val_accuracy = score(
             self.model, self.x_val, self.y_val, self.config, self.spec.outputs
         )
@@ -321,6 +328,7 @@ class Trainer:
             step=self.step, epoch=self.epoch, val_loss=val_loss, val_accuracy=val_accuracy
         )
         self.emit(self.last_val)
+        self.validation.ran(started)
         return self.last_val
 
     def _begin_epoch(self) -> None:
@@ -367,7 +375,14 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         val = self.last_val if self.last_val and self.last_val.step == self.step else None
-        val = val or self.validate()
+        last = self.step >= self.total_steps or self.control.stopped
+        # an epoch of one step (full batch) is scored when due; longer ones always
+        if val is None and (last or self.steps_per_epoch > 1 or self.validation.due()):
+            val = self.validate()
+        # not due: this epoch has no validation score of its own (the charts skip it)
+        val = val or Validated(
+            step=self.step, epoch=self.epoch, val_loss=math.nan, val_accuracy=math.nan
+        )
         event = EpochEnded(
             epoch=self.epoch,
             step=self.step,
