@@ -76,12 +76,9 @@ class StepLog:
     def on_epoch_boundary(self, trainer: Trainer) -> None:
         # a stopped or finished run sends everything; otherwise the usual group size or time,
         # so that a full-batch run (an epoch a step) sends groups, not a message a step
-        if trainer.step >= trainer.total_steps or trainer.control.stopped:
-            self.flush(trainer)
-        elif self.pending and (
-            len(self.pending) >= FLUSH_EVERY_STEPS
-            or time.perf_counter() - self.last_time >= FLUSH_EVERY_SECONDS
-        ):
+        ending = trainer.step >= trainer.total_steps or trainer.control.stopped
+        full = len(self.pending) >= FLUSH_EVERY_STEPS
+        if ending or full or time.perf_counter() - self.last_time >= FLUSH_EVERY_SECONDS:
             self.flush(trainer)
 
     def on_epoch_start(self, trainer: Trainer) -> None:

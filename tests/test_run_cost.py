@@ -1,0 +1,118 @@
+"""Every run costs what its steps cost: work done between steps is paced by the clock, not by
+the epoch, so a full-batch run (an epoch at every step) writes a handful of checkpoints, scores
+its validation digits every few steps, and its time per step does not grow with its length."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from core.presets import get_preset
+from core.train import run as run_module
+from core.train.cadence import Cadence
+from core.train.callbacks import CHECKPOINT_ENV, FEATURES_EVERY_SECONDS, WEIGHTS_EVERY_SECONDS
+from core.train.events import (
+    Checkpointed,
+    Done,
+    EpochEnded,
+    FeaturesSnapshot,
+    ModelSnapshot,
+    Validated,
+    WeightsSnapshot,
+)
+from core.train.follow import MODEL_EVERY_SECONDS
+from core.train.run import JobRequest, run_job
+from core.train.trainer import TrainControl
+
+
+def full_batch_run(data_dir, runs_dir, steps: int, name: str, monkeypatch, saves: list):
+    """Train seed-3v7 (one neuron, full batch) on a tenth of the 3s and 7s for `steps` steps;
+    return its events and the training seconds. `saves` receives a line per save_run call."""
+    spec, config = get_preset("seed-3v7").fresh()
+    config.iterations, config.train_fraction, config.val_fraction = steps, 0.1, 0.1
+    real_save = run_module.save_run
+
+    def counted_save(*args, **kwargs):
+        saves.append(kwargs.get("checkpoint") is not None)
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "save_run", counted_save)
+    events = []
+    request = JobRequest(name, name, spec, config, str(data_dir), str(runs_dir))
+    run_job(request, events.append, TrainControl())
+    done = events[-1]
+    assert isinstance(done, Done) and done.status == "finished", done
+    return events
+
+
+def count(events, kind) -> int:
+    return sum(isinstance(e, kind) for e in events)
+
+
+def test_a_full_batch_run_writes_a_handful_of_checkpoints_and_probes_by_the_clock(
+    data_dir, tmp_path, monkeypatch
+):
+    monkeypatch.delenv(CHECKPOINT_ENV, raising=False)  # the default: every 30 s of training
+    saves: list[bool] = []
+    events = full_batch_run(data_dir, tmp_path, 300, "fb300", monkeypatch, saves)
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert len(epochs) == 300  # full batch: every step is an epoch
+    started, ended = events[0].time, events[-1].time
+    seconds = ended - started
+    # a checkpoint wrote the whole folder at every one of those epochs' ends before (issue 22)
+    assert count(events, Checkpointed) <= 1 + seconds / 30
+    assert sum(saves) == count(events, Checkpointed) and len(saves) - sum(saves) == 1
+    # the live views at most at their pace (plus the start and the end), not once an epoch
+    assert count(events, WeightsSnapshot) <= seconds / WEIGHTS_EVERY_SECONDS + 3
+    assert count(events, FeaturesSnapshot) <= seconds / FEATURES_EVERY_SECONDS + 3
+    assert count(events, ModelSnapshot) <= seconds / MODEL_EVERY_SECONDS + 3
+    # validation: a bounded share of the time, and always the last epoch
+    validated = count(events, Validated)
+    assert 1 <= validated < 300
+    assert not math.isnan(epochs[-1].val_accuracy)
+    scored = [e for e in epochs if not math.isnan(e.val_accuracy)]
+    assert len(scored) == validated
+
+
+def test_a_ten_times_longer_full_batch_run_takes_about_ten_times_as_long(
+    data_dir, tmp_path, monkeypatch
+):
+    def seconds_per_step(steps: int) -> float:
+        full_batch_run(data_dir, tmp_path, steps, f"fb{steps}", monkeypatch, [])
+        summary = (tmp_path / f"fb{steps}" / "summary.json").read_text()
+        return json.loads(summary)["seconds"] / steps
+
+    seconds_per_step(40)  # warm-up: the first run in a process pays for imports and allocation
+    short, long = seconds_per_step(60), seconds_per_step(600)
+    # quadratic costs (a folder written at every epoch) made a 10× run take ~20× as long;
+    # generous, as this machine is shared and noisy: a growth, not a speed target
+    assert long <= short * 1.6, (short, long)
+
+
+def test_a_cadence_spaces_work_by_its_seconds_and_by_its_share_of_the_time():
+    now = [0.0]
+    cadence = Cadence(1.0, share=0.1, clock=lambda: now[0])
+    assert cadence.due()  # the first time always runs
+    cadence.ran(started=0.0)  # took no time: due again after 1 s
+    now[0] = 0.5
+    assert not cadence.due()
+    now[0] = 1.0
+    assert cadence.due()
+    started = now[0]
+    now[0] = 1.5  # took 0.5 s: at most a tenth of the time, so 5 s before the next
+    cadence.ran(started)
+    now[0] = 6.4
+    assert not cadence.due()
+    now[0] = 6.5
+    assert cadence.due()
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "nan"])
+def test_a_bad_checkpoint_interval_is_refused_naming_the_variable(monkeypatch, value):
+    from core.train.callbacks import checkpoint_seconds
+
+    monkeypatch.setenv(CHECKPOINT_ENV, value)
+    with pytest.raises(ValueError, match=CHECKPOINT_ENV):
+        checkpoint_seconds()
