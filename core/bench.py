@@ -284,6 +284,10 @@ def run_bench(args) -> int:
         return run_app_bench(args)
     if getattr(args, "step", False):
         return run_step_bench(args)
+    if getattr(args, "overhead", False):
+        from core.overheadbench import run_overhead_bench
+
+        return run_overhead_bench(args)
     if getattr(args, "executors", False):
         from core.executorbench import run_executor_bench
 

@@ -384,16 +384,26 @@ def main(argv: list[str] | None = None) -> int:
         help="training seconds in the app (Chromium watching, or on another page) against the CLI",
     )
     bench.add_argument(
+        "--overhead",
+        action="store_true",
+        help="every preset's training seconds against its bare steps, CLI and app worker, "
+        "short and 10× longer (--preset: one only)",
+    )
+    bench.add_argument(
         "--executors",
         action="store_true",
         help="the local worker processes against Ray: job start times, and a race of 4 seeds",
     )
     bench.add_argument(
-        "--preset", choices=list(PRESETS), help="--app, --executors: the preset (seed-mlp-128)"
+        "--preset",
+        choices=list(PRESETS),
+        help="--app, --executors, --overhead: the preset (seed-mlp-128; --overhead: all)",
     )
     bench.add_argument("--repeat", type=int, default=3, help="--app, --step: rounds (3)")
     bench.add_argument(
-        "--worker-threads", type=int, help="--app: torch threads of the app's worker (cores - 1)"
+        "--worker-threads",
+        type=int,
+        help="--app, --overhead: torch threads of the app's worker (cores - 1)",
     )
     bench.add_argument(
         "--pages",

@@ -85,6 +85,29 @@ def pca_2d(features: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tens
     return coords.to(torch.float32), ratio.to(torch.float32)
 
 
+def principal_axes(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (coords (N, ≤2), explained variance ratio (≤2,)) of features (N, d), as pca_2d,
+    faster: for the views drawn while a run trains (the live PCA, the replay's frames).
+
+    By the eigenvectors of the smaller of the d × d and N × N products, in float32: measured
+    on 2 CPU cores, 2 ms against 25 ms for pca_2d's float64 SVD of 500 digits' 128 features,
+    and plenty for a picture; 26 ms against 129 ms for 1,000 digits' 784 inputs (a network with
+    no hidden layer), which made the live PCA most of seed-3v7's overhead (issue 22).
+    """
+    centred = features.to(torch.float32)
+    centred = centred - centred.mean(0, keepdim=True)
+    total = centred.pow(2).sum()
+    if centred.shape[1] <= centred.shape[0]:
+        values, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending
+        coords = centred @ vectors[:, -2:].flip(1)
+    else:
+        values, vectors = torch.linalg.eigh(centred @ centred.T)
+        coords = vectors[:, -2:].flip(1) * values[-2:].flip(0).clamp_min(0).sqrt()
+    top = values[-2:].flip(0).clamp_min(0)
+    explained = top / total if total > 0 else torch.zeros_like(top)
+    return coords.to(torch.float32), explained.to(torch.float32)
+
+
 # --- equations for the Build page's "under the hood" panel ------------------------------
 
 _DERIVATIVES = {

@@ -85,7 +85,7 @@ class FeatureProjector:
         model.train(was_training)
         if not torch.isfinite(features).all():
             return None
-        coords, explained = inside.pca_2d(features)
+        coords, explained = inside.principal_axes(features)
         if self._previous is not None and self._previous.shape == coords.shape:
             agreement = (coords * self._previous).sum(dim=0)
             coords = coords * torch.where(agreement < 0, -1.0, 1.0)

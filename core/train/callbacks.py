@@ -150,7 +150,7 @@ class Validation:
 class LiveProbes:
     """Emits the first layer's weights about once a second and a 2-D PCA of test digits'
     last hidden features every few seconds (more rarely where the PCA is slow), both also at
-    the start and at the end; an epoch's end shows them when they are due."""
+    the start, at each epoch's end (when due, where an epoch is a step) and at the end."""
 
     def attach(self, trainer: Trainer) -> None:
         self.projector = None
@@ -162,8 +162,14 @@ class LiveProbes:
         self.features = Cadence(FEATURES_EVERY_SECONDS, PROBES_MAX_SHARE)
         trainer.add_callback("on_start", self.show_all)
         trainer.add_callback("on_batch_end", self.on_batch_end)
-        trainer.add_callback("on_epoch_end", self.on_batch_end)
+        trainer.add_callback("on_epoch_end", self.on_epoch_end)
         trainer.add_callback("on_end", self.show_all)
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        if trainer.epoch_is_a_step:
+            self.on_batch_end(trainer)
+        else:
+            self.show_all(trainer)
 
     def show_all(self, trainer: Trainer) -> None:
         self.weights.run(self.show_weights, trainer)

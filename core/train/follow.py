@@ -27,8 +27,9 @@ def followable(spec) -> bool:
 
 
 class ModelFollower:
-    """Emits a ModelSnapshot at the start, every MODEL_EVERY_SECONDS (an epoch's end included)
-    and at the end, so the last snapshot holds the weights the run is saved with."""
+    """Emits a ModelSnapshot at the start, every MODEL_EVERY_SECONDS, at each epoch's end (when
+    due, where an epoch is a step) and at the end, so the last snapshot holds the weights the
+    run is saved with."""
 
     def attach(self, trainer: Trainer) -> None:
         if not followable(trainer.spec):
@@ -37,8 +38,12 @@ class ModelFollower:
         self.next_time = 0.0
         trainer.add_callback("on_start", self.send)
         trainer.add_callback("on_batch_end", self.on_batch_end)
-        trainer.add_callback("on_epoch_end", self.on_batch_end)  # when due: an epoch may be a step
+        trainer.add_callback("on_epoch_end", self.on_epoch_end)
         trainer.add_callback("on_end", self.send)
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        if not trainer.epoch_is_a_step or time.perf_counter() >= self.next_time:
+            self.send(trainer)
 
     def on_batch_end(self, trainer: Trainer) -> None:
         if time.perf_counter() >= self.next_time:

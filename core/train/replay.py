@@ -1,7 +1,8 @@
 """A run's replay: snapshots of the network taken while it trained, kept in its run folder.
 
 `ReplayRecorder` is a trainer callback. Before the first step, after a few early steps
-(EARLY_STEPS) and at the end of each epoch (thinned evenly past MAX_FRAMES) it runs a fixed
+(EARLY_STEPS) and at the end of each epoch (thinned evenly past MAX_FRAMES; a full-batch run
+skips those that would take more than REPLAY_MAX_SHARE of its training time) it runs a fixed
 set of test digits through the network in eval mode, without gradients, and keeps:
 - the first layer's weights (its first 64 units), each tile stored as int8 of ±its largest value;
 - a 2-D PCA of the last hidden layer for PROBE_POINTS test digits;
@@ -48,6 +49,7 @@ from core.runschema import (
     replay_tensors,
     weights_header,
 )
+from core.train.cadence import Cadence
 
 if TYPE_CHECKING:
     from core.train.trainer import Trainer
@@ -59,6 +61,9 @@ PROBE_POINTS = 500  # test digits projected (and scored for the confusion matrix
 REPLAY_DIGITS = 16  # test digits whose probabilities are kept per frame
 REPLAY_SEED = 0  # the digits' own seed: the same digits for every run of the same classes
 WEIGHT_LEVELS = 127  # int8 steps per tile: finer than a tile's colours can show
+# frames may take at most this share of the training time: a full-batch run of a few seconds
+# (seed-3v7) spent 12% of it on 32 planned frames; it keeps fewer, its first and last always
+REPLAY_MAX_SHARE = 0.03
 
 
 @dataclass
@@ -161,27 +166,6 @@ def _last_linear(model: nn.Sequential) -> int:
     return max(i for i, module in enumerate(model) if isinstance(module, nn.Linear))
 
 
-def principal_axes(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (coords (N, ≤2), explained variance ratio (≤2,)) of features (N, d), as pca_2d.
-
-    By the eigenvectors of the smaller of the d × d and N × N products, in float32: measured
-    on 2 CPU cores, 2 ms against 25 ms for pca_2d's float64 SVD of 500 digits' 128 features,
-    and plenty for a picture.
-    """
-    centred = features.to(torch.float32)
-    centred = centred - centred.mean(0, keepdim=True)
-    total = centred.pow(2).sum()
-    if centred.shape[1] <= centred.shape[0]:
-        values, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending
-        coords = centred @ vectors[:, -2:].flip(1)
-    else:
-        values, vectors = torch.linalg.eigh(centred @ centred.T)
-        coords = vectors[:, -2:].flip(1) * values[-2:].flip(0).clamp_min(0).sqrt()
-    top = values[-2:].flip(0).clamp_min(0)
-    explained = top / total if total > 0 else torch.zeros_like(top)
-    return coords.to(torch.float32), explained.to(torch.float32)
-
-
 def _two_columns(values: torch.Tensor) -> torch.Tensor:
     # a network whose last hidden layer has one unit has one principal axis
     missing = 2 - values.shape[-1]
@@ -208,6 +192,7 @@ class ReplayRecorder:
         self.digit_indices = test.indices[self.digit_rows].tolist()
         self.early, self.epochs = plan_frames(trainer.total_steps, trainer.steps_per_epoch)
         self.head = _last_linear(trainer.model)
+        self.cadence = Cadence(0.0, REPLAY_MAX_SHARE)
         trainer.add_callback("on_start", self.record)
         trainer.add_callback("on_batch_end", self.on_batch_end)
         trainer.add_callback("on_epoch_end", self.on_epoch_end)
@@ -220,20 +205,27 @@ class ReplayRecorder:
                 return callback.__self__
         return None
 
+    def _due(self, trainer: Trainer) -> bool:
+        # epochs of many steps keep every planned frame (the same frames for a resumed run);
+        # an epoch of one step (full batch) takes its planned frames while they are cheap
+        return not trainer.epoch_is_a_step or self.cadence.due()
+
     def on_batch_end(self, trainer: Trainer) -> None:
-        if trainer.step in self.early:
+        if trainer.step in self.early and self._due(trainer):
             self.record(trainer)
 
     def on_epoch_end(self, trainer: Trainer) -> None:
         last = trainer.step >= trainer.total_steps or trainer.control.stopped
-        if last or trainer.epoch in self.epochs:
+        if last or (trainer.epoch in self.epochs and self._due(trainer)):
             self.record(trainer)
 
     def record(self, trainer: Trainer) -> None:
         """Take a frame of the network as it is now (once per step)."""
         if any(frame.step == trainer.step for frame in self.frames):
             return
+        started = self.cadence.clock()
         frame = self.snapshot(trainer)
+        self.cadence.ran(started)
         if frame is None:
             return  # the weights are no longer finite: the step log ends the run
         if len(self.frames) >= MAX_FRAMES:
@@ -254,7 +246,7 @@ class ReplayRecorder:
         features, outputs = features.cpu(), outputs.cpu().to(torch.float32)
         if not (torch.isfinite(features).all() and torch.isfinite(outputs).all()):
             return None
-        coords, explained = principal_axes(features[:points])
+        coords, explained = inside.principal_axes(features[:points])
         predicted = predicted_class(outputs[:points])
         k = self.classes
         confusion = torch.bincount(self.labels * k + predicted, minlength=k * k).reshape(k, k)

@@ -230,6 +230,12 @@ class Trainer:
             callback(self)
 
     @property
+    def epoch_is_a_step(self) -> bool:
+        """Return whether every epoch is one step (full batch): work done at an epoch's end then
+        waits until it is due by the clock (core.train.cadence), as it would after any step."""
+        return self.steps_per_epoch == 1
+
+    @property
     def device_name(self) -> str:
         return device_label(self.device)
 
@@ -334,7 +340,8 @@ class Trainer:
     def _begin_epoch(self) -> None:
         self.epoch_started = time.perf_counter()
         self.epoch_paused = 0.0
-        self.model.train()
+        if not self.model.training:  # a full-batch run begins an epoch at every step
+            self.model.train()
         self.loss_sum = torch.zeros((), device=self.device)
         self.correct = torch.zeros((), device=self.device, dtype=torch.int64)
         self.seen = 0
@@ -377,7 +384,7 @@ class Trainer:
         val = self.last_val if self.last_val and self.last_val.step == self.step else None
         last = self.step >= self.total_steps or self.control.stopped
         # an epoch of one step (full batch) is scored when due; longer ones always
-        if val is None and (last or self.steps_per_epoch > 1 or self.validation.due()):
+        if val is None and (last or not self.epoch_is_a_step or self.validation.due()):
             val = self.validate()
         # not due: this epoch has no validation score of its own (the charts skip it)
         val = val or Validated(
