@@ -39,7 +39,8 @@ def layer_activations(model: nn.Sequential, image: torch.Tensor) -> list[tuple[s
     return outputs
 
 
-def _last_linear_index(model: nn.Sequential) -> int:
+def last_linear_index(model: nn.Sequential) -> int:
+    """Return the position of the network's last Linear layer (its output layer)."""
     indices = [i for i, module in enumerate(model) if isinstance(module, nn.Linear)]
     if not indices:
         raise ValueError("model has no Linear layer")
@@ -49,7 +50,7 @@ def _last_linear_index(model: nn.Sequential) -> int:
 def saliency(model: nn.Sequential, image: torch.Tensor, class_index: int) -> torch.Tensor:
     """Return |d score / d pixel| (28, 28) for the class's pre-softmax score (last Linear output)."""
     model.eval()
-    last = _last_linear_index(model)
+    last = last_linear_index(model)
     outputs = model[last].out_features
     if outputs == 1 and class_index in (0, 1):
         # one output scores the first digit against the second: both classes share its gradient
@@ -67,7 +68,7 @@ def saliency(model: nn.Sequential, image: torch.Tensor, class_index: int) -> tor
 def last_hidden_features(model: nn.Sequential, images: torch.Tensor) -> torch.Tensor:
     """Return the input to the final Linear layer for (N, 1, 28, 28) normalised images: (N, d)."""
     model.eval()
-    return model[: _last_linear_index(model)](images).flatten(1).cpu()
+    return model[: last_linear_index(model)](images).flatten(1).cpu()
 
 
 def pca_2d(features: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:

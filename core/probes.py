@@ -64,6 +64,12 @@ def weight_snapshot(model: nn.Sequential, spec: ModelSpec) -> torch.Tensor:
     return inside.first_layer_weights(model, spec)[:MAX_WEIGHT_TILES].clone()
 
 
+def _learns_features(model: nn.Sequential) -> bool:
+    """Return whether anything before the last Linear layer has weights (a hidden layer)."""
+    head = inside.last_linear_index(model)
+    return any(True for _ in model[:head].parameters())
+
+
 class FeatureProjector:
     """Projects a fixed set of digits' last-hidden features to 2-D, epoch after epoch.
 
@@ -74,12 +80,15 @@ class FeatureProjector:
     def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         self.images, self.labels = images, labels.cpu()
         self._previous: torch.Tensor | None = None
+        self._fixed: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def project(self, model: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Return (coords (N, 2), explained variance ratio) for the model as it is now.
 
         None when the features are not finite (a diverging run): there is nothing to project.
         """
+        if self._fixed is not None:
+            return self._fixed
         was_training = model.training
         features = inside.last_hidden_features(model, self.images)
         model.train(was_training)
@@ -90,4 +99,7 @@ class FeatureProjector:
             agreement = (coords * self._previous).sum(dim=0)
             coords = coords * torch.where(agreement < 0, -1.0, 1.0)
         self._previous = coords
+        if not _learns_features(model):
+            # no hidden layer (seed-3v7): the "features" are the digits, the same every time
+            self._fixed = coords, explained
         return coords, explained

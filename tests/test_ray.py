@@ -254,6 +254,7 @@ def test_one_batch_and_the_live_model_travel_through_the_hub(data_dir, tmp_path,
     assert job.wait(30) and job.state == "stopped"
 
 
+@pytest.mark.usefixtures("checkpoint_every_epoch")
 def test_a_run_cut_off_on_ray_continues_on_ray_from_its_checkpoint(data_dir, tmp_path, cluster):
     registry = JobRegistry(executor=cluster)
     job = registry.submit(ModelSpec(), quick_config(epochs=30), "cut-off", data_dir, tmp_path)

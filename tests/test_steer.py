@@ -169,7 +169,9 @@ def test_one_batch_while_paused_trains_exactly_one_step_and_reports_it(
     executor, data_dir, tmp_path, workers
 ):
     registry = JobRegistry(executor="thread" if executor == "thread" else workers)
-    config = tiny_config(epochs=20, optimizer="sgd", lr=0.05, classes=[3, 7])
+    config = tiny_config(
+        epochs=200, optimizer="sgd", lr=0.05, classes=[3, 7]
+    )  # paused long before its end
     spec = ModelSpec(dense=[DenseLayer(32)], outputs=2)
     job = registry.submit(spec, config, "single", data_dir=data_dir, runs_dir=tmp_path)
     wait_for(lambda: job.step_count() >= 3)

@@ -575,17 +575,26 @@ def loss_curve_figure(steps: list[Step], height: int = 280) -> go.Figure:
     return compact(fig, height, **loss_axes(log))
 
 
+def epoch_points(epochs: list[EpochEnded], field: str) -> tuple[list[int], list[float]]:
+    """Return the epochs and their values of one field, leaving out epochs without one (a
+    full-batch run is validated every few steps, not at each of its one-step epochs)."""
+    points = [(e.epoch, getattr(e, field)) for e in epochs]
+    points = [(x, y) for x, y in points if y == y]  # NaN: not measured at that epoch
+    return [x for x, _ in points], [y for _, y in points]
+
+
 def epoch_curves_figure(epochs: list[EpochEnded], height: int = 260) -> go.Figure:
     """Return train and validation loss (left) and accuracy (right) per epoch."""
-    xs = [e.epoch for e in epochs]
     traces = []
     for axis, metric in (("", "loss"), ("2", "accuracy")):
         for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
             number = ".2%" if metric == "accuracy" else ".4f"
+            # a full-batch run has an epoch a step: at most MAX_POINTS of them, the last kept
+            xs, ys = downsample(*epoch_points(epochs, f"{split}_{metric}"))
             traces.append(
                 go.Scatter(
                     x=xs,
-                    y=[getattr(e, f"{split}_{metric}") for e in epochs],
+                    y=ys,
                     xaxis=f"x{axis}",
                     yaxis=f"y{axis}",
                     name="train" if split == "train" else "validation",
@@ -596,7 +605,7 @@ def epoch_curves_figure(epochs: list[EpochEnded], height: int = 260) -> go.Figur
                 )
             )
     # two side-by-side panels by hand: make_subplots is slow for a chart redrawn twice a second
-    tick = 1 if len(xs) <= 20 else None
+    tick = 1 if len(epochs) <= 20 else None
     return compact(go.Figure(traces), height, **epoch_axes(tick))
 
 

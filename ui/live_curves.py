@@ -26,8 +26,8 @@ from ui.figures import (
     VAL_COLOR,
     VAL_DASH,
     epoch_axes,
+    epoch_points,
     loss_axes,
-    trailing_mean,
 )
 from ui.live_chart import Trace, live_lines
 
@@ -36,28 +36,68 @@ MAX_POINTS = 2000
 
 
 class StepColumns:
-    """The steps of one job as numpy columns, extended by the new steps on each rerun."""
+    """The steps of one job as numpy columns, extended by the new steps on each rerun.
+
+    A rerun's work is the new steps and the points drawn (at most MAX_POINTS a trace), never
+    the whole run: the smoothed loss comes from running sums kept as the steps arrive, and the
+    epochs are kept at the chart's stride (a full-batch run has an epoch at every step).
+    """
 
     def __init__(self) -> None:
         self.step = np.zeros(0, dtype=np.int64)
         self.loss = np.zeros(0)
         self.lr = np.zeros(0)
+        self.loss_sums = np.zeros(0)  # cumulative: a trailing mean is a difference of two
         self.sampled_steps: list[int] = []  # the steps that sampled gradient norms, and theirs
         self.grad_norms: list[list[float]] = []
+        # every epoch_stride-th epoch, and validated ones as often (a full-batch run's epochs
+        # are scored every few steps, rarely on the stride)
+        self.epochs: list = []
+        self.epochs_seen = 0
+        self.last_scored = -(10**9)
 
     def update(self, job: Job) -> None:
         known = len(self.step)
-        if job.step_count() < known:  # a different job under the same run id (never expected)
-            self.__init__()
+        if job.step_count() < known or job.epoch_count() < self.epochs_seen:
+            self.__init__()  # a different job under the same run id (never expected)
             known = 0
         new = job.steps(known)
         if new:
             self.step = np.concatenate([self.step, [s.step for s in new]])
-            self.loss = np.concatenate([self.loss, [s.loss for s in new]])
+            loss = np.array([s.loss for s in new], dtype=float)
+            self.loss = np.concatenate([self.loss, loss])
+            start = self.loss_sums[-1] if len(self.loss_sums) else 0.0
+            self.loss_sums = np.concatenate([self.loss_sums, start + np.cumsum(loss)])
             self.lr = np.concatenate([self.lr, [s.lr for s in new]])
             sampled = [s for s in new if s.grad_norms]
             self.sampled_steps += [s.step for s in sampled]
             self.grad_norms += [s.grad_norms for s in sampled]
+        self._update_epochs(job)
+
+    def _update_epochs(self, job: Job) -> None:
+        new = job.epochs(self.epochs_seen)
+        if not new:
+            return
+        every = epoch_stride(job)
+        for epoch in new:  # points once drawn stay: only ever appended
+            scored = epoch.val_accuracy == epoch.val_accuracy
+            if epoch.epoch % every == 0 or (scored and epoch.epoch - self.last_scored >= every):
+                self.epochs.append(epoch)
+                if scored:
+                    self.last_scored = epoch.epoch
+        self.epochs_seen += len(new)
+
+    def smoothed(self, window: int, every: int) -> np.ndarray:
+        """Return the trailing mean of the loss over `window` steps at every `every`-th step."""
+        ends = np.arange(0, len(self.loss_sums), every)
+        before = ends - window
+        sums = self.loss_sums[ends] - np.where(before >= 0, self.loss_sums[before.clip(0)], 0.0)
+        return sums / np.minimum(ends + 1, window)
+
+
+def epoch_stride(job: Job) -> int:
+    """Return k such that every k-th epoch is drawn: at most MAX_POINTS, fixed for the run."""
+    return stride(job.plan.epochs if job.plan else job.config.epochs)
 
 
 def _columns(job: Job) -> StepColumns:
@@ -158,7 +198,7 @@ def live_job_curves(job: Job, key: str) -> None:
     total = job.plan.total_steps if job.plan else len(columns.step)
     every = stride(total)
     steps = columns.step[::every]
-    smoothed = trailing_mean(columns.loss, smoothing_window(total))[::every]
+    smoothed = columns.smoothed(smoothing_window(total), every)
     live_lines(
         f"{key}-loss",
         [
@@ -168,11 +208,10 @@ def live_job_curves(job: Job, key: str) -> None:
         dict(font=_font(), **loss_axes(), **settings_markers(changes, optimizer)),
         height=280,
     )
-    epochs = job.epochs()
+    epochs = columns.epochs
     # fixed for the run: a layout that changed would redraw the whole chart
     tick = 1 if job.plan is None or job.plan.epochs <= 20 else None
     if epochs:
-        xs = [e.epoch for e in epochs]
         traces = []
         for axis, metric in (("", "loss"), ("2", "accuracy")):
             for split, color, label in (
@@ -180,11 +219,12 @@ def live_job_curves(job: Job, key: str) -> None:
                 ("val", VAL_COLOR, "validation"),
             ):
                 number = ".2%" if metric == "accuracy" else ".4f"
+                xs, ys = epoch_points(epochs, f"{split}_{metric}")
                 traces.append(
                     Trace(
                         label if not axis else f"{label} accuracy",
                         xs,
-                        [getattr(e, f"{split}_{metric}") for e in epochs],
+                        ys,
                         color=color,
                         width=2,
                         dash=VAL_DASH if split == "val" else None,

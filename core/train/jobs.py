@@ -24,6 +24,7 @@ from core.config import TrainConfig
 from core.models import ModelSpec
 from core.runs import load_run, new_run_id, resolve_runs_dir
 from core.train import timebudget
+from core.train.callbacks import checkpoint_seconds
 from core.train.checks import check_trainable
 from core.train.events import (
     SNAPSHOTS,
@@ -77,6 +78,7 @@ class Job:
     _events: list[Event] = field(default_factory=list)
     _steps: list[Step] = field(default_factory=list)
     _epochs: list[EpochEnded] = field(default_factory=list)
+    _changes: list[SettingsChanged] = field(default_factory=list)  # read on every page tick
     _snapshots: dict[type, Event] = field(default_factory=dict)
     _plan: Started | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -107,6 +109,7 @@ class Job:
             max_seconds=timebudget.limit_seconds(),
             race=race,
             variant=variant,
+            checkpoint_seconds=checkpoint_seconds(),
         )
         return cls(request, listener=listener)
 
@@ -125,10 +128,12 @@ class Job:
             # a continued run of a race stays in its race
             race=run.summary.get("race"),
             variant=run.summary.get("variant"),
+            checkpoint_seconds=checkpoint_seconds(),
         )
         job = cls(request)
         job._steps, job._epochs = list(run.steps), list(run.epochs)
         job._events = list(run.settings_changes)  # the chart marks the changes made so far
+        job._changes = list(run.settings_changes)
         return job
 
     # the request's fields, read as the job's own
@@ -157,10 +162,12 @@ class Job:
                 self._snapshots[type(event)] = event
             elif isinstance(event, Step):
                 self._steps.append(event)
+            elif isinstance(event, EpochEnded):
+                self._epochs.append(event)  # a full-batch run has one a step: kept apart
             else:
                 self._events.append(event)
-                if isinstance(event, EpochEnded):
-                    self._epochs.append(event)
+                if isinstance(event, SettingsChanged):
+                    self._changes.append(event)
                 elif isinstance(event, Started):
                     self._plan = event
                 elif isinstance(event, Done) and self.state in ACTIVE_STATES:
@@ -199,14 +206,21 @@ class Job:
         """Return how many steps have been recorded (cheap: for 'has anything changed')."""
         return len(self._steps)
 
-    def epochs(self) -> list[EpochEnded]:
-        """Return every epoch's summary so far."""
+    def epochs(self, start: int = 0) -> list[EpochEnded]:
+        """Return the epochs' summaries so far from position start on (as steps())."""
         with self._lock:
-            return list(self._epochs)
+            return self._epochs[start:]
+
+    def epoch_count(self) -> int:
+        """Return how many epochs have ended (cheap: for 'has anything changed')."""
+        return len(self._epochs)
 
     def events(self, kind: type | None = None) -> list[Event]:
-        """Return the events other than steps and snapshots, optionally of one type only."""
+        """Return the events other than steps, epochs and snapshots, optionally of one type
+        only (EpochEnded: the epochs)."""
         with self._lock:
+            if kind is not None and issubclass(kind, EpochEnded):
+                return list(self._epochs)
             return [e for e in self._events if kind is None or isinstance(e, kind)]
 
     def snapshot(self, kind: type) -> Event | None:
@@ -272,7 +286,8 @@ class Job:
 
     def settings_changes(self) -> list[SettingsChanged]:
         """Return the changes of rate and momentum made while training, oldest first."""
-        return self.events(SettingsChanged)
+        with self._lock:
+            return list(self._changes)
 
     def _set_state(self, state: str) -> None:
         with self._lock:

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
-from torch import nn
 
 from core import inside
 from core.data import normalize, to_float
@@ -162,10 +161,6 @@ def align_frames(coords: torch.Tensor) -> torch.Tensor:
 # --- the callback ----------------------------------------------------------------------------
 
 
-def _last_linear(model: nn.Sequential) -> int:
-    return max(i for i, module in enumerate(model) if isinstance(module, nn.Linear))
-
-
 def _two_columns(values: torch.Tensor) -> torch.Tensor:
     # a network whose last hidden layer has one unit has one principal axis
     missing = 2 - values.shape[-1]
@@ -191,7 +186,7 @@ class ReplayRecorder:
         self.probe_indices = test.indices[self.probe_rows].tolist()
         self.digit_indices = test.indices[self.digit_rows].tolist()
         self.early, self.epochs = plan_frames(trainer.total_steps, trainer.steps_per_epoch)
-        self.head = _last_linear(trainer.model)
+        self.head = inside.last_linear_index(trainer.model)
         self.cadence = Cadence(0.0, REPLAY_MAX_SHARE)
         trainer.add_callback("on_start", self.record)
         trainer.add_callback("on_batch_end", self.on_batch_end)

@@ -53,6 +53,9 @@ class JobRequest:
     max_seconds: float | None = None  # stopped and saved as stopped past this much training
     race: str | None = None  # the id shared by the runs of one race (seeds or variants)
     variant: str | None = None  # which of the race's variants this run is
+    # training seconds between checkpoints (0: every epoch's end); None: the executing
+    # process's $DIGITLAB_CHECKPOINT_SECONDS. Set where the job is made, for every executor alike
+    checkpoint_seconds: float | None = None
 
     def race_fields(self) -> dict:
         """Return the summary's race and variant fields: none for a run outside a race."""
@@ -72,6 +75,7 @@ class JobRequest:
             "max_seconds": self.max_seconds,
             "race": self.race,
             "variant": self.variant,
+            "checkpoint_seconds": self.checkpoint_seconds,
         }
 
     @classmethod
@@ -250,7 +254,7 @@ def run_job(
         writer = RunWriter(request, mnist.source)
         if request.resume:
             writer.restore(trainer)
-        Checkpointer(writer.checkpoint).attach(trainer)
+        Checkpointer(writer.checkpoint, request.checkpoint_seconds).attach(trainer)
         limit = TimeLimit(request.max_seconds)
         limit.attach(trainer)
         result = run_guarded(trainer)
