@@ -30,6 +30,7 @@ from core.mydigits import with_my_digits
 from core.presets import PRESETS, get_preset
 from core.race import apply_settings
 from core.train import timebudget
+from core.train.steptime import time_steps
 from core.train.trainer import Trainer
 
 TARGET_SHORT_SECONDS = 1.0  # the short run's bare steps take about this; the long one 10×
@@ -46,19 +47,7 @@ def _task(config, data_dir):
 
 def bare_seconds(spec, config, data_dir, steps: int) -> float:
     """Return the seconds of `steps` bare training steps: batches, forward, backward, update."""
-    trainer = Trainer(spec, config, _task(config, data_dir))
-    trainer.model.train()
-    done, loss = 0, None
-    started = time.perf_counter()
-    while done < steps:
-        for xb, yb in trainer._batches():
-            loss, _, _ = trainer.engine.step(xb, yb)
-            done += 1
-            trainer.step = done  # _batches() stops at the trainer's planned total
-            if done >= steps:
-                break
-    float(loss)  # wait for the device: the run's seconds include its last step
-    return time.perf_counter() - started
+    return time_steps(Trainer(spec, config, _task(config, data_dir)), steps)
 
 
 def settings_for(name: str, steps: int):

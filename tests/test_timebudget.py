@@ -8,7 +8,7 @@ import pytest
 
 from core.models import DenseLayer, ModelSpec
 from core.presets import get_preset
-from core.train import timebudget
+from core.train import steptime, timebudget
 from core.train.events import Done
 from core.train.jobs import Job
 from core.train.run import JobRequest, run_job
@@ -50,15 +50,35 @@ def test_a_run_past_its_limit_is_stopped_and_saved_as_stopped(data_dir, tmp_path
     assert "limit" in done.reason and done.run_dir is not None
 
 
-def test_finished_runs_teach_the_estimate_this_machines_speed(tmp_path):
+def test_finished_runs_teach_the_constants_this_machines_speed(tmp_path):
     spec, config = get_preset("seed-mlp-128").fresh()
-    before = timebudget.estimate_seconds(spec, config, tmp_path)
+    before = timebudget.constants_estimate(spec, config, tmp_path)
     for _ in range(10):  # this machine is twice as slow as the constants say
         timebudget.record_run(tmp_path, spec, config, 2 * timebudget.raw_estimate(spec, config))
-    after = timebudget.estimate_seconds(spec, config, tmp_path)
+    after = timebudget.constants_estimate(spec, config, tmp_path)
     assert after == pytest.approx(2 * before, rel=0.05)
     (tmp_path / timebudget.CORRECTION_FILE).write_text("not json")
-    assert timebudget.estimate_seconds(spec, config, tmp_path) == pytest.approx(before)
+    assert timebudget.constants_estimate(spec, config, tmp_path) == pytest.approx(before)
+
+
+def test_a_quick_step_is_timed_once_and_the_estimate_follows_the_runs_length(monkeypatch):
+    spec, config = get_preset("speedrun").fresh()
+    timed = []
+    real = steptime.step_seconds
+    monkeypatch.setattr(steptime, "step_seconds", lambda *a: timed.append(a) or real(*a))
+    one = timebudget.estimate_seconds(spec, config)
+    config.epochs *= 4
+    four = timebudget.estimate_seconds(spec, config)
+    assert four == pytest.approx(4 * one, rel=0.05)  # the steps dominate; scoring adds a little
+    assert len(timed) == 2 and steptime._key(*timed[0]) == steptime._key(*timed[1])
+    assert 0 < one < timebudget.raw_estimate(spec, config) * 10
+
+
+def test_a_step_too_slow_to_time_is_estimated_from_the_constants(monkeypatch):
+    huge = ModelSpec(dense=[DenseLayer(4096) for _ in range(6)])
+    _, config = get_preset("seed-mlp-128").fresh()
+    monkeypatch.setattr(steptime, "step_seconds", lambda *a: pytest.fail("timed a slow step"))
+    assert timebudget.estimate_seconds(huge, config) == timebudget.constants_estimate(huge, config)
 
 
 def test_augmentation_is_part_of_the_estimate():

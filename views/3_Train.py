@@ -96,7 +96,7 @@ with settings_column:
         if estimate is not None and problem is None:
             st.caption(
                 f"About {timebudget.duration_text(estimate)} of training on this machine "
-                "(estimated from the network's size and the runs trained here so far)."
+                "(a few of its steps timed here, times the steps it will train)."
             )
         if problem is not None:
             st.error(

@@ -1,8 +1,10 @@
 """How long a run will take, estimated before it starts, and how long a run may take at all.
 
-The estimate is steps × a fixed cost per step + the training's multiply-adds ÷ a rate, both
-measured on this project's 2-core development machine (below), times a correction that finished
-runs keep up to date for this machine (`runs/.throughput.json`). A run above the limit
+The estimate times a few steps of the very network on this machine (core.train.steptime) and
+multiplies by the run's steps. Where a step is too slow to time before a run, it is steps × a
+fixed cost per step + the training's multiply-adds ÷ a rate, both measured on this project's
+2-core development machine (below), times a correction that finished runs keep up to date for
+this machine (`runs/.throughput.json`). A run above the limit
 ($DIGITLAB_MAX_TRAIN_MINUTES, default 30) is refused before it starts, with its estimate; a run
 that passes the limit anyway (estimates are estimates) is stopped and saved as stopped.
 """
@@ -50,6 +52,14 @@ ELASTIC_SECONDS = 2.4e-4
 THICKNESS_SECONDS = 3e-5
 BOLD_SECONDS = 9.4e-5  # per digit made bold
 SERIF_SECONDS = 1.5e-5
+# a step predicted above this is not timed before a run (the page would wait for it): the
+# constants and the correction estimate it instead
+MEASURED_STEP_LIMIT = 0.3
+# what a run costs beyond its steps (events, probes, replay, checkpoints), from
+# `python -m core bench --overhead` on 2026-12-05: 2% to 13% in the app's worker
+RUN_OVERHEAD = 0.08
+SCORED_PER_EPOCH = 1500  # the live PCA's 1,000 digits and a replay frame's 516
+TEST_DIGITS_PER_CLASS = 1000  # MNIST's test set: about 1,000 of each digit
 CORRECTION_FILE = ".throughput.json"
 LOCK_FILE = ".throughput.lock"  # a file: the runs folder lists only folders
 # how fast a finished run moves the correction towards what it measured
@@ -105,10 +115,41 @@ def correction(runs_dir: str | os.PathLike | None) -> float:
     return value if math.isfinite(value) and 0.01 <= value <= 100 else 1.0
 
 
+def measured_estimate(spec: ModelSpec, config: TrainConfig) -> float:
+    """Return the training seconds of a run from its step timed on this machine (steptime), at
+    the app's worker's threads, plus what scoring digits between steps costs."""
+    from core.train.steptime import step_seconds
+    from core.train.worker import worker_threads
+
+    n_train, n_val = split_sizes(config.classes, config.train_fraction, config.val_fraction)
+    steps, _ = planned_steps_and_samples(config)
+    batch = n_train if config.full_batch else min(config.batch_size, n_train)
+    per_step = step_seconds(spec, config, n_train, worker_threads())
+    # digits scored without training: a forward pass, about a third of a step's work per digit;
+    # at each epoch's end the validation digits, the live PCA's and a replay frame's, and the
+    # test digits at the end (a full-batch run's are paced by the clock: in RUN_OVERHEAD)
+    epochs = 0 if batch >= n_train else math.ceil(steps * batch / n_train)
+    scored = epochs * (n_val + SCORED_PER_EPOCH) + TEST_DIGITS_PER_CLASS * len(config.classes)
+    return steps * per_step * (1 + RUN_OVERHEAD) + scored * per_step / batch / BACKWARD_FACTOR
+
+
 def estimate_seconds(
     spec: ModelSpec, config: TrainConfig, runs_dir: str | os.PathLike | None = None
 ) -> float:
-    """Return the estimated training seconds of a run on this machine."""
+    """Return the estimated training seconds of a run on this machine: from its timed step
+    where a step is quick to time, else from the constants and this machine's correction."""
+    steps, _ = planned_steps_and_samples(config)
+    raw = raw_estimate(spec, config)
+    if steps and raw / steps <= MEASURED_STEP_LIMIT:
+        with contextlib.suppress(RuntimeError, ValueError, MemoryError):  # e.g. out of memory
+            return measured_estimate(spec, config)
+    return constants_estimate(spec, config, runs_dir)
+
+
+def constants_estimate(
+    spec: ModelSpec, config: TrainConfig, runs_dir: str | os.PathLike | None = None
+) -> float:
+    """Return the training seconds the constants predict, times this machine's correction."""
     return raw_estimate(spec, config) * correction(runs_dir)
 
 

@@ -1,0 +1,97 @@
+"""How long a network's training step takes on this machine, measured on a few random digits.
+
+The estimate from constants (core.train.timebudget.raw_estimate) is off by a factor that
+depends on the network: measured on 2026-12-05 (`python -m core bench --overhead`) it read from
+0.6× (seed-3v7) to 4.3× (speedrun) of the time the app then trained, which one correction per
+machine cannot fix. Timing a few real steps of the very network, at the batch size and with the
+augmentation it will train with, on random pixels (the time of a step does not depend on what
+the digits show), costs a fraction of a second and is right to within the run's overhead.
+
+`time_steps` is also the bench's "bare steps": the trainer's own batches through forward,
+backward and update, and nothing else.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections import OrderedDict
+
+import torch
+
+from core.config import TrainConfig
+from core.data import Split, Task
+from core.models import ModelSpec
+from core.train.trainer import Trainer, plan_steps
+
+MEASURE_SECONDS = 0.15  # timed steps after the first (warm-up) one, at least MIN_STEPS
+MIN_STEPS = 2
+CACHED = 64  # settings remembered, so that a page's reruns measure once
+_cache: OrderedDict[str, float] = OrderedDict()
+_lock = threading.Lock()  # one measurement at a time: torch's thread count is process-wide
+
+
+def time_steps(trainer: Trainer, steps: int) -> float:
+    """Return the seconds of `steps` bare training steps of a trainer that has not trained."""
+    trainer.model.train()
+    done, loss = 0, None
+    started = time.perf_counter()
+    while done < steps:
+        for xb, yb in trainer._batches():
+            loss, _, _ = trainer.engine.step(xb, yb)
+            done += 1
+            trainer.step = done
+            if done >= steps:
+                break
+    float(loss.detach())  # wait for the device: the time includes the last step
+    return time.perf_counter() - started
+
+
+def random_task(n_train: int, classes: int) -> Task:
+    """Return a task of random digits: n_train to train on, two each to validate and test."""
+    generator = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> Split:
+        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=generator)
+        labels = torch.arange(n) % classes
+        return Split(images, labels, torch.arange(n))
+
+    return Task(tuple(range(classes)), split(n_train), split(2), split(2))
+
+
+def _key(spec: ModelSpec, config: TrainConfig, n_train: int, threads: int) -> str:
+    # what a step's time depends on; epochs, rate and seed do not change it
+    settings = config.to_dict()
+    for name in ("epochs", "iterations", "lr", "seed", "eval_every", "schedule"):
+        settings.pop(name, None)
+    return f"{spec.to_json()}|{settings}|{n_train}|{threads}"
+
+
+def step_seconds(spec: ModelSpec, config: TrainConfig, n_train: int, threads: int) -> float:
+    """Return the measured seconds of one training step of spec with config's batch, engine,
+    optimizer and augmentation, on `threads` torch threads (remembered per settings)."""
+    key = _key(spec, config, n_train, threads)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        batch, _, _ = plan_steps(n_train, config)
+        probe = copy.deepcopy(config)
+        probe.iterations = 1000  # room for the timed steps in a schedule planned for the run
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            trainer = Trainer(spec, probe, random_task(batch, len(config.classes)))
+            time_steps(trainer, 1)  # warm-up: allocation, oneDNN's first call of each kernel
+            steps, seconds = 0, 0.0
+            while steps < MIN_STEPS or seconds < MEASURE_SECONDS:
+                trainer.step = 0  # time_steps counts from the trainer's step
+                seconds += time_steps(trainer, 1)
+                steps += 1
+        finally:
+            torch.set_num_threads(before)
+        _cache[key] = seconds / steps
+        while len(_cache) > CACHED:
+            _cache.popitem(last=False)
+        return _cache[key]
