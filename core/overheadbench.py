@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
+import statistics
 import tempfile
 import threading
 import time
@@ -72,14 +74,17 @@ def _finished_seconds(job) -> float:
     return float(json.loads((job.run_dir / "summary.json").read_text())["seconds"])
 
 
-def watch_like_the_train_page(job, stop: threading.Event) -> None:
-    """Read the job as the Train page's live fragment does, every PAGE_POLL_SECONDS."""
+def watch_like_the_train_page(job, stop: threading.Event, etas: list) -> None:
+    """Read the job as the Train page's live fragment does, every PAGE_POLL_SECONDS; keep the
+    (time, seconds left) pairs the page would show in etas."""
     from core.train.events import FeaturesSnapshot, ModelSnapshot, WeightsSnapshot
 
     known = 0
     while not stop.wait(PAGE_POLL_SECONDS):
         job.touch()
-        job.progress()
+        left = job.progress()["eta_seconds"]
+        if left is not None:
+            etas.append((time.perf_counter(), left))
         new = job.steps(known)
         known += len(new)
         [(s.step, s.loss, s.lr) for s in new]  # the page's step columns take these
@@ -89,19 +94,26 @@ def watch_like_the_train_page(job, stop: threading.Event) -> None:
             job.snapshot(kind)
 
 
-def app_run_seconds(registry, spec, config, name: str, data_dir, runs_dir) -> float:
-    """Train in the app's worker process, watched as the Train page watches; return seconds."""
+def app_run_seconds(registry, spec, config, name: str, data_dir, runs_dir, etas=None) -> float:
+    """Train in the app's worker process, watched as the Train page watches; return seconds.
+    etas, if given, receives the page's "left" counter's errors (shown ÷ true seconds left − 1)
+    while more than a second was left."""
     from core.train.jobs import Job
 
     job = registry.enqueue(Job.create(spec, config, name, data_dir, runs_dir))
-    stop = threading.Event()
-    watcher = threading.Thread(target=watch_like_the_train_page, args=(job, stop), daemon=True)
+    stop, shown = threading.Event(), []
+    watcher = threading.Thread(
+        target=watch_like_the_train_page, args=(job, stop, shown), daemon=True
+    )
     watcher.start()
     try:
         job.wait()
+        ended = time.perf_counter()
     finally:
         stop.set()
         watcher.join()
+    if etas is not None:
+        etas += [left / (ended - at) - 1 for at, left in shown if ended - at > 1.0]
     return _finished_seconds(job)
 
 
@@ -151,7 +163,11 @@ def measure_preset(name: str, data_dir, runs_dir, registry, worker_threads: int)
             if path == "cli":
                 run = cli_run_seconds(spec, config, name, data_dir, runs_dir)
             else:
-                run = app_run_seconds(registry, spec, config, name, data_dir, runs_dir)
+                etas = [] if length == "long" else None
+                run = app_run_seconds(registry, spec, config, name, data_dir, runs_dir, etas)
+                if etas:
+                    row["eta_error_median"] = statistics.median(etas)
+                    row["eta_error_worst"] = max(etas, key=abs)
             row[f"{path}_{length}_bare"], row[f"{path}_{length}_run"] = bare, run
         row[f"{path}_overhead"] = row[f"{path}_long_run"] / row[f"{path}_long_bare"] - 1
         row[f"{path}_growth"] = row[f"{path}_long_run"] / row[f"{path}_short_run"]
@@ -162,22 +178,34 @@ def measure_preset(name: str, data_dir, runs_dir, registry, worker_threads: int)
     return row
 
 
+def growth_ok(row: dict, path: str) -> bool:
+    """Return whether the 10× run's time grew by at most GROWTH_TARGET, or by at most 5% more
+    than its bare steps' own time grew (on this shared machine the steps alone can take 12×)."""
+    bare = row[f"{path}_long_bare"] / row[f"{path}_short_bare"]
+    return row[f"{path}_growth"] <= max(GROWTH_TARGET, bare * GROWTH_TARGET / GROWTH)
+
+
 def print_table(rows: list[dict]) -> None:
     """Print the markdown table of the measured rows."""
     print(
-        "\n| preset | steps short / long | CLI overhead | CLI 10× run | app overhead | "
-        "app 10× run | app long run | estimate |\n|---|---|---:|---:|---:|---:|---:|---:|"
+        "\n| preset | steps short / long | CLI overhead | CLI 10× run (its steps) | app overhead "
+        "| app 10× run (its steps) | app long run | estimate | left counter (worst) |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|"
     )
     for r in rows:
-        cli, app = r["cli_overhead"], r["app_overhead"]
+        cells = []
+        for path, target in (("cli", CLI_TARGET), ("app", APP_TARGET)):
+            overhead = r[f"{path}_overhead"]
+            bare = r[f"{path}_long_bare"] / r[f"{path}_short_bare"]
+            cells.append(f"{overhead:+.1%}{'' if overhead <= target else ' ✗'}")
+            mark = "" if growth_ok(r, path) else " ✗"
+            cells.append(f"{r[f'{path}_growth']:.2f}× ({bare:.2f}×){mark}")
         print(
-            f"| {r['preset']} | {r['short_steps']:,} / {r['long_steps']:,} "
-            f"| {cli:+.1%}{'' if cli <= CLI_TARGET else ' ✗'} "
-            f"| {r['cli_growth']:.2f}×{'' if r['cli_growth'] <= GROWTH_TARGET else ' ✗'} "
-            f"| {app:+.1%}{'' if app <= APP_TARGET else ' ✗'} "
-            f"| {r['app_growth']:.2f}×{'' if r['app_growth'] <= GROWTH_TARGET else ' ✗'} "
-            f"| {r['app_long_run']:.1f} s | {r['estimate']:.1f} s "
-            f"({r['estimate'] / r['app_long_run'] - 1:+.0%}) |"
+            f"| {r['preset']} | {r['short_steps']:,} / {r['long_steps']:,} | "
+            + " | ".join(cells)
+            + f" | {r['app_long_run']:.1f} s | {r['estimate']:.1f} s "
+            f"({r['estimate'] / r['app_long_run'] - 1:+.0%}) | "
+            f"{r.get('eta_error_median', math.nan):+.0%} ({r.get('eta_error_worst', math.nan):+.0%}) |"
         )
 
 
@@ -214,7 +242,8 @@ def run_overhead_bench(args) -> int:
     print(
         f"\nbare steps and runs on {torch.get_num_threads()} threads (CLI) and {threads} "
         f"(the app's worker); targets: overhead ≤ {CLI_TARGET:.0%} (CLI), ≤ {APP_TARGET:.0%} "
-        f"(app, watched), a 10× run ≤ {GROWTH_TARGET}× the time; ✗ marks a miss"
+        f"(app, watched), a 10× run ≤ {GROWTH_TARGET}× the time (or ≤ 1.05× its bare steps' "
+        "growth); ✗ marks a miss"
     )
     print_table(rows)
     if seed:

@@ -14,6 +14,7 @@ backward and update, and nothing else.
 from __future__ import annotations
 
 import copy
+import statistics
 import threading
 import time
 from collections import OrderedDict
@@ -23,10 +24,10 @@ import torch
 from core.config import TrainConfig
 from core.data import Split, Task
 from core.models import ModelSpec
-from core.train.trainer import Trainer, plan_steps
+from core.train.trainer import Trainer, flush_denormals, plan_steps
 
-MEASURE_SECONDS = 0.15  # timed steps after the first (warm-up) one, at least MIN_STEPS
-MIN_STEPS = 2
+MEASURE_SECONDS = 0.25  # steps are timed for about this long, at least MIN_STEPS of them
+MIN_STEPS = 6
 CACHED = 64  # settings remembered, so that a page's reruns measure once
 _cache: OrderedDict[str, float] = OrderedDict()
 _lock = threading.Lock()  # one measurement at a time: torch's thread count is process-wide
@@ -34,6 +35,7 @@ _lock = threading.Lock()  # one measurement at a time: torch's thread count is p
 
 def time_steps(trainer: Trainer, steps: int) -> float:
     """Return the seconds of `steps` bare training steps of a trainer that has not trained."""
+    flush_denormals()  # as Trainer.run() does
     trainer.model.train()
     done, loss = 0, None
     started = time.perf_counter()
@@ -83,15 +85,15 @@ def step_seconds(spec: ModelSpec, config: TrainConfig, n_train: int, threads: in
         torch.set_num_threads(threads)
         try:
             trainer = Trainer(spec, probe, random_task(batch, len(config.classes)))
-            time_steps(trainer, 1)  # warm-up: allocation, oneDNN's first call of each kernel
-            steps, seconds = 0, 0.0
-            while steps < MIN_STEPS or seconds < MEASURE_SECONDS:
+            times: list[float] = []
+            while len(times) < MIN_STEPS or sum(times) < MEASURE_SECONDS:
                 trainer.step = 0  # time_steps counts from the trainer's step
-                seconds += time_steps(trainer, 1)
-                steps += 1
+                times.append(time_steps(trainer, 1))
         finally:
             torch.set_num_threads(before)
-        _cache[key] = seconds / steps
+        # the first steps are slow (allocation, oneDNN preparing each kernel: tiny's first five
+        # took 29 to 15 ms, then 12.6): the median of the later half
+        _cache[key] = statistics.median(times[len(times) // 2 :])
         while len(_cache) > CACHED:
             _cache.popitem(last=False)
         return _cache[key]

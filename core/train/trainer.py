@@ -150,6 +150,18 @@ def plan_steps(n_train: int, config: TrainConfig) -> tuple[int, int, int]:
     return batch, steps_per_epoch, total
 
 
+def flush_denormals() -> None:
+    """Treat denormal floats as zero in this thread's CPU arithmetic.
+
+    Adam's running averages of pixels that are rarely inked decay into denormals, which the CPU
+    handles about 50 times slower: seed-mlp-512's step went from 2.5 to 3.9 ms between its
+    300th and 3,000th step, and stays at 2.6 ms with them flushed (one thread, 2026-12-05).
+    The values flushed are below 1e-38. The setting is the calling thread's: a run on several
+    threads keeps part of the slowdown.
+    """
+    torch.set_flush_denormal(True)
+
+
 def _has_batch_norm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
@@ -241,6 +253,7 @@ class Trainer:
 
     def run(self) -> TrainResult:
         """Train until the planned steps are done or a stop is asked for; return the result."""
+        flush_denormals()
         self.started = time.perf_counter()  # the clock of training_seconds() starts here
         self.emit(self.plan())
         self.trigger("on_start")
@@ -374,9 +387,11 @@ class Trainer:
             yield xb, yb
 
     def _tally(self, labels: torch.Tensor) -> None:
-        # device tensors: summing here costs no sync; they are read once, at the epoch's end
-        self.loss_sum += self.loss * len(labels)
-        self.correct += (predicted_class(self.outputs) == labels).sum()
+        # device tensors: summing here costs no sync; they are read once, at the epoch's end.
+        # In place and fused where torch allows: at under a millisecond a step, each small op
+        # is about 1% of it
+        self.loss_sum.add_(self.loss, alpha=len(labels))
+        self.correct.add_(torch.eq(predicted_class(self.outputs), labels).sum())
         self.seen += len(labels)
         self.samples_seen += len(labels)
 
