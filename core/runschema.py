@@ -141,6 +141,15 @@ NAME = Rule(_text(MAX_NAME_CHARS), f"text of at most {MAX_NAME_CHARS} characters
 FLAG = Rule(lambda v: isinstance(v, bool), "true or false")
 
 
+def check_run_name(name: str) -> None:
+    """Raise ValueError naming the field when a run's name could not be saved in its summary."""
+    if not NAME.accepts(name):
+        raise ValueError(
+            f"name: a run's name is text of at most {MAX_NAME_CHARS} characters "
+            f"(this one has {len(name) if isinstance(name, str) else 'no text'})"
+        )
+
+
 def required(rule: Rule) -> Rule:
     """Return the rule for a field that must be there."""
     return replace(rule, required=True)

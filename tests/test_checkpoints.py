@@ -154,7 +154,7 @@ def test_after_the_server_is_killed_the_run_is_listed_as_interrupted_and_continu
     assert len(run.epochs) == summary["epochs_completed"] and run.steps
 
     registry = JobRegistry(executor="thread")
-    job = registry.continue_run(summary["path"], data_dir=str(data_dir))
+    job = registry.continue_run(summary["path"], data_dir=str(data_dir), runs_dir=tmp_path)
     assert len(job.steps()) == len(run.steps)  # the curves so far come along
     while job.progress()["step"] <= run.summary["steps"]:
         assert job.active, job.error
@@ -171,10 +171,10 @@ def test_after_the_server_is_killed_the_run_is_listed_as_interrupted_and_continu
 def test_continuing_a_run_that_is_already_training_is_refused(data_dir, tmp_path):
     run_job(request("twice", data_dir, tmp_path), crash_after_first_checkpoint, TrainControl())
     registry = JobRegistry(executor="thread")
-    job = registry.continue_run(tmp_path / "twice", data_dir=str(data_dir))
+    job = registry.continue_run(tmp_path / "twice", data_dir=str(data_dir), runs_dir=tmp_path)
     try:
         with pytest.raises(ValueError, match="already training"):
-            registry.continue_run(tmp_path / "twice", data_dir=str(data_dir))
+            registry.continue_run(tmp_path / "twice", data_dir=str(data_dir), runs_dir=tmp_path)
     finally:
         job.stop()
         job.wait(60)

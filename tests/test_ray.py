@@ -266,7 +266,7 @@ def test_a_run_cut_off_on_ray_continues_on_ray_from_its_checkpoint(data_dir, tmp
     assert job.wait(60) and job.state == "failed"
     folder = tmp_path / job.run_id
     assert load_run(folder).summary["status"] == "interrupted"
-    again = registry.continue_run(folder, data_dir=str(data_dir))
+    again = registry.continue_run(folder, data_dir=str(data_dir), runs_dir=tmp_path)
     assert again.wait(120) and again.state == "finished", again.error
     run = load_run(folder)
     assert run.summary["status"] == "finished" and run.summary["epochs_completed"] == 30

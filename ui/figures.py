@@ -555,12 +555,18 @@ LR_AXES = dict(
 LR_COLOR = palette.GREEN
 
 
+def smoothing_window(total_steps: int) -> int:
+    """Return the trailing-mean window of the smoothed loss: fixed for a run, about 1/100 of it
+    (the live chart and the finished run's use the same, so the curve does not jump at the end)."""
+    return max(10, total_steps // 100)
+
+
 def loss_curve_figure(steps: list[Step], height: int = 280) -> go.Figure:
     """Return the per-step training loss, raw and smoothed, on a log scale (≤ 2000 points each)."""
     # numpy arrays keep this cheap: the live chart is rebuilt twice a second while training
     xs = np.fromiter((s.step for s in steps), dtype=np.int64, count=len(steps))
     ys = np.fromiter((s.loss for s in steps), dtype=float, count=len(steps))
-    smoothed = trailing_mean(ys, max(10, len(ys) // 30))
+    smoothed = trailing_mean(ys, smoothing_window(len(ys)))  # the live chart's window: no jump
     raw_x, raw_y = downsample(xs, ys)
     smooth_x, smooth_y = downsample(xs, smoothed)
     fig = go.Figure(

@@ -28,6 +28,7 @@ from ui.figures import (
     epoch_axes,
     epoch_points,
     loss_axes,
+    smoothing_window,
 )
 from ui.live_chart import Trace, live_lines
 
@@ -174,11 +175,6 @@ def settings_markers(changes: list[SettingsChanged], optimizer: str, words: bool
                 )
             )
     return {"shapes": shapes, "annotations": annotations} if changes else {}
-
-
-def smoothing_window(total_steps: int) -> int:
-    """Return the trailing-mean window of the smoothed loss: fixed for a run, about 1/100 of it."""
-    return max(10, total_steps // 100)
 
 
 def stride(total_steps: int) -> int:

@@ -132,25 +132,25 @@ def race_estimate_text(count: int, seconds_each: float, at_once: int) -> str:
 
 def _start(plan, name: str) -> None:
     race = new_run_id(f"race-{name}")
-    first = None
+    runs = [
+        {
+            "spec": copy.deepcopy(entry.spec),
+            "config": copy.deepcopy(entry.config),
+            "name": name,
+            "data_dir": str(state.data_dir()),
+            "runs_dir": str(state.runs_dir()),
+            "race": race,
+            "variant": entry.variant,
+        }
+        for entry in plan
+    ]
     try:
-        for entry in plan:
-            job = state.registry().submit(
-                copy.deepcopy(entry.spec),
-                copy.deepcopy(entry.config),
-                name,
-                data_dir=str(state.data_dir()),
-                runs_dir=str(state.runs_dir()),
-                owner=train_panel.session_id(),
-                race=race,
-                variant=entry.variant,
-            )
-            first = first or job
-    except ValueError as exc:  # the memory or time budget refused a run: the rest is not queued
+        jobs = state.registry().submit_all(runs, owner=train_panel.session_id())
+    except ValueError as exc:  # the memory or time budget refused a run: none is queued
         st.error(f"Cannot start the race: {exc}", icon=":material/error:")
         return
     st.session_state[RACE_KEY] = race
-    train_panel.remember_job(first)
+    train_panel.remember_job(jobs[0])
     st.rerun()
 
 

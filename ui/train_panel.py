@@ -18,6 +18,7 @@ import streamlit as st
 
 from core import probes
 from core.runs import has_checkpoint, read_summary
+from core.runschema import InvalidRun
 from core.train.events import Done, EpochEnded, SettingsChanged, Step
 from core.train.jobs import Job
 from ui import figures, follow_panel, inside_views, live_curves, state, steer_panel
@@ -243,7 +244,7 @@ def live_panel(run_id: str) -> None:
     if job.state == "queued":
         position = state.registry().queue_position(job)
         st.info(
-            f"**{job.name}** is queued (number {position} in line): it starts when the "
+            f"**{escape_markdown(job.name)}** is queued (number {position} in line): it starts when the "
             "training before it ends.",
             icon=":material/hourglass_top:",
         )
@@ -299,7 +300,7 @@ def continue_training(path: Path) -> None:
     """Queue a job that continues an interrupted run from its checkpoint (button callback)."""
     try:
         job = state.registry().continue_run(
-            path, owner=session_id(), data_dir=str(state.data_dir())
+            path, owner=session_id(), data_dir=str(state.data_dir()), runs_dir=state.runs_dir()
         )
     except (ValueError, OSError) as exc:
         st.session_state[CONTINUE_ERROR_KEY] = str(exc)
@@ -376,7 +377,14 @@ def result_panel(job: Job | None, run_id: str | None) -> None:
         label="Find the digits it confuses on Evaluate",
         icon=":material/arrow_forward:",
     )
-    run = state.cached_run(path)
+    try:
+        run = state.cached_run(path)
+    except (InvalidRun, OSError) as exc:  # damaged or deleted since its summary was read
+        st.error(
+            f"**{name}** could not be loaded, so its curves cannot be shown: {exc}",
+            icon=":material/error:",
+        )
+        return
     curves(run.steps, run.epochs, "done", run.settings_changes, run.config.optimizer)
     with st.expander("Gradient norms per layer", icon=":material/insights:"):
         inside_views.grad_norms_chart(

@@ -7,6 +7,7 @@ import copy
 import streamlit as st
 
 from core import models
+from core.runschema import MAX_NAME_CHARS, check_run_name
 from core.train import timebudget
 from core.train.checks import check_trainable
 from ui import build_state, lesson, mydigits_views, race_panel, share, state, train_panel
@@ -56,7 +57,10 @@ with settings_column:
     # greyed-out widgets are not trusted: what a lesson fixes is put back before it is used
     lesson.enforce()
     name = st.text_input(
-        "Run name", value=build_state.run_name(), key=build_state.widget_key("run_name")
+        "Run name",
+        value=build_state.run_name(),
+        key=build_state.widget_key("run_name"),
+        max_chars=MAX_NAME_CHARS,
     )
     st.caption(
         f"Network on the Build page, digits on the Data page, device ({config.device}) "
@@ -64,6 +68,7 @@ with settings_column:
     )
     estimate = None
     try:
+        check_run_name(name.strip())
         check_trainable(spec, config)
         estimate = timebudget.estimate_seconds(spec, config, state.runs_dir())
         timebudget.check_time(spec, config, state.runs_dir())

@@ -34,6 +34,7 @@ RESTORE_KEY = "draw-restore"  # what the canvas starts with on this visit of the
 # the canvas's pixels as last sent: a restored canvas shows its strokes but sends nothing
 # until the next stroke, so the page reads these meanwhile
 IMAGE_KEY = "draw-image"
+QUICK_ERROR_KEY = "draw-quick-error"  # why the last quick-train click was refused
 
 
 def quick_job():
@@ -54,15 +55,21 @@ def start_quick_train() -> None:
     if (job := quick_job()) is not None and job.active:
         return
     spec, config = quick_spec_config()
-    job = state.registry().submit(
-        spec,
-        config,
-        name=QUICK_NAME,
-        data_dir=str(state.data_dir()),
-        runs_dir=str(state.runs_dir()),
-        # owned: the sidebar touches it while this tab is open, and it stops when the tab closes
-        owner=train_panel.session_id(),
-    )
+    try:
+        job = state.registry().submit(
+            spec,
+            config,
+            name=QUICK_NAME,
+            data_dir=str(state.data_dir()),
+            runs_dir=str(state.runs_dir()),
+            # owned: the sidebar touches it while this tab is open, and it stops when the tab
+            # closes
+            owner=train_panel.session_id(),
+        )
+    except ValueError as exc:  # refused (the time limit, the memory budget): said by the button
+        st.session_state[QUICK_ERROR_KEY] = str(exc)
+        return
+    st.session_state.pop(QUICK_ERROR_KEY, None)
     st.session_state[QUICK_JOB_KEY] = job.run_id
 
 
@@ -125,6 +132,8 @@ def quick_train_offer(primary: bool) -> None:
         "with light augmentation (shifts, rotations, stroke thickness, bold strokes, serifs), "
         "so that drawn digits are recognised.",
     )
+    if problem := st.session_state.get(QUICK_ERROR_KEY):
+        st.error(f"Cannot train a drawing model: {problem}", icon=":material/error:")
 
 
 def clear_canvas() -> None:

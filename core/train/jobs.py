@@ -16,6 +16,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 from core.config import TrainConfig
 from core.models import ModelSpec
 from core.runs import load_run, new_run_id, resolve_runs_dir
+from core.runschema import check_run_name
 from core.train import timebudget
 from core.train.callbacks import checkpoint_seconds
 from core.train.checks import check_trainable
@@ -96,6 +98,7 @@ class Job:
         variant: str | None = None,
     ) -> Job:
         """Check the settings (the one check before training) and return a new, unstarted job."""
+        check_run_name(name)  # a name the summary cannot hold would be found only at the end
         check_trainable(spec, config)  # also refuses a batch or a network that cannot fit
         runs_dir = str(resolve_runs_dir(runs_dir))
         timebudget.check_time(spec, config, runs_dir)  # and a run that would take hours
@@ -364,6 +367,24 @@ class ThreadExecutor:
         """Nothing to release."""
 
 
+_OPEN_EXECUTORS: weakref.WeakSet = weakref.WeakSet()
+_EXIT_HANDLER = []  # registered once per process, not once per executor
+
+
+def _close_open_executors() -> None:
+    for executor in list(_OPEN_EXECUTORS):
+        executor.close()
+
+
+def _remember_for_exit(executor) -> None:
+    # registered at the first executor, after multiprocessing's own exit handler, so that it
+    # runs first (atexit runs in reverse): the workers end quietly instead of being terminated
+    _OPEN_EXECUTORS.add(executor)
+    if not _EXIT_HANDLER:
+        atexit.register(_close_open_executors)
+        _EXIT_HANDLER.append(_close_open_executors)
+
+
 class ProcessExecutor:
     """Runs each job in a worker process, one per concurrent slot, started on demand, reused."""
 
@@ -373,8 +394,7 @@ class ProcessExecutor:
         self.threads = threads
         self._workers: list[Worker] = []
         self._lock = threading.Lock()
-        # before multiprocessing's own exit handler terminates them: end them quietly
-        atexit.register(self.close)
+        _remember_for_exit(self)
 
     def _idle_worker(self, data_dir: str | None = None) -> Worker:
         with self._lock:
@@ -498,23 +518,36 @@ class JobRegistry:
         job = Job.create(spec, config, name, data_dir, runs_dir, race=race, variant=variant)
         return self.enqueue(job, owner)
 
+    def submit_all(self, runs: list[dict], owner: str | None = None) -> list[Job]:
+        """Check every run (submit's arguments, a dict each) and queue them all, or none: a
+        race whose third run is refused must not leave the first two training."""
+        jobs = [Job.create(**run) for run in runs]  # each check first; ValueError stops all
+        return [self.enqueue(job, owner) for job in jobs]
+
     def continue_run(
-        self, run_dir: str | os.PathLike, owner: str | None = None, data_dir: str | None = None
+        self,
+        run_dir: str | os.PathLike,
+        owner: str | None = None,
+        data_dir: str | None = None,
+        runs_dir: str | os.PathLike | None = None,
     ) -> Job:
-        """Queue a job that continues a run saved mid-training (refused if one already does)."""
-        job = Job.continuing(run_dir, str(Path(run_dir).parent))
+        """Queue a job that continues a run saved mid-training in runs_dir (default: the runs
+        folder); refused if a job already continues it."""
+        job = Job.continuing(run_dir, str(resolve_runs_dir(runs_dir)))
         job.request.data_dir = data_dir
-        existing = self.get(job.run_id)
-        if existing is not None and existing.active:
-            raise ValueError(f"{job.name} is already training")
-        with self._lock:
-            self._jobs.pop(job.run_id, None)
         return self.enqueue(job, owner)
 
     def enqueue(self, job: Job, owner: str | None = None) -> Job:
-        """Queue a job made by Job.create or Job.continuing; return it."""
+        """Queue a job made by Job.create or Job.continuing; return it. A continuing job is
+        refused (ValueError) while another job trains the same run: both would write its folder."""
         job.owner, job.on_end = owner, self._ended
         with self._lock:
+            if job.request.resume:
+                # checked and claimed under one lock: two tabs' Continue clicks cannot both pass
+                existing = self._jobs.get(job.run_id)
+                if existing is not None and existing.active:
+                    raise ValueError(f"{job.name} is already training")
+                self._jobs.pop(job.run_id, None)  # the ended job before it: newest last
             # two tabs starting the same preset in the same second can draw the same id
             while not job.request.resume and job.run_id in self._jobs:
                 job.request.run_id = new_run_id(job.name)

@@ -165,8 +165,11 @@ class Worker:
             self.busy = True
             try:
                 self._requests.send(request.to_dict())
+                sent = True
             except (BrokenPipeError, OSError):
-                self._died()
+                sent = False
+        if not sent:
+            self._died()  # outside the lock, which it takes
         return self.control
 
     def _relay_events(self) -> None:
@@ -187,8 +190,11 @@ class Worker:
             return
         publish = self._publish
         if isinstance(event, TERMINAL):
-            self.busy = False
-            self._publish = None
+            # under the lock start() holds, the publish callback first: once busy is False the
+            # registry may give this worker its next job, whose callback must not be wiped
+            with self._send_lock:
+                self._publish = None
+                self.busy = False
         if publish is not None:
             try:
                 publish(event)
@@ -201,10 +207,11 @@ class Worker:
         self.alive = False
         self.process.join(timeout=5)
         reason = _exit_reason(self.process.exitcode)
-        publish, self._publish = self._publish, None
-        if self.busy and publish is not None:
+        with self._send_lock:
+            publish, self._publish = self._publish, None
+            busy, self.busy = self.busy, False
+        if busy and publish is not None:
             publish(Failed(message=f"the training process ended unexpectedly ({reason})"))
-        self.busy = False
         if not self.closing:
             log.warning("training worker %s ended (%s)", self.process.pid, reason)
 
