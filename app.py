@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data import DataUnavailable
-from ui import guard, lesson, share, sidebar, state, talk, train_panel
+from ui import guard, lesson, pages, session, share, sidebar, state, talk
 
 st.set_page_config(
     page_title="Digit Lab",
@@ -18,20 +18,20 @@ st.set_page_config(
 )
 
 DATA_PAGE = st.Page(
-    "views/1_Data.py", title="Data", icon=":material/grid_view:", url_path="data", default=True
+    pages.DATA_PAGE, title="Data", icon=":material/grid_view:", url_path="data", default=True
 )
 BUILD_PAGE = st.Page(
-    "views/2_Build.py", title="Build", icon=":material/account_tree:", url_path="build"
+    pages.BUILD_PAGE, title="Build", icon=":material/account_tree:", url_path="build"
 )
 TRAIN_PAGE = st.Page(
-    "views/3_Train.py", title="Train", icon=":material/monitoring:", url_path="train"
+    pages.TRAIN_PAGE, title="Train", icon=":material/monitoring:", url_path="train"
 )
 EVALUATE_PAGE = st.Page(
-    "views/4_Evaluate.py", title="Evaluate", icon=":material/fact_check:", url_path="evaluate"
+    pages.EVALUATE_PAGE, title="Evaluate", icon=":material/fact_check:", url_path="evaluate"
 )
-DRAW_PAGE = st.Page("views/5_Draw.py", title="Draw", icon=":material/gesture:", url_path="draw")
+DRAW_PAGE = st.Page(pages.DRAW_PAGE, title="Draw", icon=":material/gesture:", url_path="draw")
 INSIDE_PAGE = st.Page(
-    "views/6_Inside.py", title="Inside", icon=":material/visibility:", url_path="inside"
+    pages.INSIDE_PAGE, title="Inside", icon=":material/visibility:", url_path="inside"
 )
 # pages that work without MNIST (they only need a network or a saved run)
 WORKS_WITHOUT_DATA = {BUILD_PAGE.url_path}
@@ -58,7 +58,7 @@ lesson.enforce()
 problem = state.data_problem()
 with guard.section("the sidebar"):  # drawn on every page: its failure must not stop them all
     sidebar.draw(problem)
-train_panel.keep_job_in_url()  # every page: a refresh anywhere reattaches to the running job
+session.keep_job_in_url()  # every page: a refresh anywhere reattaches to the running job
 talk.style()
 talk.bar()
 

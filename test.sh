@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
-# Install the test dependencies (plus Chromium and fonts from Debian) and run the whole test suite.
-# DIGITLAB_VENV chooses the virtual environment (default ./.venv); extra arguments go to pytest.
+# Install the test dependencies (plus Chromium and fonts from Debian) and run the tests.
+#   ./test.sh                     everything, browser tests included (what CI runs); the slowest listed
+#   ./test.sh --fast              the fast tier: no browser, servers or worker processes, and no test
+#                                 that took over 3 s in the last full run (tests/durations.json); from a
+#                                 warm virtual environment it skips the install
+#   ./test.sh --record-durations  everything, writing each test's seconds to tests/durations.json
+# DIGITLAB_VENV chooses the virtual environment (default ./.venv); other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 venv="${DIGITLAB_VENV:-.venv}"
+tier=full
+case "${1:-}" in
+  --fast) tier=fast; shift ;;
+  --record-durations) tier=record; shift ;;
+esac
+if [ "$tier" = fast ] && [ -x "$venv/bin/python" ]; then
+  export DIGITLAB_FAST_TESTS=1
+  exec "$venv/bin/python" -m pytest -q -m "not browser and not servers and not processes and not long and not slow" "$@"
+fi
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
@@ -19,4 +33,13 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
   $SUDO apt-get install -y --no-install-recommends $missing >/dev/null \
     || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends $missing >/dev/null; }
 fi
-exec "$venv/bin/python" -m pytest "$@"
+case "$tier" in
+  fast)
+    export DIGITLAB_FAST_TESTS=1
+    exec "$venv/bin/python" -m pytest -q -m "not browser and not servers and not processes and not long and not slow" "$@" ;;
+  record)
+    export DIGITLAB_RECORD_DURATIONS=1
+    exec "$venv/bin/python" -m pytest --durations=25 "$@" ;;
+  *)
+    exec "$venv/bin/python" -m pytest --durations=25 "$@" ;;
+esac

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from core.config import LIMITS, LOSSES
-from core.data import IMAGE_SIDE, normalize, to_float
+from core.data import normalize, to_float
 from core.evaluation import output_probabilities
+from core.image import IMAGE_SIDE
 from core.inside import layer_equations
 from core.models import ModelSpec
 from core.runs import Run

@@ -19,8 +19,9 @@ import os
 from dataclasses import dataclass
 
 from core.config import TrainConfig
-from core.data import IMAGE_SIDE, split_sizes
+from core.data import split_sizes
 from core.evaluation import EVAL_BATCH
+from core.image import IMAGE_SIDE, PIXELS
 from core.models import ModelSpec
 
 BYTES_PER_NUMBER = 4  # float32
@@ -28,7 +29,6 @@ GB = 1e9
 LIMIT_ENV = "DIGITLAB_MEMORY_LIMIT_GB"
 DEFAULT_LIMIT_CAP_GB = 8.0
 FALLBACK_LIMIT_GB = 4.0  # where the physical memory cannot be read (e.g. Windows)
-PIXELS = IMAGE_SIDE * IMAGE_SIDE
 
 
 @dataclass(frozen=True)

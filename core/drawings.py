@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from core.data import cache_dir
 from core.digitpaths import DIGIT_PATHS, STYLE_FAMILIES, STYLED_PATHS
 
 CANVAS = 280
@@ -372,9 +373,8 @@ def _paste(glyph: Image.Image, factor: float, left: float, top: float) -> np.nda
 
 
 def _cache_file(n: int, seed: int, fonts: list[tuple[str, str]]) -> Path:
-    base = Path(os.environ.get("DIGITLAB_CACHE") or Path.home() / ".cache" / "digitlab")
     key = f"{GENERATOR_VERSION};{n};{seed};" + ";".join(name for name, _ in fonts)
-    return base.expanduser() / f"drawings-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    return cache_dir() / f"drawings-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
 
 
 # what each block of ten drawings (one of every digit) is, in a cycle of ten blocks: 30% fonts,

@@ -17,6 +17,7 @@ from core.config import TrainConfig
 from core.models import ModelSpec
 from core.presets import get_preset
 from core.race import apply_settings, plan_race
+from core.runs import read_summary
 from core.train.events import Started, Step
 from core.train.jobs import Job, JobRegistry, make_executor
 
@@ -75,7 +76,7 @@ def measure_executor(name: str, preset: str, seeds: int, epochs: int, data, runs
         wall = time.perf_counter() - began
         if any(job.state != "finished" for job in jobs):
             raise RuntimeError(f"a race run failed on {name}: {[j.error for j in jobs]}")
-        summaries = [json.loads((job.run_dir / "summary.json").read_text()) for job in jobs]
+        summaries = [read_summary(job.run_dir) or {} for job in jobs]
     finally:
         registry.close()
     return {

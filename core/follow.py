@@ -16,6 +16,7 @@ from torch import nn
 
 from core.config import TrainConfig
 from core.evaluation import predict_proba
+from core.image import IMAGE_SIDE
 from core.models import ModelSpec, build
 from core.train.events import ModelSnapshot
 
@@ -25,7 +26,9 @@ MAX_HISTORY = 2000
 
 def digit_key(digit: torch.Tensor | np.ndarray) -> str:
     """Return a short hash of a 28×28 digit: the same drawing gives the same key."""
-    pixels = np.ascontiguousarray(np.asarray(digit, dtype=np.float32).reshape(28, 28))
+    pixels = np.ascontiguousarray(
+        np.asarray(digit, dtype=np.float32).reshape(IMAGE_SIDE, IMAGE_SIDE)
+    )
     return hashlib.blake2b(pixels.tobytes(), digest_size=8).hexdigest()
 
 
@@ -148,5 +151,5 @@ def score_digit(
     model: nn.Module, digit: torch.Tensor, spec: ModelSpec, config: TrainConfig
 ) -> np.ndarray:
     """Return one digit's probabilities (classes,) from a network trained with spec and config."""
-    images = torch.as_tensor(digit, dtype=torch.float32).reshape(1, 1, 28, 28)
+    images = torch.as_tensor(digit, dtype=torch.float32).reshape(1, 1, IMAGE_SIDE, IMAGE_SIDE)
     return predict_proba(model, images, config.normalization, spec.output)[0].numpy()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.data import IMAGE_SIDE
+from core.image import IMAGE_SIDE
 from core.models import ModelSpec, flat_features
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 import torch
 from torch import nn
 
-from core.datapack import IMAGE_SIDE
+from core.image import IMAGE_SIDE
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -34,7 +34,8 @@ MAX_CHANNELS = 256
 MAX_DROPOUT = 0.9
 
 
-def _check_choice(name: str, value: str, choices) -> None:
+def check_choice(name: str, value: str, choices) -> None:
+    """Raise ValueError naming the field when value is not one of choices."""
     if value not in choices:
         raise ValueError(f"{name}: {value!r} is not one of {', '.join(choices)}")
 
@@ -97,9 +98,9 @@ class ConvLayer:
         """Raise ValueError naming the first field that is out of range."""
         _check_int(f"{where}.channels", self.channels, 1, MAX_CHANNELS)
         _check_int(f"{where}.kernel", self.kernel, 1, 9)
-        _check_choice(f"{where}.padding", self.padding, PADDINGS)
-        _check_choice(f"{where}.activation", self.activation, ACTIVATIONS)
-        _check_choice(f"{where}.pool", self.pool, POOLS)
+        check_choice(f"{where}.padding", self.padding, PADDINGS)
+        check_choice(f"{where}.activation", self.activation, ACTIVATIONS)
+        check_choice(f"{where}.pool", self.pool, POOLS)
         _check_flag(f"{where}.batch_norm", self.batch_norm)
         _check_dropout(f"{where}.dropout", self.dropout)
         _check_flag(f"{where}.pool_first", self.pool_first)
@@ -118,7 +119,7 @@ class DenseLayer:
     def validate(self, where: str) -> None:
         """Raise ValueError naming the first field that is out of range."""
         _check_int(f"{where}.width", self.width, 1, MAX_WIDTH)
-        _check_choice(f"{where}.activation", self.activation, ACTIVATIONS)
+        check_choice(f"{where}.activation", self.activation, ACTIVATIONS)
         _check_dropout(f"{where}.dropout", self.dropout)
         _check_flag(f"{where}.batch_norm", self.batch_norm)
 
@@ -156,8 +157,8 @@ class ModelSpec:
         for i, layer in enumerate(self.dense):
             layer.validate(f"dense[{i}]")
         _check_int("outputs", self.outputs, 1, 10)
-        _check_choice("output", self.output, OUTPUT_HEADS)
-        _check_choice("init", self.init, INITS)
+        check_choice("output", self.output, OUTPUT_HEADS)
+        check_choice("init", self.init, INITS)
         _check_flag("global_pool", self.global_pool)
         if self.global_pool and not self.conv:
             raise ValueError(
@@ -346,6 +347,15 @@ def multiply_adds(spec: ModelSpec) -> int:
 def summary(spec: ModelSpec) -> str:
     """Return the print(model) text of the built network."""
     return str(_build_on_meta(spec))
+
+
+def network_text(spec: ModelSpec) -> str:
+    """Return the network as one line for people: '784 → 128 → 10', '1×28×28 → conv 32 → 10'."""
+    stages = [f"conv {layer.channels}" for layer in spec.conv] + [
+        str(layer.width) for layer in spec.dense
+    ]
+    first = f"1×{IMAGE_SIDE}×{IMAGE_SIDE}" if spec.conv else str(IMAGE_SIDE * IMAGE_SIDE)
+    return " → ".join([first, *stages, str(spec.outputs)])
 
 
 def layer_sizes(spec: ModelSpec) -> list[int]:

@@ -32,6 +32,7 @@ from PIL import Image
 from core.atomic import write_file
 from core.data import Split, Task, resolve_data_dir
 from core.filelock import locked
+from core.image import IMAGE_SIDE
 from core.uploads import (
     MiB,
     RefusedFile,
@@ -49,7 +50,7 @@ INDEX_FILE = "index.json"
 FORMAT_VERSION = 1
 DEFAULT_SET = "my digits"
 LABELS = tuple(range(10))
-IMAGE_SIZE = 28
+IMAGE_SIZE = IMAGE_SIDE  # the name this module has always used
 MAX_CANVAS_SIDE = 560  # the Draw page's canvas is 280 px; twice that covers a hi-dpi one
 MAX_DIGITS_PER_SET = 2000  # a class of 30 drawing 60 digits each, with room to spare
 MAX_SETS = 100
@@ -434,7 +435,9 @@ def read_set_file(source) -> tuple[str, list[tuple[SavedDigit, np.ndarray, np.nd
         for digit in digits:
             if f"{digit.id}.png" not in files:
                 raise InvalidDigits(f"the file lists digit {digit.id} but holds no image of it")
-            image = _png_array(files[f"{digit.id}.png"], f"{digit.id}.png", (28, 28))
+            image = _png_array(
+                files[f"{digit.id}.png"], f"{digit.id}.png", (IMAGE_SIDE, IMAGE_SIDE)
+            )
             canvas_png = files.get(f"{digit.id}-canvas.png")
             canvas = None if canvas_png is None else _png_array(canvas_png, f"{digit.id}-canvas")
             entries.append((digit, image, canvas))

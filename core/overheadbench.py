@@ -31,6 +31,7 @@ from core.data import make_task, resolve_data_dir, shared_mnist
 from core.mydigits import with_my_digits
 from core.presets import PRESETS, get_preset
 from core.race import apply_settings
+from core.runs import read_summary
 from core.train import timebudget
 from core.train.steptime import time_steps
 from core.train.trainer import Trainer
@@ -71,7 +72,7 @@ def cli_run_seconds(spec, config, name: str, data_dir, runs_dir) -> float:
 def _finished_seconds(job) -> float:
     if job.state != "finished":
         raise RuntimeError(f"a bench run ended {job.state}: {job.error}")
-    return float(json.loads((job.run_dir / "summary.json").read_text())["seconds"])
+    return float(read_summary(job.run_dir)["seconds"])
 
 
 def watch_like_the_train_page(job, stop: threading.Event, etas: list) -> None:

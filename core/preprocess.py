@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.data import IMAGE_SIDE
+from core.image import IMAGE_SIDE
 
 BOX = 20  # MNIST scaled each digit so that its longer side was 20 pixels
 MIN_INK_FRACTION = 0.0005  # less ink than this (0.05% of the canvas) is an empty canvas

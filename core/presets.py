@@ -56,7 +56,7 @@ DRAW_AUGMENT = AugmentConfig(
 LIGHT_AUGMENT = AugmentConfig(enabled=True, rotation=10.0, shift=0.1, scale=0.1)
 
 # tuomaso/train_mnist_fast's optimizer: Adam with short memories, one cycle to a high rate, and
-# β₁ held (PyTorch's one-cycle would cycle it 0.95 → 0.85 → 0.95; measured worse, README)
+# β₁ held (PyTorch's one-cycle would cycle it 0.95 → 0.85 → 0.95; measured worse, docs/performance.md)
 FAST_ADAM = dict(
     optimizer="adam",
     lr=0.01,

@@ -1,4 +1,5 @@
-"""The run store: every finished or stopped run as a folder of JSON and safetensors, never pickles."""
+"""The run store: every run as a folder of JSON and safetensors; a run saved mid-training also
+keeps a checkpoint.pt (torch.save), read back only with torch.load(weights_only=True)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ from core.uploads import MiB, RefusedFile, check_members, open_zip, read_members
 DEFAULT_RUNS_DIR = "./runs"
 RUNS_ENV = "DIGITLAB_RUNS"
 logger = logging.getLogger(__name__)
-RUN_FILES = ("spec.json", "config.json", "summary.json", "metrics.json", "model.safetensors")
+SUMMARY_FILE = "summary.json"  # what a run says of itself; read_summary() reads it
+RUN_FILES = ("spec.json", "config.json", SUMMARY_FILE, "metrics.json", "model.safetensors")
 # beside the run files of a run saved mid-training: what continuing it needs (never exported)
 CHECKPOINT_FILE = "checkpoint.pt"
 EXPORT_SUFFIX = ".digitlab.zip"
@@ -384,7 +386,7 @@ def load_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = No
 def read_summary(run_dir: Path) -> dict | None:
     """Return a run folder's summary without loading its model, or None if it has none."""
     try:
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
     except (OSError, ValueError):
         return None
     return summary if isinstance(summary, dict) else None

@@ -79,3 +79,117 @@ def rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- test tiers: what each test needs, found by reading it, not by hand --------------------
+#
+# A test is marked by what it needs, from the source of the test and of every fixture it uses
+# (followed to their own fixtures): `browser` (Chromium), `servers` (a Streamlit server, a
+# proxy, a subprocess), `processes` (worker processes, Ray). `./test.sh --fast` leaves those
+# out, and also every test that took more than FAST_TEST_SECONDS in the last full run
+# (tests/durations.json, written by `./test.sh --record-durations`). In the fast tier a test
+# that runs longer than that fails and says so, so that a slow test cannot hide there.
+
+NEEDS = {
+    "browser": ("browser_tab", "require_browser", "sync_playwright", "chromium"),
+    "servers": ("running_app", "subprocess", "Popen", "haproxy"),
+    "processes": ("ProcessExecutor", "workers", "make_executor", "ray.", "cluster"),
+}
+FAST_ENV = "DIGITLAB_FAST_TESTS"
+RECORD_ENV = "DIGITLAB_RECORD_DURATIONS"
+DURATIONS_FILE = Path(__file__).with_name("durations.json")
+FAST_TEST_SECONDS = 3.0
+
+
+def _sources(item) -> str:
+    """Return the source of a test and of the fixtures it uses, and of theirs."""
+    import inspect
+
+    texts, seen = [], set()
+    functions = [item.function]
+    definitions = getattr(item, "_fixtureinfo", None)
+    for name in item.fixturenames:
+        for fixture in definitions.name2fixturedefs.get(name, ()) if definitions else ():
+            functions.append(fixture.func)
+    while functions:
+        function = functions.pop()
+        if function in seen:
+            continue
+        seen.add(function)
+        try:
+            texts.append(inspect.getsource(function))
+        except (OSError, TypeError):
+            continue
+    module = getattr(item, "module", None)
+    marks = getattr(module, "pytestmark", [])
+    texts += [str(mark) for mark in (marks if isinstance(marks, list) else [marks])]
+    return "\n".join(texts)
+
+
+def _recorded_durations() -> dict[str, float]:
+    import json
+
+    try:
+        return json.loads(DURATIONS_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def pytest_configure(config) -> None:
+    for name, words in NEEDS.items():
+        config.addinivalue_line(
+            "markers", f"{name}: needs {', '.join(words[:2])} (found automatically)"
+        )
+    config.addinivalue_line(
+        "markers", f"long: took over {FAST_TEST_SECONDS:g} s in the last full run"
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    durations = _recorded_durations()
+    for item in items:
+        text = _sources(item)
+        for name, words in NEEDS.items():
+            if any(word in text for word in words):
+                item.add_marker(getattr(pytest.mark, name))
+        slow_fixture = any(
+            durations.get(f"fixture:{name}", 0.0) > FAST_TEST_SECONDS for name in item.fixturenames
+        )
+        if slow_fixture or durations.get(item.nodeid, 0.0) > FAST_TEST_SECONDS:
+            item.add_marker(pytest.mark.long)
+
+
+_durations: dict[str, float] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    import time
+
+    started = time.perf_counter()
+    yield
+    key = f"fixture:{fixturedef.argname}"
+    _durations[key] = max(_durations.get(key, 0.0), time.perf_counter() - started)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    import time
+
+    started = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - started
+    _durations[item.nodeid] = seconds
+    if os.environ.get(FAST_ENV) == "1" and seconds > 3 * FAST_TEST_SECONDS:
+        pytest.fail(
+            f"took {seconds:.1f} s in the fast tier: record the durations again "
+            "(./test.sh --record-durations) so that it moves to the full tier, or make it faster"
+        )
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if os.environ.get(RECORD_ENV) == "1" and _durations:
+        import json
+
+        recorded = {**_recorded_durations(), **{k: round(v, 2) for k, v in _durations.items()}}
+        DURATIONS_FILE.write_text(json.dumps(dict(sorted(recorded.items())), indent=0) + "\n")

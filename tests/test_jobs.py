@@ -169,7 +169,7 @@ def measure_stop(preset: str, data_dir, runs_dir) -> dict:
 # Stopping takes effect when the loop steps no more: within a second for any network. The job
 # then scores the model on the validation and test sets and saves it, and only then reads
 # "stopped": for an MLP that is fast too, for a CNN on two CPU cores it is ~10-20 s of scoring.
-# The one-second target is measured (printed here, reported in the README) on a quiet machine;
+# The one-second target is measured (printed here, reported in docs/reliability.md) on a quiet machine;
 # the bounds below only catch a stop that is ignored, since a busy CI machine slows every step.
 @pytest.mark.parametrize(("preset", "saved_within"), [("seed-mlp-128", 10.0), ("small-cnn", 120.0)])
 def test_stopping_a_job_ends_its_training_loop_promptly(preset, saved_within, data_dir, tmp_path):

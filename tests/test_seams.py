@@ -170,3 +170,38 @@ def test_process_executors_register_one_exit_handler(monkeypatch):
     executors = [ProcessExecutor(1) for _ in range(3)]
     assert len(registered) == 1
     assert all(e in jobs_module._OPEN_EXECUTORS for e in executors)
+
+
+# 9. a download held the data lock, and set every socket's timeout
+def test_a_download_gives_its_own_requests_a_timeout_and_leaves_the_process_alone(
+    tmp_path, monkeypatch
+):
+    import socket
+    import urllib.error
+
+    from core import data
+
+    seen = []
+
+    def unreachable(url, timeout=None):
+        seen.append((url, timeout, socket.getdefaulttimeout()))
+        raise urllib.error.URLError("no network here")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", unreachable)
+    with pytest.raises(OSError, match="no network here"):
+        data._try_download(tmp_path, 7.0)
+    assert seen and all(timeout == 7.0 and default is None for _, timeout, default in seen)
+    assert len({url for url, _, _ in seen}) >= 2  # every mirror was tried
+
+
+def test_a_loaded_dataset_is_found_while_another_one_loads(tmp_path, monkeypatch):
+    from core import data
+
+    key = (data.resolve_data_dir(tmp_path).resolve(), "mnist")
+    monkeypatch.setitem(data._mnist_cache, key, "loaded")
+    found = []
+    with data._mnist_lock:  # as while another folder or dataset downloads
+        reader = threading.Thread(target=lambda: found.append(data.shared_mnist(tmp_path)))
+        reader.start()
+        reader.join(2)
+    assert found == ["loaded"]

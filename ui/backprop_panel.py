@@ -11,8 +11,8 @@ from core.backprop import BackwardStage, ForwardStage, StageEquations, StepTrace
 from core.config import LIMITS
 from core.scratch import check_network_supported
 from ui import figures, palette, state, widgets
+from ui.figures import CHART_CONFIG
 
-CHART_CONFIG = {"displayModeBar": False}
 DIGIT_KEY = "backprop-digit"
 DRAWS_KEY = "backprop-draws"
 LR_KEY = "backprop-lr"

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from core.image import IMAGE_SIDE
 from core.models import feature_shapes, flat_features
 from core.train.events import EpochEnded, Step
 from ui import palette, talk
@@ -243,6 +244,8 @@ LAYER_COLORS = {
 }
 RAW_LINE = "rgba(0, 114, 178, 0.30)"  # palette.TRAIN, faint
 MAX_POINTS = 2000
+# every chart the same way: no plotly toolbar over a figure people read, on a projector too
+CHART_CONFIG = {"displayModeBar": False}
 LOG_TICKS = [m * 10.0**e for e in range(-4, 3) for m in (1, 2, 5)]
 
 
@@ -344,7 +347,15 @@ def digit_heatmap_figure(image, title: str = "") -> go.Figure:
 
 
 def _network_stages(spec) -> list[dict]:
-    stages = [dict(kind="input", title="Input", detail="", shape="1×28×28", size=784)]
+    stages = [
+        dict(
+            kind="input",
+            title="Input",
+            detail="",
+            shape=f"1×{IMAGE_SIDE}×{IMAGE_SIDE}",
+            size=IMAGE_SIDE * IMAGE_SIDE,
+        )
+    ]
     for i, (layer, (c, h, w)) in enumerate(zip(spec.conv, feature_shapes(spec)), start=1):
         extras = [layer.activation]
         if layer.batch_norm:

@@ -19,19 +19,19 @@ from core.runs import InvalidRun
 from core.train.events import ModelSnapshot
 from core.train.follow import MAX_PARAMETERS, followable
 from core.train.jobs import Job
-from ui import figures, palette, state, talk, train_panel, widgets
+from ui import figures, palette, session, state, talk, widgets
+from ui.figures import CHART_CONFIG
 from ui.live_chart import Trace, live_lines
+from ui.pages import DRAW_PAGE
 
 DIGIT_KEY = "_follow_digit"  # the digit last drawn on the Draw page: (1, 28, 28) or None
 FOLLOWER_KEY = "_follow_follower"
 FOLLOWED_KEY = "_follow_job"
 PINNED_KEY = "_follow_pinned"  # a job picked by hand: followed even after it ends
 TICK_SECONDS = 0.5  # the trainer sends its weights every 0.5 s: each tick can show a new one
-CHART_CONFIG = {"displayModeBar": False}
 # the digits' colours (palette.DIGITS), with a dark gold for yellow: a thin yellow line on
 # white vanishes on a projector
 LINE_COLORS = ["#B8860B" if c == palette.YELLOW else c for c in palette.DIGITS]
-DRAW_PAGE = "views/5_Draw.py"
 ENDED = {"finished": "finished", "stopped": "was stopped", "failed": "failed"}
 
 
@@ -64,8 +64,8 @@ def followable_jobs() -> list[Job]:
     """Return the trainings this tab can follow: its own running ones and the one its URL
     names; and the one it followed last, once ended, while its history is of the digit drawn."""
     registry = state.registry()
-    jobs = [j for j in train_panel.session_jobs() if j.state != "queued" and _drawable(j)]
-    for run_id in (train_panel.wanted_run_id(), st.session_state.get(FOLLOWED_KEY)):
+    jobs = [j for j in session.session_jobs() if j.state != "queued" and _drawable(j)]
+    for run_id in (session.wanted_run_id(), st.session_state.get(FOLLOWED_KEY)):
         job = registry.get(run_id) if run_id else None
         if job is None or job in jobs or job.state == "queued" or not _drawable(job):
             continue

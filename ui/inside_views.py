@@ -15,9 +15,9 @@ from core.datasets import get_dataset
 from core.train.events import FeaturesSnapshot, Step, WeightsSnapshot
 from core.train.jobs import Job
 from ui import figures, live_curves, palette, state, talk, widgets
+from ui.figures import CHART_CONFIG
 from ui.shared_figures import run_version, shared_figure
 
-CHART_CONFIG = {"displayModeBar": False}
 SNAPSHOT_CACHE_KEY = "_live_snapshot_pictures"
 GRAD_NORMS_CAPTION = (
     "How large each layer's weight gradient is. Lines that fall towards zero for the first "

@@ -21,6 +21,7 @@ from ui.figures import (
     DIGIT_SYMBOLS,
     LR_AXES,
     LR_COLOR,
+    MAX_POINTS,
     RAW_LINE,
     TRAIN_COLOR,
     VAL_COLOR,
@@ -33,7 +34,6 @@ from ui.figures import (
 from ui.live_chart import Trace, live_lines
 
 COLUMNS_KEY = "_live_columns"
-MAX_POINTS = 2000
 
 
 class StepColumns:

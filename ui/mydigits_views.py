@@ -13,6 +13,7 @@ from core import mydigits
 from core.finetune import FINE_TUNE_STEPS, fine_tune, score_set
 from core.mydigits import DEFAULT_SET, InvalidDigits, RefusedFile
 from ui import figures, state, widgets
+from ui.figures import CHART_CONFIG
 
 SET_KEY = "my-digits-set"  # the set this session works with, on every page
 FLASH_KEY = "my-digits-flash"  # a message to show after the rerun that follows a change
@@ -266,12 +267,12 @@ def evaluate_tab(run, mnist_accuracy: float | None) -> None:
         figures.per_class_accuracy_figure(
             evaluation.per_class_accuracy, evaluation.classes, evaluation.accuracy
         ),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
         key="eval-my-per-class",
     )
     right.plotly_chart(
         figures.confusion_matrix_figure(evaluation.confusion, evaluation.classes, normalized=False),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
         key="eval-my-confusion",
     )
     _my_mistakes(score)

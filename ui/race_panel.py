@@ -23,14 +23,15 @@ from core.race import (
 )
 from core.runs import InvalidRun, load_run, new_run_id
 from core.train import timebudget
-from ui import figures, state, train_panel, widgets
+from ui import figures, session, state, widgets
+from ui.figures import CHART_CONFIG
+from ui.pages import EVALUATE_PAGE
 from ui.race_figures import Band, CostPoint, band_figure, band_of, cost_figure, race_scores_figure
 from ui.shared_figures import run_version
 from ui.train_settings import BATCH_SIZES, LEARNING_RATES, WEIGHT_DECAYS
 
 DEFAULT_SEEDS = 5
 RACE_KEY = "race_started"  # the session's latest race id
-EVALUATE_PAGE = "views/4_Evaluate.py"
 LOSS_SMOOTHING = 0.9  # as the comparison's step curves
 # what a variant may change on the page, and the values offered (2 to 4 are picked)
 VARIANT_CHOICES: dict[str, list] = {
@@ -145,12 +146,12 @@ def _start(plan, name: str) -> None:
         for entry in plan
     ]
     try:
-        jobs = state.registry().submit_all(runs, owner=train_panel.session_id())
+        jobs = state.registry().submit_all(runs, owner=session.session_id())
     except ValueError as exc:  # the memory or time budget refused a run: none is queued
         st.error(f"Cannot start the race: {exc}", icon=":material/error:")
         return
     st.session_state[RACE_KEY] = race
-    train_panel.remember_job(jobs[0])
+    session.remember_job(jobs[0])
     st.rerun()
 
 
@@ -231,7 +232,7 @@ def races_tab(runs: list[dict]) -> None:
         st.info(f"**{message.capitalize()}**: the variants' mean ± std intervals overlap.")
     elif message:
         st.success(f"**{message}**", icon=":material/flag:")
-    st.plotly_chart(race_scores_figure(results), config={"displayModeBar": False})
+    st.plotly_chart(race_scores_figure(results), config=CHART_CONFIG)
     st.dataframe(
         [
             {
@@ -259,12 +260,12 @@ def races_tab(runs: list[dict]) -> None:
     left, right = st.columns(2) if accuracy_bands else (st.container(), None)
     left.plotly_chart(
         band_figure(loss_bands, "step", "training loss (smoothed)"),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
     )
     if right is not None:
         right.plotly_chart(
             band_figure(accuracy_bands, "epoch", "validation accuracy", percent=True, whole_x=True),
-            config={"displayModeBar": False},
+            config=CHART_CONFIG,
         )
 
 
@@ -301,7 +302,7 @@ def cost_tab(runs: list[dict]) -> None:
             ],
             "training FLOPs (log)",
         ),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
     )
     right.plotly_chart(
         cost_figure(
@@ -312,7 +313,7 @@ def cost_tab(runs: list[dict]) -> None:
             ],
             "parameters (log)",
         ),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
     )
     if len(with_flops) < len(scored):
         left.caption(

@@ -6,9 +6,9 @@ import numpy as np
 import streamlit as st
 
 from ui import figures, palette, replay_figures, state, widgets
+from ui.figures import CHART_CONFIG
 from ui.shared_figures import run_version, shared_figure
 
-CHART_CONFIG = {"displayModeBar": False}
 FRAME_KEY = "inside-replay-frame"
 PLAY_KEY = "inside-replay-play"
 PLAY_SECONDS = 1.0  # a frame a second: each step redraws three pictures on the server

@@ -15,6 +15,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.runs import SUMMARY_FILE
 from ui import state, talk
 
 # the figures of as many runs as have their scores kept: a run shows up to five (per-digit
@@ -31,7 +32,7 @@ def _built(key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
 
 def run_version(path: str | Path) -> tuple[str, float]:
     """Return what identifies a saved run's files as they are now: its path and summary's mtime."""
-    return str(path), (Path(path) / "summary.json").stat().st_mtime
+    return str(path), (Path(path) / SUMMARY_FILE).stat().st_mtime
 
 
 def shared_figure(key: tuple, build: Callable[[], go.Figure]) -> go.Figure:

@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from core.train.device import device_label, resolve_device
-from ui import build_state, lesson, state, talk, train_panel
+from ui import build_state, lesson, session, state, talk
 from ui.widgets import job_progress_text, run_picker
 
 DEVICE_KEY = "device"
@@ -94,7 +94,7 @@ def _active_model_picker() -> None:
 
 def _jobs_panel() -> None:
     # this runs on every page while a job is active: it is the open tab's heartbeat
-    mine = train_panel.touch_session_jobs()
+    mine = session.touch_session_jobs()
     others = len(state.registry().active()) - len(mine)
     watched = st.session_state.setdefault("_sidebar_watched_jobs", [])
     ids = [job.run_id for job in mine]

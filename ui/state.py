@@ -20,7 +20,7 @@ from core.data import (
 )
 from core.datasets import DEFAULT_DATASET, Dataset, get_dataset
 from core.evaluation import Evaluation, evaluate_probabilities
-from core.runs import Run, load_run, resolve_runs_dir
+from core.runs import SUMMARY_FILE, Run, load_run, resolve_runs_dir
 from core.train import jobs
 from ui import build_state
 
@@ -96,7 +96,7 @@ def _run_at(path: str, modified: float) -> Run:
 
 def cached_run(path: str | Path) -> Run:
     """Return the run saved at path, loaded once and kept while its files are unchanged."""
-    summary = Path(path) / "summary.json"
+    summary = Path(path) / SUMMARY_FILE
     return _run_at(str(path), summary.stat().st_mtime)
 
 
@@ -128,7 +128,7 @@ def active_run_path() -> str | None:
     path = st.session_state.get(ACTIVE_RUN_KEY)
     newest = runs_of_current_dataset()
     # a run of the other dataset stays chosen until the dataset is switched back
-    if path and (Path(path) / "summary.json").exists() and any(s["path"] == path for s in newest):
+    if path and (Path(path) / SUMMARY_FILE).exists() and any(s["path"] == path for s in newest):
         return path
     return newest[0]["path"] if newest else None
 
@@ -167,7 +167,7 @@ def _evaluation_at(path: str, modified: float, data: str) -> RunEvaluation:
 
 def cached_evaluation(path: str | Path) -> RunEvaluation:
     """Return a run's scores on the test set of its digits, computed once per run and data."""
-    summary = Path(path) / "summary.json"
+    summary = Path(path) / SUMMARY_FILE
     return _evaluation_at(str(path), summary.stat().st_mtime, str(data_dir()))
 
 

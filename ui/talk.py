@@ -20,6 +20,7 @@ import streamlit as st
 from core.lesson import Lesson, from_text
 from core.presets import PRESETS
 from ui import build_state, lesson
+from ui.pages import DRAW_PAGE, TRAIN_PAGE
 
 TALK_PARAM = "talk"
 ACTIVE_KEY = "talk_mode"
@@ -31,8 +32,6 @@ DEFAULT_SEQUENCE = ("seed-3v7", "seed-mlp-128", "small-cnn")
 SEPARATOR = "~"
 MAX_STEPS = 9  # keys 1..9
 FONT_SCALE = 1.3  # charts' text, matching the page's larger type
-TRAIN_PAGE = "views/3_Train.py"
-DRAW_PAGE = "views/5_Draw.py"
 
 # Streamlit sizes its type in rem: a larger root font scales the whole page. Grey captions and
 # thin separators vanish on a projector, so they go black and solid.

@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from ui import figures, palette, state
+from ui.figures import CHART_CONFIG
 
 # --- run picker, probabilities, digit galleries (Evaluate and Draw) ----------------------
 
@@ -92,7 +93,7 @@ def probability_bars(probabilities, classes, height: int = 300, key: str | None 
     st.plotly_chart(
         figures.probability_figure(probabilities, classes, height=height),
         width="stretch",
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
         key=key,
     )
 

@@ -9,6 +9,7 @@ from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
 from core.datasets import DATASETS, DEFAULT_DATASET
 from core.presets import suited_to
 from ui import build_state, figures, guard, lesson, mydigits_views, state, widgets
+from ui.figures import CHART_CONFIG
 from ui.widgets import digit_grid_image
 
 SUBSETS = {"All ten digits": list(ALL_DIGITS), "3 vs 7": [3, 7], "Custom": None}
@@ -125,7 +126,7 @@ with balance_column:
             names=names,
             item="digit" if dataset.item == "digit" else "class",
         ),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
     )
 
 title_column, button_column = st.columns([5, 1], vertical_alignment="bottom")
@@ -158,7 +159,7 @@ with pixel_column:
         figures.digit_heatmap_figure(
             data.train_images[index], f"Image {index:,}: {dataset.label(label)}, values 0–255"
         ),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
     )
 with mean_column:
     st.header(f"The average {dataset.item}")

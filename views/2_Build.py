@@ -13,6 +13,7 @@ from core.inside import layer_equations
 from core.presets import PRESETS
 from core.train.checks import check_trainable
 from ui import build_state, figures, lesson, share
+from ui.figures import CHART_CONFIG
 from ui.layer_editor import conv_editor, dense_editor, output_editor
 
 try:
@@ -102,7 +103,7 @@ with view_column:
         )
         st.plotly_chart(
             figures.network_diagram_figure(spec),
-            config={"displayModeBar": False, "staticPlot": True},
+            config={**CHART_CONFIG, "staticPlot": True},
         )
 
 if valid:

@@ -10,7 +10,7 @@ from core import models
 from core.runschema import MAX_NAME_CHARS, check_run_name
 from core.train import timebudget
 from core.train.checks import check_trainable
-from ui import build_state, lesson, mydigits_views, race_panel, share, state, train_panel
+from ui import build_state, lesson, mydigits_views, race_panel, session, share, state, train_panel
 from ui.train_settings import (
     augment_settings,
     loop_settings,
@@ -28,8 +28,7 @@ settings_column, panel_column = st.columns([2, 3], gap="medium")
 with settings_column:
     try:
         spec.validate()
-        shape = " → ".join(str(size) for size in models.layer_sizes(spec))
-        network = f"{len(spec.conv)} conv + {shape}" if spec.conv else shape
+        network = models.network_text(spec)
         parameters = f"{models.parameter_count(spec):,} parameters"
     except ValueError as exc:
         network, parameters = "invalid network", str(exc)
@@ -125,18 +124,18 @@ with panel_column:
                 name.strip() or build_state.run_name(),
                 data_dir=str(state.data_dir()),
                 runs_dir=str(state.runs_dir()),
-                owner=train_panel.session_id(),
+                owner=session.session_id(),
             )
         except ValueError as exc:  # e.g. the memory budget changed since the page was drawn
             st.error(f"Cannot start: {exc}", icon=":material/error:")
         else:
-            train_panel.remember_job(job)
+            session.remember_job(job)
             st.rerun()  # the sidebar and the live panel pick the new job up
     elif not state.registry().active():
         # torch and MNIST load in the worker while the settings are chosen
         state.registry().warm(str(state.data_dir()))
-    job = train_panel.find_job()
+    job = session.find_job()
     if job is not None and job.active:
         train_panel.live_panel(job.run_id)
     else:
-        train_panel.result_panel(job, job.run_id if job else train_panel.wanted_run_id())
+        train_panel.result_panel(job, job.run_id if job else session.wanted_run_id())

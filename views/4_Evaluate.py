@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.data import DataUnavailable
+from core.models import network_text
 from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, has_checkpoint
 from ui import (
     figures,
@@ -19,10 +20,11 @@ from ui import (
     train_panel,
     widgets,
 )
+from ui.figures import CHART_CONFIG
+from ui.pages import TRAIN_PAGE
 from ui.shared_figures import run_version, shared_figure
 
 GALLERY_SIZE = 24
-TRAIN_PAGE = "views/3_Train.py"
 COMPARE_DEFAULT = 3
 RESULT_COLUMNS = ("test_accuracy", "test_loss", "seconds", "epochs_completed", "parameters")
 
@@ -68,7 +70,7 @@ def scores_tab(version: tuple, evaluation, dataset) -> None:
                     evaluation.per_class_accuracy, names, evaluation.accuracy
                 ),
             ),
-            config={"displayModeBar": False},
+            config=CHART_CONFIG,
         )
         counts = evaluation.confusion.sum(dim=1).tolist()
         st.dataframe(
@@ -100,7 +102,7 @@ def scores_tab(version: tuple, evaluation, dataset) -> None:
                     evaluation.confusion, names, normalized=mode == "row-normalised"
                 ),
             ),
-            config={"displayModeBar": False},
+            config=CHART_CONFIG,
         )
 
 
@@ -221,11 +223,11 @@ def compare_tab(runs: list[dict], current: dict) -> None:
         figures.run_curves_figure(
             epoch_series("accuracy"), "epoch", "accuracy", percent=True, whole_x=True
         ),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
     )
     right.plotly_chart(
         figures.run_curves_figure(epoch_series("loss"), "epoch", "loss", whole_x=True),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
     )
     steps = [
         (name, [s.step for s in run.steps], [s.loss for s in run.steps])
@@ -233,7 +235,7 @@ def compare_tab(runs: list[dict], current: dict) -> None:
     ]
     st.plotly_chart(
         figures.run_curves_figure(steps, "step", "training loss (smoothed)", smooth=0.9),
-        config={"displayModeBar": False},
+        config=CHART_CONFIG,
     )
     st.dataframe(
         [
@@ -242,7 +244,7 @@ def compare_tab(runs: list[dict], current: dict) -> None:
                 "test accuracy": widgets.percent_or_dash(run.summary.get("test_accuracy")),
                 "test loss": widgets.number_or_dash(run.summary.get("test_loss"), "{:.4f}"),
                 "digits": "all" if len(run.classes) == 10 else " ".join(map(str, run.classes)),
-                "layers": _layers(run.spec),
+                "layers": network_text(run.spec),
                 "optimizer": run.config.optimizer,
                 "lr": run.config.lr,
                 "batch": run.config.batch_size,
@@ -262,12 +264,6 @@ def compare_tab(runs: list[dict], current: dict) -> None:
 def _present(value) -> bool:
     # runs without a validation set store NaN
     return isinstance(value, (int, float)) and value == value
-
-
-def _layers(spec) -> str:
-    conv = [f"conv{layer.channels}" for layer in spec.conv]
-    dense = [str(layer.width) for layer in spec.dense]
-    return "→".join(["784" if not conv else "1×28×28", *conv, *dense, str(spec.outputs)])
 
 
 def run_sections(summary: dict, runs: list[dict]) -> None:

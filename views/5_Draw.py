@@ -10,7 +10,7 @@ from core.preprocess import Reading, read_drawing
 from core.quicktrain import QUICK_EPOCHS, QUICK_NAME, find_quick_run, quick_spec_config
 from core.runs import InvalidRun
 from core.train import timebudget
-from ui import follow_panel, guard, inside_views, mydigits_views, state, train_panel, widgets
+from ui import follow_panel, guard, inside_views, mydigits_views, session, state, widgets
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 20
@@ -42,7 +42,7 @@ def quick_job():
     registry = state.registry()
     job = registry.get(st.session_state.get(QUICK_JOB_KEY) or "")
     if job is None:
-        me = train_panel.session_id()
+        me = session.session_id()
         job = next(
             (j for j in registry.jobs() if j.name == QUICK_NAME and j.active and j.owner == me),
             None,
@@ -64,7 +64,7 @@ def start_quick_train() -> None:
             runs_dir=str(state.runs_dir()),
             # owned: the sidebar touches it while this tab is open, and it stops when the tab
             # closes
-            owner=train_panel.session_id(),
+            owner=session.session_id(),
         )
     except ValueError as exc:  # refused (the time limit, the memory budget): said by the button
         st.session_state[QUICK_ERROR_KEY] = str(exc)

@@ -15,10 +15,11 @@ from ui import (
     guard,
     inside_views,
     replay_views,
+    session,
     state,
-    train_panel,
     widgets,
 )
+from ui.figures import CHART_CONFIG
 from ui.shared_figures import run_version, shared_figure
 
 MAX_WEIGHT_TILES = 64
@@ -115,7 +116,7 @@ def pca_section(path: str, result) -> None:
                     coords, labels, np.arange(len(labels)), explained
                 ),
             ),
-            config={"displayModeBar": False},
+            config=CHART_CONFIG,
             on_select="rerun",
             selection_mode="points",
             key="inside-pca",
@@ -139,7 +140,7 @@ def pca_section(path: str, result) -> None:
 
 
 st.title("Inside")
-live_job = train_panel.find_job()
+live_job = session.find_job()
 if live_job is not None and live_job.active:
     live_section(live_job.run_id)
 summary = widgets.run_picker("inside-run")

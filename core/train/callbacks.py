@@ -67,7 +67,7 @@ class StepLog:
 
     def attach(self, trainer: Trainer) -> None:
         trainer.grad_every = grad_every(trainer.total_steps) if self.grad_norms else 0
-        trainer.add_callback("on_epoch_start", self.on_epoch_start)
+        trainer.add_callback("on_start", self.on_start)
         trainer.add_callback("on_batch_end", self.on_batch_end)
         trainer.add_callback("before_epoch_end", self.on_epoch_boundary)
         trainer.add_callback("on_flush", self.flush)
@@ -81,12 +81,11 @@ class StepLog:
         if ending or full or time.perf_counter() - self.last_time >= FLUSH_EVERY_SECONDS:
             self.flush(trainer)
 
-    def on_epoch_start(self, trainer: Trainer) -> None:
-        # the rate counts training steps only, not the validation and probes between epochs;
-        # with steps still pending (a short epoch) the group's own clock goes on
-        if not self.pending:
-            self.last_time, self.last_step = time.perf_counter(), trainer.step
-            self.last_paused = trainer.paused_seconds
+    def on_start(self, trainer: Trainer) -> None:
+        # the rate is the run's throughput: the work between steps (validation, probes) counts,
+        # so that the seconds left that the pages derive from it come true
+        self.last_time, self.last_step = time.perf_counter(), trainer.step
+        self.last_paused = trainer.paused_seconds
 
     def on_batch_end(self, trainer: Trainer) -> None:
         every = trainer.grad_every

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 
@@ -42,3 +44,24 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
+
+
+THREADS_ENV = "DIGITLAB_WORKER_THREADS"
+
+
+def worker_threads(cores: int | None = None) -> int:
+    """Return the torch thread count of a worker: $DIGITLAB_WORKER_THREADS, else cores - 1.
+
+    One core stays for the server and the browser. Measured on 2 cores with Chromium watching
+    seed-mlp-128 (docs/performance.md, "Training in its own process"): with 2 threads the run took 26.6 s
+    and the worker burnt 36.6 CPU-seconds, its threads waiting on each other whenever the
+    browser held a core; with 1 thread, 15.5 s and 14.1 CPU-seconds.
+    """
+    text = os.environ.get(THREADS_ENV)
+    if text:
+        try:
+            return max(1, int(text))
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV} must be a whole number, got {text!r}") from None
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores - 1)

@@ -318,9 +318,12 @@ class Job:
         rate = latest.samples_per_s if latest else 0.0
         batch = plan.batch_size if plan else 1
         remaining = max(total - step, 0)
-        eta = (
-            remaining * batch / rate if rate > 0 and self.state in ("running", "stopping") else None
-        )
+        eta = None
+        if rate > 0 and self.state in ("running", "stopping"):
+            # after the last step the run scores its validation and test digits: a forward
+            # pass each, about a third of a training step's work per digit
+            scoring = (plan.n_val + plan.n_test) / (3 * rate) if plan else 0.0
+            eta = remaining * batch / rate + scoring
         return {
             "state": self.state,
             "step": step,

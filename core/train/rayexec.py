@@ -364,7 +364,7 @@ class RayExecutor:
     @property
     def threads(self) -> int:
         """Torch threads (and Ray CPUs) per job: as a local worker's on a local Ray, else 1."""
-        from core.train.worker import THREADS_ENV, worker_threads
+        from core.train.device import THREADS_ENV, worker_threads
 
         if self._threads:
             return self._threads

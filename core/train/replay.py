@@ -38,6 +38,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from core import inside
 from core.data import normalize, to_float
 from core.evaluation import output_probabilities, predicted_class
+from core.image import IMAGE_SIDE
 from core.probes import weight_snapshot
 from core.runschema import (
     MAX_REPLAY_FRAMES,
@@ -357,7 +358,7 @@ def first_layer_tiles(weight_shape: tuple[int, ...]) -> tuple[int, tuple[int, in
     """Return the first layer's unit count and tile shape from its weight's shape."""
     if len(weight_shape) == 4:  # a convolution: (filters, 1, k, k)
         return weight_shape[0], tuple(weight_shape[-2:])
-    return weight_shape[0], (28, 28)
+    return weight_shape[0], (IMAGE_SIDE, IMAGE_SIDE)
 
 
 def check_replay_header(

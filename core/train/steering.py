@@ -23,9 +23,10 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from core.config import TrainConfig, _check_limit  # core.config.LIMITS: the one table of limits
+from core.config import TrainConfig, check_limit  # core.config.LIMITS: the one table of limits
 from core.data import NORMALIZATIONS
 from core.evaluation import predicted_class
+from core.image import IMAGE_SIDE
 from core.models import ModelSpec
 from core.probes import layer_labels, weighted_layers
 from core.train.engines import loss_fn
@@ -70,9 +71,9 @@ def check_settings(optimizer: str, lr: float | None, momentum: float | None) -> 
     if lr is None and momentum is None:
         raise ValueError("lr: give a learning rate or a momentum to change")
     if lr is not None:
-        _check_limit("lr", lr)
+        check_limit("lr", lr)
     if momentum is not None:
-        _check_limit(momentum_field(optimizer), momentum)
+        check_limit(momentum_field(optimizer), momentum)
 
 
 class _Count:
@@ -149,7 +150,7 @@ def parameter_labels(model: nn.Sequential) -> list[str]:
 def batch_pixels(xb: torch.Tensor, normalization: str, count: int = SHOWN_DIGITS) -> torch.Tensor:
     """Return a prepared batch's first digits as uint8 (count, 28, 28) on the CPU, as trained."""
     mean, std = NORMALIZATIONS[normalization]
-    pixels = xb[:count].detach().float().reshape(-1, 28, 28) * std + mean
+    pixels = xb[:count].detach().float().reshape(-1, IMAGE_SIDE, IMAGE_SIDE) * std + mean
     return pixels.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.atomic import write_file
 from core.budget import saved_per_image
-from core.config import TrainConfig
+from core.config import TrainConfig, plan_steps
 from core.data import split_sizes
 from core.filelock import locked
 from core.models import ModelSpec, flat_features, multiply_adds, parameter_count
@@ -69,9 +69,7 @@ LEARNING_WEIGHT = 0.3
 def planned_steps_and_samples(config: TrainConfig) -> tuple[int, int]:
     """Return the run's planned steps and the digits it trains on, in all, from the settings."""
     n_train, _ = split_sizes(config.classes, config.train_fraction, config.val_fraction)
-    batch = n_train if config.full_batch else min(config.batch_size, n_train)
-    steps_per_epoch = math.ceil(n_train / max(batch, 1))
-    steps = config.iterations if config.iterations > 0 else steps_per_epoch * config.epochs
+    batch, _, steps = plan_steps(max(n_train, 1), config)  # the trainer's own plan
     return steps, steps * batch
 
 
@@ -118,12 +116,12 @@ def correction(runs_dir: str | os.PathLike | None) -> float:
 def measured_estimate(spec: ModelSpec, config: TrainConfig) -> float:
     """Return the training seconds of a run from its step timed on this machine (steptime), at
     the app's worker's threads, plus what scoring digits between steps costs."""
+    from core.train.device import worker_threads
     from core.train.steptime import step_seconds
-    from core.train.worker import worker_threads
 
     n_train, n_val = split_sizes(config.classes, config.train_fraction, config.val_fraction)
     steps, _ = planned_steps_and_samples(config)
-    batch = n_train if config.full_batch else min(config.batch_size, n_train)
+    batch, _, _ = plan_steps(max(n_train, 1), config)
     per_step = step_seconds(spec, config, n_train, worker_threads())
     # digits scored without training: a forward pass, about a third of a step's work per digit;
     # at each epoch's end the validation digits, the live PCA's and a replay frame's, and the

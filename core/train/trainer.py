@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from core.augment import augment_batch
-from core.config import TrainConfig
+from core.config import TrainConfig, plan_steps  # plan_steps: also read from here
 from core.data import Task, normalize, to_float
 from core.evaluation import predicted_class
 from core.models import ModelSpec, build
@@ -140,14 +140,6 @@ def prepare(
     """Return uint8 digits as float (N, 1, 28, 28) on the device, normalised if asked."""
     pixels = to_float(images_uint8).to(device)
     return normalize(pixels, config.normalization) if normalized else pixels
-
-
-def plan_steps(n_train: int, config: TrainConfig) -> tuple[int, int, int]:
-    """Return (batch size, steps per epoch, total steps) for a training set of n_train."""
-    batch = n_train if config.full_batch else min(config.batch_size, n_train)
-    steps_per_epoch = math.ceil(n_train / batch)
-    total = config.iterations if config.iterations > 0 else steps_per_epoch * config.epochs
-    return batch, steps_per_epoch, total
 
 
 def flush_denormals() -> None:

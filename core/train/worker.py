@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing as mp
-import os
 import signal
 import sys
 import threading
@@ -21,34 +20,16 @@ import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from core.train.device import THREADS_ENV, worker_threads  # noqa: F401 (their old home)
 from core.train.events import TERMINAL, Event, Failed, event_from_dict
 from core.train.run import JobRequest, run_job
 from core.train.steering import Mailbox
 from core.train.trainer import TrainControl
 
 log = logging.getLogger("digitlab.worker")
-THREADS_ENV = "DIGITLAB_WORKER_THREADS"
 # spawn, not fork: forking a server that already runs threads (Streamlit's, torch's) can
 # deadlock the child; a spawned child imports what it needs afresh
 CONTEXT = mp.get_context("spawn")
-
-
-def worker_threads(cores: int | None = None) -> int:
-    """Return the torch thread count of a worker: $DIGITLAB_WORKER_THREADS, else cores - 1.
-
-    One core stays for the server and the browser. Measured on 2 cores with Chromium watching
-    seed-mlp-128 (README, "Training in its own process"): with 2 threads the run took 26.6 s
-    and the worker burnt 36.6 CPU-seconds, its threads waiting on each other whenever the
-    browser held a core; with 1 thread, 15.5 s and 14.1 CPU-seconds.
-    """
-    text = os.environ.get(THREADS_ENV)
-    if text:
-        try:
-            return max(1, int(text))
-        except ValueError:
-            raise ValueError(f"{THREADS_ENV} must be a whole number, got {text!r}") from None
-    cores = cores or os.cpu_count() or 1
-    return max(1, cores - 1)
 
 
 def worker_main(
