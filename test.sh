@@ -2,7 +2,7 @@
 # Install the test dependencies (plus Chromium and fonts from Debian) and run the tests.
 #   ./test.sh                     everything, browser tests included (what CI runs); the slowest listed
 #   ./test.sh --fast              the fast tier: no browser, servers or worker processes, and no test
-#                                 that took over 3 s in the last full run (tests/durations.json); from a
+#                                 that took over 2 s in the last full run (tests/durations.json); from a
 #                                 warm virtual environment it skips the install
 #   ./test.sh --record-durations  everything, writing each test's seconds to tests/durations.json
 # DIGITLAB_VENV chooses the virtual environment (default ./.venv); other arguments go to pytest.

@@ -98,7 +98,7 @@ NEEDS = {
 FAST_ENV = "DIGITLAB_FAST_TESTS"
 RECORD_ENV = "DIGITLAB_RECORD_DURATIONS"
 DURATIONS_FILE = Path(__file__).with_name("durations.json")
-FAST_TEST_SECONDS = 3.0
+FAST_TEST_SECONDS = 2.0
 
 
 def _sources(item) -> str:

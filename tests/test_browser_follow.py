@@ -89,7 +89,8 @@ def test_the_draw_page_follows_a_running_training_and_keeps_the_history(data_dir
         page.get_by_text(re.compile(r"was stopped at step [\d,]+ — history kept")).first.wait_for(
             timeout=30_000
         )
-        assert page.evaluate(FOLLOWED)["points"] >= 2
+        # the history chart mounts after the words above it
+        page.wait_for_function(f"() => ({FOLLOWED})().points >= 2", timeout=30_000)
         assert_no_exception(page)
         page.screenshot(path=str(ARTIFACTS / "5-draw-follow-ended.png"))
 
