@@ -35,7 +35,7 @@ FLUSH_EVERY_SECONDS = 0.2
 WEIGHTS_EVERY_SECONDS = 1.0  # how often the live first-layer weights are refreshed
 # clusters form mostly within the first epoch: the live PCA cannot wait for its end
 FEATURES_EVERY_SECONDS = 2.0
-# the live views' most of the training time: a slow PCA (a wide first layer) waits longer
+# the largest share of the training time the live views may take: a slow PCA waits longer
 PROBES_MAX_SHARE = 0.03
 # a killed server loses at most this much training; 0 checkpoints at every epoch's end
 CHECKPOINT_ENV = "DIGITLAB_CHECKPOINT_SECONDS"
