@@ -161,7 +161,7 @@ def run_app_bench(args) -> int:
         )
         return 2
     # the app trains on its default device ('auto'): so does the CLI here
-    preset, device, repeat = args.preset or "seed-mlp-128", "auto", max(1, args.repeat)
+    preset, device, repeat = args.preset or "seed-mlp-128", "auto", max(1, args.repeat or 3)
     work = Path(tempfile.mkdtemp(prefix="digitlab-appbench-"))
     runs = work / "runs"
     threads = args.worker_threads or "default"

@@ -245,6 +245,7 @@ def compiled_step_seconds(steps: int = 400) -> dict:
 def run_step_bench(args) -> int:
     """Print the lean step against the plain one (and torch.compile with --compile), JSON last."""
     mnist = load_mnist(resolve_data_dir(args.data))
+    args.repeat = args.repeat or 3
     rows = step_comparison(mnist, args.device, args.repeat)
     print(
         f"Training step, plain (for-loop optimizer, whole-set shuffle copy, default layout) "

@@ -400,7 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(PRESETS),
         help="--app, --executors, --overhead: the preset (seed-mlp-128; --overhead: all)",
     )
-    bench.add_argument("--repeat", type=int, default=3, help="--app, --step: rounds (3)")
+    bench.add_argument(
+        "--repeat", type=int, help="--app, --step: rounds (3); --overhead: rounds (1)"
+    )
     bench.add_argument(
         "--worker-threads",
         type=int,

@@ -147,31 +147,40 @@ def short_steps(name: str, data_dir) -> int:
     return max(10, round(TARGET_SHORT_SECONDS / per_step))
 
 
-def measure_preset(name: str, data_dir, runs_dir, registry, worker_threads: int) -> dict:
-    """Return one preset's bare and run seconds, short and long, on both paths, and estimate."""
+def measure_preset(
+    name: str, data_dir, runs_dir, registry, worker_threads: int, rounds: int = 1
+) -> dict:
+    """Return one preset's bare and run seconds, short and long, on both paths, and estimate;
+    with rounds > 1, the medians of that many alternations of bare steps and run."""
     short = short_steps(name, data_dir)
     row: dict = {"preset": name, "short_steps": short, "long_steps": short * GROWTH}
     cli_threads = torch.get_num_threads()
+    etas: list[float] = []
     for path in ("cli", "app"):
         threads = cli_threads if path == "cli" else worker_threads
         for length, steps in (("short", short), ("long", short * GROWTH)):
             spec, config = settings_for(name, steps)
-            torch.set_num_threads(threads)
-            try:
-                bare = bare_seconds(spec, config, data_dir, steps)
-            finally:
-                torch.set_num_threads(cli_threads)
-            if path == "cli":
-                run = cli_run_seconds(spec, config, name, data_dir, runs_dir)
-            else:
-                etas = [] if length == "long" else None
-                run = app_run_seconds(registry, spec, config, name, data_dir, runs_dir, etas)
-                if etas:
-                    row["eta_error_median"] = statistics.median(etas)
-                    row["eta_error_worst"] = max(etas, key=abs)
-            row[f"{path}_{length}_bare"], row[f"{path}_{length}_run"] = bare, run
+            bares, runs = [], []
+            for _ in range(rounds):  # alternated, so that the machine's drift hits both alike
+                torch.set_num_threads(threads)
+                try:
+                    bares.append(bare_seconds(spec, config, data_dir, steps))
+                finally:
+                    torch.set_num_threads(cli_threads)
+                if path == "cli":
+                    runs.append(cli_run_seconds(spec, config, name, data_dir, runs_dir))
+                else:
+                    shown = etas if length == "long" else None
+                    runs.append(
+                        app_run_seconds(registry, spec, config, name, data_dir, runs_dir, shown)
+                    )
+            row[f"{path}_{length}_bare"] = statistics.median(bares)
+            row[f"{path}_{length}_run"] = statistics.median(runs)
         row[f"{path}_overhead"] = row[f"{path}_long_run"] / row[f"{path}_long_bare"] - 1
         row[f"{path}_growth"] = row[f"{path}_long_run"] / row[f"{path}_short_run"]
+    if etas:
+        row["eta_error_median"] = statistics.median(etas)
+        row["eta_error_worst"] = max(etas, key=abs)
     spec, config = settings_for(name, short * GROWTH)
     # the Train page's estimate, with the correction the runs so far taught this runs folder
     row["estimate"] = timebudget.estimate_seconds(spec, config, runs_dir)
@@ -218,6 +227,7 @@ def run_overhead_bench(args) -> int:
     data_dir = str(resolve_data_dir(args.data))
     names = [args.preset] if getattr(args, "preset", None) else list(PRESETS)
     threads = getattr(args, "worker_threads", None) or worker_threads()
+    rounds = max(1, getattr(args, "repeat", None) or 1)  # a round of every preset: ~10 min
     runs = getattr(args, "runs", None)
     context = contextlib.nullcontext(runs) if runs else tempfile.TemporaryDirectory()
     with context as runs_dir:
@@ -230,7 +240,7 @@ def run_overhead_bench(args) -> int:
             spec, config = settings_for("seed-3v7", 5)
             app_run_seconds(registry, spec, config, "warm-up", data_dir, runs_dir)
             for name in names:
-                rows.append(measure_preset(name, data_dir, runs_dir, registry, threads))
+                rows.append(measure_preset(name, data_dir, runs_dir, registry, threads, rounds))
                 print(json.dumps(rows[-1]), flush=True)
             seed = None
             if "seed-3v7" in names:
@@ -242,7 +252,7 @@ def run_overhead_bench(args) -> int:
             registry.close()
     print(
         f"\nbare steps and runs on {torch.get_num_threads()} threads (CLI) and {threads} "
-        f"(the app's worker); targets: overhead ≤ {CLI_TARGET:.0%} (CLI), ≤ {APP_TARGET:.0%} "
+        f"(the app's worker), medians of {rounds} alternating round(s); targets: overhead ≤ {CLI_TARGET:.0%} (CLI), ≤ {APP_TARGET:.0%} "
         f"(app, watched), a 10× run ≤ {GROWTH_TARGET}× the time (or ≤ 1.05× its bare steps' "
         "growth); ✗ marks a miss"
     )
