@@ -23,6 +23,7 @@ import torch
 
 from core.config import TrainConfig
 from core.data import Split, Task
+from core.image import IMAGE_SIDE
 from core.models import ModelSpec
 from core.train.trainer import Trainer, flush_denormals, plan_steps
 
@@ -34,7 +35,7 @@ _lock = threading.Lock()  # one measurement at a time: torch's thread count is p
 
 
 def time_steps(trainer: Trainer, steps: int) -> float:
-    """Return the seconds of `steps` bare training steps of a trainer that has not trained."""
+    """Return the seconds of `steps` bare training steps (the trainer's step count restarts)."""
     flush_denormals()  # as Trainer.run() does
     trainer.model.train()
     done, loss = 0, None
@@ -55,7 +56,9 @@ def random_task(n_train: int, classes: int) -> Task:
     generator = torch.Generator().manual_seed(0)
 
     def split(n: int) -> Split:
-        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=generator)
+        images = torch.randint(
+            0, 256, (n, IMAGE_SIDE, IMAGE_SIDE), dtype=torch.uint8, generator=generator
+        )
         labels = torch.arange(n) % classes
         return Split(images, labels, torch.arange(n))
 
