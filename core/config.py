@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 
 from core.augment import AugmentConfig
@@ -188,3 +189,16 @@ def plan_steps(n_train: int, config: TrainConfig) -> tuple[int, int, int]:
     steps_per_epoch = math.ceil(n_train / batch)
     total = config.iterations if config.iterations > 0 else steps_per_epoch * config.epochs
     return batch, steps_per_epoch, total
+
+
+def env_amount(name: str, default: float, unit: str, zero_means: str) -> float:
+    """Return a non-negative number of `unit` from environment variable `name` (default when
+    unset); ValueError naming the variable otherwise. 0 means zero_means (said in the message)."""
+    text = os.environ.get(name)
+    try:
+        value = default if not text else float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be {unit}, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be 0 ({zero_means}) or more {unit}, got {text!r}")
+    return value

@@ -9,13 +9,13 @@ an epoch at every step, and its cost must follow its seconds, not its number of 
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
 
 import torch
 
+from core.config import env_amount
 from core.probes import PROBE_DIGITS, FeatureProjector, grad_every, weight_snapshot
 from core.train.cadence import Cadence
 from core.train.events import (
@@ -44,14 +44,7 @@ DEFAULT_CHECKPOINT_SECONDS = 30.0
 
 def checkpoint_seconds() -> float:
     """Return the training seconds between checkpoints, from $DIGITLAB_CHECKPOINT_SECONDS (30)."""
-    text = os.environ.get(CHECKPOINT_ENV)
-    try:
-        seconds = DEFAULT_CHECKPOINT_SECONDS if not text else float(text)
-    except ValueError:
-        raise ValueError(f"{CHECKPOINT_ENV} must be seconds, got {text!r}") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{CHECKPOINT_ENV} must be 0 (every epoch) or more seconds, got {text!r}")
-    return seconds
+    return env_amount(CHECKPOINT_ENV, DEFAULT_CHECKPOINT_SECONDS, "seconds", "every epoch")
 
 
 class StepLog:

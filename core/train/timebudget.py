@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.atomic import write_file
 from core.budget import saved_per_image
-from core.config import TrainConfig, plan_steps
+from core.config import TrainConfig, env_amount, plan_steps
 from core.data import split_sizes
 from core.filelock import locked
 from core.models import ModelSpec, flat_features, multiply_adds, parameter_count
@@ -172,13 +172,7 @@ def record_run(
 
 def limit_seconds() -> float | None:
     """Return how long a run may train, from $DIGITLAB_MAX_TRAIN_MINUTES (0: no limit)."""
-    text = os.environ.get(LIMIT_ENV)
-    try:
-        minutes = DEFAULT_LIMIT_MINUTES if not text else float(text)
-    except ValueError:
-        raise ValueError(f"{LIMIT_ENV} must be minutes, got {text!r}") from None
-    if not math.isfinite(minutes) or minutes < 0:
-        raise ValueError(f"{LIMIT_ENV} must be 0 (no limit) or more minutes, got {text!r}")
+    minutes = env_amount(LIMIT_ENV, DEFAULT_LIMIT_MINUTES, "minutes", "no limit")
     return minutes * 60 if minutes > 0 else None
 
 
