@@ -90,7 +90,7 @@ PRESETS: dict[str, Preset] = {
             "seed-3v7",
             "From scratch: 3 vs 7",
             "One neuron (784→1, sigmoid) tells threes from sevens; MSE loss, randn weights, "
-            "full-batch w -= lr * grad. Measured (seed 0, 2 CPU cores): 81.6% of test 3s and 7s in 23 s.",
+            "full-batch w -= lr * grad. Measured (seed 0, 2 CPU cores): 81.6% of test 3s and 7s in 4.7 s.",
             ModelSpec(dense=[], outputs=1, output="sigmoid", init="randn"),
             TrainConfig(
                 optimizer="sgd",
