@@ -116,3 +116,28 @@ def test_a_bad_checkpoint_interval_is_refused_naming_the_variable(monkeypatch, v
     monkeypatch.setenv(CHECKPOINT_ENV, value)
     with pytest.raises(ValueError, match=CHECKPOINT_ENV):
         checkpoint_seconds()
+
+
+def test_an_epoch_ending_moments_before_the_run_leaves_its_scoring_to_the_end(
+    data_dir, tmp_path, monkeypatch
+):
+    # the work of an epoch's end (validation, the live views) would be done again a step later
+    # at the run's end: a run one step into its second epoch scores and shows once, not twice
+    spec, config = get_preset("seed-mlp-128").fresh()
+    config.train_fraction, config.val_fraction = 0.05, 0.05
+    events: list = []
+    probe = JobRequest("near", "near", spec, config, str(data_dir), str(tmp_path))
+    run_job(probe, events.append, TrainControl())
+    per_epoch = events[0].steps_per_epoch
+    assert per_epoch >= 20, per_epoch  # a tenth of an epoch is at least two steps
+
+    config.iterations = per_epoch + 1
+    events = []
+    request = JobRequest("end", "end", spec, config, str(data_dir), str(tmp_path))
+    run_job(request, events.append, TrainControl())
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert [e.step for e in epochs] == [per_epoch, per_epoch + 1]
+    assert math.isnan(epochs[0].val_accuracy) and not math.isnan(epochs[1].val_accuracy)
+    assert count(events, Validated) == 1
+    shown = [e.step for e in events if isinstance(e, FeaturesSnapshot)]
+    assert len(shown) == len(set(shown)) and shown[-1] == per_epoch + 1

@@ -11,6 +11,17 @@ from __future__ import annotations
 
 import time
 
+# The most of the training time each kind of periodic work may take, in one table: together
+# under the 10% that `python -m core bench --overhead` allows a run beyond its bare steps.
+# (Validation's share paces full-batch runs only; longer epochs are scored at each end.)
+MAX_SHARE = {
+    "validation": 0.03,
+    "model snapshot": 0.01,
+    "weights": 0.01,
+    "features": 0.02,
+    "replay": 0.02,
+}
+
 
 class Cadence:
     """Says whether periodic work is due: `seconds` apart at least, and, when `share` is given,

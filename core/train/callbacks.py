@@ -17,7 +17,7 @@ import torch
 
 from core.config import env_amount
 from core.probes import PROBE_DIGITS, FeatureProjector, grad_every, weight_snapshot
-from core.train.cadence import Cadence
+from core.train.cadence import MAX_SHARE, Cadence
 from core.train.events import (
     Checkpointed,
     EpochEnded,
@@ -35,8 +35,6 @@ FLUSH_EVERY_SECONDS = 0.2
 WEIGHTS_EVERY_SECONDS = 1.0  # how often the live first-layer weights are refreshed
 # clusters form mostly within the first epoch: the live PCA cannot wait for its end
 FEATURES_EVERY_SECONDS = 2.0
-# the largest share of the training time the live views may take: a slow PCA waits longer
-PROBES_MAX_SHARE = 0.03
 # a killed server loses at most this much training; 0 checkpoints at every epoch's end
 CHECKPOINT_ENV = "DIGITLAB_CHECKPOINT_SECONDS"
 DEFAULT_CHECKPOINT_SECONDS = 30.0
@@ -150,20 +148,26 @@ class LiveProbes:
         if len(test):
             images = prepare(test.images[:PROBE_DIGITS], trainer.config, trainer.device, True)
             self.projector = FeatureProjector(images, test.labels[:PROBE_DIGITS])
-        self.weights = Cadence(WEIGHTS_EVERY_SECONDS, PROBES_MAX_SHARE)
-        self.features = Cadence(FEATURES_EVERY_SECONDS, PROBES_MAX_SHARE)
+        self.weights = Cadence(WEIGHTS_EVERY_SECONDS, MAX_SHARE["weights"])
+        self.features = Cadence(FEATURES_EVERY_SECONDS, MAX_SHARE["features"])
         trainer.add_callback("on_start", self.show_all)
         trainer.add_callback("on_batch_end", self.on_batch_end)
         trainer.add_callback("on_epoch_end", self.on_epoch_end)
-        trainer.add_callback("on_end", self.show_all)
+        trainer.add_callback("on_end", self.on_end)
+        self.shown_step = -1  # the step the last show_all showed
 
     def on_epoch_end(self, trainer: Trainer) -> None:
         if trainer.epoch_is_a_step:
             self.on_batch_end(trainer)
-        else:
+        elif not trainer.end_is_near:  # else the run's end, a few steps later, shows it
+            self.show_all(trainer)
+
+    def on_end(self, trainer: Trainer) -> None:
+        if trainer.step != self.shown_step:  # the last epoch's end may have shown this step
             self.show_all(trainer)
 
     def show_all(self, trainer: Trainer) -> None:
+        self.shown_step = trainer.step
         self.weights.run(self.show_weights, trainer)
         if self.projector is not None:
             self.features.run(self.show_features, trainer)

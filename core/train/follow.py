@@ -12,13 +12,12 @@ from __future__ import annotations
 import time
 
 from core.models import parameter_count
+from core.train.cadence import MAX_SHARE
 from core.train.events import ModelSnapshot
 from core.train.trainer import Trainer
 
 MODEL_EVERY_SECONDS = 0.5
 MAX_PARAMETERS = 2_000_000
-# on a slow machine a snapshot waits longer, so that sending them stays a small cost
-MAX_SHARE_OF_TIME = 0.05
 
 
 def followable(spec) -> bool:
@@ -62,4 +61,6 @@ class ModelFollower:
         trainer.emit(ModelSnapshot(step=trainer.step, epoch=trainer.epoch, state=state))
         self.sent_step = trainer.step
         cost = time.perf_counter() - started
-        self.next_time = time.perf_counter() + max(MODEL_EVERY_SECONDS, cost / MAX_SHARE_OF_TIME)
+        self.next_time = time.perf_counter() + max(
+            MODEL_EVERY_SECONDS, cost / MAX_SHARE["model snapshot"]
+        )

@@ -2,7 +2,7 @@
 
 `ReplayRecorder` is a trainer callback. Before the first step, after a few early steps
 (EARLY_STEPS) and at the end of each epoch (thinned evenly past MAX_FRAMES; a full-batch run
-skips those that would take more than REPLAY_MAX_SHARE of its training time) it runs a fixed
+skips those that would take more than its MAX_SHARE of its training time) it runs a fixed
 set of test digits through the network in eval mode, without gradients, and keeps:
 - the first layer's weights (its first 64 units), each tile stored as int8 of ±its largest value;
 - a 2-D PCA of the last hidden layer for PROBE_POINTS test digits;
@@ -49,7 +49,7 @@ from core.runschema import (
     replay_tensors,
     weights_header,
 )
-from core.train.cadence import Cadence
+from core.train.cadence import MAX_SHARE, Cadence
 
 if TYPE_CHECKING:
     from core.train.trainer import Trainer
@@ -63,7 +63,6 @@ REPLAY_SEED = 0  # the digits' own seed: the same digits for every run of the sa
 WEIGHT_LEVELS = 127  # int8 steps per tile: finer than a tile's colours can show
 # frames may take at most this share of the training time: a full-batch run of a few seconds
 # (seed-3v7) spent 12% of it on 32 planned frames; it keeps fewer, its first and last always
-REPLAY_MAX_SHARE = 0.03
 
 
 @dataclass
@@ -188,7 +187,7 @@ class ReplayRecorder:
         self.digit_indices = test.indices[self.digit_rows].tolist()
         self.early, self.epochs = plan_frames(trainer.total_steps, trainer.steps_per_epoch)
         self.head = inside.last_linear_index(trainer.model)
-        self.cadence = Cadence(0.0, REPLAY_MAX_SHARE)
+        self.cadence = Cadence(0.0, MAX_SHARE["replay"])
         trainer.add_callback("on_start", self.record)
         trainer.add_callback("on_batch_end", self.on_batch_end)
         trainer.add_callback("on_epoch_end", self.on_epoch_end)

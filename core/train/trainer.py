@@ -24,7 +24,7 @@ from core.data import Task, normalize, to_float
 from core.evaluation import predicted_class
 from core.models import ModelSpec, build
 from core.probes import layer_labels, weighted_layers
-from core.train.cadence import Cadence
+from core.train.cadence import MAX_SHARE, Cadence
 from core.train.device import choose_device, device_label
 from core.train.engines import ENGINES, LEAN_STEP, StepSettings, score
 from core.train.events import EpochEnded, Event, SettingsChanged, Started, Step, Validated
@@ -41,7 +41,6 @@ CALLBACK_POINTS = (
 )
 # a full-batch run ends an epoch at every step: its validation at an epoch's end may take at
 # most this share of the training time, and it is scored every few steps (its last always)
-VALIDATION_MAX_SHARE = 0.05
 
 
 class TrainingFailed(RuntimeError):
@@ -220,7 +219,7 @@ class Trainer:
         self.started = time.perf_counter()
         self.start_step = 0
         self.grad_every = 0  # gradient norms every this many steps (set by StepLog); 0: none
-        self.validation = Cadence(0.0, VALIDATION_MAX_SHARE)
+        self.validation = Cadence(0.0, MAX_SHARE["validation"])
 
     def add_callback(self, on: str, callback: Callable[[Trainer], None]) -> None:
         """Call callback(trainer) at a point of the loop: one of CALLBACK_POINTS."""
@@ -238,6 +237,13 @@ class Trainer:
         """Return whether every epoch is one step (full batch): work done at an epoch's end then
         waits until it is due by the clock (core.train.cadence), as it would after any step."""
         return self.steps_per_epoch == 1
+
+    @property
+    def end_is_near(self) -> bool:
+        """Return whether the run ends within a tenth of an epoch from here: work done at this
+        epoch's end would be done again moments later at the run's end, so it waits for that."""
+        left = self.total_steps - self.step
+        return not self.control.stopped and 0 < left <= self.steps_per_epoch // 10
 
     @property
     def device_name(self) -> str:
@@ -390,8 +396,10 @@ class Trainer:
     def _end_epoch(self) -> None:
         val = self.last_val if self.last_val and self.last_val.step == self.step else None
         last = self.step >= self.total_steps or self.control.stopped
-        # an epoch of one step (full batch) is scored when due; longer ones always
-        if val is None and (last or not self.epoch_is_a_step or self.validation.due()):
+        # an epoch of one step (full batch) is scored when due; longer ones always, unless
+        # the run ends a few steps later and is scored there
+        due = self.validation.due() if self.epoch_is_a_step else not self.end_is_near
+        if val is None and (last or due):
             val = self.validate()
         # not due: this epoch has no validation score of its own (the charts skip it)
         val = val or Validated(
