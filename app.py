@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.data import DataUnavailable
-from ui import guard, lesson, pages, session, share, sidebar, state, talk
+from core.data.mnist import DataUnavailable
+from ui.shared import guard, lesson, pages, session, share, sidebar, state, talk
 
 st.set_page_config(
     page_title="Digit Lab",

@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from core.data import DataUnavailable, load_mnist, resolve_data_dir
-from core.datasets import DATASETS
-from core.presets import PRESETS, get_preset, suited_to
-from core.runs import read_summary
+from core.data.datasets import DATASETS
+from core.data.mnist import DataUnavailable, load_mnist, resolve_data_dir
+from core.runs.store import read_summary
+from core.spec.presets import PRESETS, get_preset, suited_to
 from core.train.jobs import EXECUTORS
 
 EXECUTOR_HELP = (
@@ -22,7 +22,7 @@ EXECUTOR_HELP = (
 
 
 def cmd_presets(args) -> int:
-    from core.models import multiply_adds, parameter_count
+    from core.spec.models import multiply_adds, parameter_count
 
     for preset in PRESETS.values():
         print(
@@ -33,7 +33,7 @@ def cmd_presets(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from core.datasets import get_dataset
+    from core.data.datasets import get_dataset
 
     dataset = get_dataset(args.dataset)
     mnist = load_mnist(args.data, dataset=dataset.name)
@@ -108,7 +108,7 @@ def cmd_train(args) -> int:
 def run_jobs(jobs: list, executor: str | None) -> list[float]:
     """Train the jobs, here one after another (executor None) or through an executor's registry
     (as many at once as it has room for); return each job's seconds from submit to start."""
-    from core.train.events import Started
+    from core.events import Started
     from core.train.jobs import JobRegistry, make_executor
 
     submitted: dict[str, float] = {}
@@ -144,10 +144,10 @@ def run_jobs(jobs: list, executor: str | None) -> list[float]:
 
 
 def cmd_race(args) -> int:
-    from core.race import apply_settings, parse_setting, plan_race, results_of, verdict
-    from core.runs import new_run_id
+    from core.runs.store import new_run_id
     from core.train.callbacks import ProgressBar
     from core.train.jobs import Job
+    from core.train.race import apply_settings, parse_setting, plan_race, results_of, verdict
 
     spec, config = get_preset(args.preset).fresh()
     if args.device:
@@ -233,7 +233,7 @@ def cmd_race(args) -> int:
 
 
 def cmd_digits(args) -> int:
-    from core import mydigits
+    from core.data import mydigits
 
     if args.action == "list":
         sets = mydigits.list_sets(args.data)
@@ -262,8 +262,8 @@ def cmd_digits(args) -> int:
 
 
 def _score_or_tune(args, digit_set) -> int:
-    from core.finetune import fine_tune, score_set
-    from core.runs import load_run
+    from core.runs.store import load_run
+    from core.train.finetune import fine_tune, score_set
 
     run = load_run(args.run)
     if args.action == "tune":
@@ -292,11 +292,11 @@ def _score_or_tune(args, digit_set) -> int:
 def cmd_bench(args) -> int:
     if args.pages:
         # the page bench speaks Streamlit's protocol, so it lives in ui/: core imports no Streamlit
-        command = [sys.executable, "-m", "ui.pagebench", *args.pages_args]
+        command = [sys.executable, "-m", "core.bench.pages", *args.pages_args]
         if args.data:
             command += ["--data", args.data]
-        return subprocess.call(command, cwd=Path(__file__).resolve().parent.parent)
-    from core.bench import run_bench
+        return subprocess.call(command, cwd=Path(__file__).resolve().parents[1])
+    from core.bench.pipeline import run_bench
 
     return run_bench(args)
 
@@ -411,14 +411,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--pages",
         action="store_true",
-        help="server CPU per page view, and 30 sessions at once (its options: python -m ui.pagebench -h)",
+        help="server CPU per page view, and 30 sessions at once (its options: python -m core.bench.pages -h)",
     )
     bench.set_defaults(func=cmd_bench)
     for name, sp in sub.choices.items():  # let --data/--runs also follow the command
         if name != "presets":
             sp.add_argument("--data", dest="data", default=argparse.SUPPRESS)
             sp.add_argument("--runs", dest="runs", default=argparse.SUPPRESS)
-    # bench --pages passes its own options (--sessions, --seconds, ...) on to ui.pagebench
+    # bench --pages passes its own options (--sessions, --seconds, ...) on to core.bench.pages
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "pages", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

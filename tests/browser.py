@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core import appserver
+from core.bench import appserver
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"

@@ -32,7 +32,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def mnist(data_dir):
     """The real MNIST as uint8 tensors, loaded once per test session."""
-    from core.data import shared_mnist
+    from core.data.mnist import shared_mnist
 
     return shared_mnist(data_dir)
 

@@ -1,6 +1,6 @@
 """A page whose live charts grow by a few points twice a second, and the measurement of their cost.
 
-`streamlit run tests/live_chart_demo.py` shows ui.live_chart's charts (the browser test drives
+`streamlit run tests/live_chart_demo.py` shows ui.charts.live_chart's charts (the browser test drives
 it). `?chart=plotly` draws the same data with st.plotly_chart instead, to compare, and
 `?chart=none` neither (the page's own cost); `?total=`, `?step=` and `?start=` set how many
 points each trace reaches, gains per rerun and starts with.
@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `streamlit run` puts only tests/ on the path
 
-from ui.figures import LR_AXES, LR_COLOR, RAW_LINE, TRAIN_COLOR, VAL_COLOR, loss_axes  # noqa: E402
-from ui.live_chart import Trace, figure_layout, live_lines  # noqa: E402
+from ui.charts.figures import LR_AXES, LR_COLOR, RAW_LINE, TRAIN_COLOR, VAL_COLOR, loss_axes  # noqa: E402
+from ui.charts.live_chart import Trace, figure_layout, live_lines  # noqa: E402
 
 STATS_KEY = "demo_stats"
 LOSS_LAYOUT = loss_axes()  # the Train page's

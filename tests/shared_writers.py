@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from core.config import TrainConfig  # noqa: E402
-from core.models import DenseLayer, ModelSpec, build  # noqa: E402
+from core.spec.config import TrainConfig  # noqa: E402
+from core.spec.models import DenseLayer, ModelSpec, build  # noqa: E402
 from tests.test_runs import EPOCHS, STEPS  # noqa: E402  (the tiny run's curves)
 
 SPEC = ModelSpec(dense=[DenseLayer(8)], outputs=10)
@@ -30,8 +30,8 @@ SLOWDOWN = 2.0
 
 
 def save_runs(folder: Path, count: int, tag: str) -> None:
-    """Save count small runs with the app's own id and save path (core.runs.save_run)."""
-    from core.runs import new_run_id, save_run
+    """Save count small runs with the app's own id and save path (core.runs.store.save_run)."""
+    from core.runs.store import new_run_id, save_run
 
     torch.manual_seed(0)
     model = build(SPEC).eval()
@@ -42,7 +42,7 @@ def save_runs(folder: Path, count: int, tag: str) -> None:
 
 def save_digits(folder: Path, count: int, tag: str) -> None:
     """Add count digits to one set of my digits in folder, as the Draw page does."""
-    from core import mydigits
+    from core.data import mydigits
 
     os.environ[mydigits.FOLDER_ENV] = str(folder)
     for i in range(count):
@@ -61,7 +61,7 @@ def record_timings(folder: Path, count: int, tag: str) -> None:
 
 def save_checkpoints(folder: Path, count: int, tag: str) -> None:
     """Save one run over itself count times, as a training's checkpoints do (replace=True)."""
-    from core.runs import save_run
+    from core.runs.store import save_run
 
     model = build(SPEC).eval()
     summary = {"name": tag, "status": "interrupted"}
@@ -72,7 +72,7 @@ def save_checkpoints(folder: Path, count: int, tag: str) -> None:
 
 def list_runs_repeatedly(folder: Path, count: int, tag: str) -> None:
     """List the runs count times, as every page of every replica does."""
-    from core.runs import list_runs
+    from core.runs.store import list_runs
 
     for _ in range(count):
         list_runs(folder)

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from core.presets import get_preset
+from core.spec.presets import get_preset
 from tests.browser import (
     ARTIFACTS,
     assert_no_exception,

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.runs
-from core.config import TrainConfig
-from core.models import DenseLayer, ModelSpec, build
-from core.runs import InvalidRun, export_run_bytes, list_runs, save_run
-from core.train.events import EpochEnded, Step
+import core.runs.store
+from core.events import EpochEnded, Step
+from core.runs.store import InvalidRun, export_run_bytes, list_runs, save_run
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec, build
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -102,7 +102,7 @@ def export_run_bytes_unchecked(folder: Path) -> bytes:
     """The run file of a folder, zipped as export_run does, without export's own check."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name in core.runs.RUN_FILES:
+        for name in core.runs.store.RUN_FILES:
             archive.write(folder / name, arcname=name)
     return buffer.getvalue()
 
@@ -132,8 +132,10 @@ def test_an_upload_is_imported_once_however_often_the_page_reruns(
 ):
     # the uploader keeps its file across reruns, and every rerun unzipped and checked it again
     calls = []
-    real_import = core.runs.import_run
-    monkeypatch.setattr("ui.run_import.import_run", lambda *a: calls.append(1) or real_import(*a))
+    real_import = core.runs.store.import_run
+    monkeypatch.setattr(
+        "ui.evaluate.run_import.import_run", lambda *a: calls.append(1) or real_import(*a)
+    )
     data = export_run_bytes(saved(tmp_path / "elsewhere", name="shared"))
     at = upload(page(EVALUATE), "shared.digitlab.zip", data)
     at.run()
@@ -145,8 +147,10 @@ def test_an_upload_is_imported_once_however_often_the_page_reruns(
 
 def test_a_refused_upload_is_checked_once_too(isolated_folders, monkeypatch):
     calls = []
-    real_import = core.runs.import_run
-    monkeypatch.setattr("ui.run_import.import_run", lambda *a: calls.append(1) or real_import(*a))
+    real_import = core.runs.store.import_run
+    monkeypatch.setattr(
+        "ui.evaluate.run_import.import_run", lambda *a: calls.append(1) or real_import(*a)
+    )
     at = upload(page(EVALUATE), "junk.digitlab.zip", b"not a zip")
     at.run().run()
     assert not at.exception
@@ -184,7 +188,7 @@ def test_a_folder_whose_metrics_miss_a_column_is_listed_as_damaged_not_opened(is
 
 
 def test_a_folder_with_text_in_its_metrics_leaves_the_inside_page_drawing(isolated_folders):
-    # strings in grad_norms were accepted, and the Inside page failed in ui/figures.py
+    # strings in grad_norms were accepted, and the Inside page failed in ui/charts/figures.py
     saved(isolated_folders)
     broken = saved(isolated_folders, "20261125-000000-broken-0001", "2026-11-25T00:00:00+00:00")
     rewrite(broken, "metrics.json", lambda m: m["steps"]["grad_norms"].__setitem__(0, ["a"]))
@@ -229,7 +233,7 @@ def test_a_run_that_cannot_be_loaded_leaves_the_other_tabs_and_the_import(
     def unloadable(path):
         raise InvalidRun("model.safetensors: 1.weight has shape (1,), expected (8, 784)")
 
-    monkeypatch.setattr("ui.state.cached_evaluation", unloadable)
+    monkeypatch.setattr("ui.shared.state.cached_evaluation", unloadable)
     at = page(EVALUATE)
     assert not at.exception
     assert "This run cannot be loaded: model.safetensors" in texts(at, "error")
@@ -245,7 +249,7 @@ def test_an_unexpected_error_is_logged_and_shown_in_one_line_without_paths(
     def broken_figure(*args, **kwargs):
         raise RuntimeError(f"secret detail at {REPO}/ui/figures.py")
 
-    monkeypatch.setattr("ui.figures.run_curves_figure", broken_figure)
+    monkeypatch.setattr("ui.charts.figures.run_curves_figure", broken_figure)
     with caplog.at_level(logging.ERROR, logger="digitlab.pages"):
         at = page(EVALUATE)
     assert not at.exception
@@ -262,7 +266,7 @@ def test_an_error_no_section_catches_is_shown_without_its_details(isolated_folde
     def broken(*args, **kwargs):
         raise RuntimeError(f"secret detail at {REPO}/ui/state.py")
 
-    monkeypatch.setattr("ui.state.saved_runs", broken)
+    monkeypatch.setattr("ui.shared.state.saved_runs", broken)
     at = page(EVALUATE)
     assert at.exception, "the error still reaches the tests"
     shown = "\n".join(e.message + "".join(e.stack_trace or []) for e in at.exception)

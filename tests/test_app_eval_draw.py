@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.models import DenseLayer, ModelSpec
-from core.presets import get_preset
-from core.quicktrain import QUICK_NAME, find_quick_run, quick_spec_config
-from core.runs import InvalidRun, export_run_bytes, import_run, load_run
-from core.train.checks import check_compatible
+from core.draw.quicktrain import QUICK_NAME, find_quick_run, quick_spec_config
+from core.runs.store import InvalidRun, export_run_bytes, import_run, load_run
+from core.spec.compatible import check_compatible
+from core.spec.models import DenseLayer, ModelSpec
+from core.spec.presets import get_preset
 from tests.conftest import train_tiny_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -219,7 +219,7 @@ def test_draw_quick_train_button_starts_a_background_job(isolated_folders):
 
 
 def test_prediction_says_not_sure_below_half_with_the_two_leading_digits():
-    from ui.widgets import prediction_html
+    from ui.shared.widgets import prediction_html
 
     unsure = prediction_html([0.1, 0.45, 0.3, 0.15], (0, 3, 7, 9))
     assert "Not sure" in unsure and "3<span" in unsure and "or </span>7" in unsure
@@ -228,7 +228,7 @@ def test_prediction_says_not_sure_below_half_with_the_two_leading_digits():
 
 
 def test_probability_bars_are_labelled_with_the_runs_digits():
-    from ui.figures import probability_figure
+    from ui.charts.figures import probability_figure
 
     figure = probability_figure([0.2, 0.8], (3, 7))
     bars = figure.data[0]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig
-from core.models import ConvLayer, DenseLayer, ModelSpec
+from core.spec.config import TrainConfig
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec
 from tests.conftest import train_tiny_run
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

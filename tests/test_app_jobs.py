@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui import state
+from ui.shared import state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TRAIN, EVALUATE = "views/3_Train.py", "views/4_Evaluate.py"

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import mydigits
-from core.presets import get_preset
+from core.data import mydigits
+from core.spec.presets import get_preset
 from tests.conftest import train_tiny_run
-from ui import build_state
+from ui.shared import build_state
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = str(REPO / "views" / "1_Data.py")

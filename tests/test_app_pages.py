@@ -14,9 +14,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core import data as core_data
-from core import runs
-from core.models import MAX_DENSE_LAYERS, DenseLayer, ModelSpec
+from core.data import mnist as core_data
+from core.runs import store as runs
+from core.spec.models import MAX_DENSE_LAYERS, DenseLayer, ModelSpec
 from core.train.jobs import registry
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig
-from core.models import DenseLayer, ModelSpec
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec
 from core.train.jobs import JobRegistry
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,7 +149,7 @@ def test_the_races_and_cost_tabs_draw_in_the_browser(race_folder, data_dir, tmp_
 
 
 def test_a_race_on_a_cluster_is_estimated_in_rounds_of_runs_at_once():
-    from ui.race_panel import race_estimate_text
+    from ui.shared.race_panel import race_estimate_text
 
     assert race_estimate_text(9, 10.0, 1).startswith("9 runs, one after another: about 2 min ")
     # nine runs, two at a time: five rounds of ten seconds

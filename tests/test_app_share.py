@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui import state
+from ui.shared import state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 BUILD = "views/2_Build.py"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui import talk
+from ui.shared import talk
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

@@ -1,11 +1,11 @@
-"""core.augment: every image gets its own distortion, on the device, within the set ranges."""
+"""core.data.augment: every image gets its own distortion, on the device, within the set ranges."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from core.augment import AugmentConfig, augment_batch
+from core.data.augment import AugmentConfig, augment_batch
 
 
 def digit_batch(n: int = 8) -> torch.Tensor:
@@ -58,7 +58,7 @@ def test_out_of_range_strength_names_the_field():
 def test_bold_works_on_the_chosen_digits_alone_with_the_pixels_of_the_whole_batch_way():
     import torch.nn.functional as F
 
-    from core.augment import _dilate_round, _embolden
+    from core.data.augment import _dilate_round, _embolden
 
     def whole_batch(images, probability, generator):  # every digit grown, the chosen ones kept
         n = images.shape[0]

@@ -1,4 +1,4 @@
-"""core.backprop: one traced scratch step agrees with autograd; the Inside page walks through it."""
+"""core.analysis.backprop: one traced scratch step agrees with autograd; the Inside page walks through it."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
-from core import backprop
-from core.config import TrainConfig
-from core.inside import layer_equations
-from core.models import ConvLayer, DenseLayer, ModelSpec, build
-from core.presets import get_preset
-from core.runs import load_run, save_run
-from core.scratch import Dense, ScratchNet
+from core.analysis import backprop
+from core.analysis.inside import layer_equations
+from core.runs.store import load_run, save_run
+from core.spec.config import TrainConfig
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
+from core.spec.presets import get_preset
+from core.train.scratch import Dense, ScratchNet
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 INSIDE = "views/6_Inside.py"

@@ -259,8 +259,8 @@ def test_a_canvas_scribbled_all_over_says_why_there_is_no_digit(page):
 def test_a_shared_link_opens_its_configuration_in_a_fresh_browser(page, app_url):
     from urllib.parse import urlencode
 
-    from core.models import parameter_count
-    from ui import share
+    from core.spec.models import parameter_count
+    from ui.shared import share
 
     params = {"preset": "small-cnn", "dense": "77-tanh-d0.2", "lr": "0.01", "epochs": "3"}
     expected = f"{parameter_count(share.decode(params).spec):,}"

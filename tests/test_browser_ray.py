@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from core import appserver
+from core.bench import appserver
 from tests.browser import (
     CHROMIUM_ARGS,
     assert_no_exception,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.presets import get_preset
-from core.runs import CHECKPOINT_FILE, has_checkpoint, list_runs, load_run
-from core.train.events import Checkpointed, Done, Failed, Step
+from core.events import Checkpointed, Done, Failed, Step
+from core.runs.store import CHECKPOINT_FILE, has_checkpoint, list_runs, load_run
+from core.spec.presets import get_preset
 from core.train.jobs import JobRegistry
 from core.train.run import JobRequest, run_job
 from core.train.trainer import TrainControl, TrainingDiverged
@@ -90,8 +90,8 @@ def test_a_run_that_diverges_after_a_checkpoint_leaves_nothing_to_continue(data_
 SERVER = textwrap.dedent(
     """
     import sys, time
-    from core.presets import get_preset
-    from core.train.events import Checkpointed
+    from core.spec.presets import get_preset
+    from core.events import Checkpointed
     from core.train.jobs import JobRegistry
 
     spec, config = get_preset("best-mlp").fresh()
@@ -185,7 +185,7 @@ def test_an_interrupted_run_shows_on_train_and_evaluate_and_continues_from_a_cli
 ):
     from streamlit.testing.v1 import AppTest
 
-    from ui import state
+    from ui.shared import state
 
     run_job(request("cut-short", data_dir, isolated_folders), crash_after_first_checkpoint,
             TrainControl())  # fmt: skip

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from core.compute import matmul_peak_gflops, pareto_front, training_flops
-from core.config import TrainConfig
-from core.models import ConvLayer, DenseLayer, ModelSpec, multiply_adds
+from core.spec.compute import matmul_peak_gflops, pareto_front, training_flops
+from core.spec.config import TrainConfig
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec, multiply_adds
 from tests.conftest import train_tiny_run
 
 

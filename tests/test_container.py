@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from core.appserver import REPO, free_port
-from ui.pagebench import SessionClient
+from core.bench.appserver import REPO, free_port
+from core.bench.pages import SessionClient
 
 TORCH_INDEX_URL = os.environ.get("DIGITLAB_TORCH_INDEX_URL", "https://pypi.org/simple")
 # the Dockerfile's default base image; where registries are out of reach, set this to a local one

@@ -15,11 +15,11 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core import atomic
-from core.atomic import remove_stale_temp_folders
-from core.config import TrainConfig
-from core.models import DenseLayer, ModelSpec, build
-from core.runs import RUN_FILES, InvalidRun, list_damaged_runs, list_runs, load_run, save_run
+from core.runs import atomic
+from core.runs.atomic import remove_stale_temp_folders
+from core.runs.store import RUN_FILES, InvalidRun, list_damaged_runs, list_runs, load_run, save_run
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec, build
 
 REPO = Path(__file__).resolve().parent.parent
 KILLS = 12
@@ -31,9 +31,9 @@ SAVER = r"""
 import os, sys, time
 import torch
 torch.set_num_threads(1)  # no thread pool exists when the savers fork
-from core.config import TrainConfig
-from core.models import DenseLayer, ModelSpec, build
-from core.runs import save_run
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec, build
+from core.runs.store import save_run
 
 runs_dir = sys.argv[1]
 spec, config = ModelSpec(dense=[DenseLayer(1024)]), TrainConfig()

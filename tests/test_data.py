@@ -1,4 +1,4 @@
-"""core.data: finding MNIST, decoding once, tasks and normalisation."""
+"""core.data.mnist: finding MNIST, decoding once, tasks and normalisation."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ import shutil
 import pytest
 import torch
 
-from core import data
-from core.data import DataUnavailable, ensure_mnist, load_mnist, make_task, normalize, to_float
+from core.data import mnist as data
+from core.data.mnist import (
+    DataUnavailable,
+    ensure_mnist,
+    load_mnist,
+    make_task,
+    normalize,
+    to_float,
+)
 
 
 def test_real_mnist_has_the_original_sizes_and_labels(mnist):

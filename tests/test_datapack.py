@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import datapack
-from core.datapack import DataPackError
+from core.data import datapack
+from core.data.datapack import DataPackError
 
 SPLIT_SIZES = {"train": 3, "valid": 2, "test": 2}
 

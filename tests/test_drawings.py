@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.augment import AugmentConfig, augment_batch
-from core.drawbench import STYLE_ORDER, drawing_bench_report, run_drawing_bench
-from core.drawings import (
+from core.bench.drawing import STYLE_ORDER, drawing_bench_report, run_drawing_bench
+from core.data.augment import AugmentConfig, augment_batch
+from core.draw.drawings import (
     BLOCKS,
     CANVAS,
     DIGIT_PATHS,
@@ -23,7 +23,7 @@ from core.drawings import (
     path_variants,
     style_of,
 )
-from core.preprocess import centre_of_mass, to_mnist
+from core.draw.preprocess import centre_of_mass, to_mnist
 
 N = 60
 
@@ -158,7 +158,7 @@ def test_an_unknown_look_is_a_value_error_naming_it():
         draw_path(1, "stick", np.random.default_rng(0), "huge")
 
 
-# --- the augmentations that teach those styles (core.augment) -------------------------------
+# --- the augmentations that teach those styles (core.data.augment) -------------------------------
 
 
 def stick() -> torch.Tensor:

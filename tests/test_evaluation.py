@@ -1,11 +1,11 @@
-"""core.evaluation: scores computed from probabilities, on crafted and real predictions."""
+"""core.analysis.evaluation: scores computed from probabilities, on crafted and real predictions."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from core.evaluation import evaluate_probabilities, output_probabilities
+from core.analysis.evaluation import evaluate_probabilities, output_probabilities
 
 
 def test_scores_of_a_crafted_three_class_problem():

@@ -1,4 +1,4 @@
-"""core.train.events: one vocabulary of events that crosses processes as plain dicts; and the
+"""core.events: one vocabulary of events that crosses processes as plain dicts; and the
 trainer's defects found in review (single-output accuracy, paused seconds, full-batch messages)."""
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import TrainConfig
-from core.data import make_task
-from core.evaluation import evaluate_probabilities, output_probabilities
-from core.models import ModelSpec
-from core.train import engines
-from core.train.events import (
+from core.analysis.evaluation import evaluate_probabilities, output_probabilities
+from core.data.mnist import make_task
+from core.events import (
     EVENT_TYPES,
     Checkpointed,
     Done,
@@ -34,6 +31,9 @@ from core.train.events import (
     WeightsSnapshot,
     event_from_dict,
 )
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec
+from core.train import engines
 from core.train.run import train
 from core.train.trainer import OutOfMemory, TrainControl
 

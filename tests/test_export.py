@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.config import TrainConfig
-from core.export import export_script
-from core.models import ConvLayer, DenseLayer, ModelSpec, parameter_count
-from core.presets import get_preset
+from core.export.script import export_script
+from core.spec.config import TrainConfig
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec, parameter_count
+from core.spec.presets import get_preset
 
 PRESETS = [
     "seed-mlp-128",

@@ -13,12 +13,12 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core import debianpack
-from core.config import TrainConfig
-from core.data import load_mnist, raw_dir
-from core.datasets import FASHION_MNIST, RAW_NAMES
-from core.models import DenseLayer, ModelSpec
-from core.runs import load_run
+from core.data import debianpack
+from core.data.datasets import FASHION_MNIST, RAW_NAMES
+from core.data.mnist import load_mnist, raw_dir
+from core.runs.store import load_run
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec
 from tests.conftest import train_tiny_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,7 +177,7 @@ def trained_mnist_run(isolated_folders, data_dir) -> Path:
 
 def test_fashion_images_are_what_the_run_was_tested_on(fashion_run, both_datasets):
     # the scores come from the fake Fashion test set (100 images), not MNIST's 10,000
-    from core.data import task_test_split
+    from core.data.mnist import task_test_split
 
     data = load_mnist(both_datasets, sources=("folder",), dataset="fashion-mnist")
     run = load_run(fashion_run)
@@ -196,7 +196,7 @@ def test_nothing_is_left_in_the_tree_after_install(tmp_path):
 
 
 def test_the_exported_script_of_a_fashion_config_trains_on_fashion_mnist():
-    from core.export import export_script
+    from core.export.script import export_script
 
     config = TrainConfig(dataset="fashion-mnist", classes=[3, 7])
     script = export_script(ModelSpec(dense=[DenseLayer(8)]), config)
@@ -218,7 +218,7 @@ def test_the_inside_page_names_fashion_classes(fashion_run, both_datasets):
 
 
 def test_another_dataset_turns_the_handwriting_augmentation_off_and_mnist_brings_it_back():
-    from core.presets import get_preset, suited_to
+    from core.spec.presets import get_preset, suited_to
 
     _, config = get_preset("small-cnn").fresh()
     config.my_digits = "mine"

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import mydigits
-from core.drawings import DIGIT_PATHS, draw_path
-from core.finetune import fine_tune, score_set
-from core.preprocess import to_mnist
-from core.presets import get_preset
-from core.runs import load_run
+from core.data import mydigits
+from core.draw.drawings import DIGIT_PATHS, draw_path
+from core.draw.preprocess import to_mnist
+from core.runs.store import load_run
+from core.spec.presets import get_preset
+from core.train.finetune import fine_tune, score_set
 from tests.conftest import train_tiny_run
 
 SLANT = -20  # degrees: "my hand" leans, which MNIST's writers mostly do not
@@ -94,7 +94,7 @@ def test_the_command_line_lists_exports_imports_and_scores_a_set(base_run, tmp_p
 
 
 def test_a_run_trained_with_my_digits_sees_each_of_them_repeat_times(data_dir, isolated_folders):
-    from core.data import split_sizes
+    from core.data.mnist import split_sizes
 
     write_a_hand("mine", seed=4, per_digit=1)
     spec, config = get_preset("seed-mlp-128").fresh()

@@ -1,5 +1,5 @@
 """Following a drawn digit while the network trains: the trainer sends its weights twice a
-second (core.train.follow) and core.follow scores one digit with each new snapshot."""
+second (core.train.follow) and core.draw.follow scores one digit with each new snapshot."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import TrainConfig
-from core.follow import DigitFollower, FollowHistory, digit_key, model_at
-from core.models import DenseLayer, ModelSpec, build
-from core.runs import load_run
-from core.train.events import EpochEnded, ModelSnapshot, event_from_dict
+from core.draw.follow import DigitFollower, FollowHistory, digit_key, model_at
+from core.events import EpochEnded, ModelSnapshot, event_from_dict
+from core.runs.store import load_run
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec, build
 from core.train.follow import MAX_PARAMETERS, MODEL_EVERY_SECONDS, ModelFollower, followable
 from core.train.jobs import Job, JobRegistry, ProcessExecutor
 

@@ -18,10 +18,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig
-from core.models import DenseLayer, ModelSpec, build
-from core.presets import get_preset
-from core.runs import (
+from core.runs.statedict import import_state_dict
+from core.runs.store import (
     RUN_FILES,
     InvalidRun,
     delete_run,
@@ -31,8 +29,10 @@ from core.runs import (
     run_folder,
     save_run,
 )
-from core.statedict import import_state_dict
-from core.uploads import MAX_UPLOAD_BYTES, MiB
+from core.runs.uploads import MAX_UPLOAD_BYTES, MiB
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec, build
+from core.spec.presets import get_preset
 
 EVALUATE = str(Path(__file__).resolve().parent.parent / "views" / "4_Evaluate.py")
 
@@ -206,7 +206,7 @@ def test_the_evaluate_page_refuses_a_code_running_file_whatever_its_name(
 
 
 def test_the_evaluate_page_refuses_an_oversized_upload(isolated_folders, monkeypatch):
-    monkeypatch.setattr("core.uploads.MAX_UPLOAD_BYTES", MiB)  # read by the page on every run
+    monkeypatch.setattr("core.runs.uploads.MAX_UPLOAD_BYTES", MiB)  # read by the page on every run
     at = _evaluate_page()
     at.file_uploader(key="eval-import").set_value(
         ("big.digitlab.zip", b"\0" * (MiB + 1), "application/zip")

@@ -1,12 +1,12 @@
-"""core.inside: weights as images, activations, saliency, PCA and the Build page's equations."""
+"""core.analysis.inside: weights as images, activations, saliency, PCA and the Build page's equations."""
 
 from __future__ import annotations
 
 import torch
 
-from core import inside
-from core.models import ConvLayer, DenseLayer, ModelSpec, build
-from core.presets import get_preset
+from core.analysis import inside
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
+from core.spec.presets import get_preset
 
 
 def _dense_spec() -> ModelSpec:

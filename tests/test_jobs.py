@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from core.config import TrainConfig
-from core.models import ModelSpec
-from core.presets import get_preset
-from core.runs import list_runs, load_run
-from core.train.events import Done, Failed, Orphaned, Started
+from core.events import Done, Failed, Orphaned, Started
+from core.runs.store import list_runs, load_run
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec
+from core.spec.presets import get_preset
 from core.train.jobs import Job, JobRegistry, ProcessExecutor
 from core.train.trainer import TrainControl
 

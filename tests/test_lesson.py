@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.lesson import NAMES, Lesson, from_params, from_text, impose
-from core.presets import PRESETS
+from core.spec.lesson import NAMES, Lesson, from_params, from_text, impose
+from core.spec.presets import PRESETS
 from core.train.jobs import JobRegistry
-from ui import lesson, talk
+from ui.shared import lesson, talk
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 DATA = "views/1_Data.py"

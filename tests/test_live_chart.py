@@ -1,4 +1,4 @@
-"""ui.live_chart: what each rerun sends the browser, and the demo page in real Chromium.
+"""ui.charts.live_chart: what each rerun sends the browser, and the demo page in real Chromium.
 
 The browser tests start `streamlit run tests/live_chart_demo.py`; its screenshot lands in
 test-artifacts/live-chart.png for a person to look at.
@@ -14,9 +14,9 @@ import time
 import numpy as np
 import pytest
 
-from core import appserver
+from core.bench import appserver
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, require_browser
-from ui.live_chart import Trace, _Sent, figure_layout, next_payload
+from ui.charts.live_chart import Trace, _Sent, figure_layout, next_payload
 
 LAYOUT = figure_layout({"xaxis": {"title": "step"}}, height=280)
 TOTAL, STEP = 600, 20  # the demo's traces stop growing after 30 reruns, 15 seconds

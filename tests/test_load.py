@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.events import Done, Orphaned
 from core.train import jobs as core_jobs
-from core.train.events import Done, Orphaned
 from core.train.jobs import JobRegistry
 from tests.browser import CHROMIUM_ARGS, open_page, require_browser, running_app, wait_for_app_idle
 from tests.conftest import rss_mb
-from ui import state
-from ui.widgets import escape_markdown
+from ui.shared import state
+from ui.shared.widgets import escape_markdown
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SESSIONS = 20

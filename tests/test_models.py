@@ -1,4 +1,4 @@
-"""core.models and core.presets: specs round-trip, validate, build what they say."""
+"""core.spec.models and core.spec.presets: specs round-trip, validate, build what they say."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.models import (
+from core.spec.models import (
     ConvLayer,
     DenseLayer,
     ModelSpec,
@@ -15,7 +15,7 @@ from core.models import (
     parameter_count,
     summary,
 )
-from core.presets import PRESETS, get_preset
+from core.spec.presets import PRESETS, get_preset
 
 
 def test_spec_round_trips_through_json():

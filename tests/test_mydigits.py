@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from core import mydigits
-from core.config import TrainConfig
-from core.data import ALL_DIGITS, Split, Task
-from core.mydigits import InvalidDigits, RefusedFile
+from core.data import mydigits
+from core.data.mnist import ALL_DIGITS, Split, Task
+from core.data.mydigits import InvalidDigits, RefusedFile
+from core.spec.config import TrainConfig
 
 
 def a_digit(value: int = 200) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""core.optdigits: the external handwriting check, fetched, verified, read like drawings, scored."""
+"""core.draw.optdigits: the external handwriting check, fetched, verified, read like drawings, scored."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from core import optdigits
-from core.datapack import DataPackError
+from core.data.datapack import DataPackError
+from core.draw import optdigits
 
 
 def _bar(column: int = 3) -> list[int]:

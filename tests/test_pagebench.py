@@ -9,10 +9,11 @@ import time
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from core.presets import get_preset
+from core.bench import pages as pagebench
+from core.spec.presets import get_preset
 from tests.browser import running_app
 from tests.conftest import train_tiny_run
-from ui import pagebench, shared_figures
+from ui.charts import shared_figures
 
 pytestmark = [pytest.mark.timeout(300)]
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from core.preprocess import (
+from core.draw.preprocess import (
     STROKE_WIDTH,
     centre_of_mass,
     naive_resize,

@@ -1,4 +1,4 @@
-"""core.probes and the trainer's live events: gradient norms, weight snapshots, feature PCA,
+"""core.analysis.probes and the trainer's live events: gradient norms, weight snapshots, feature PCA,
 and how a run ends when the device is missing, runs out of memory or the loss diverges."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ import re
 import pytest
 import torch
 
-from core import probes
-from core.config import TrainConfig
-from core.data import make_task
-from core.models import ConvLayer, DenseLayer, ModelSpec, build
-from core.presets import get_preset
-from core.runs import load_run
+from core.analysis import probes
+from core.data.mnist import make_task
+from core.events import FeaturesSnapshot, Started, Step, WeightsSnapshot
+from core.runs.store import load_run
+from core.spec.config import TrainConfig
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
+from core.spec.presets import get_preset
 from core.train.device import choose_device
-from core.train.events import FeaturesSnapshot, Started, Step, WeightsSnapshot
 from core.train.jobs import JobRegistry
 from core.train.run import train
 from core.train.trainer import OutOfMemory

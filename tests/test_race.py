@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from core.config import TrainConfig
-from core.models import ConvLayer, DenseLayer, ModelSpec
-from core.race import (
+from core.spec.config import TrainConfig
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec
+from core.train.race import (
     VariantResult,
     apply_settings,
     parse_setting,

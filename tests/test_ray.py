@@ -17,10 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.config import TrainConfig
-from core.models import ModelSpec
-from core.runs import load_run
-from core.train.events import (
+from core.events import (
     Checkpointed,
     Done,
     EpochEnded,
@@ -30,6 +27,9 @@ from core.train.events import (
     SettingsChanged,
     Started,
 )
+from core.runs.store import load_run
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec
 from core.train.jobs import JobRegistry, ProcessExecutor, make_executor
 
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
@@ -276,7 +276,7 @@ def test_an_unreachable_cluster_fails_the_job_and_the_sidebar_says_why(
     data_dir, tmp_path, cluster, monkeypatch
 ):
     from core.train import rayexec
-    from ui.sidebar import where_training_runs
+    from ui.shared.sidebar import where_training_runs
 
     monkeypatch.setattr(rayexec, "CONNECT_TIMEOUT", 0.5)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh server
@@ -288,7 +288,7 @@ def test_an_unreachable_cluster_fails_the_job_and_the_sidebar_says_why(
         job = registry.submit(ModelSpec(), quick_config(), "unreachable", data_dir, tmp_path)
         assert job.wait(30) and job.state == "failed"
         assert "could not reach nowhere:6379 within 0 s" in job.error, job.error
-        monkeypatch.setattr("ui.state.registry", lambda: registry)
+        monkeypatch.setattr("ui.shared.state.registry", lambda: registry)
         assert where_training_runs().startswith(":red[Training cannot reach the Ray cluster at")
     finally:
         hang.set()

@@ -12,11 +12,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig
-from core.data import make_task
-from core.models import ModelSpec
-from core.presets import get_preset
-from core.runs import (
+from core.data.mnist import make_task
+from core.events import Checkpointed, Done, Failed
+from core.runs.replay_files import REPLAY_FILES, Replay, replay_files
+from core.runs.store import (
     RUN_FILES,
     InvalidRun,
     export_run_bytes,
@@ -25,19 +24,18 @@ from core.runs import (
     list_runs,
     load_run,
 )
-from core.train.events import Checkpointed, Done, Failed
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec
+from core.spec.presets import get_preset
 from core.train.replay import (
     EARLY_STEPS,
     MAX_FRAMES,
     PROBE_POINTS,
     REPLAY_DIGITS,
-    REPLAY_FILES,
-    Replay,
     ReplayRecorder,
     align_frames,
     choose_digits,
     plan_frames,
-    replay_files,
 )
 from core.train.run import JobRequest, attach_standard_callbacks, run_job
 from core.train.trainer import TrainControl, Trainer

@@ -6,7 +6,7 @@ sessions at once, each behaving as a browser tab at the protocol level: it fetch
 through the proxy (the proxy's cookie comes back), opens Streamlit's websocket with that
 cookie, runs three pages over it, then reconnects with the cookie and runs one more, as a tab
 does after a dropped connection. These clients speak Streamlit's own protobuf messages
-(ui/pagebench.py) rather than driving 20 Chromium tabs, which on 2 cores would measure the
+(core/bench/pages.py) rather than driving 20 Chromium tabs, which on 2 cores would measure the
 browsers more than the proxy. One real Chromium then trains a run through one replica and opens
 Evaluate on the other, with the websocket's handshake read from the browser itself.
 """
@@ -27,11 +27,11 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from core.appserver import REPO, free_port, running_app, wait_until_healthy
-from core.runs import list_runs
+from core.bench.appserver import REPO, free_port, running_app, wait_until_healthy
+from core.bench.pages import SessionClient
+from core.runs.store import list_runs
 from tests.browser import CHROMIUM_ARGS, assert_no_exception, require_browser, wait_for_app_idle
 from tests.conftest import find_data_dir
-from ui.pagebench import SessionClient
 
 PROXY_CONFIG = REPO / "deploy" / "haproxy.cfg"
 COOKIE = "DLREPLICA"

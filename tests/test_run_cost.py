@@ -9,11 +9,7 @@ import math
 
 import pytest
 
-from core.presets import get_preset
-from core.train import run as run_module
-from core.train.cadence import Cadence
-from core.train.callbacks import CHECKPOINT_ENV, FEATURES_EVERY_SECONDS, WEIGHTS_EVERY_SECONDS
-from core.train.events import (
+from core.events import (
     Checkpointed,
     Done,
     EpochEnded,
@@ -22,6 +18,10 @@ from core.train.events import (
     Validated,
     WeightsSnapshot,
 )
+from core.spec.presets import get_preset
+from core.train import run as run_module
+from core.train.cadence import Cadence
+from core.train.callbacks import CHECKPOINT_ENV, FEATURES_EVERY_SECONDS, WEIGHTS_EVERY_SECONDS
 from core.train.follow import MODEL_EVERY_SECONDS
 from core.train.run import JobRequest, run_job
 from core.train.trainer import TrainControl

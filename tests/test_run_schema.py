@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from safetensors.torch import save
 
-from core.config import TrainConfig
-from core.models import ConvLayer, DenseLayer, ModelSpec, build
-from core.runs import (
+from core.events import EpochEnded, Step
+from core.runs.schema import check_metrics, check_summary
+from core.runs.store import (
     RUN_FILES,
     InvalidRun,
     import_run,
@@ -33,9 +33,9 @@ from core.runs import (
     load_run,
     save_run,
 )
-from core.runschema import check_metrics, check_summary
-from core.train.events import EpochEnded, Step
-from core.uploads import MiB
+from core.runs.uploads import MiB
+from core.spec.config import TrainConfig
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
 from tests.conftest import rss_mb
 
 RUN_ID = "20261124-000000-crafted-0001"

@@ -1,4 +1,4 @@
-"""core.runs: atomic saves, loading without pickles, export/import round trips, refusals."""
+"""core.runs.store: atomic saves, loading without pickles, export/import round trips, refusals."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import zipfile
 import pytest
 import torch
 
-from core.config import TrainConfig
-from core.models import DenseLayer, ModelSpec, build
-from core.runs import (
+from core.events import EpochEnded, Step
+from core.runs.store import (
     RUN_FILES,
     InvalidRun,
     delete_run,
@@ -22,7 +21,8 @@ from core.runs import (
     load_run,
     save_run,
 )
-from core.train.events import EpochEnded, Step
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec, build
 
 STEPS = [Step(step=1, epoch=1, loss=2.3, lr=0.001, samples_per_s=1000.0)]
 EPOCHS = [

@@ -1,4 +1,4 @@
-"""core.scratch: hand-written gradients equal autograd's, SGD equals torch's, training matches."""
+"""core.train.scratch: hand-written gradients equal autograd's, SGD equals torch's, training matches."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import copy
 import pytest
 import torch
 
-from core.config import TrainConfig
-from core.data import make_task
-from core.models import ConvLayer, DenseLayer, ModelSpec, build
-from core.presets import get_preset
-from core.runs import list_runs, load_run
-from core.scratch import SGD, ScratchNet
-from core.train.checks import check_compatible
+from core.data.mnist import make_task
+from core.runs.store import list_runs, load_run
+from core.spec.compatible import check_compatible
+from core.spec.config import TrainConfig
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
+from core.spec.presets import get_preset
 from core.train.engines import loss_fn
 from core.train.jobs import Job
 from core.train.run import train
+from core.train.scratch import SGD, ScratchNet
 
 
 def relative_error(mine: torch.Tensor, reference: torch.Tensor) -> float:

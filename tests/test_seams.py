@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import TrainConfig
-from core.models import DenseLayer, ModelSpec
-from core.runschema import MAX_NAME_CHARS
+from core.events import Done
+from core.runs.schema import MAX_NAME_CHARS
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec
 from core.train import jobs as jobs_module
 from core.train import timebudget
-from core.train.events import Done
 from core.train.jobs import Job, JobRegistry, ProcessExecutor
 from core.train.worker import Worker
 from tests.conftest import train_tiny_run
@@ -156,10 +156,10 @@ def test_a_job_started_as_the_last_one_ends_keeps_its_events():
 
 # 10. the rest
 def test_live_and_final_loss_curves_smooth_alike():
-    from ui import figures, live_curves
+    from ui.charts import figures, live_curves
 
     assert live_curves.smoothing_window is figures.smoothing_window
-    source = (REPO / "ui" / "figures.py").read_text()
+    source = (REPO / "ui" / "charts" / "figures.py").read_text()
     assert "smoothing_window(len(ys))" in source
 
 
@@ -179,7 +179,7 @@ def test_a_download_gives_its_own_requests_a_timeout_and_leaves_the_process_alon
     import socket
     import urllib.error
 
-    from core import data
+    from core.data import mnist as data
 
     seen = []
 
@@ -195,7 +195,7 @@ def test_a_download_gives_its_own_requests_a_timeout_and_leaves_the_process_alon
 
 
 def test_a_loaded_dataset_is_found_while_another_one_loads(tmp_path, monkeypatch):
-    from core import data
+    from core.data import mnist as data
 
     key = (data.resolve_data_dir(tmp_path).resolve(), "mnist")
     monkeypatch.setitem(data._mnist_cache, key, "loaded")

@@ -6,9 +6,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from core.models import ConvLayer, DenseLayer
-from core.presets import PRESETS
-from ui import share
+from core.spec.models import ConvLayer, DenseLayer
+from core.spec.presets import PRESETS
+from ui.shared import share
 
 
 def _through_url(params: dict[str, str]) -> dict[str, str]:

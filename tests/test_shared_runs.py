@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import mydigits
-from core.runs import list_damaged_runs, list_runs, load_run
+from core.data import mydigits
+from core.runs.store import list_damaged_runs, list_runs, load_run
 from core.train import timebudget
 from tests import shared_writers
 

@@ -23,12 +23,12 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.drawings import DIGIT_PATHS, draw_path
-from core.preprocess import to_mnist
-from core.runs import load_run
+from core.draw.drawings import DIGIT_PATHS, draw_path
+from core.draw.preprocess import to_mnist
+from core.runs.store import load_run
 from core.train import jobs as core_jobs
 from tests.conftest import rss_mb
-from ui import state
+from ui.shared import state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter

@@ -7,15 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from core.config import TrainConfig
-from core.data import make_task
-from core.export import net_source
-from core.models import ConvLayer, DenseLayer, ModelSpec, build
-from core.presets import get_preset
+from core.data.mnist import make_task
+from core.export.script import net_source
+from core.spec.config import TrainConfig
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
+from core.spec.presets import get_preset
 from core.train.engines import make_optimizer, make_schedule
 from core.train.run import attach_standard_callbacks, train
 from core.train.trainer import Trainer
-from ui import share
+from ui.shared import share
 
 
 def test_a_pool_first_block_pools_then_activates_then_normalises():

@@ -1,4 +1,4 @@
-"""core.statedict: tutorials' state_dict files become runs of a chosen network, or are refused."""
+"""core.runs.statedict: tutorials' state_dict files become runs of a chosen network, or are refused."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from core.data import make_task, to_float
-from core.evaluation import evaluate_probabilities, predict_proba
-from core.models import ConvLayer, DenseLayer, ModelSpec, build
-from core.presets import get_preset
-from core.runs import InvalidRun, list_runs, load_run
-from core.statedict import import_state_dict, load_tensors
+from core.analysis.evaluation import evaluate_probabilities, predict_proba
+from core.data.mnist import make_task, to_float
+from core.runs.statedict import import_state_dict, load_tensors
+from core.runs.store import InvalidRun, list_runs, load_run
+from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
+from core.spec.presets import get_preset
 
 
 class QuickstartNetwork(nn.Module):

@@ -11,13 +11,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from core.config import TrainConfig
-from core.data import make_task
-from core.models import DenseLayer, ModelSpec, build
-from core.runs import load_run, save_run
-from core.runschema import InvalidRun, check_metrics
-from core.train.engines import AutogradEngine
-from core.train.events import (
+from core.data.mnist import make_task
+from core.events import (
     Checkpointed,
     Done,
     OneBatchReport,
@@ -25,6 +20,11 @@ from core.train.events import (
     Step,
     event_from_dict,
 )
+from core.runs.schema import InvalidRun, check_metrics
+from core.runs.store import load_run, save_run
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec, build
+from core.train.engines import AutogradEngine
 from core.train.jobs import Job, JobRegistry, ProcessExecutor
 from core.train.run import JobRequest, run_job, train
 from core.train.steering import ChangeSettings, Mailbox, check_settings, parameter_labels
@@ -285,7 +285,7 @@ def test_parameter_labels_name_each_tensor_by_its_layer():
 
 
 def test_chart_markers_name_the_change_and_plotly_accepts_them():
-    from ui.live_curves import settings_label, settings_markers
+    from ui.charts.live_curves import settings_label, settings_markers
 
     change = SettingsChanged(step=40, lr=0.003, momentum=0.9, previous_lr=0.01,
                              previous_momentum=0.9)  # fmt: skip
@@ -300,7 +300,7 @@ def test_chart_markers_name_the_change_and_plotly_accepts_them():
 
 
 def test_typed_values_are_parsed_naming_the_field():
-    from ui.steer_panel import steer_values
+    from ui.train.steer_panel import steer_values
 
     assert steer_values("3e-3", "", "sgd") == (0.003, None)
     assert steer_values(" ", "0.8", "adam") == (None, 0.8)
@@ -314,12 +314,13 @@ def _draw_steering_pieces(run_dir: str) -> None:
     # an AppTest script: the steering box, a one-batch report and the marked curves
     import numpy as np
 
-    from core.config import TrainConfig
-    from core.models import DenseLayer, ModelSpec
-    from core.runs import load_run
-    from core.train.events import OneBatchReport
+    from core.events import OneBatchReport
+    from core.runs.store import load_run
+    from core.spec.config import TrainConfig
+    from core.spec.models import DenseLayer, ModelSpec
     from core.train.jobs import Job
-    from ui import live_curves, steer_panel, train_panel
+    from ui.charts import live_curves
+    from ui.train import steer_panel, train_panel
 
     job = Job.create(ModelSpec(dense=[DenseLayer(32)]), TrainConfig(schedule="cosine"))
     job.state = "paused"

@@ -1,4 +1,4 @@
-"""core.train and core.config: settings validate, training learns, reproduces, pauses, stops."""
+"""core.train and core.spec.config: settings validate, training learns, reproduces, pauses, stops."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import time
 import pytest
 import torch
 
-from core.config import TrainConfig
-from core.data import make_task
-from core.models import DenseLayer, ModelSpec
-from core.presets import get_preset
-from core.train.checks import check_compatible
+from core.data.mnist import make_task
+from core.events import SNAPSHOTS, Step
+from core.spec.compatible import check_compatible
+from core.spec.config import TrainConfig
+from core.spec.models import DenseLayer, ModelSpec
+from core.spec.presets import get_preset
 from core.train.device import resolve_device
-from core.train.events import SNAPSHOTS, Step
 from core.train.run import train
 from core.train.trainer import TrainControl, TrainingDiverged, plan_steps
 

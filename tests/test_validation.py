@@ -6,13 +6,13 @@ import math
 
 import pytest
 
-from core import budget
-from core.config import TrainConfig
-from core.data import MNIST_TRAIN_COUNTS, make_task, split_sizes
-from core.models import ModelSpec, build, parameter_count, summary
-from core.presets import PRESETS
+from core.data.mnist import MNIST_TRAIN_COUNTS, make_task, split_sizes
+from core.spec import budget
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec, build, parameter_count, summary
+from core.spec.presets import PRESETS
 from core.train.checks import check_trainable
-from ui import share
+from ui.shared import share
 
 LIMIT_GB = 4  # a fixed budget, so that the memory cases do not depend on this machine
 

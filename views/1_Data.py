@@ -5,12 +5,13 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from core.data import ALL_DIGITS, NORMALIZATIONS, validate_classes
-from core.datasets import DATASETS, DEFAULT_DATASET
-from core.presets import suited_to
-from ui import build_state, figures, guard, lesson, mydigits_views, state, widgets
-from ui.figures import CHART_CONFIG
-from ui.widgets import digit_grid_image
+from core.data.datasets import DATASETS, DEFAULT_DATASET
+from core.spec.presets import suited_to
+from core.spec.task import ALL_DIGITS, NORMALIZATIONS, validate_classes
+from ui.charts import figures
+from ui.charts.figures import CHART_CONFIG
+from ui.shared import build_state, guard, lesson, mydigits_views, state, widgets
+from ui.shared.widgets import digit_grid_image
 
 SUBSETS = {"All ten digits": list(ALL_DIGITS), "3 vs 7": [3, 7], "Custom": None}
 NORMALIZATION_HELP = {

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import models
-from core.inside import layer_equations
-from core.presets import PRESETS
+from core.analysis.inside import layer_equations
+from core.spec import models
+from core.spec.presets import PRESETS
 from core.train.checks import check_trainable
-from ui import build_state, figures, lesson, share
-from ui.figures import CHART_CONFIG
-from ui.layer_editor import conv_editor, dense_editor, output_editor
+from ui.build.layer_editor import conv_editor, dense_editor, output_editor
+from ui.charts import figures
+from ui.charts.figures import CHART_CONFIG
+from ui.shared import build_state, lesson, share
 
 try:
-    from core.export import export_script
+    from core.export.script import export_script
 except ImportError:  # the exporter is optional while it is being written
     export_script = None
 

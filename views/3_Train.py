@@ -6,12 +6,13 @@ import copy
 
 import streamlit as st
 
-from core import models
-from core.runschema import MAX_NAME_CHARS, check_run_name
+from core.runs.schema import MAX_NAME_CHARS, check_run_name
+from core.spec import models
 from core.train import timebudget
 from core.train.checks import check_trainable
-from ui import build_state, lesson, mydigits_views, race_panel, session, share, state, train_panel
-from ui.train_settings import (
+from ui.shared import build_state, lesson, mydigits_views, race_panel, session, share, state
+from ui.train import train_panel
+from ui.train.train_settings import (
     augment_settings,
     loop_settings,
     my_digits_settings,

@@ -7,22 +7,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.data import DataUnavailable
-from core.models import network_text
-from core.runs import EXPORT_SUFFIX, InvalidRun, export_run_bytes, has_checkpoint
-from ui import (
-    figures,
-    guard,
-    mydigits_views,
-    race_panel,
-    run_import,
-    state,
-    train_panel,
-    widgets,
-)
-from ui.figures import CHART_CONFIG
-from ui.pages import TRAIN_PAGE
-from ui.shared_figures import run_version, shared_figure
+from core.data.mnist import DataUnavailable
+from core.runs.store import EXPORT_SUFFIX, InvalidRun, export_run_bytes, has_checkpoint
+from core.spec.models import network_text
+from ui.charts import figures
+from ui.charts.figures import CHART_CONFIG
+from ui.charts.shared_figures import run_version, shared_figure
+from ui.evaluate import run_import
+from ui.shared import guard, mydigits_views, race_panel, state, widgets
+from ui.shared.pages import TRAIN_PAGE
+from ui.train import train_panel
 
 GALLERY_SIZE = 24
 COMPARE_DEFAULT = 3

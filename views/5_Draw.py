@@ -5,19 +5,20 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from core.data import DataUnavailable
-from core.preprocess import Reading, read_drawing
-from core.quicktrain import QUICK_EPOCHS, QUICK_NAME, find_quick_run, quick_spec_config
-from core.runs import InvalidRun
+from core.data.mnist import DataUnavailable
+from core.draw.preprocess import Reading, read_drawing
+from core.draw.quicktrain import QUICK_EPOCHS, QUICK_NAME, find_quick_run, quick_spec_config
+from core.runs.store import InvalidRun
 from core.train import timebudget
-from ui import follow_panel, guard, inside_views, mydigits_views, session, state, widgets
+from ui.shared import guard, inside_views, mydigits_views, session, state, widgets
+from ui.train import follow_panel
 
 CANVAS_SIZE = 280
 STROKE_WIDTH = 20
 # white ink on black; the reader is told the background, so ink over the border is still ink
 CANVAS_BACKGROUND = (0, 0, 0)
 INK_COLOUR = "#FFFFFF"
-# why a drawing holds no digit, in the words the page uses (core.preprocess.Reading.problem)
+# why a drawing holds no digit, in the words the page uses (core.draw.preprocess.Reading.problem)
 NO_DIGIT = {
     "speck": "That is a dot, not a digit yet: draw the whole digit.",
     "covered": (

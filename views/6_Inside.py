@@ -7,20 +7,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core import inside, probes
-from core.data import normalize, to_float
-from ui import (
-    backprop_panel,
-    figures,
-    guard,
-    inside_views,
-    replay_views,
-    session,
-    state,
-    widgets,
-)
-from ui.figures import CHART_CONFIG
-from ui.shared_figures import run_version, shared_figure
+from core.analysis import inside, probes
+from core.data.mnist import normalize, to_float
+from ui.charts import figures
+from ui.charts.figures import CHART_CONFIG
+from ui.charts.shared_figures import run_version, shared_figure
+from ui.inside import backprop_panel, replay_views
+from ui.shared import guard, inside_views, session, state, widgets
 
 MAX_WEIGHT_TILES = 64
 PCA_POINTS = 2000

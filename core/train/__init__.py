@@ -1,6 +1,11 @@
-"""Training: the trainer and its callbacks, the events they emit, and the jobs that run them.
+"""Training: one loop, and everything that runs it.
 
-Layout: `events` (the vocabulary), `trainer` (the loop), `callbacks` (what hooks into it),
-`engines` (autograd and scratch behind one step), `checks` (what may be trained), `run` (a
-job's body), `worker` (the process side) and `jobs` (the server side: registry and queue).
+`trainer` (the loop) with `callbacks` (logging, validation, live probes, checkpoints), paced by
+`cadence`; `engines` (autograd, or the hand-written `scratch` engine, behind one step); `events`
+(the one vocabulary); `checks` (what may be trained) and `device` (where); `steering` (new
+settings and single batches, sent to the loop); `replay` and `follow` (snapshots while it
+trains); `steptime` and `timebudget` (how long a run will take); `run` (a job's body, wherever
+it runs), `worker` (the process side), `rayexec` (Ray) and `jobs` (the server side: the
+registry, its queue and executors); `race` (one network over seeds or variants) and `finetune`
+(your digits mixed in).
 """

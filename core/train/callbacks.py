@@ -15,10 +15,8 @@ from collections.abc import Callable
 
 import torch
 
-from core.config import env_amount
-from core.probes import PROBE_DIGITS, FeatureProjector, grad_every, weight_snapshot
-from core.train.cadence import MAX_SHARE, Cadence
-from core.train.events import (
+from core.analysis.probes import PROBE_DIGITS, FeatureProjector, grad_every, weight_snapshot
+from core.events import (
     Checkpointed,
     EpochEnded,
     Event,
@@ -27,6 +25,8 @@ from core.train.events import (
     Step,
     WeightsSnapshot,
 )
+from core.spec.config import env_amount
+from core.train.cadence import MAX_SHARE, Cadence
 from core.train.trainer import Trainer, TrainingDiverged, prepare
 
 # Step events are flushed to listeners in groups: reading a loss forces a device sync.

@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import TrainConfig
-from core.evaluation import EVAL_BATCH, predicted_class
-from core.models import ModelSpec
-from core.probes import weight_grad_norms, weighted_layers
-from core.scratch import ScratchEngine
+from core.analysis.evaluation import predicted_class
+from core.analysis.probes import weight_grad_norms, weighted_layers
+from core.spec.budget import EVAL_BATCH
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec
+from core.train.scratch import ScratchEngine
 
 
 def loss_fn(

@@ -1,5 +1,5 @@
 """The whole network, sent twice a second while it trains, so that a page can score a drawn
-digit with the weights of the moment (the Draw page's "follow the training", core.follow).
+digit with the weights of the moment (the Draw page's "follow the training", core.draw.follow).
 
 A snapshot is every tensor of the state_dict copied to the CPU: 4 bytes a parameter, so the
 job registry keeps only the newest (events.SNAPSHOTS). Networks above MAX_PARAMETERS are not
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
-from core.models import parameter_count
+from core.events import ModelSnapshot
+from core.spec.models import parameter_count
 from core.train.cadence import MAX_SHARE
-from core.train.events import ModelSnapshot
 from core.train.trainer import Trainer
 
 MODEL_EVERY_SECONDS = 0.5

@@ -21,14 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import TrainConfig
-from core.models import ModelSpec
-from core.runs import load_run, new_run_id, resolve_runs_dir
-from core.runschema import check_run_name
-from core.train import timebudget
-from core.train.callbacks import checkpoint_seconds
-from core.train.checks import check_trainable
-from core.train.events import (
+from core.events import (
     SNAPSHOTS,
     Done,
     EpochEnded,
@@ -40,6 +33,13 @@ from core.train.events import (
     Started,
     Step,
 )
+from core.runs.schema import check_run_name
+from core.runs.store import load_run, new_run_id, resolve_runs_dir
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec
+from core.train import timebudget
+from core.train.callbacks import checkpoint_seconds
+from core.train.checks import check_trainable
 from core.train.run import JobRequest, run_job
 from core.train.steering import ChangeSettings, OneBatch, check_settings
 from core.train.trainer import TrainControl
@@ -267,7 +267,7 @@ class Job:
     def steer(self, lr: float | None = None, momentum: float | None = None) -> None:
         """Train at lr and momentum (Adam's β₁) from the next step on; the schedule ends there.
 
-        Raises ValueError naming the field for a value outside core.config.LIMITS, or when the
+        Raises ValueError naming the field for a value outside core.spec.config.LIMITS, or when the
         job is not running or paused. The loop answers with a SettingsChanged event.
         """
         check_settings(self.config.optimizer, lr, momentum)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from core.train.events import TERMINAL, Event, Failed, event_from_dict
+from core.events import TERMINAL, Event, Failed, event_from_dict
 from core.train.steering import ChangeSettings, OneBatch
 from core.train.trainer import TrainControl
 
@@ -141,7 +141,7 @@ def _remote_parts():
 
 def warm_worker(data_dir: str | None) -> None:
     """Load torch and MNIST in a Ray worker, which keeps them for the tasks it runs next."""
-    from core.data import DataUnavailable, shared_mnist
+    from core.data.mnist import DataUnavailable, shared_mnist
 
     with contextlib.suppress(DataUnavailable):  # the job will say so
         shared_mnist(data_dir)
@@ -402,7 +402,7 @@ class RayExecutor:
         }
 
     def _task_options(self, request) -> dict:
-        from core.budget import estimate_memory
+        from core.spec.budget import estimate_memory
 
         gpus = self.ray.cluster_resources().get("GPU", 0)
         device = request.config.device

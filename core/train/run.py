@@ -16,12 +16,10 @@ from datetime import datetime, timezone
 
 import torch
 
-from core.compute import training_flops
-from core.config import TrainConfig
-from core.data import Task, make_task, shared_mnist
-from core.models import ModelSpec, multiply_adds, parameter_count
-from core.mydigits import with_my_digits
-from core.runs import (
+from core.data.mnist import Task, make_task, shared_mnist
+from core.data.mydigits import with_my_digits
+from core.events import Done, Event, Failed
+from core.runs.store import (
     delete_run,
     has_checkpoint,
     load_checkpoint,
@@ -30,9 +28,11 @@ from core.runs import (
     save_run,
     versions,
 )
+from core.spec.compute import training_flops
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec, multiply_adds, parameter_count
 from core.train import timebudget
 from core.train.callbacks import Checkpointer, LiveProbes, StepLog, TimeLimit, Validation
-from core.train.events import Done, Event, Failed
 from core.train.follow import ModelFollower
 from core.train.replay import ReplayRecorder, recorded_replay, resume_replay
 from core.train.trainer import OutOfMemory, TrainControl, Trainer, TrainingFailed, TrainResult

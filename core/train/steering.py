@@ -23,14 +23,17 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from core.config import TrainConfig, check_limit  # core.config.LIMITS: the one table of limits
-from core.data import NORMALIZATIONS
-from core.evaluation import predicted_class
-from core.image import IMAGE_SIDE
-from core.models import ModelSpec
-from core.probes import layer_labels, weighted_layers
+from core.analysis.evaluation import predicted_class
+from core.analysis.probes import layer_labels, weighted_layers
+from core.events import OneBatchReport
+from core.spec.config import (  # core.spec.config.LIMITS: the one table of limits
+    TrainConfig,
+    check_limit,
+)
+from core.spec.image import IMAGE_SIDE
+from core.spec.models import ModelSpec
+from core.spec.task import NORMALIZATIONS
 from core.train.engines import loss_fn
-from core.train.events import OneBatchReport
 
 
 class Trainer(Protocol):
@@ -67,7 +70,7 @@ def momentum_field(optimizer: str) -> str:
 
 
 def check_settings(optimizer: str, lr: float | None, momentum: float | None) -> None:
-    """Raise ValueError naming the field unless lr and momentum are in core.config.LIMITS."""
+    """Raise ValueError naming the field unless lr and momentum are in core.spec.config.LIMITS."""
     if lr is None and momentum is None:
         raise ValueError("lr: give a learning rate or a momentum to change")
     if lr is not None:

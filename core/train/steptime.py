@@ -21,10 +21,10 @@ from collections import OrderedDict
 
 import torch
 
-from core.config import TrainConfig
-from core.data import Split, Task
-from core.image import IMAGE_SIDE
-from core.models import ModelSpec
+from core.data.mnist import Split, Task
+from core.spec.config import TrainConfig
+from core.spec.image import IMAGE_SIDE
+from core.spec.models import ModelSpec
 from core.train.trainer import Trainer, flush_denormals, plan_steps
 
 MEASURE_SECONDS = 0.25  # steps are timed for about this long, at least MIN_STEPS of them

@@ -18,12 +18,12 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from core.atomic import write_file
-from core.budget import saved_per_image
-from core.config import TrainConfig, env_amount, plan_steps
-from core.data import split_sizes
-from core.filelock import locked
-from core.models import ModelSpec, flat_features, multiply_adds, parameter_count
+from core.runs.atomic import write_file
+from core.runs.filelock import locked
+from core.spec.budget import saved_per_image
+from core.spec.config import TrainConfig, env_amount, plan_steps
+from core.spec.models import ModelSpec, flat_features, multiply_adds, parameter_count
+from core.spec.task import split_sizes
 
 LIMIT_ENV = "DIGITLAB_MAX_TRAIN_MINUTES"
 DEFAULT_LIMIT_MINUTES = 30.0
@@ -44,7 +44,7 @@ BACKWARD_FACTOR = 3  # forward + backward ≈ three forward passes
 # With it the ratios lie within 0.76..2.7 instead of 0.26..2.0; the machine's correction then
 # sets the level.
 ACTIVATION_SECONDS = 2e-9
-# augmentation (core.augment), seconds per training digit on one thread of the same machine:
+# augmentation (core.data.augment), seconds per training digit on one thread of the same machine:
 # the warp every augmented digit gets, and what each option adds (measured 2026-12-01 on
 # batches of 256; the quick-train's augmentation costs about as much as its network)
 AUGMENT_SECONDS = 1.8e-5

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from core.augment import augment_batch
-from core.config import TrainConfig, plan_steps  # plan_steps: also read from here
-from core.data import Task, normalize, to_float
-from core.evaluation import predicted_class
-from core.models import ModelSpec, build
-from core.probes import layer_labels, weighted_layers
+from core.analysis.evaluation import predicted_class
+from core.analysis.probes import layer_labels, weighted_layers
+from core.data.augment import augment_batch
+from core.data.mnist import Task, normalize, to_float
+from core.events import EpochEnded, Event, SettingsChanged, Started, Step, Validated
+from core.spec.config import TrainConfig, plan_steps  # plan_steps: also read from here
+from core.spec.models import ModelSpec, build
 from core.train.cadence import MAX_SHARE, Cadence
 from core.train.device import choose_device, device_label
 from core.train.engines import ENGINES, LEAN_STEP, StepSettings, score
-from core.train.events import EpochEnded, Event, SettingsChanged, Started, Step, Validated
 from core.train.steering import BatchProbe, ChangeSettings, Mailbox, OneBatch, check_settings
 
 CALLBACK_POINTS = (

@@ -20,8 +20,8 @@ import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from core.events import TERMINAL, Event, Failed, event_from_dict
 from core.train.device import THREADS_ENV, worker_threads  # noqa: F401 (their old home)
-from core.train.events import TERMINAL, Event, Failed, event_from_dict
 from core.train.run import JobRequest, run_job
 from core.train.steering import Mailbox
 from core.train.trainer import TrainControl
@@ -44,7 +44,7 @@ def worker_main(
     """Run in the worker process: train each request that arrives until told to end."""
     import torch
 
-    from core.data import DataUnavailable, shared_mnist
+    from core.data.mnist import DataUnavailable, shared_mnist
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal is the server's
     torch.set_num_threads(threads)

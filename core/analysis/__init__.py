@@ -1,0 +1,1 @@
+"""What a trained network does: evaluation, live probes, views inside it, a backprop step traced."""

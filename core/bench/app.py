@@ -1,0 +1,220 @@
+"""python -m core bench --app: what watching a training in the browser costs the training.
+
+It starts the app on a free local port, drives Chromium (Playwright) through Start on a preset,
+and compares the run's own training seconds (summary.json) in three conditions, in one run so
+that the machine's load affects them alike: the Train page's live Curves watched, the browser
+on the Build page while it trains, and `python -m core train` from the command line (run before
+and after the app, averaged). It also counts the loss chart's updates in the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from core.bench.appserver import CHROMIUM_ARGS, REPO, running_app
+
+CHROMIUM = "/usr/bin/chromium"
+# the loss chart's draw counters, kept by ui/charts/live_chart_assets/live_chart.js on its div
+CHART_STATS = """() => {
+  const div = document.querySelector('.live-lines');
+  return div && div.liveLines ? {...div.liveLines, mount: div.dataset.mount || ''} : null;
+}"""
+
+
+def process_cpu_seconds(folder: Path) -> float:
+    """Return the CPU seconds (user + system, all threads) of the process at /proc/<pid>."""
+    fields = (folder / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds_by_kind() -> dict[str, float]:
+    """Return the CPU seconds used so far by this machine's app server, workers and Chromium."""
+    totals = {"server": 0.0, "worker": 0.0, "browser": 0.0}
+    for folder in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (
+                (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            )
+            seconds = process_cpu_seconds(folder)
+        except OSError:
+            continue
+        kind = (
+            "browser"
+            if "chromium" in command
+            else "worker"
+            if "multiprocessing.spawn" in command
+            else "server"
+            if "streamlit run" in command
+            else None
+        )
+        if kind:
+            totals[kind] += seconds
+    return totals
+
+
+def cli_seconds(preset: str, data_dir: str | None, runs_dir: str, device: str) -> float:
+    """Return the training seconds of `python -m core train --preset preset`, from its JSON line."""
+    command = [sys.executable, "-m", "core", "train", "--preset", preset, "--device", device]
+    if data_dir:
+        command += ["--data", data_dir]
+    command += ["--runs", runs_dir]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+
+
+def _newest_finished(runs_dir: Path, known: set[str]) -> dict | None:
+    for summary_path in runs_dir.glob("*/summary.json"):
+        if summary_path.parent.name in known:
+            continue
+        try:
+            summary = json.loads(summary_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if summary.get("status") == "finished":
+            return summary
+    return None
+
+
+def _wait_idle(page, timeout: float = 120.0) -> None:
+    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.locator("[data-testid='stStatusWidget']").count() == 0:
+            return
+        time.sleep(0.2)
+
+
+def app_run(
+    page, url: str, preset: str, runs_dir: Path, watch: bool
+) -> tuple[dict, float, dict[str, float]]:
+    """Start a preset from the Train page; watch its curves or go to Build; return its summary,
+    when watched the loss chart's updates per second, and the CPU seconds each process kind used."""
+    known = {p.name for p in runs_dir.iterdir()} if runs_dir.exists() else set()
+    page.goto(f"{url}/train?preset={preset}")
+    _wait_idle(page)
+    cpu_before = cpu_seconds_by_kind()
+    page.get_by_role("button", name="Start training").first.click()
+    # updates are counted from the first to the last one seen: while points arrive
+    updates, last, first_at, last_at = 0, None, None, None
+    if not watch:
+        page.wait_for_selector("[data-testid='stProgress']", timeout=120_000)
+        page.locator("[data-testid='stSidebarNav'] a", has_text="Build").first.click()
+    deadline = time.monotonic() + 1800
+    while (summary := _newest_finished(runs_dir, known)) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{preset} did not finish in the app")
+        if watch:
+            stats = page.evaluate(CHART_STATS)
+            if stats is not None:
+                count = stats["extends"] + stats["reacts"]
+                # a chart that was drawn anew starts counting from 0 again
+                new = count if last is None or count < last else count - last
+                if new:
+                    now = time.monotonic()
+                    if first_at is None:
+                        first_at = now
+                    else:
+                        updates += new
+                    last_at = now
+                last = count
+        time.sleep(0.25)
+    span = (last_at - first_at) if first_at is not None and last_at is not None else 0.0
+    cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds_by_kind().items()}
+    return summary, (updates / span if span > 0 else 0.0), cpu
+
+
+def _cpu_text(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in cpu.items())
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def run_app_bench(args) -> int:
+    """Print the training seconds watched, on another page and from the CLI, as ratios.
+
+    The conditions are interleaved, `repeat` rounds of (CLI, watched, other page) and a last
+    CLI run, and each is summarised by its median: this machine's speed drifts by 20% or more
+    over minutes, and interleaving spreads the drift over all three.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print(
+            "error: bench --app needs Playwright: pip install -r requirements-dev.txt",
+            file=sys.stderr,
+        )
+        return 2
+    if not os.path.exists(CHROMIUM):
+        print(
+            f"error: bench --app needs Chromium at {CHROMIUM} (apt-get install chromium)",
+            file=sys.stderr,
+        )
+        return 2
+    # the app trains on its default device ('auto'): so does the CLI here
+    preset, device, repeat = args.preset or "seed-mlp-128", "auto", max(1, args.repeat or 3)
+    work = Path(tempfile.mkdtemp(prefix="digitlab-appbench-"))
+    runs = work / "runs"
+    threads = args.worker_threads or "default"
+    print(f"bench --app: {preset}, {repeat} rounds, worker threads {threads}, runs in {runs}")
+    cli, watched, elsewhere, rates, devices = [], [], [], [], set()
+    env = {"DIGITLAB_RUNS": str(runs)}
+    if args.worker_threads:
+        env["DIGITLAB_WORKER_THREADS"] = str(args.worker_threads)
+    if args.data:
+        env["DIGITLAB_DATA"] = str(Path(args.data).resolve())
+    with running_app(work / "streamlit.log", env=env) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/train?preset={preset}")
+        _wait_idle(page)
+        page.wait_for_timeout(3000)  # the worker process starts while the page is open
+        for round_number in range(1, repeat + 1):
+            cli.append(cli_seconds(preset, args.data, str(work / "cli"), device))
+            summary, rate, cpu_watched = app_run(page, url, preset, runs, watch=True)
+            watched.append(summary["seconds"])
+            rates.append(rate)
+            devices.add(summary.get("device"))
+            summary, _, cpu_elsewhere = app_run(page, url, preset, runs, watch=False)
+            elsewhere.append(summary["seconds"])
+            print(
+                f"round {round_number}: CLI {cli[-1]:.1f} s, watched {watched[-1]:.1f} s "
+                f"({rate:.1f} chart updates/s; CPU s {_cpu_text(cpu_watched)}), "
+                f"browser on Build {elsewhere[-1]:.1f} s (CPU s {_cpu_text(cpu_elsewhere)})",
+                flush=True,
+            )
+        browser.close()
+    cli.append(cli_seconds(preset, args.data, str(work / "cli"), device))
+    reference = _median(cli)
+    results = {
+        "preset": preset,
+        "device": ", ".join(sorted(str(d) for d in devices)),
+        "cli_seconds": cli,
+        "watched_seconds": watched,
+        "other_page_seconds": elsewhere,
+        "watched_ratio": _median(watched) / reference,
+        "other_page_ratio": _median(elsewhere) / reference,
+        "chart_updates_per_second": _median(rates),
+    }
+    print("\n| while training | training seconds (median) | vs the CLI |\n|---|---:|---:|")
+    print(f"| `python -m core train` | {reference:.1f} | 1.00× |")
+    print(
+        f"| Train page, live Curves watched | {_median(watched):.1f} | "
+        f"{results['watched_ratio']:.2f}× |"
+    )
+    print(
+        f"| browser on the Build page | {_median(elsewhere):.1f} | "
+        f"{results['other_page_ratio']:.2f}× |"
+    )
+    print(f"\nloss chart updates in the browser while watched: {_median(rates):.1f} per second")
+    print(json.dumps(results))
+    return 0

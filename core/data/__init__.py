@@ -1,0 +1,6 @@
+"""The digits: MNIST and Fashion-MNIST on disk and in memory (mnist), the offline packs,
+augmentation, and the store of digits people drew (mydigits)."""
+
+from core.moved import lazy_names
+
+__getattr__ = lazy_names(__name__, "core.data.mnist")  # `from core.data import make_task`, as before

@@ -1,0 +1,6 @@
+"""The run store: every run a folder (store), what its files may hold (schema), archives and
+uploads, tutorial state dicts brought in, and folders written whole or not at all."""
+
+from core.moved import lazy_names
+
+__getattr__ = lazy_names(__name__, "core.runs.store")  # `from core.runs import list_runs`, as before

@@ -1,0 +1,567 @@
+"""The run store: every run as a folder of JSON and safetensors; a run saved mid-training also
+keeps a checkpoint.pt (torch.save), read back only with torch.load(weights_only=True)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import platform
+import re
+import secrets
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+from torch import nn
+
+from core.runs.atomic import is_temporary, recover_replaced, write_folder
+from core.spec.budget import check_loadable, memory_limit
+from core.spec.config import TrainConfig
+from core.analysis.evaluation import predict_proba
+from core.spec.models import ModelSpec, build
+from core.analysis.probes import weighted_layers
+from core.runs.schema import (
+    FORMAT_VERSION,
+    RUN_ID_PATTERN,
+    InvalidRun,
+    check_metrics,
+    check_summary,
+    weights_header,
+)
+from core.spec.compatible import check_compatible
+from core.events import (
+    EpochEnded,
+    SettingsChanged,
+    Step,
+    epoch_from_row,
+    settings_change_from_row,
+    step_from_row,
+)
+from core.runs.replay_files import REPLAY_FILES, Replay, check_replay_header, read_replay, replay_files
+from core.runs.uploads import MiB, RefusedFile, check_members, open_zip, read_members, read_upload
+
+DEFAULT_RUNS_DIR = "./runs"
+RUNS_ENV = "DIGITLAB_RUNS"
+logger = logging.getLogger(__name__)
+SUMMARY_FILE = "summary.json"  # what a run says of itself; read_summary() reads it
+RUN_FILES = ("spec.json", "config.json", SUMMARY_FILE, "metrics.json", "model.safetensors")
+# beside the run files of a run saved mid-training: what continuing it needs (never exported)
+CHECKPOINT_FILE = "checkpoint.pt"
+EXPORT_SUFFIX = ".digitlab.zip"
+# what each member of an exported run may unpack to: the settings files are a few kilobytes
+MAX_MEMBER_BYTES = {
+    "spec.json": MiB,
+    "config.json": MiB,
+    "summary.json": MiB,
+    "metrics.json": 64 * MiB,
+    "model.safetensors": 512 * MiB,
+    # optional: runs saved before replays were recorded have neither (core.train.replay)
+    "replay.json": MiB,
+    "replay.safetensors": 16 * MiB,  # a full replay of the widest first layer is about 2 MiB
+}
+MAX_JSON_BYTES = 64 * MiB
+# the safetensors names of the dtypes a network built by core.spec.models holds
+SAFETENSORS_DTYPES = {torch.float32: "F32", torch.int64: "I64"}
+
+
+def resolve_runs_dir(override: str | os.PathLike | None = None) -> Path:
+    """Return the runs folder: the override, else $DIGITLAB_RUNS, else ./runs."""
+    return Path(override or os.environ.get(RUNS_ENV) or DEFAULT_RUNS_DIR).expanduser()
+
+
+def run_folder(runs_dir: str | os.PathLike | None, run_id: str) -> Path:
+    """Return the folder of run_id in the runs folder, refusing an id that names a path elsewhere."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        raise InvalidRun(
+            f"run_id: {str(run_id)[:80]!r} may only hold letters, digits, '.', '_' and '-' "
+            "(at most 128, starting with a letter or digit)"
+        )
+    return resolve_runs_dir(runs_dir) / run_id
+
+
+def _inside(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None) -> Path:
+    run_dir = Path(run_dir)
+    root = resolve_runs_dir(runs_dir).resolve()
+    # resolved, so that neither "..", nor a symlink, leads out of the runs folder
+    if run_dir.resolve().parent != root:
+        raise InvalidRun(f"{run_dir} is not a run folder of {root}")
+    return run_dir
+
+
+def new_run_id(name: str) -> str:
+    """Return a fresh, sortable, filesystem-safe run id such as 20261124-213000-small-cnn-3fa2."""
+    safe = re.sub(r"[^A-Za-z0-9-]+", "-", name).strip("-")[:40] or "run"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{secrets.token_hex(2)}"
+
+
+def versions() -> dict[str, str]:
+    """Return the versions that produced a run."""
+    import torchvision
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+    }
+
+
+def _columns(events: list, keys: tuple[str, ...]) -> dict[str, list]:
+    return {key: [getattr(event, key) for event in events] for key in keys}
+
+
+def _rows(columns: dict[str, list]) -> list[dict]:
+    keys = list(columns)
+    return [dict(zip(keys, values)) for values in zip(*(columns[k] for k in keys))] if keys else []
+
+
+STEP_KEYS = ("step", "epoch", "loss", "lr", "samples_per_s", "grad_norms")
+EPOCH_KEYS = (
+    "epoch",
+    "step",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "seconds",
+    "complete",
+)
+# the rate and momentum set while training, a row per change (a run never steered has none)
+SETTINGS_KEYS = ("step", "lr", "momentum", "previous_lr", "previous_momentum")
+
+
+@dataclass
+class Run:
+    """A saved run: what was trained, how, how well, and the trained model."""
+
+    run_id: str
+    spec: ModelSpec
+    config: TrainConfig
+    summary: dict
+    model: nn.Module  # on the CPU, in eval mode
+    steps: list[Step] = field(default_factory=list)
+    epochs: list[EpochEnded] = field(default_factory=list)
+    path: Path | None = None
+    settings_changes: list[SettingsChanged] = field(default_factory=list)
+    replay: Replay | None = None  # snapshots taken while it trained; None for older runs
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """Return the digits this run tells apart, in output order."""
+        return tuple(self.config.classes)
+
+    @property
+    def name(self) -> str:
+        """Return the preset name or 'custom'."""
+        return str(self.summary.get("name", "custom"))
+
+    def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
+        """Return (N, len(classes)) probabilities for (N, 1, 28, 28) images with pixels in [0, 1]."""
+        return predict_proba(self.model, images, self.config.normalization, self.spec.output)
+
+
+def _json_bytes(value) -> bytes:
+    return json.dumps(value, indent=2, allow_nan=True).encode()
+
+
+def _run_payload(
+    spec, config, summary, steps, epochs, model, settings_changes=(), replay=None
+) -> dict:
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metrics = {"steps": _columns(steps, STEP_KEYS), "epochs": _columns(epochs, EPOCH_KEYS)}
+    if settings_changes:  # only then: a run never steered stays readable by older versions
+        metrics["settings_changes"] = _columns(settings_changes, SETTINGS_KEYS)
+    payload = {
+        "spec.json": _json_bytes(spec.to_dict()),
+        "config.json": _json_bytes(config.to_dict()),
+        "summary.json": _json_bytes({"format_version": FORMAT_VERSION, **summary}),
+        "metrics.json": _json_bytes(metrics),
+        "model.safetensors": save_safetensors_bytes(state),
+    }
+    if replay is not None:
+        payload.update(replay_files(replay))
+    return payload
+
+
+def save_run(
+    runs_dir: str | os.PathLike | None,
+    run_id: str,
+    spec: ModelSpec,
+    config: TrainConfig,
+    model: nn.Module,
+    summary: dict,
+    steps: list[Step],
+    epochs: list[EpochEnded],
+    checkpoint: bytes | None = None,
+    replace: bool = False,
+    settings_changes: list[SettingsChanged] = (),
+    replay: Replay | None = None,
+) -> Path:
+    """Save a run atomically under runs_dir/run_id and return its folder.
+
+    checkpoint: the training state to continue from (core.train), kept beside the run files.
+    replace: swap out the folder's earlier save (a job's own checkpoint).
+    settings_changes: the rate and momentum changes made while it trained.
+    replay: the snapshots taken while it trained (core.train.replay).
+    """
+    target = run_folder(runs_dir, run_id)
+    if target.exists() and not replace:
+        raise ValueError(f"run_id: a run named {run_id!r} already exists in {target.parent}")
+    payload = _run_payload(
+        spec,
+        config,
+        {"run_id": run_id, **summary},
+        steps,
+        epochs,
+        model,
+        settings_changes,
+        replay,
+    )
+    if checkpoint is not None:
+        payload[CHECKPOINT_FILE] = checkpoint
+    return write_folder(target, payload, replace=replace)
+
+
+def load_checkpoint(
+    run_dir: Path, device: torch.device
+) -> tuple[dict, list[Step], list[EpochEnded]]:
+    """Return the training state saved in a run folder, and the metrics saved with it."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise InvalidRun(f"{Path(run_dir).name} has no checkpoint to continue from")
+    # weights_only: a checkpoint holds tensors, numbers and dicts, and nothing may run on load
+    state = torch.load(path, map_location=device, weights_only=True)
+    run = load_run(run_dir)
+    return state, run.steps, run.epochs
+
+
+def has_checkpoint(run_dir: str | os.PathLike) -> bool:
+    """Return whether a run folder can be continued (it was saved mid-training)."""
+    return (Path(run_dir) / CHECKPOINT_FILE).is_file()
+
+
+def _parse_json(name: str, data: bytes) -> dict:
+    if len(data) > MAX_JSON_BYTES:
+        raise InvalidRun(f"{name} is larger than {MAX_JSON_BYTES // 2**20} MiB")
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except ValueError as exc:  # bad UTF-8 or JSON, or an integer of more than 4,300 digits
+        raise InvalidRun(f"{name} is not valid JSON ({str(exc)[:120]})") from exc
+    except RecursionError as exc:  # a few kilobytes of "[[[[..." nest deeper than Python's stack
+        raise InvalidRun(f"{name} nests too deeply to be a Digit Lab file") from exc
+    if not isinstance(value, dict):
+        raise InvalidRun(f"{name} must hold a JSON object")
+    return value
+
+
+def _check_files(
+    files: dict[str, bytes], weights: dict[str, tuple[str, tuple[int, ...]]]
+) -> tuple[dict, ModelSpec, TrainConfig, dict]:
+    """Return a run's summary, spec, config and metrics, refusing anything that is not valid.
+
+    Everything short of reading the tensors: import and the damage scan both call this, so a
+    folder the scan lists as a run loads, and one it lists as damaged would not have imported.
+    weights: each tensor's dtype and shape, from the header of model.safetensors.
+    """
+    summary = check_summary(_parse_json("summary.json", files["summary.json"]))
+    try:
+        spec = ModelSpec.from_dict(_parse_json("spec.json", files["spec.json"]))
+        config = TrainConfig.from_dict(_parse_json("config.json", files["config.json"]))
+        check_compatible(spec, config)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # a hand-edited file can hold any JSON value where a field is expected
+        raise InvalidRun(f"not a valid Digit Lab run: {exc}") from exc
+    metrics = check_metrics(_parse_json("metrics.json", files["metrics.json"]))
+    if "classes" in summary and summary["classes"] != list(config.classes):
+        raise InvalidRun(
+            f"summary.json: classes: {summary['classes']} are not config.json's "
+            f"classes {list(config.classes)}"
+        )
+    limit = memory_limit()  # outside the try: a wrong setting of the server is not the file's fault
+    try:
+        check_loadable(spec, limit)
+    except ValueError as exc:
+        raise InvalidRun(f"spec.json: too large to load on this server: {exc}") from exc
+    _check_weights(weights, spec)
+    return summary, spec, config, metrics
+
+
+def _check_weights(found: dict[str, tuple[str, tuple[int, ...]]], spec: ModelSpec) -> None:
+    with torch.device("meta"):  # shapes without storage: the network is never allocated
+        expected = {
+            key: (SAFETENSORS_DTYPES.get(t.dtype, str(t.dtype)), tuple(t.shape))
+            for key, t in build(spec).state_dict().items()
+        }
+    if set(found) != set(expected):
+        raise InvalidRun("model.safetensors does not hold the weights of the network in spec.json")
+    for key, (wanted_dtype, wanted_shape) in expected.items():  # in the network's order
+        dtype, shape = found[key]
+        if shape != wanted_shape:
+            raise InvalidRun(f"model.safetensors: {key} has shape {shape}, expected {wanted_shape}")
+        if dtype != wanted_dtype:
+            raise InvalidRun(f"model.safetensors: {key} is {dtype}, expected {wanted_dtype}")
+
+
+def _first_layer_shape(spec: ModelSpec) -> tuple[int, ...]:
+    with torch.device("meta"):  # its shape only: the network is never allocated
+        return tuple(weighted_layers(build(spec))[0].weight.shape)
+
+
+def _replay_meta(files: dict[str, bytes], has_tensors: bool) -> dict | None:
+    """Return replay.json parsed, or None for a run without a replay; both files or neither."""
+    has_meta = "replay.json" in files
+    if has_meta != has_tensors:
+        have, lack = REPLAY_FILES if has_meta else REPLAY_FILES[::-1]
+        raise InvalidRun(f"{have} without {lack}: a run's replay needs both files")
+    return _parse_json("replay.json", files["replay.json"]) if has_meta else None
+
+
+def _load_replay(files: dict[str, bytes], spec: ModelSpec, config: TrainConfig) -> Replay | None:
+    meta = _replay_meta(files, "replay.safetensors" in files)
+    if meta is None:
+        return None
+    return read_replay(
+        meta, files["replay.safetensors"], len(config.classes), _first_layer_shape(spec)
+    )
+
+
+def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
+    """Return a Run from its five files' bytes, refusing anything that is not a valid run.
+
+    Every check, the memory budget and the weights' header against the network included, runs
+    before a real tensor is made: a small file cannot make the server build a huge network.
+    """
+    missing = [name for name in RUN_FILES if name not in files]
+    if missing:
+        raise InvalidRun(f"not a Digit Lab run: missing {', '.join(missing)}")
+    weights = files["model.safetensors"]
+    header = weights_header(io.BytesIO(weights), len(weights))
+    summary, spec, config, metrics = _check_files(files, header)
+    replay = _load_replay(files, spec, config)  # bounded: its shapes follow the network's
+    try:
+        state = load_safetensors_bytes(weights)
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise InvalidRun(f"model.safetensors is not a valid safetensors file ({exc})") from exc
+    model = build(spec)
+    model.load_state_dict(state)
+    return Run(
+        run_id=summary["run_id"],
+        spec=spec,
+        config=config,
+        summary=summary,
+        model=model.eval(),
+        # the schema checked every column and value: these rows build
+        steps=[step_from_row(row) for row in _rows(metrics.get("steps", {}))],
+        epochs=[epoch_from_row(row) for row in _rows(metrics.get("epochs", {}))],
+        path=path,
+        settings_changes=[
+            settings_change_from_row(row) for row in _rows(metrics.get("settings_changes", {}))
+        ],
+        replay=replay,
+    )
+
+
+def load_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> Run:
+    """Return the run saved in run_dir (when runs_dir is given, only one of its folders)."""
+    run_dir = Path(run_dir) if runs_dir is None else _inside(run_dir, runs_dir)
+    if not run_dir.is_dir():
+        raise InvalidRun(f"{run_dir} is not a run folder")
+    files = {
+        name: (run_dir / name).read_bytes() for name in RUN_FILES if (run_dir / name).is_file()
+    }
+    for name in REPLAY_FILES:  # optional, and size-checked before a byte is read
+        if (run_dir / name).is_file():
+            if (run_dir / name).stat().st_size > MAX_MEMBER_BYTES[name]:
+                raise InvalidRun(f"{name} is larger than {MAX_MEMBER_BYTES[name] // MiB} MiB")
+            files[name] = (run_dir / name).read_bytes()
+    return run_from_files(files, run_dir)
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    """Return a run folder's summary without loading its model, or None if it has none."""
+    try:
+        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def _find_damage(run_dir: Path) -> str | None:
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        files = {
+            name: (run_dir / name).read_bytes() for name in RUN_FILES if name.endswith(".json")
+        }
+        with open(run_dir / "model.safetensors", "rb") as weights:  # its header only
+            header = weights_header(weights, os.fstat(weights.fileno()).st_size)
+        _, spec, config, _ = _check_files(files, header)
+        _find_replay_damage(run_dir, spec, config)
+    except InvalidRun as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    except Exception as exc:  # one odd folder must never stop the list of everyone's runs
+        logger.exception("checking the run folder %s failed", run_dir)
+        return f"cannot be checked ({type(exc).__name__})"
+    return None
+
+
+def _find_replay_damage(run_dir: Path, spec: ModelSpec, config: TrainConfig) -> None:
+    """Check a folder's replay files as loading would, reading only replay.safetensors' header."""
+    tensors = run_dir / "replay.safetensors"
+    files = {}
+    if (run_dir / "replay.json").is_file():
+        files["replay.json"] = (run_dir / "replay.json").read_bytes()
+    meta = _replay_meta(files, tensors.is_file())
+    if meta is None:
+        return
+    size = tensors.stat().st_size
+    if size > MAX_MEMBER_BYTES["replay.safetensors"]:
+        raise InvalidRun(
+            f"replay.safetensors is larger than {MAX_MEMBER_BYTES['replay.safetensors'] // MiB} MiB"
+        )
+    with open(tensors, "rb") as file:
+        check_replay_header(meta, file, size, len(config.classes), _first_layer_shape(spec))
+
+
+# run folder -> (its files' sizes and times, what is wrong with it): pages list runs on every rerun
+_damage_seen: dict[str, tuple[tuple, str | None]] = {}
+
+
+def _stamp(run_dir: Path) -> tuple:
+    stamps = []
+    for name in (*RUN_FILES, *REPLAY_FILES):
+        try:
+            stat = (run_dir / name).stat()
+            stamps.append((stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
+def run_damage(run_dir: str | os.PathLike) -> str | None:
+    """Return why a run folder cannot be loaded, or None; checked without loading the weights."""
+    run_dir = Path(run_dir)
+    stamp = _stamp(run_dir)
+    seen = _damage_seen.get(str(run_dir))
+    if seen is not None and seen[0] == stamp:
+        return seen[1]
+    reason = _find_damage(run_dir)
+    _damage_seen[str(run_dir)] = (stamp, reason)
+    return reason
+
+
+def _scan(runs_dir: str | os.PathLike | None) -> tuple[list[dict], list[dict]]:
+    root = resolve_runs_dir(runs_dir)
+    good: list[dict] = []
+    damaged: list[dict] = []
+    if not root.is_dir():
+        return good, damaged
+    recover_replaced(root)  # a save killed mid-swap left the older folder aside
+    for child in root.iterdir():
+        if not child.is_dir():
+            continue
+        if is_temporary(child):
+            reason = "an unfinished save: the process writing it was stopped"
+        elif child.name.startswith("."):
+            continue
+        else:
+            reason = run_damage(child)
+        summary = read_summary(child) if reason is None else None
+        if summary is None:
+            damaged.append({"run_id": child.name, "path": str(child), "damaged": reason})
+        else:
+            good.append({**summary, "path": str(child)})
+    good.sort(key=lambda s: (str(s.get("created", "")), str(s.get("run_id", ""))), reverse=True)
+    damaged.sort(key=lambda s: s["run_id"])
+    return good, damaged
+
+
+def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Return the summaries of all loadable runs, newest first (each with its 'path')."""
+    return _scan(runs_dir)[0]
+
+
+def list_damaged_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Return the folders that are not loadable runs, each with 'run_id', 'path' and 'damaged'."""
+    return _scan(runs_dir)[1]
+
+
+def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> None:
+    """Delete a run folder of the runs folder, damaged or not, if it holds nothing but run files."""
+    run_dir = _inside(run_dir, runs_dir)
+    if run_dir.is_symlink() or not run_dir.is_dir():
+        raise InvalidRun(f"{run_dir} is not a run folder")
+    names = {child.name for child in run_dir.iterdir()}
+    allowed = {*RUN_FILES, *REPLAY_FILES, CHECKPOINT_FILE}
+    if not names <= allowed:
+        raise InvalidRun(f"{run_dir} holds more than a run: {', '.join(sorted(names - allowed))}")
+    shutil.rmtree(run_dir)
+
+
+def export_run(run_dir: str | os.PathLike, file: str | os.PathLike | io.BytesIO) -> None:
+    """Write a run folder as one zip file that import_run reads back."""
+    run = load_run(run_dir)  # refuse to export something that would not import
+    names = (*RUN_FILES, *REPLAY_FILES) if run.replay is not None else RUN_FILES
+    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            archive.write(Path(run.path) / name, arcname=name)
+
+
+def export_run_bytes(run_dir: str | os.PathLike) -> bytes:
+    """Return a run as the bytes of one exported file."""
+    buffer = io.BytesIO()
+    export_run(run_dir, buffer)
+    return buffer.getvalue()
+
+
+def _read_archive(file) -> dict[str, bytes]:
+    """Return the files of an exported run, read without trusting the archive's headers."""
+    try:
+        with open_zip(read_upload(file)) as archive:
+            check_members(archive, MAX_MEMBER_BYTES, total=sum(MAX_MEMBER_BYTES.values()))
+            for name in archive.namelist():
+                if name not in RUN_FILES and name not in REPLAY_FILES:
+                    hint = (
+                        " (a PyTorch .pt file? import it as .pt)"
+                        if name.endswith("data.pkl")
+                        else ""
+                    )
+                    raise RefusedFile(f"unexpected member {name!r}{hint}")
+            return read_members(archive, MAX_MEMBER_BYTES)
+    except RefusedFile as exc:
+        raise InvalidRun(f"not a Digit Lab run file: {exc}") from exc
+
+
+def import_run(
+    file: str | os.PathLike | io.BytesIO | bytes, runs_dir: str | os.PathLike | None = None
+) -> Run:
+    """Check an exported run file and save it into the runs folder; return the loaded run."""
+    files = _read_archive(file)
+    run = run_from_files(files)
+    root = resolve_runs_dir(runs_dir)
+    target = run_folder(root, run.run_id)
+    if target.exists():
+        existing = {
+            n: (target / n).read_bytes()
+            for n in (*RUN_FILES, *REPLAY_FILES)
+            if (target / n).is_file()
+        }
+        if existing == files:
+            run.path = target
+            return run
+        # cut so that the new id still fits RUN_ID_PATTERN's 128 characters
+        run.run_id = f"{run.run_id[:100]}-imported-{secrets.token_hex(2)}"
+        run.summary = {**run.summary, "run_id": run.run_id}
+        files = {**files, "summary.json": _json_bytes(run.summary)}
+        target = run_folder(root, run.run_id)
+    run.path = write_folder(target, files)
+    return run

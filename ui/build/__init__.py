@@ -1,0 +1,1 @@
+"""The Build page's panels: the layer editor."""

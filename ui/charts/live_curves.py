@@ -1,0 +1,313 @@
+"""A running job's curves as live charts: loss per step, train/validation per epoch, the rate.
+
+Each is a ui.charts.live_chart.live_lines chart, so a rerun sends the browser only the new points.
+Points once sent must stay as they are, so the smoothing window and the stride (every k-th
+step, at most MAX_POINTS a trace) are fixed by the run's plan, not by how many steps have
+arrived. The stride keeps each redraw cheap for the browser: plotly redraws a whole trace when
+points are appended, and a 500-pixel chart shows no more than ~2,000 points anyway.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.events import FeaturesSnapshot, SettingsChanged
+from core.train.jobs import Job
+from core.train.steering import momentum_field
+from ui.charts import palette
+from ui.charts.figures import (
+    DIGIT_COLORS,
+    DIGIT_SYMBOLS,
+    LR_AXES,
+    LR_COLOR,
+    MAX_POINTS,
+    RAW_LINE,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    VAL_DASH,
+    epoch_axes,
+    epoch_points,
+    loss_axes,
+    smoothing_window,
+)
+from ui.charts.live_chart import Trace, live_lines
+from ui.shared import talk
+
+COLUMNS_KEY = "_live_columns"
+
+
+class StepColumns:
+    """The steps of one job as numpy columns, extended by the new steps on each rerun.
+
+    A rerun's work is the new steps and the points drawn (at most MAX_POINTS a trace), never
+    the whole run: the smoothed loss comes from running sums kept as the steps arrive, and the
+    epochs are kept at the chart's stride (a full-batch run has an epoch at every step).
+    """
+
+    def __init__(self) -> None:
+        self.step = np.zeros(0, dtype=np.int64)
+        self.loss = np.zeros(0)
+        self.lr = np.zeros(0)
+        self.loss_sums = np.zeros(0)  # cumulative: a trailing mean is a difference of two
+        self.sampled_steps: list[int] = []  # the steps that sampled gradient norms, and theirs
+        self.grad_norms: list[list[float]] = []
+        # every epoch_stride-th epoch, and validated ones as often (a full-batch run's epochs
+        # are scored every few steps, rarely on the stride)
+        self.epochs: list = []
+        self.epochs_seen = 0
+        self.last_scored = -(10**9)
+
+    def update(self, job: Job) -> None:
+        known = len(self.step)
+        if job.step_count() < known or job.epoch_count() < self.epochs_seen:
+            self.__init__()  # a different job under the same run id (never expected)
+            known = 0
+        new = job.steps(known)
+        if new:
+            self.step = np.concatenate([self.step, [s.step for s in new]])
+            loss = np.array([s.loss for s in new], dtype=float)
+            self.loss = np.concatenate([self.loss, loss])
+            start = self.loss_sums[-1] if len(self.loss_sums) else 0.0
+            self.loss_sums = np.concatenate([self.loss_sums, start + np.cumsum(loss)])
+            self.lr = np.concatenate([self.lr, [s.lr for s in new]])
+            sampled = [s for s in new if s.grad_norms]
+            self.sampled_steps += [s.step for s in sampled]
+            self.grad_norms += [s.grad_norms for s in sampled]
+        self._update_epochs(job)
+
+    def _update_epochs(self, job: Job) -> None:
+        new = job.epochs(self.epochs_seen)
+        if not new:
+            return
+        every = epoch_stride(job)
+        for epoch in new:  # points once drawn stay: only ever appended
+            scored = epoch.val_accuracy == epoch.val_accuracy
+            if epoch.epoch % every == 0 or (scored and epoch.epoch - self.last_scored >= every):
+                self.epochs.append(epoch)
+                if scored:
+                    self.last_scored = epoch.epoch
+        self.epochs_seen += len(new)
+
+    def smoothed(self, window: int, every: int) -> np.ndarray:
+        """Return the trailing mean of the loss over `window` steps at every `every`-th step."""
+        ends = np.arange(0, len(self.loss_sums), every)
+        before = ends - window
+        sums = self.loss_sums[ends] - np.where(before >= 0, self.loss_sums[before.clip(0)], 0.0)
+        return sums / np.minimum(ends + 1, window)
+
+
+def epoch_stride(job: Job) -> int:
+    """Return k such that every k-th epoch is drawn: at most MAX_POINTS, fixed for the run."""
+    return stride(job.plan.epochs if job.plan else job.config.epochs)
+
+
+def _columns(job: Job) -> StepColumns:
+    cache = st.session_state.setdefault(COLUMNS_KEY, {})
+    if job.run_id not in cache:
+        cache.clear()  # only the job on screen is worth keeping
+        cache[job.run_id] = StepColumns()
+    columns = cache[job.run_id]
+    columns.update(job)
+    return columns
+
+
+def _font() -> dict:
+    return dict(size=round(13 * talk.font_scale()))
+
+
+MARKER_COLOR = palette.PURPLE
+
+
+def momentum_name(optimizer: str) -> str:
+    """Return what the page calls the optimizer's momentum: 'β₁' for Adam and AdamW."""
+    return "β₁" if momentum_field(optimizer) == "beta1" else "momentum"
+
+
+def settings_label(change: SettingsChanged, optimizer: str) -> str:
+    """Return a change's words for the chart: 'lr 0.01 → 0.003', 'β₁ 0.9 → 0.8', or both."""
+    parts = []
+    if change.previous_lr is None or change.lr != change.previous_lr:
+        parts.append(f"lr {_g(change.previous_lr)} → {change.lr:.3g}")
+    if change.previous_momentum is None or change.momentum != change.previous_momentum:
+        name = momentum_name(optimizer)
+        parts.append(f"{name} {_g(change.previous_momentum)} → {change.momentum:.3g}")
+    return ", ".join(parts) or f"lr {change.lr:.3g} held"  # the same values: the schedule ended
+
+
+def _g(value: float | None) -> str:
+    return "?" if value is None else f"{value:.3g}"
+
+
+def settings_markers(changes: list[SettingsChanged], optimizer: str, words: bool = True) -> dict:
+    """Return plotly layout shapes, and with words annotations, marking each change of settings.
+
+    A line sits half a step after the change's step: the steps to its right used the new values.
+    """
+    shapes, annotations = [], []
+    for position, change in enumerate(changes):
+        x = change.step + 0.5
+        shapes.append(
+            dict(
+                type="line",
+                xref="x",
+                yref="paper",
+                x0=x,
+                x1=x,
+                y0=0,
+                y1=1,
+                line=dict(color=MARKER_COLOR, width=1.5, dash="dot"),
+            )
+        )
+        if words:
+            annotations.append(
+                dict(
+                    x=x,
+                    xref="x",
+                    y=1
+                    - 0.1 * (position % 3),  # neighbours on three rows, not on top of each other
+                    yref="paper",
+                    text=settings_label(change, optimizer),
+                    showarrow=False,
+                    xanchor="left",
+                    yanchor="top",
+                    font=dict(color=MARKER_COLOR),
+                    bgcolor="rgba(255,255,255,0.8)",
+                )
+            )
+    return {"shapes": shapes, "annotations": annotations} if changes else {}
+
+
+def stride(total_steps: int) -> int:
+    """Return k such that every k-th step is drawn: at most MAX_POINTS per trace, fixed for a run."""
+    return max(1, -(-total_steps // MAX_POINTS))
+
+
+def live_job_curves(job: Job, key: str) -> None:
+    """Draw a running job's loss, per-epoch scores and learning rate, sending only what is new."""
+    columns = _columns(job)
+    if not len(columns.step):
+        st.caption("The loss curve appears after the first steps.")
+        return
+    # a change redraws the two charts whole, once: their layouts hold the markers
+    changes = job.settings_changes()
+    optimizer = job.config.optimizer
+    total = job.plan.total_steps if job.plan else len(columns.step)
+    every = stride(total)
+    steps = columns.step[::every]
+    smoothed = columns.smoothed(smoothing_window(total), every)
+    live_lines(
+        f"{key}-loss",
+        [
+            Trace("loss per step", steps, columns.loss[::every], color=RAW_LINE, width=1),
+            Trace("smoothed", steps, smoothed, color=TRAIN_COLOR, width=2.5),
+        ],
+        dict(font=_font(), **loss_axes(), **settings_markers(changes, optimizer)),
+        height=280,
+    )
+    epochs = columns.epochs
+    # fixed for the run: a layout that changed would redraw the whole chart
+    tick = 1 if job.plan is None or job.plan.epochs <= 20 else None
+    if epochs:
+        traces = []
+        for axis, metric in (("", "loss"), ("2", "accuracy")):
+            for split, color, label in (
+                ("train", TRAIN_COLOR, "train"),
+                ("val", VAL_COLOR, "validation"),
+            ):
+                number = ".2%" if metric == "accuracy" else ".4f"
+                xs, ys = epoch_points(epochs, f"{split}_{metric}")
+                traces.append(
+                    Trace(
+                        label if not axis else f"{label} accuracy",
+                        xs,
+                        ys,
+                        color=color,
+                        width=2,
+                        dash=VAL_DASH if split == "val" else None,
+                        mode="lines+markers",
+                        xaxis=f"x{axis}",
+                        yaxis=f"y{axis}",
+                        showlegend=not axis,
+                        hovertemplate=f"epoch %{{x}}: %{{y:{number}}}<extra></extra>",
+                    )
+                )
+        live_lines(
+            f"{key}-epochs",
+            traces,
+            dict(font=_font(), **epoch_axes(tick)),
+            height=260,
+        )
+    else:
+        st.caption("Train and validation curves appear after the first epoch.")
+    live_lines(
+        f"{key}-lr",
+        [Trace("learning rate", steps, columns.lr[::every], color=LR_COLOR, width=2)],
+        dict(
+            font=_font(), showlegend=False, **LR_AXES, **settings_markers(changes, optimizer, False)
+        ),
+        height=190,
+    )
+
+
+def live_grad_norms(job: Job, key: str) -> bool:
+    """Draw each layer's gradient norm as it is sampled; return False while there is none."""
+    columns = _columns(job)
+    if not columns.grad_norms or job.plan is None:
+        return False
+    xs = columns.sampled_steps
+    norms = np.asarray(columns.grad_norms, dtype=float)
+    traces = [
+        Trace(
+            name,
+            xs,
+            norms[:, position],
+            color=palette.series_line(position)["color"],
+            dash=palette.series_line(position)["dash"],
+            width=2,
+            hovertemplate=f"{name}, step %{{x}}: %{{y:.3g}}<extra></extra>",
+        )
+        for position, name in enumerate(job.plan.layers[: norms.shape[1]])
+    ]
+    live_lines(
+        key,
+        traces,
+        dict(
+            font=_font(),
+            xaxis=dict(title="step", rangemode="tozero"),
+            yaxis=dict(title="‖∂L/∂W‖ (log)", type="log", exponentformat="power"),
+        ),
+        height=280,
+    )
+    return True
+
+
+def live_features(snapshot: FeaturesSnapshot, classes, key: str, height: int = 380) -> None:
+    """Draw a live 2-D projection of test digits' features, one colour per class (number or name)."""
+    coords = np.asarray(snapshot.coords)
+    labels = np.asarray(snapshot.labels).astype(int)
+    traces = [
+        Trace(
+            str(classes[index]),
+            coords[labels == index, 0],
+            coords[labels == index, 1],
+            color=DIGIT_COLORS[palette.class_position(classes[index])],
+            symbol=DIGIT_SYMBOLS[palette.class_position(classes[index])],
+            mode="markers",
+            hovertemplate=f"{classes[index]}<extra></extra>",
+        )
+        for index in sorted(set(labels.tolist()))
+    ]
+    first, second = (float(r) for r in snapshot.explained)
+    legend_title = "digit" if all(str(c).isdigit() for c in classes) else "class"
+    live_lines(
+        key,
+        traces,
+        dict(
+            font=_font(),
+            xaxis=dict(title=f"PC 1 ({first:.0%} of variance)", zeroline=False),
+            yaxis=dict(title=f"PC 2 ({second:.0%} of variance)", zeroline=False),
+            legend=dict(title=dict(text=legend_title), orientation="v", x=1.01, y=1),
+        ),
+        height=height,
+    )

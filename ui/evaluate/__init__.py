@@ -1,0 +1,1 @@
+"""The Evaluate page's panels: importing runs and weights."""

@@ -1,0 +1,133 @@
+"""The sidebar every page shares: data status, device, active model, lesson and running jobs."""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from core.train.device import device_label, resolve_device
+from ui.shared import build_state, lesson, session, state, talk
+from ui.shared.widgets import job_progress_text, run_picker
+
+DEVICE_KEY = "device"
+RUN_PICKER_KEY = "active_run_picker"
+
+
+def device_choices() -> dict[str, str]:
+    """Return the selectable devices with their labels; GPU entries only where one exists."""
+    choices = {"auto": f"Auto ({device_label(resolve_device('auto'))})", "cpu": "CPU"}
+    if torch.cuda.is_available():
+        choices["cuda"] = f"GPU: {torch.cuda.get_device_name(0)}"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        choices["mps"] = "GPU: Apple (MPS)"
+    return choices
+
+
+def _data_status(problem: str | None) -> None:
+    dataset = state.current_dataset()
+    if dataset.name != "mnist":
+        problem = state.data_problem(dataset.name)
+    if problem:
+        st.markdown(f":red[**{dataset.title} unavailable**] — see the message on the page.")
+        return
+    data = state.dataset_data(dataset.name)
+    st.markdown(
+        f"**{dataset.title}** · {len(data.train_labels):,} train · {len(data.test_labels):,} test  \n"
+        f":gray[from {data.source} · {data.root}]"
+    )
+
+
+def _device_picker() -> None:
+    choices = device_choices()
+    config = build_state.current_config()
+    if st.session_state.get(DEVICE_KEY) not in choices:
+        st.session_state[DEVICE_KEY] = config.device if config.device in choices else "auto"
+    device = st.selectbox(
+        "Device", list(choices), format_func=choices.get, key=DEVICE_KEY, help="Used for training."
+    )
+    config.device = device
+
+
+def plural(count: int, noun: str) -> str:
+    """Return '1 node', '2 nodes'."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def where_training_runs() -> str:
+    """Return the sidebar's line on where training runs: this machine or a Ray cluster."""
+    registry = state.registry()
+    about = registry.executor.describe()
+    if about["executor"] != "ray":
+        return ":gray[Training runs on this server, one at a time.]"
+    where = (
+        "a local Ray" if about["address"] == "local" else f"the Ray cluster at {about['address']}"
+    )
+    if about.get("problem"):
+        return f":red[Training cannot reach {where}: {about['problem']}.]"
+    if about.get("cpus") is None:
+        return f":gray[Training runs on {where} (connecting…).]"
+    parts = [plural(about["nodes"], "node"), plural(about["cpus"], "CPU")]
+    if about.get("gpus"):
+        parts.append(plural(about["gpus"], "GPU"))
+    return (
+        f":gray[Training runs on {where}: {', '.join(parts)}; "
+        f"room for {registry.max_concurrent} at once.]"
+    )
+
+
+def _executor_status() -> None:
+    problem = state.registry().executor_problem
+    if problem:
+        st.warning(problem, icon=":material/cloud_off:")
+    st.caption(where_training_runs())
+
+
+def _active_model_picker() -> None:
+    chosen = run_picker(
+        RUN_PICKER_KEY, "Active model", help="The saved run that Evaluate and Draw start with."
+    )
+    if chosen is None:
+        st.caption("**Active model:** none yet — train one on the Train page.")
+    else:
+        state.set_active_run(chosen["path"])
+
+
+def _jobs_panel() -> None:
+    # this runs on every page while a job is active: it is the open tab's heartbeat
+    mine = session.touch_session_jobs()
+    others = len(state.registry().active()) - len(mine)
+    watched = st.session_state.setdefault("_sidebar_watched_jobs", [])
+    ids = [job.run_id for job in mine]
+    if set(watched) - set(ids):
+        # a job ended: rerun the whole page so its saved run shows up in the pickers
+        st.session_state["_sidebar_watched_jobs"] = ids
+        st.rerun(scope="app")
+    st.session_state["_sidebar_watched_jobs"] = ids
+    if mine:
+        st.markdown("**Training now**")
+    for job in mine:
+        progress = job.progress()
+        text = job_progress_text(job, progress)
+        if (position := state.registry().queue_position(job)) is not None:
+            text += f" (number {position} in line)"
+        st.progress(min(progress["fraction"], 1.0), text=text)
+    if others > 0:
+        trainings = "training" if others == 1 else "trainings"
+        st.caption(f"{others} other {trainings} from other tabs queued or running on this server.")
+    registry = state.registry()
+    if registry.executor.name == "ray" and registry.active():  # name: no call to the cluster
+        st.caption(f"On Ray: {registry.running_count()} running, {registry.queued_count()} queued.")
+
+
+def draw(problem: str | None) -> None:
+    """Draw the shared sidebar (below the page navigation)."""
+    with st.sidebar:
+        _data_status(problem)
+        _device_picker()
+        _executor_status()
+        _active_model_picker()
+        if not talk.active():  # talk mode hides the sidebar: its bar has "Leave lesson"
+            lesson.sidebar_controls()
+        talk.sidebar_controls()
+        polling = bool(state.registry().active())
+        st.fragment(_jobs_panel, run_every=1.0 if polling else None)()

@@ -1,0 +1,1 @@
+"""The Train page's panels: settings, the job panel, live curves, steering and following."""

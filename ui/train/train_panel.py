@@ -1,0 +1,306 @@
+"""The Train page's job panel: find the job to show, follow it live, then show its results.
+
+The training thread only writes to its Job; the fragment here polls the Job twice a second and
+redraws, so the rest of the page stays usable. Which job this tab follows, and whether it may
+control it, is ui.shared.session's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.analysis import probes
+from core.events import Done, EpochEnded, SettingsChanged, Step
+from core.runs.schema import InvalidRun
+from core.runs.store import has_checkpoint, read_summary
+from core.train.jobs import Job
+from ui.charts import figures, live_curves
+from ui.charts.figures import CHART_CONFIG
+from ui.charts.shared_figures import run_version
+from ui.shared import inside_views, state
+from ui.shared.pages import EVALUATE_PAGE
+from ui.shared.session import (
+    controls,
+    remember_job,
+    session_id,
+)
+from ui.shared.widgets import (
+    escape_markdown,
+    format_seconds,
+    interrupted_text,
+    number_or_dash,
+    percent_or_dash,
+)
+from ui.train import follow_panel, steer_panel
+
+ADOPTED_KEY = "_adopted_jobs"
+VIEWS = ("Curves", "Inside the network")
+VIEW_KEY = "train-live-view"
+CONTINUE_ERROR_KEY = "_continue_error"
+
+
+def adopt_finished(job: Job) -> None:
+    """Once per job: make its saved run the active model everywhere."""
+    adopted = st.session_state.setdefault(ADOPTED_KEY, set())
+    if job.run_id in adopted or job.active:
+        return
+    adopted.add(job.run_id)
+    if job.run_dir is not None:
+        state.set_active_run(job.run_dir)
+
+
+def curves(
+    steps: list[Step],
+    epochs: list[EpochEnded],
+    key: str,
+    changes: list[SettingsChanged] = (),
+    optimizer: str = "sgd",
+) -> None:
+    """Draw per-step loss, per-epoch loss and accuracy, and the learning rate; mark the changes
+    of settings made while training on the loss and rate charts."""
+    if not steps:
+        st.caption("The loss curve appears after the first steps.")
+        return
+    loss = figures.loss_curve_figure(steps)
+    loss.update_layout(**live_curves.settings_markers(list(changes), optimizer))
+    st.plotly_chart(loss, key=f"{key}_loss", config=CHART_CONFIG)
+    if epochs:
+        st.plotly_chart(
+            figures.epoch_curves_figure(epochs), key=f"{key}_epochs", config=CHART_CONFIG
+        )
+    else:
+        st.caption("Train and validation curves appear after the first epoch.")
+    rate = figures.lr_figure(steps, height=190)
+    rate.update_layout(**live_curves.settings_markers(list(changes), optimizer, words=False))
+    st.plotly_chart(rate, key=f"{key}_lr", config=CHART_CONFIG)
+
+
+def progress_text(progress: dict, steps: list[Step], batch_size: int) -> str:
+    """Return the progress line: epoch, step, samples per second and time left."""
+    # the trainer's rate covers only its last flush; the mean of the last 20 is steadier
+    recent = [s.samples_per_s for s in steps[-20:] if s.samples_per_s]
+    rate = sum(recent) / len(recent) if recent else 0.0
+    remaining = max(progress["total_steps"] - progress["step"], 0)
+    eta = remaining * batch_size / rate if rate > 0 else None
+    text = (
+        f"Epoch {progress['epoch']}/{progress['epochs']} · "
+        f"step {progress['step']:,}/{progress['total_steps']:,} · "
+        f"{rate:,.0f} samples/s"
+    )
+    if progress["state"] == "paused":
+        return text + " · paused"
+    return text + f" · ETA {format_seconds(eta)}"
+
+
+def _if_in_control(job: Job, action) -> None:
+    # checked again at the click: the buttons are drawn only for the owner, and stay its own
+    if controls(job):
+        action()
+
+
+def _controls(job: Job) -> None:
+    device = job.progress()["device"]
+    name = escape_markdown(job.name)
+    if not controls(job):
+        st.info(
+            f"**{name}** on {device or '…'} · {job.state} — training by someone else: you can "
+            "watch it here, but only the browser that started it can pause or stop it.",
+            icon=":material/visibility:",
+        )
+        return
+    left, right, info = st.columns([1.3, 1.1, 2.6], vertical_alignment="center")
+    if job.state == "paused":
+        left.button(
+            "Resume",
+            icon=":material/play_arrow:",
+            on_click=_if_in_control,
+            args=(job, job.resume),
+            width="stretch",
+        )
+    else:
+        left.button(
+            "Pause",
+            icon=":material/pause:",
+            on_click=_if_in_control,
+            args=(job, job.pause),
+            disabled=job.state != "running",
+            width="stretch",
+        )
+    right.button(
+        "Stop",
+        icon=":material/stop:",
+        on_click=_if_in_control,
+        args=(job, job.stop),
+        disabled=job.state == "stopping",
+        width="stretch",
+        help="Stop after this step; the model so far is tested and saved.",
+    )
+    info.caption(f"**{name}** on {device or '…'} · {job.state}")
+
+
+@st.fragment(run_every=0.5)
+def live_panel(run_id: str) -> None:
+    """Follow a queued or running job; when it ends, rerun the page to show the results."""
+    job = state.registry().get(run_id)
+    if job is None:
+        return
+    if controls(job):
+        job.touch()  # another's job, watched through a link, is not kept alive by this tab
+    if not job.active:
+        adopt_finished(job)
+        st.rerun()  # the full run draws the results and stops polling
+    if job.state == "queued":
+        position = state.registry().queue_position(job)
+        st.info(
+            f"**{escape_markdown(job.name)}** is queued (number {position} in line): it starts when the "
+            "training before it ends.",
+            icon=":material/hourglass_top:",
+        )
+        if controls(job):
+            st.button(
+                "Cancel",
+                icon=":material/close:",
+                on_click=_if_in_control,
+                args=(job, lambda: state.registry().cancel_queued(job)),
+            )
+        return
+    progress = job.progress()
+    plan = job.plan
+    if plan is None:
+        text = "Starting: the training process is loading the digits…"
+    else:
+        text = progress_text(progress, job.steps(-20), plan.batch_size)
+    # the same elements in the same order on every rerun, starting or not: a click on one
+    # of them must not land on an element that the next rerun replaces
+    st.progress(min(progress["fraction"], 1.0), text=text)
+    _controls(job)
+    if controls(job):
+        steer_panel.steering_box(job, _if_in_control)
+    if plan is not None and plan.notice:
+        st.warning(plan.notice, icon=":material/memory:")
+    view = st.segmented_control(
+        "Show",
+        VIEWS,
+        default=VIEWS[0],
+        key=VIEW_KEY,
+        label_visibility="collapsed",
+        help="Inside the network: the first layer's weights, the last hidden layer's features "
+        "in 2-D and each layer's gradient norm, as they change.",
+    )
+    if view == VIEWS[1]:
+        inside_views.live_inside(job, key="live-inside")
+    else:
+        # the digit last drawn on the Draw page, scored with the weights of the moment
+        follow_panel.follow_view(job, key="train-follow", compact=True)
+        live_curves.live_job_curves(job, key="live")
+
+
+def _summary_for(job: Job | None, run_id: str | None) -> tuple[dict | None, Path | None]:
+    if job is not None and job.run_dir is not None:
+        return read_summary(Path(job.run_dir)), Path(job.run_dir)
+    if run_id is None:
+        return None, None
+    saved = state.runs_dir() / run_id
+    return (read_summary(saved), saved) if saved.exists() else (None, None)
+
+
+def continue_training(path: Path) -> None:
+    """Queue a job that continues an interrupted run from its checkpoint (button callback)."""
+    try:
+        job = state.registry().continue_run(
+            path, owner=session_id(), data_dir=str(state.data_dir()), runs_dir=state.runs_dir()
+        )
+    except (ValueError, OSError) as exc:
+        st.session_state[CONTINUE_ERROR_KEY] = str(exc)
+        return
+    remember_job(job)
+
+
+def _interrupted(summary: dict, path: Path, name: str) -> None:
+    st.warning(
+        f"**{name}** was {interrupted_text(summary)}: the server or its training process "
+        "stopped before it finished. The model as it was after that epoch is saved and can be "
+        "used on every page.",
+        icon=":material/pause_circle:",
+    )
+    if problem := st.session_state.pop(CONTINUE_ERROR_KEY, None):
+        st.error(f"Cannot continue: {problem}", icon=":material/error:")
+    if has_checkpoint(path):
+        st.button(
+            "Continue training",
+            icon=":material/resume:",
+            type="primary",
+            key="continue_training",
+            on_click=continue_training,
+            args=(path,),
+            help="Resumes from the saved epoch with the same settings and random state, as if "
+            "it had never stopped.",
+        )
+
+
+def result_panel(job: Job | None, run_id: str | None) -> None:
+    """Show how a job ended: test accuracy, a link to Evaluate, and its curves."""
+    if job is not None:
+        adopt_finished(job)
+    if job is not None and job.state == "failed":
+        st.error(f"Training failed: {job.error}", icon=":material/error:")
+        # the curves drawn before the failure stay: they often show why (a loss shooting up)
+        changes = job.settings_changes()
+        curves(job.steps(), job.epochs(), "failed", changes, job.config.optimizer)
+    summary, path = _summary_for(job, run_id)
+    if summary is None:
+        if job is None:
+            st.info("Choose the settings on the left and press **Start training**.")
+        elif job.state == "stopped":
+            st.warning("Stopped before the first step: nothing was saved.")
+        return
+    status = summary.get("status", "finished")
+    name = escape_markdown(str(summary.get("name", "custom")))
+    accuracy = percent_or_dash(summary.get("test_accuracy"))
+    if status == "interrupted":
+        _interrupted(summary, path, name)
+    elif status == "finished":
+        st.success(
+            f"**{name}** finished: test accuracy **{accuracy}**", icon=":material/check_circle:"
+        )
+    else:
+        done = job.events(Done) if job is not None else []
+        why = f": {done[-1].reason}" if done and done[-1].reason else ""
+        st.warning(
+            f"**{name}** {escape_markdown(str(status))}: test accuracy **{accuracy}** "
+            f"(stopped early{why}; saved as it was)",
+            icon=":material/stop_circle:",
+        )
+    metrics = st.columns(4)
+    if status == "interrupted":
+        metrics[0].metric("Validation accuracy", percent_or_dash(summary.get("val_accuracy")))
+        metrics[1].metric("Epochs done", number_or_dash(summary.get("epochs_completed"), "{:,}"))
+    else:
+        metrics[0].metric("Test accuracy", accuracy)
+        metrics[1].metric("Test loss", number_or_dash(summary.get("test_loss"), "{:.4f}"))
+    metrics[2].metric("Training time", format_seconds(summary.get("seconds")))
+    metrics[3].metric("Steps", number_or_dash(summary.get("steps"), "{:,}"))
+    st.page_link(
+        EVALUATE_PAGE,
+        label="Find the digits it confuses on Evaluate",
+        icon=":material/arrow_forward:",
+    )
+    try:
+        run = state.cached_run(path)
+    except (InvalidRun, OSError) as exc:  # damaged or deleted since its summary was read
+        st.error(
+            f"**{name}** could not be loaded, so its curves cannot be shown: {exc}",
+            icon=":material/error:",
+        )
+        return
+    curves(run.steps, run.epochs, "done", run.settings_changes, run.config.optimizer)
+    with st.expander("Gradient norms per layer", icon=":material/insights:"):
+        inside_views.grad_norms_chart(
+            run.steps,
+            probes.layer_labels(run.model),
+            key="done-grads",
+            live=False,
+            version=run_version(path),
+        )

@@ -1,0 +1,339 @@
+"""The Train page's settings widgets: each reads from and writes back into the TrainConfig."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.data.augment import AUGMENT_LIMITS
+from core.spec.config import ENGINES, LIMITS, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from ui.shared import lesson
+from ui.shared.build_state import widget_key
+from ui.shared.choices import BATCH_SIZES, LEARNING_RATES, WEIGHT_DECAYS
+
+FULL_BATCH = "full"
+TRAIN_FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0]
+SCHEDULE_HELP = {
+    "constant": "the same rate throughout",
+    "step": "multiply by gamma every few epochs",
+    "cosine": "glide down to zero along a cosine",
+    "onecycle": "warm up, then anneal: fast and robust",
+}
+
+
+def _with(options: list, value) -> list:
+    """Return the options with value added in order, so a preset's exact value stays selectable."""
+    return options if value in options else sorted([*options, value])
+
+
+def optimizer_settings(config: TrainConfig) -> None:
+    """Draw engine, optimizer, learning rate (log steps), momentum, weight decay, schedule."""
+    if not lesson.hidden("engine"):
+        config.engine = st.selectbox(
+            "Engine",
+            ENGINES,
+            index=ENGINES.index(config.engine),
+            key=widget_key("engine"),
+            help="scratch: forward and backward written by hand, no autograd — "
+            "dense networks and SGD only",
+            disabled=lesson.locked("engine"),
+        )
+        lesson.note("engine")
+    left, right = st.columns(2)
+    if not lesson.hidden("optimizer"):
+        config.optimizer = left.selectbox(
+            "Optimizer",
+            OPTIMIZERS,
+            index=OPTIMIZERS.index(config.optimizer),
+            key=widget_key("optimizer"),
+            disabled=lesson.locked("optimizer"),
+        )
+        lesson.note("optimizer", where=left)
+    if not lesson.hidden("lr"):
+        config.lr = right.select_slider(
+            "Learning rate",
+            _with(LEARNING_RATES, config.lr),
+            value=config.lr,
+            format_func=lambda v: f"{v:g}",
+            key=widget_key("lr"),
+            help="Log-spaced steps: 1, 2, 3, 5 per decade.",
+            disabled=lesson.locked("lr"),
+        )
+        lesson.note("lr", where=right)
+    left, right = st.columns(2)
+    if not lesson.hidden("weight_decay"):
+        config.weight_decay = left.select_slider(
+            "Weight decay",
+            _with(WEIGHT_DECAYS, config.weight_decay),
+            value=config.weight_decay,
+            format_func=lambda v: f"{v:g}",
+            key=widget_key("weight_decay"),
+            disabled=lesson.locked("weight_decay"),
+        )
+        lesson.note("weight_decay", where=left)
+    if not lesson.hidden("schedule"):
+        config.schedule = right.selectbox(
+            "Schedule",
+            SCHEDULES,
+            index=SCHEDULES.index(config.schedule),
+            key=widget_key("schedule"),
+            help="How the learning rate changes: "
+            + "; ".join(f"**{name}**: {text}" for name, text in SCHEDULE_HELP.items()),
+            disabled=lesson.locked("schedule"),
+        )
+        lesson.note("schedule", where=right)
+    if config.optimizer in ("sgd", "rmsprop") and not lesson.hidden("momentum"):
+        config.momentum = st.number_input(
+            "Momentum",
+            min_value=LIMITS["momentum"][0],
+            max_value=LIMITS["momentum"][1],
+            value=float(config.momentum),
+            step=0.1,
+            key=widget_key("momentum"),
+            disabled=lesson.locked("momentum"),
+        )
+        lesson.note("momentum")
+    if config.optimizer in ("adam", "adamw"):
+        left, right = st.columns(2)
+        if not lesson.hidden("beta1"):
+            config.beta1 = left.number_input(
+                "β₁ (mean decay)",
+                min_value=LIMITS["beta1"][0],
+                max_value=LIMITS["beta1"][1],
+                value=float(config.beta1),
+                step=0.05,
+                key=widget_key("beta1"),
+                help="How slowly the running mean of the gradient forgets; 0.9 is PyTorch's default.",
+                disabled=lesson.locked("beta1"),
+            )
+            lesson.note("beta1", where=left)
+        if not lesson.hidden("beta2"):
+            config.beta2 = right.number_input(
+                "β₂ (square decay)",
+                min_value=LIMITS["beta2"][0],
+                max_value=LIMITS["beta2"][1],
+                value=float(config.beta2),
+                step=0.001,
+                format="%.4f",
+                key=widget_key("beta2"),
+                help="How slowly the running mean of the squared gradient forgets; 0.999 is the default.",
+                disabled=lesson.locked("beta2"),
+            )
+            lesson.note("beta2", where=right)
+    if config.schedule == "onecycle" and not lesson.hidden("cycle_momentum"):
+        config.cycle_momentum = st.checkbox(
+            "Cycle momentum with the rate",
+            value=config.cycle_momentum,
+            key=widget_key("cycle_momentum"),
+            help="PyTorch's one-cycle default: momentum (Adam's β₁) goes 0.95 → 0.85 → 0.95 "
+            "as the rate rises and falls, overriding the value set above. Off: it stays put.",
+            disabled=lesson.locked("cycle_momentum"),
+        )
+        lesson.note("cycle_momentum")
+    if config.schedule == "step":
+        left, right = st.columns(2)
+        if not lesson.hidden("step_epochs"):
+            config.step_epochs = left.number_input(
+                "Every (epochs)",
+                min_value=LIMITS["step_epochs"][0],
+                max_value=LIMITS["step_epochs"][1],
+                value=config.step_epochs,
+                key=widget_key("step_epochs"),
+                disabled=lesson.locked("step_epochs"),
+            )
+            lesson.note("step_epochs", where=left)
+        if not lesson.hidden("step_gamma"):
+            config.step_gamma = right.number_input(
+                "Gamma",
+                min_value=LIMITS["step_gamma"][0],
+                max_value=LIMITS["step_gamma"][1],
+                value=float(config.step_gamma),
+                step=0.05,
+                key=widget_key("step_gamma"),
+                disabled=lesson.locked("step_gamma"),
+            )
+            lesson.note("step_gamma", where=right)
+
+
+def loop_settings(config: TrainConfig) -> None:
+    """Draw batch size (or full batch), epochs, steps, loss, seed and the share of data used."""
+    left, right = st.columns(2)
+    if not lesson.hidden("batch_size", "full_batch"):
+        batch = left.select_slider(
+            "Batch size",
+            [*_with(BATCH_SIZES, config.batch_size), FULL_BATCH],
+            value=FULL_BATCH if config.full_batch else config.batch_size,
+            key=widget_key("batch"),
+            help="'full': one step per epoch over the whole training set.",
+            disabled=lesson.locked("batch_size", "full_batch"),
+        )
+        lesson.note("batch_size", "full_batch", where=left)
+        config.full_batch = batch == FULL_BATCH
+        if not config.full_batch:
+            config.batch_size = batch
+    if not lesson.hidden("epochs"):
+        config.epochs = right.number_input(
+            "Epochs",
+            min_value=LIMITS["epochs"][0],
+            max_value=LIMITS["epochs"][1],
+            value=config.epochs,
+            key=widget_key("epochs"),
+            disabled=lesson.locked("epochs"),
+        )
+        lesson.note("epochs", where=right)
+    left, right = st.columns(2)
+    if not lesson.hidden("loss"):
+        config.loss = left.selectbox(
+            "Loss",
+            LOSSES,
+            index=LOSSES.index(config.loss),
+            key=widget_key("loss"),
+            disabled=lesson.locked("loss"),
+        )
+        lesson.note("loss", where=left)
+    if not lesson.hidden("seed"):
+        config.seed = right.number_input(
+            "Seed",
+            min_value=LIMITS["seed"][0],
+            max_value=LIMITS["seed"][1],
+            value=config.seed,
+            key=widget_key("seed"),
+            disabled=lesson.locked("seed"),
+        )
+        lesson.note("seed", where=right)
+    left, right = st.columns(2)
+    if not lesson.hidden("train_fraction"):
+        config.train_fraction = left.select_slider(
+            "Training data used",
+            _with(TRAIN_FRACTIONS, config.train_fraction),
+            value=config.train_fraction,
+            format_func=lambda f: f"{f:.0%}",
+            key=widget_key("train_fraction"),
+            help="A fraction of the training set, for quick experiments.",
+            disabled=lesson.locked("train_fraction"),
+        )
+        lesson.note("train_fraction", where=left)
+    if not lesson.hidden("iterations"):
+        config.iterations = right.number_input(
+            "Stop after steps",
+            min_value=LIMITS["iterations"][0],
+            max_value=LIMITS["iterations"][1],
+            value=config.iterations,
+            step=100,
+            key=widget_key("iterations"),
+            help="0: train for the epochs above; otherwise exactly this many steps.",
+            disabled=lesson.locked("iterations"),
+        )
+        lesson.note("iterations", where=right)
+
+
+def augment_settings(config: TrainConfig) -> None:
+    """Draw augmentation on/off and, when on, the strength of each distortion."""
+    if lesson.hidden("augment"):
+        return
+    augment = config.augment
+    fixed = lesson.locked("augment")  # the lesson fixes the whole augmentation
+    augment.enabled = st.toggle(
+        "Augment training images",
+        value=augment.enabled,
+        key=widget_key("augment"),
+        help="Random distortions of every batch: slower per epoch, better on drawn digits.",
+        disabled=fixed,
+    )
+    lesson.note("augment")
+    if not augment.enabled:
+        return
+    left, right = st.columns(2)
+    augment.rotation = left.slider(
+        "Rotation (°)",
+        *AUGMENT_LIMITS["rotation"],
+        float(augment.rotation),
+        1.0,
+        key=widget_key("rotation"),
+        disabled=fixed,
+    )
+    augment.shift = right.slider(
+        "Shift (of side)",
+        *AUGMENT_LIMITS["shift"],
+        float(augment.shift),
+        0.01,
+        key=widget_key("shift"),
+        disabled=fixed,
+    )
+    augment.scale = left.slider(
+        "Scale (±)",
+        *AUGMENT_LIMITS["scale"],
+        float(augment.scale),
+        0.01,
+        key=widget_key("scale"),
+        disabled=fixed,
+    )
+    augment.shear = right.slider(
+        "Shear (°)",
+        *AUGMENT_LIMITS["shear"],
+        float(augment.shear),
+        1.0,
+        key=widget_key("shear"),
+        disabled=fixed,
+    )
+    augment.thickness = left.slider(
+        "Stroke thickness change",
+        *AUGMENT_LIMITS["thickness"],
+        float(augment.thickness),
+        0.05,
+        key=widget_key("thickness"),
+        help="Probability that a digit's strokes get thicker or thinner.",
+        disabled=fixed,
+    )
+    augment.elastic = right.checkbox(
+        "Elastic warp", value=augment.elastic, key=widget_key("elastic"), disabled=fixed
+    )
+    augment.bold = left.slider(
+        "Bold strokes",
+        *AUGMENT_LIMITS["bold"],
+        float(augment.bold),
+        0.05,
+        key=widget_key("bold"),
+        help="Probability of a much fatter brush that fills the loops in, as bold drawings do.",
+        disabled=fixed,
+    )
+    augment.serif = right.slider(
+        "Flagged and footed 1s",
+        *AUGMENT_LIMITS["serif"],
+        float(augment.serif),
+        0.05,
+        key=widget_key("serif"),
+        help="Probability that a narrow digit gets a flag and/or a foot, as people draw 1s.",
+        disabled=fixed,
+    )
+
+
+def my_digits_settings(config: TrainConfig, set_names: list[str]) -> None:
+    """Draw the choice of a set of my digits to train on too, and how often each one appears."""
+    if lesson.hidden("my_digits"):
+        return
+    options = ["", *set_names]
+    if config.my_digits not in options:  # a link naming a set this server does not have
+        options.append(config.my_digits)
+    left, right = st.columns(2)
+    config.my_digits = left.selectbox(
+        "Train on my digits too",
+        options,
+        index=options.index(config.my_digits),
+        format_func=lambda name: name or "no",
+        key=widget_key("my_digits"),
+        help="Add a set of your own digits (saved on the Draw page) to the training digits.",
+        disabled=lesson.locked("my_digits"),
+    )
+    lesson.note("my_digits", where=left)
+    if config.my_digits and not lesson.hidden("my_digits_repeat"):
+        config.my_digits_repeat = right.number_input(
+            "Times each of my digits appears per epoch",
+            min_value=LIMITS["my_digits_repeat"][0],
+            max_value=LIMITS["my_digits_repeat"][1],
+            value=config.my_digits_repeat,
+            key=widget_key("my_digits_repeat"),
+            help="A few dozen digits among 55,000 would hardly count: each is repeated "
+            "(with the augmentation, differently each time).",
+            disabled=lesson.locked("my_digits_repeat"),
+        )
+        lesson.note("my_digits_repeat", where=right)
