@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `streamlit run` puts only tests/ on the path
 
-from ui.charts.figures import LR_AXES, LR_COLOR, RAW_LINE, TRAIN_COLOR, VAL_COLOR, loss_axes  # noqa: E402
+from ui.charts.curve_figures import LR_AXES, LR_COLOR, loss_axes  # noqa: E402
+from ui.charts.figures import RAW_LINE, TRAIN_COLOR, VAL_COLOR  # noqa: E402
 from ui.charts.live_chart import Trace, figure_layout, live_lines  # noqa: E402
 
 STATS_KEY = "demo_stats"

@@ -249,7 +249,7 @@ def test_an_unexpected_error_is_logged_and_shown_in_one_line_without_paths(
     def broken_figure(*args, **kwargs):
         raise RuntimeError(f"secret detail at {REPO}/ui/figures.py")
 
-    monkeypatch.setattr("ui.charts.figures.run_curves_figure", broken_figure)
+    monkeypatch.setattr("ui.charts.evaluation_figures.run_curves_figure", broken_figure)
     with caplog.at_level(logging.ERROR, logger="digitlab.pages"):
         at = page(EVALUATE)
     assert not at.exception

@@ -228,7 +228,7 @@ def test_prediction_says_not_sure_below_half_with_the_two_leading_digits():
 
 
 def test_probability_bars_are_labelled_with_the_runs_digits():
-    from ui.charts.figures import probability_figure
+    from ui.charts.evaluation_figures import probability_figure
 
     figure = probability_figure([0.2, 0.8], (3, 7))
     bars = figure.data[0]

@@ -156,10 +156,10 @@ def test_a_job_started_as_the_last_one_ends_keeps_its_events():
 
 # 10. the rest
 def test_live_and_final_loss_curves_smooth_alike():
-    from ui.charts import figures, live_curves
+    from ui.charts import curve_figures, live_curves
 
-    assert live_curves.smoothing_window is figures.smoothing_window
-    source = (REPO / "ui" / "charts" / "figures.py").read_text()
+    assert live_curves.smoothing_window is curve_figures.smoothing_window
+    source = (REPO / "ui" / "charts" / "curve_figures.py").read_text()
     assert "smoothing_window(len(ys))" in source
 
 

@@ -13,7 +13,7 @@ from core.spec import models
 from core.spec.presets import PRESETS
 from core.train.checks import check_trainable
 from ui.build.layer_editor import conv_editor, dense_editor, output_editor
-from ui.charts import figures
+from ui.charts import network_figure
 from ui.charts.figures import CHART_CONFIG
 from ui.shared import build_state, lesson, share
 
@@ -103,7 +103,7 @@ with view_column:
             "Multiply-adds", f"{models.multiply_adds(spec):,}", help="Per image, forward pass."
         )
         st.plotly_chart(
-            figures.network_diagram_figure(spec),
+            network_figure.network_diagram_figure(spec),
             config={**CHART_CONFIG, "staticPlot": True},
         )
 

@@ -10,7 +10,7 @@ import streamlit as st
 from core.data.mnist import DataUnavailable
 from core.runs.store import EXPORT_SUFFIX, InvalidRun, export_run_bytes, has_checkpoint
 from core.spec.models import network_text
-from ui.charts import figures
+from ui.charts import evaluation_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version, shared_figure
 from ui.evaluate import run_import
@@ -60,7 +60,7 @@ def scores_tab(version: tuple, evaluation, dataset) -> None:
         st.plotly_chart(
             shared_figure(
                 (*version, "per-class accuracy"),
-                lambda: figures.per_class_accuracy_figure(
+                lambda: evaluation_figures.per_class_accuracy_figure(
                     evaluation.per_class_accuracy, names, evaluation.accuracy
                 ),
             ),
@@ -92,7 +92,7 @@ def scores_tab(version: tuple, evaluation, dataset) -> None:
         st.plotly_chart(
             shared_figure(
                 (*version, "confusion", mode),
-                lambda: figures.confusion_matrix_figure(
+                lambda: evaluation_figures.confusion_matrix_figure(
                     evaluation.confusion, names, normalized=mode == "row-normalised"
                 ),
             ),
@@ -214,13 +214,13 @@ def compare_tab(runs: list[dict], current: dict) -> None:
     left, right = st.columns(2)
     # built on every rerun, not shared: keyed by a set of runs, every new run would add three
     left.plotly_chart(
-        figures.run_curves_figure(
+        evaluation_figures.run_curves_figure(
             epoch_series("accuracy"), "epoch", "accuracy", percent=True, whole_x=True
         ),
         config=CHART_CONFIG,
     )
     right.plotly_chart(
-        figures.run_curves_figure(epoch_series("loss"), "epoch", "loss", whole_x=True),
+        evaluation_figures.run_curves_figure(epoch_series("loss"), "epoch", "loss", whole_x=True),
         config=CHART_CONFIG,
     )
     steps = [
@@ -228,7 +228,7 @@ def compare_tab(runs: list[dict], current: dict) -> None:
         for name, run in zip(names, loaded)
     ]
     st.plotly_chart(
-        figures.run_curves_figure(steps, "step", "training loss (smoothed)", smooth=0.9),
+        evaluation_figures.run_curves_figure(steps, "step", "training loss (smoothed)", smooth=0.9),
         config=CHART_CONFIG,
     )
     st.dataframe(

@@ -9,7 +9,7 @@ import torch
 
 from core.analysis import inside, probes
 from core.data.mnist import normalize, to_float
-from ui.charts import figures
+from ui.charts import inside_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version, shared_figure
 from ui.inside import backprop_panel, replay_views
@@ -105,7 +105,7 @@ def pca_section(path: str, result) -> None:
         event = st.plotly_chart(
             shared_figure(
                 (*run_version(path), "pca"),
-                lambda: figures.pca_scatter_figure(
+                lambda: inside_figures.pca_scatter_figure(
                     coords, labels, np.arange(len(labels)), explained
                 ),
             ),

@@ -16,21 +16,16 @@ from core.events import FeaturesSnapshot, SettingsChanged
 from core.train.jobs import Job
 from core.train.steering import momentum_field
 from ui.charts import palette
-from ui.charts.figures import (
-    DIGIT_COLORS,
-    DIGIT_SYMBOLS,
+from ui.charts.curve_figures import (
     LR_AXES,
     LR_COLOR,
-    MAX_POINTS,
-    RAW_LINE,
-    TRAIN_COLOR,
-    VAL_COLOR,
-    VAL_DASH,
     epoch_axes,
     epoch_points,
     loss_axes,
     smoothing_window,
 )
+from ui.charts.figures import MAX_POINTS, RAW_LINE, TRAIN_COLOR, VAL_COLOR, VAL_DASH
+from ui.charts.inside_figures import DIGIT_COLORS, DIGIT_SYMBOLS
 from ui.charts.live_chart import Trace, live_lines
 from ui.shared import talk
 

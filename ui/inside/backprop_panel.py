@@ -10,7 +10,7 @@ from core.analysis import backprop
 from core.analysis.backprop import BackwardStage, ForwardStage, StageEquations, StepTrace, norm
 from core.spec.compatible import check_network_supported
 from core.spec.config import LIMITS
-from ui.charts import figures, palette
+from ui.charts import inside_figures, palette
 from ui.charts.figures import CHART_CONFIG
 from ui.shared import state, widgets
 
@@ -164,7 +164,7 @@ def _forward_stage(stage: ForwardStage, lines: tuple[str, ...], last: bool) -> N
     shown = stage.z if last else stage.a
     name = f"Z{_sub(i)}, the scores" if last else f"A{_sub(i)} = {stage.activation}(Z{_sub(i)})"
     st.plotly_chart(
-        figures.activation_bars_figure(f"{name} ({fan_out})", shown[0].numpy(), height=180),
+        inside_figures.activation_bars_figure(f"{name} ({fan_out})", shown[0].numpy(), height=180),
         config=CHART_CONFIG,
         key=f"backprop-forward-{i}",
     )
@@ -204,7 +204,7 @@ def _backward_stage(stage: BackwardStage, lines: tuple[str, ...]) -> None:
         ]
     )
     st.plotly_chart(
-        figures.activation_bars_figure(
+        inside_figures.activation_bars_figure(
             f"δ{_sub(i)} = ∂L/∂Z{_sub(i)} ({stage.dz.shape[1]})", stage.dz[0].numpy(), height=180
         ),
         config=CHART_CONFIG,

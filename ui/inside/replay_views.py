@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ui.charts import figures, palette, replay_figures
+from ui.charts import evaluation_figures, palette, replay_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version, shared_figure
 from ui.shared import state, widgets
@@ -92,7 +92,9 @@ def frame_panels(path: str, playing: bool) -> None:
             "projected digits right"
         )
         st.plotly_chart(
-            figures.confusion_matrix_figure(replay.confusion[frame], state.class_names(run), False),
+            evaluation_figures.confusion_matrix_figure(
+                replay.confusion[frame], state.class_names(run), False
+            ),
             config=CHART_CONFIG,
             key="inside-replay-confusion",
         )

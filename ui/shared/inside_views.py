@@ -14,7 +14,7 @@ from core.data.datasets import get_dataset
 from core.data.mnist import normalize, to_float
 from core.events import FeaturesSnapshot, Step, WeightsSnapshot
 from core.train.jobs import Job
-from ui.charts import figures, live_curves, palette
+from ui.charts import curve_figures, inside_figures, live_curves, palette
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version, shared_figure
 from ui.shared import state, talk, widgets
@@ -80,7 +80,7 @@ def grad_norms_chart(
         return
 
     def build():
-        return figures.grad_norms_figure(steps, layers, height=height)
+        return curve_figures.grad_norms_figure(steps, layers, height=height)
 
     figure = build() if version is None else shared_figure((*version, "grad norms", height), build)
     st.plotly_chart(figure, key=key, config=CHART_CONFIG)
@@ -92,7 +92,7 @@ def features_chart(
 ) -> None:
     """Show digits' last-hidden-layer features in 2-D, coloured by digit."""
     digits = np.asarray([classes[int(i)] for i in labels])
-    figure = figures.pca_scatter_figure(
+    figure = inside_figures.pca_scatter_figure(
         np.asarray(coords), digits, np.arange(len(digits)), explained, height=height
     )
     st.plotly_chart(figure, key=key, config=CHART_CONFIG)
@@ -158,7 +158,7 @@ def digit_views(run, digit: torch.Tensor, predicted: int) -> DigitViews:
         if isinstance(module, SKIPPED_MODULES):
             continue
         values = output.mean(dim=(1, 2)) if output.ndim == 3 else output
-        layers.append(figures.activation_bars_figure(f"{name} ({len(values)})", values))
+        layers.append(inside_figures.activation_bars_figure(f"{name} ({len(values)})", values))
     return DigitViews(
         widgets.saliency_overlay_image(digit, heat, 224),
         state.class_names(run)[predicted],

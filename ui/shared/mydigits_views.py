@@ -12,7 +12,7 @@ import streamlit as st
 from core.data import mydigits
 from core.data.mydigits import DEFAULT_SET, InvalidDigits, RefusedFile
 from core.train.finetune import FINE_TUNE_STEPS, fine_tune, score_set
-from ui.charts import figures
+from ui.charts import evaluation_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.shared import state, widgets
 
@@ -265,14 +265,16 @@ def evaluate_tab(run, mnist_accuracy: float | None) -> None:
         )
     left, right = st.columns([2, 3])
     left.plotly_chart(
-        figures.per_class_accuracy_figure(
+        evaluation_figures.per_class_accuracy_figure(
             evaluation.per_class_accuracy, evaluation.classes, evaluation.accuracy
         ),
         config=CHART_CONFIG,
         key="eval-my-per-class",
     )
     right.plotly_chart(
-        figures.confusion_matrix_figure(evaluation.confusion, evaluation.classes, normalized=False),
+        evaluation_figures.confusion_matrix_figure(
+            evaluation.confusion, evaluation.classes, normalized=False
+        ),
         config=CHART_CONFIG,
         key="eval-my-confusion",
     )

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import streamlit as st
 
-from ui.charts import figures, palette
+from ui.charts import evaluation_figures, palette
 from ui.charts.figures import CHART_CONFIG
 from ui.shared import state
 
@@ -92,7 +92,7 @@ def upscale_digit(image, size: int = 112) -> np.ndarray:
 def probability_bars(probabilities, classes, height: int = 300, key: str | None = None) -> None:
     """Draw one bar per class with its probability, the most likely one highlighted."""
     st.plotly_chart(
-        figures.probability_figure(probabilities, classes, height=height),
+        evaluation_figures.probability_figure(probabilities, classes, height=height),
         width="stretch",
         config=CHART_CONFIG,
         key=key,

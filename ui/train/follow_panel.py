@@ -19,7 +19,7 @@ from core.runs.store import InvalidRun
 from core.spec.models import parameter_count
 from core.train.follow import MAX_PARAMETERS, followable
 from core.train.jobs import Job
-from ui.charts import figures, palette
+from ui.charts import evaluation_figures, palette
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.live_chart import Trace, live_lines
 from ui.shared import session, state, talk, widgets
@@ -130,7 +130,7 @@ def history_chart(key: str, steps, probabilities, classes, height: int, legend: 
 
 
 def _bars(probabilities, classes, height: int, key: str) -> None:
-    fig = figures.probability_figure(probabilities, classes, height=height)
+    fig = evaluation_figures.probability_figure(probabilities, classes, height=height)
     fig.update_xaxes(dtick=1)  # every digit named, in a narrow column too
     st.plotly_chart(fig, key=key, config=CHART_CONFIG)
 

@@ -16,7 +16,7 @@ from core.events import Done, EpochEnded, SettingsChanged, Step
 from core.runs.schema import InvalidRun
 from core.runs.store import has_checkpoint, read_summary
 from core.train.jobs import Job
-from ui.charts import figures, live_curves
+from ui.charts import curve_figures, live_curves
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version
 from ui.shared import inside_views, state
@@ -63,16 +63,16 @@ def curves(
     if not steps:
         st.caption("The loss curve appears after the first steps.")
         return
-    loss = figures.loss_curve_figure(steps)
+    loss = curve_figures.loss_curve_figure(steps)
     loss.update_layout(**live_curves.settings_markers(list(changes), optimizer))
     st.plotly_chart(loss, key=f"{key}_loss", config=CHART_CONFIG)
     if epochs:
         st.plotly_chart(
-            figures.epoch_curves_figure(epochs), key=f"{key}_epochs", config=CHART_CONFIG
+            curve_figures.epoch_curves_figure(epochs), key=f"{key}_epochs", config=CHART_CONFIG
         )
     else:
         st.caption("Train and validation curves appear after the first epoch.")
-    rate = figures.lr_figure(steps, height=190)
+    rate = curve_figures.lr_figure(steps, height=190)
     rate.update_layout(**live_curves.settings_markers(list(changes), optimizer, words=False))
     st.plotly_chart(rate, key=f"{key}_lr", config=CHART_CONFIG)
 

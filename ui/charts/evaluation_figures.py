@@ -1,0 +1,208 @@
+"""Figures of how good a model is: the confusion matrix, per-class accuracy, a digit's
+probabilities, and saved runs' curves side by side (Evaluate and Draw pages)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from ui.charts import palette
+from ui.charts.figures import ACCENT, MUTED, matrix_rows, moving_average
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0%}" if value >= 0.995 or value == 0 else f"{value:.1%}"
+
+
+def _item(labels: list[str]) -> str:
+    # digits are called digits; Fashion-MNIST's named classes are classes
+    return "digit" if all(label.isdigit() for label in labels) else "class"
+
+
+def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
+    """Return an annotated heatmap of a confusion matrix (rows: true digit, columns: predicted)."""
+    counts = matrix_rows(confusion)
+    labels = [str(c) for c in classes]
+    item = _item(labels)
+    if normalized:
+        values = [[v / max(sum(row), 1) for v in row] for row in counts]
+        text = [[_percent(v) if v else "" for v in row] for row in values]
+    else:
+        values = [[float(v) for v in row] for row in counts]
+        text = [[str(int(v)) if v else "" for v in row] for row in counts]
+    k = len(labels)
+    # the diagonal dwarfs the mistakes, so each gets its own colour scale
+    mistakes = [[None if t == p else values[t][p] for p in range(k)] for t in range(k)]
+    correct = [[values[t][p] if t == p else None for p in range(k)] for t in range(k)]
+    worst = max((v for row in mistakes for v in row if v is not None), default=0) or 1
+    diagonal = [values[i][i] for i in range(k)]
+    low, high = min(diagonal, default=0.0), max(diagonal, default=1.0)
+    hover = "true %{y} → predicted %{x}: %{text}<extra></extra>"
+    fig = go.Figure()
+    for z, scale, zmin, zmax in (
+        (mistakes, palette.MISTAKE_SCALE, 0.0, worst),
+        (correct, palette.CORRECT_SCALE, low, high if high > low else low + 1),
+    ):
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=labels,
+                y=labels,
+                text=text,
+                colorscale=scale,
+                zmin=zmin,
+                zmax=zmax,
+                showscale=False,
+                hovertemplate=hover,
+                xgap=1,
+                ygap=1,
+            )
+        )
+
+    def shade(t: int, p: int) -> float:
+        if t == p:
+            return (values[t][p] - low) / (high - low) if high > low else 1.0
+        return values[t][p] / worst
+
+    # one annotation per cell, so that dark cells can get white text
+    fig.update_layout(
+        annotations=[
+            dict(
+                x=labels[p],
+                y=labels[t],
+                text=text[t][p],
+                showarrow=False,
+                font=dict(color="white" if shade(t, p) > 0.55 else "#222", size=14),
+            )
+            for t in range(k)
+            for p in range(k)
+            if text[t][p]
+        ]
+    )
+    fig.update_layout(
+        height=max(240, 34 * k + 60),
+        margin=dict(l=60, r=10, t=10, b=50),
+        xaxis=dict(title=f"predicted {item}", side="bottom", type="category", constrain="domain"),
+        yaxis=dict(title=f"true {item}", autorange="reversed", type="category", scaleanchor="x"),
+        plot_bgcolor="rgba(0,0,0,0)",
+        font=dict(size=14),
+    )
+    return fig
+
+
+def per_class_accuracy_figure(
+    per_class_accuracy, classes, overall: float | None = None
+) -> go.Figure:
+    """Return a bar chart of accuracy per true digit, the weakest in the accent colour and named."""
+    values = list(per_class_accuracy)
+    labels = [str(c) for c in classes]
+    item = _item(labels)
+    weakest = min(range(len(values)), key=values.__getitem__) if values else -1
+    colors = [ACCENT if i == weakest else MUTED for i in range(len(values))]
+    low = min(values, default=0.0)
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=values,
+            marker_color=colors,
+            # ten labels would be too small to read: the table beside the chart has them
+            text=[f"{v:.1%}" for v in values] if len(values) <= 5 else None,
+            textposition="outside",
+            textfont=dict(size=14),
+            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+            cliponaxis=False,
+        )
+    )
+    if overall is not None:
+        fig.add_hline(
+            y=overall,
+            line_dash="dot",
+            line_color="#555",
+        )
+    if weakest >= 0 and len(values) > 1:
+        # said in words as well as in colour
+        fig.add_annotation(
+            x=labels[weakest],
+            y=values[weakest],
+            text="weakest",
+            showarrow=False,
+            yanchor="bottom",
+            yshift=2,
+            font=dict(size=12, color="#111"),
+        )
+    # zoom in on the top of the scale, where good models differ
+    bottom = max(0.0, min(low - (1 - low) * 0.6, 0.9)) if low > 0.5 else 0.0
+    fig.update_layout(
+        height=300,
+        margin=dict(l=50, r=10, t=10, b=40),
+        xaxis=dict(title=f"true {item}", type="category"),
+        yaxis=dict(title="accuracy", range=[bottom, 1.0], tickformat=".0%"),
+        showlegend=False,
+        font=dict(size=14),
+    )
+    return fig
+
+
+def probability_figure(probabilities, classes, height: int = 300) -> go.Figure:
+    """Return one bar per class with its probability, the most likely in the accent colour."""
+    values = [float(p) for p in probabilities]
+    labels = [str(c) for c in classes]
+    top = max(range(len(values)), key=values.__getitem__) if values else -1
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=values,
+            marker_color=[ACCENT if i == top else MUTED for i in range(len(values))],
+            text=[f"{v:.0%}" if v >= 0.005 else "" for v in values],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="digit %{x}: %{y:.1%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=height,
+        margin=dict(l=40, r=10, t=30, b=40),
+        xaxis=dict(type="category", tickfont=dict(size=20)),
+        yaxis=dict(range=[0, 1.08], tickformat=".0%", showgrid=True),
+        showlegend=False,
+        font=dict(size=15),
+    )
+    return fig
+
+
+def _whole_step(series: list[tuple[str, list[float], list[float]]]) -> int:
+    """Return a tick spacing in whole units: about ten ticks, never half an epoch."""
+    largest = max((x for _, xs, _ in series for x in xs), default=1)
+    return max(1, round(largest / 10))
+
+
+def run_curves_figure(
+    series: list[tuple[str, list[float], list[float]]],
+    x_title: str,
+    y_title: str,
+    percent: bool = False,
+    smooth: float = 0.0,
+    height: int = 300,
+    whole_x: bool = False,
+) -> go.Figure:
+    """Return overlaid curves, one per (label, x values, y values), e.g. several runs' accuracy."""
+    fig = go.Figure()
+    for i, (label, xs, ys) in enumerate(series):
+        ys = [float("nan") if y is None else y for y in ys]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=moving_average(ys, smooth) if smooth else ys,
+                name=label,
+                mode="lines+markers" if len(xs) <= 30 else "lines",
+                line=palette.series_line(i),
+            )
+        )
+    fig.update_layout(
+        height=height,
+        margin=dict(l=50, r=10, t=30, b=40),
+        xaxis=dict(title=x_title, dtick=_whole_step(series) if whole_x else None),
+        yaxis=dict(title=y_title, tickformat=".2~%" if percent else None),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        font=dict(size=13),
+    )
+    return fig
