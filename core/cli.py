@@ -13,7 +13,7 @@ from core.data.datasets import DATASETS
 from core.data.mnist import DataUnavailable, load_mnist, resolve_data_dir
 from core.runs.store import read_summary
 from core.spec.presets import PRESETS, get_preset, suited_to
-from core.train.jobs import EXECUTORS
+from core.train.executors import EXECUTORS
 
 EXECUTOR_HELP = (
     "where to train: local (a worker process), ray (a Ray cluster: $RAY_ADDRESS, else a local "
@@ -53,7 +53,7 @@ def cmd_data(args) -> int:
 
 def cmd_train(args) -> int:
     from core.train.callbacks import ProgressBar
-    from core.train.jobs import Job
+    from core.train.job import Job
 
     spec, config = get_preset(args.preset).fresh()
     overrides = {
@@ -109,7 +109,8 @@ def run_jobs(jobs: list, executor: str | None) -> list[float]:
     """Train the jobs, here one after another (executor None) or through an executor's registry
     (as many at once as it has room for); return each job's seconds from submit to start."""
     from core.events import Started
-    from core.train.jobs import JobRegistry, make_executor
+    from core.train.executors import make_executor
+    from core.train.jobs import JobRegistry
 
     submitted: dict[str, float] = {}
     delays: dict[str, float] = {}
@@ -146,7 +147,7 @@ def run_jobs(jobs: list, executor: str | None) -> list[float]:
 def cmd_race(args) -> int:
     from core.runs.store import new_run_id
     from core.train.callbacks import ProgressBar
-    from core.train.jobs import Job
+    from core.train.job import Job
     from core.train.race import apply_settings, parse_setting, plan_race, results_of, verdict
 
     spec, config = get_preset(args.preset).fresh()

@@ -210,7 +210,7 @@ def test_an_interrupted_run_shows_on_train_and_evaluate_and_continues_from_a_cli
 
 
 def test_a_continued_race_run_stays_in_its_race_and_counts_every_digit_seen(data_dir, tmp_path):
-    from core.train.jobs import Job
+    from core.train.job import Job
 
     raced = request("raced", data_dir, tmp_path)
     raced.race, raced.variant = "race-0001", "lr=0.003"

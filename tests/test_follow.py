@@ -14,8 +14,10 @@ from core.events import EpochEnded, ModelSnapshot, event_from_dict
 from core.runs.store import load_run
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec, build
+from core.train.executors import ProcessExecutor
 from core.train.follow import MAX_PARAMETERS, MODEL_EVERY_SECONDS, ModelFollower, followable
-from core.train.jobs import Job, JobRegistry, ProcessExecutor
+from core.train.job import Job
+from core.train.jobs import JobRegistry
 
 EPOCHS = 3
 

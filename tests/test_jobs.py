@@ -14,7 +14,9 @@ from core.runs.store import list_runs, load_run
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.spec.presets import get_preset
-from core.train.jobs import Job, JobRegistry, ProcessExecutor
+from core.train.executors import ProcessExecutor
+from core.train.job import Job
+from core.train.jobs import JobRegistry
 from core.train.trainer import TrainControl
 
 
@@ -257,10 +259,12 @@ def test_only_the_newest_ended_jobs_stay_in_the_registry(tmp_path):
 
 
 def test_two_jobs_that_draw_the_same_run_id_both_stay(tmp_path, monkeypatch):
+    from core.train import job as core_job
     from core.train import jobs as core_jobs
 
     ids = iter(["same-id", "same-id", "other-id"])
-    monkeypatch.setattr(core_jobs, "new_run_id", lambda name: next(ids))
+    monkeypatch.setattr(core_job, "new_run_id", lambda name: next(ids))  # Job.create draws
+    monkeypatch.setattr(core_jobs, "new_run_id", lambda name: next(ids))  # the registry redraws
     registry = JobRegistry(max_concurrent=0, executor="thread")
     first = registry.submit(ModelSpec(), quick_config(), "a", runs_dir=tmp_path)
     second = registry.submit(ModelSpec(), quick_config(), "b", runs_dir=tmp_path)

@@ -30,7 +30,8 @@ from core.events import (
 from core.runs.store import load_run
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
-from core.train.jobs import JobRegistry, ProcessExecutor, make_executor
+from core.train.executors import ProcessExecutor, make_executor
+from core.train.jobs import JobRegistry
 
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
 from core.train.rayexec import WORKER_BASE_BYTES, RayExecutor, RayUnavailable  # noqa: E402

@@ -14,7 +14,7 @@ from core.spec.config import TrainConfig
 from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
 from core.spec.presets import get_preset
 from core.train.engines import loss_fn
-from core.train.jobs import Job
+from core.train.job import Job
 from core.train.run import train
 from core.train.scratch import SGD, ScratchNet
 

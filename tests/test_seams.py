@@ -13,9 +13,12 @@ from core.events import Done
 from core.runs.schema import MAX_NAME_CHARS
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec
-from core.train import jobs as jobs_module
+from core.train import executors as executors_module
 from core.train import timebudget
-from core.train.jobs import Job, JobRegistry, ProcessExecutor
+from core.train.executors import ProcessExecutor
+from core.train.job import Job
+from core.train.jobs import JobRegistry
+from core.train.trainer import TrainControl
 from core.train.worker import Worker
 from tests.conftest import train_tiny_run
 
@@ -131,7 +134,7 @@ class _RacedWorker(Worker):
     def __init__(self) -> None:
         self._send_lock = threading.Lock()
         self._requests = _FakeRequests()
-        self.control = jobs_module.TrainControl()
+        self.control = TrainControl()
         self._publish, self.alive, self.closing = None, True, False
         self.__dict__["busy"] = True
         self.next_publish = lambda event: None
@@ -165,11 +168,11 @@ def test_live_and_final_loss_curves_smooth_alike():
 
 def test_process_executors_register_one_exit_handler(monkeypatch):
     registered = []
-    monkeypatch.setattr(jobs_module.atexit, "register", registered.append)
-    monkeypatch.setattr(jobs_module, "_EXIT_HANDLER", [])
+    monkeypatch.setattr(executors_module.atexit, "register", registered.append)
+    monkeypatch.setattr(executors_module, "_EXIT_HANDLER", [])
     executors = [ProcessExecutor(1) for _ in range(3)]
     assert len(registered) == 1
-    assert all(e in jobs_module._OPEN_EXECUTORS for e in executors)
+    assert all(e in executors_module._OPEN_EXECUTORS for e in executors)
 
 
 # 9. a download held the data lock, and set every socket's timeout

@@ -25,7 +25,9 @@ from core.runs.store import load_run, save_run
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec, build
 from core.train.engines import AutogradEngine
-from core.train.jobs import Job, JobRegistry, ProcessExecutor
+from core.train.executors import ProcessExecutor
+from core.train.job import Job
+from core.train.jobs import JobRegistry
 from core.train.run import JobRequest, run_job, train
 from core.train.steering import ChangeSettings, Mailbox, check_settings, parameter_labels
 from core.train.trainer import TrainControl
@@ -318,7 +320,7 @@ def _draw_steering_pieces(run_dir: str) -> None:
     from core.runs.store import load_run
     from core.spec.config import TrainConfig
     from core.spec.models import DenseLayer, ModelSpec
-    from core.train.jobs import Job
+    from core.train.job import Job
     from ui.charts import live_curves
     from ui.train import steer_panel, train_panel
 

@@ -10,7 +10,7 @@ from core.events import Done
 from core.spec.models import DenseLayer, ModelSpec
 from core.spec.presets import get_preset
 from core.train import steptime, timebudget
-from core.train.jobs import Job
+from core.train.job import Job
 from core.train.run import JobRequest, run_job
 from core.train.trainer import TrainControl
 

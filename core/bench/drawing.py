@@ -250,7 +250,7 @@ def preset_run(name: str, data_dir, runs_dir) -> Run:
     from core.runs.store import list_runs, load_run
     from core.spec.presets import get_preset
     from core.train.callbacks import ProgressBar
-    from core.train.jobs import Job
+    from core.train.job import Job
 
     spec, config = get_preset(name).fresh()
     for summary in list_runs(runs_dir):

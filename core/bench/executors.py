@@ -18,7 +18,9 @@ from core.runs.store import read_summary
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.spec.presets import get_preset
-from core.train.jobs import Job, JobRegistry, make_executor
+from core.train.executors import make_executor
+from core.train.job import Job
+from core.train.jobs import JobRegistry
 from core.train.race import apply_settings, plan_race
 
 STARTS = 5  # warm starts timed per executor

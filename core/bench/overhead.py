@@ -62,7 +62,7 @@ def settings_for(name: str, steps: int):
 def cli_run_seconds(spec, config, name: str, data_dir, runs_dir) -> float:
     """Train as `python -m core train` does (a job run in this process); return its seconds."""
     from core.train.callbacks import ProgressBar
-    from core.train.jobs import Job
+    from core.train.job import Job
 
     job = Job.create(spec, config, name, data_dir, runs_dir, listener=ProgressBar(io.StringIO()))
     job.run()
@@ -99,7 +99,7 @@ def app_run_seconds(registry, spec, config, name: str, data_dir, runs_dir, etas=
     """Train in the app's worker process, watched as the Train page watches; return seconds.
     etas, if given, receives the page's "left" counter's errors (shown ÷ true seconds left − 1)
     while more than a second was left."""
-    from core.train.jobs import Job
+    from core.train.job import Job
 
     job = registry.enqueue(Job.create(spec, config, name, data_dir, runs_dir))
     stop, shown = threading.Event(), []
@@ -221,7 +221,8 @@ def print_table(rows: list[dict]) -> None:
 
 def run_overhead_bench(args) -> int:
     """Measure every preset (or --preset's) and print the table, then a JSON line."""
-    from core.train.jobs import JobRegistry, ProcessExecutor
+    from core.train.executors import ProcessExecutor
+    from core.train.jobs import JobRegistry
     from core.train.worker import worker_threads
 
     data_dir = str(resolve_data_dir(args.data))

@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from core.events import FeaturesSnapshot, SettingsChanged
-from core.train.jobs import Job
+from core.train.job import Job
 from core.train.steering import momentum_field
 from ui.charts import palette
 from ui.charts.curve_figures import (

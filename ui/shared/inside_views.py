@@ -13,7 +13,7 @@ from core.analysis import inside
 from core.data.datasets import get_dataset
 from core.data.mnist import normalize, to_float
 from core.events import FeaturesSnapshot, Step, WeightsSnapshot
-from core.train.jobs import Job
+from core.train.job import Job
 from ui.charts import curve_figures, inside_figures, live_curves, palette
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version, shared_figure

@@ -13,7 +13,7 @@ import uuid
 
 import streamlit as st
 
-from core.train.jobs import Job
+from core.train.job import Job
 from ui.shared import state
 
 JOB_KEY = "job"

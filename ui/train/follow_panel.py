@@ -18,7 +18,7 @@ from core.events import ModelSnapshot
 from core.runs.store import InvalidRun
 from core.spec.models import parameter_count
 from core.train.follow import MAX_PARAMETERS, followable
-from core.train.jobs import Job
+from core.train.job import Job
 from ui.charts import evaluation_figures, palette
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.live_chart import Trace, live_lines

@@ -16,7 +16,7 @@ import streamlit as st
 from core.data.datasets import MNIST, Dataset, get_dataset
 from core.events import OneBatchReport
 from core.spec.config import parse_field_text
-from core.train.jobs import Job
+from core.train.job import Job
 from core.train.steering import momentum_field
 from ui.charts import live_curves
 from ui.shared import widgets

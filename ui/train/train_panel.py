@@ -15,7 +15,7 @@ from core.analysis import probes
 from core.events import Done, EpochEnded, SettingsChanged, Step
 from core.runs.schema import InvalidRun
 from core.runs.store import has_checkpoint, read_summary
-from core.train.jobs import Job
+from core.train.job import Job
 from ui.charts import curve_figures, live_curves
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version
