@@ -82,20 +82,20 @@ def keep_old_names(moves: dict[str, str]) -> None:
         sys.meta_path.append(OldNames(moves))
 
 
-def lazy_names(package: str, module: str):
-    """Return a module __getattr__ that hands out `module`'s names from `package` when asked:
-    a package that took over an old module's name (core.data) still serves its names, without
-    importing that module until one is used."""
+def lazy_names(package: str, *modules: str):
+    """Return a module __getattr__ that hands out the names of `modules` (the old module's,
+    now split among them) from `package` when asked: a package that took over an old module's
+    name (core.data) still serves its names, without importing them until one is used."""
 
     def __getattr__(name: str):
         if name.startswith("__"):
             raise AttributeError(name)
         if importlib.util.find_spec(f"{package}.{name}") is not None:
             return importlib.import_module(f"{package}.{name}")  # a submodule comes first
-        target = importlib.import_module(module)
-        try:
-            return getattr(target, name)
-        except AttributeError:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+        for module in modules:
+            target = importlib.import_module(module)
+            if hasattr(target, name):
+                return getattr(target, name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__

@@ -72,7 +72,7 @@ def save_checkpoints(folder: Path, count: int, tag: str) -> None:
 
 def list_runs_repeatedly(folder: Path, count: int, tag: str) -> None:
     """List the runs count times, as every page of every replica does."""
-    from core.runs.store import list_runs
+    from core.runs.listing import list_runs
 
     for _ in range(count):
         list_runs(folder)

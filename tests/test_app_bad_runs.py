@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.runs.store
+import core.runs.archive
 from core.events import EpochEnded, Step
-from core.runs.store import InvalidRun, export_run_bytes, list_runs, save_run
+from core.runs.archive import export_run_bytes
+from core.runs.listing import list_runs
+from core.runs.store import InvalidRun, save_run
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec, build
 
@@ -132,7 +134,7 @@ def test_an_upload_is_imported_once_however_often_the_page_reruns(
 ):
     # the uploader keeps its file across reruns, and every rerun unzipped and checked it again
     calls = []
-    real_import = core.runs.store.import_run
+    real_import = core.runs.archive.import_run
     monkeypatch.setattr(
         "ui.evaluate.run_import.import_run", lambda *a: calls.append(1) or real_import(*a)
     )
@@ -147,7 +149,7 @@ def test_an_upload_is_imported_once_however_often_the_page_reruns(
 
 def test_a_refused_upload_is_checked_once_too(isolated_folders, monkeypatch):
     calls = []
-    real_import = core.runs.store.import_run
+    real_import = core.runs.archive.import_run
     monkeypatch.setattr(
         "ui.evaluate.run_import.import_run", lambda *a: calls.append(1) or real_import(*a)
     )

@@ -11,7 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.draw.quicktrain import QUICK_NAME, find_quick_run, quick_spec_config
-from core.runs.store import InvalidRun, export_run_bytes, import_run, load_run
+from core.runs.archive import export_run_bytes, import_run
+from core.runs.store import InvalidRun, load_run
 from core.spec.compatible import check_compatible
 from core.spec.models import DenseLayer, ModelSpec
 from core.spec.presets import get_preset

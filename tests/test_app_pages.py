@@ -15,7 +15,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from core.data import mnist as core_data
-from core.runs import store as runs
+from core.runs import listing
 from core.spec.models import MAX_DENSE_LAYERS, DenseLayer, ModelSpec
 from core.train.jobs import registry
 
@@ -261,7 +261,7 @@ def test_a_short_training_started_on_the_train_page_is_saved_and_becomes_active(
 
     at.run()
     assert not at.exception
-    saved = runs.list_runs(isolated_folders)
+    saved = listing.list_runs(isolated_folders)
     assert [summary["run_id"] for summary in saved] == [run_id]
     assert any("test accuracy" in s.value for s in at.success)
     assert at.session_state["active_run"] == saved[0]["path"]

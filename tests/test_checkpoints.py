@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from core.events import Checkpointed, Done, Failed, Step
-from core.runs.store import CHECKPOINT_FILE, has_checkpoint, list_runs, load_run
+from core.runs.listing import list_runs
+from core.runs.store import CHECKPOINT_FILE, has_checkpoint, load_run
 from core.spec.presets import get_preset
 from core.train.jobs import JobRegistry
 from core.train.run import JobRequest, run_job

@@ -17,7 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.runs import atomic
 from core.runs.atomic import remove_stale_temp_folders
-from core.runs.store import RUN_FILES, InvalidRun, list_damaged_runs, list_runs, load_run, save_run
+from core.runs.listing import list_damaged_runs, list_runs
+from core.runs.store import RUN_FILES, InvalidRun, load_run, save_run
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec, build
 

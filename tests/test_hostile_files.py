@@ -18,17 +18,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from core.runs.archive import import_run
+from core.runs.listing import list_runs
 from core.runs.statedict import import_state_dict
-from core.runs.store import (
-    RUN_FILES,
-    InvalidRun,
-    delete_run,
-    import_run,
-    list_runs,
-    load_run,
-    run_folder,
-    save_run,
-)
+from core.runs.store import RUN_FILES, InvalidRun, delete_run, load_run, run_folder, save_run
 from core.runs.uploads import MAX_UPLOAD_BYTES, MiB
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec, build

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from core.events import Done, Failed, Orphaned, Started
-from core.runs.store import list_runs, load_run
+from core.runs.listing import list_runs
+from core.runs.store import load_run
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.spec.presets import get_preset

@@ -140,6 +140,8 @@ def _fail_with_out_of_memory_at_step(monkeypatch, failing_step: int) -> None:
         return original(self, xb, yb)
 
     monkeypatch.setattr(engines.AutogradEngine, "step", exhausted)
+    # the estimate before a job starts times a few steps: those must not count (or fail)
+    monkeypatch.setattr("core.train.steptime.step_seconds", lambda *args: 0.001)
 
 
 def test_out_of_memory_raises_a_message_naming_the_step(monkeypatch, small_task):

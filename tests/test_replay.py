@@ -14,16 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.data.mnist import make_task
 from core.events import Checkpointed, Done, Failed
+from core.runs.archive import export_run_bytes, import_run
+from core.runs.listing import list_damaged_runs, list_runs
 from core.runs.replay_files import REPLAY_FILES, Replay, replay_files
-from core.runs.store import (
-    RUN_FILES,
-    InvalidRun,
-    export_run_bytes,
-    import_run,
-    list_damaged_runs,
-    list_runs,
-    load_run,
-)
+from core.runs.store import RUN_FILES, InvalidRun, load_run
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.spec.presets import get_preset

@@ -29,7 +29,7 @@ from websockets.sync.client import connect
 
 from core.bench.appserver import REPO, free_port, running_app, wait_until_healthy
 from core.bench.pages import SessionClient
-from core.runs.store import list_runs
+from core.runs.listing import list_runs
 from tests.browser import CHROMIUM_ARGS, assert_no_exception, require_browser, wait_for_app_idle
 from tests.conftest import find_data_dir
 

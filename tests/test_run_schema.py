@@ -23,16 +23,10 @@ import pytest
 from safetensors.torch import save
 
 from core.events import EpochEnded, Step
+from core.runs.archive import import_run
+from core.runs.listing import list_damaged_runs, list_runs
 from core.runs.schema import check_metrics, check_summary
-from core.runs.store import (
-    RUN_FILES,
-    InvalidRun,
-    import_run,
-    list_damaged_runs,
-    list_runs,
-    load_run,
-    save_run,
-)
+from core.runs.store import RUN_FILES, InvalidRun, load_run, save_run
 from core.runs.uploads import MiB
 from core.spec.config import TrainConfig
 from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build

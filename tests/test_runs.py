@@ -10,17 +10,9 @@ import pytest
 import torch
 
 from core.events import EpochEnded, Step
-from core.runs.store import (
-    RUN_FILES,
-    InvalidRun,
-    delete_run,
-    export_run,
-    export_run_bytes,
-    import_run,
-    list_runs,
-    load_run,
-    save_run,
-)
+from core.runs.archive import export_run, export_run_bytes, import_run
+from core.runs.listing import list_runs
+from core.runs.store import RUN_FILES, InvalidRun, delete_run, load_run, save_run
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec, build
 
@@ -59,7 +51,9 @@ def test_saved_run_loads_back_with_the_same_predictions(tmp_path):
     run = load_run(path)
     assert run.classes == (3, 7)
     assert run.summary["test_accuracy"] == 0.5
-    assert run.steps[0].loss == 2.3 and run.epochs[0].val_accuracy == 0.12
+    # a step's loss is the trainer's float32 number, kept exactly as float32
+    assert run.steps[0].loss == float(torch.tensor(2.3, dtype=torch.float32))
+    assert run.epochs[0].val_accuracy == 0.12
     images = torch.rand(5, 1, 28, 28)
     expected = torch.softmax(model((images - 0.1307) / 0.3081), dim=1)
     assert torch.allclose(run.predict_proba(images), expected, atol=1e-6)

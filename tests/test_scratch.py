@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from core.data.mnist import make_task
-from core.runs.store import list_runs, load_run
+from core.runs.listing import list_runs
+from core.runs.store import load_run
 from core.spec.compatible import check_compatible
 from core.spec.config import TrainConfig
 from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build

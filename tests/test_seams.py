@@ -58,6 +58,60 @@ def test_the_train_page_refuses_a_long_run_name_at_the_box():
     assert len(box.value) == MAX_NAME_CHARS  # cut at the box, as the browser does
 
 
+# 2. the longest run the settings allow wrote a metrics.json that loading refused, and every
+# step was kept as an object by the trainer, the job and a loaded run
+def test_a_run_of_the_largest_allowed_length_saves_and_loads_back(tmp_path):
+    import math
+    import tracemalloc
+
+    import numpy as np
+
+    from core.events import EpochEnded, Step, StepColumns
+    from core.runs.store import MAX_JSON_BYTES, load_run, save_run
+    from core.spec.config import LIMITS
+    from core.spec.models import build
+
+    n = LIMITS["iterations"][1]
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, n + 1)
+    columns = {
+        "step": steps.tolist(),
+        "epoch": steps.tolist(),  # full batch: an epoch a step, the longest numbers
+        "loss": rng.random(n, dtype=np.float32).astype(np.float64).tolist(),
+        "lr": (0.05 * (1 + np.cos(np.pi * steps / n)) / 2).tolist(),  # a cosine schedule
+        "samples_per_s": (rng.random(n) * 1e5).tolist(),
+        "grad_norms": [[0.5, 0.25, 0.125] if i % 50 == 0 else None for i in range(n)],
+    }
+    kept = StepColumns.from_columns(columns)
+    spec = ModelSpec(dense=[DenseLayer(8)])
+    epoch = EpochEnded(
+        epoch=n, step=n, train_loss=0.1, train_accuracy=0.9, val_loss=math.nan,
+        val_accuracy=math.nan, seconds=0.01, complete=True,
+    )  # fmt: skip
+    summary = {"name": "longest", "status": "finished", "created": "2026-12-05T00:00:00+00:00"}
+    path = save_run(tmp_path, "20261205-000000-longest-0001", spec, TrainConfig(iterations=n),
+                    build(spec), summary, kept, [epoch])  # fmt: skip
+    size = (path / "metrics.json").stat().st_size
+    assert size <= 0.8 * MAX_JSON_BYTES, size  # with room to spare: about 45 bytes a step
+    run = load_run(path)
+    assert len(run.steps) == n
+    for i in (0, 50, n - 1):  # the trainer's numbers exactly; the rate and speed as shown
+        got, want = run.steps[i], kept[i]
+        assert (got.step, got.epoch, got.loss) == (want.step, want.epoch, want.loss)
+        assert got.samples_per_s == pytest.approx(want.samples_per_s, rel=1e-3)
+    assert run.steps[50].grad_norms == [0.5, 0.25, 0.125] and run.steps[51].grad_norms is None
+    assert run.steps[-1].lr == pytest.approx(kept[-1].lr, rel=1e-6, abs=1e-12)
+
+    # the job keeps its steps as columns: about 50 bytes a step, not an object each
+    tracemalloc.start()
+    job_steps = StepColumns()
+    for i in range(100_000):
+        job_steps.append(Step(step=i, epoch=i, loss=0.5, lr=0.01, samples_per_s=1e3))
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert held / 100_000 <= 64, held
+
+
 # 3. a race could start half-way
 def test_a_race_whose_third_run_is_refused_queues_none(monkeypatch, tmp_path):
     registry = JobRegistry(executor="thread")

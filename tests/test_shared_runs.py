@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from core.data import mydigits
-from core.runs.store import list_damaged_runs, list_runs, load_run
+from core.runs.listing import list_damaged_runs, list_runs
+from core.runs.store import load_run
 from core.train import timebudget
 from tests import shared_writers
 

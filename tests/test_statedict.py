@@ -10,8 +10,9 @@ from torch import nn
 
 from core.analysis.evaluation import evaluate_probabilities, predict_proba
 from core.data.mnist import make_task, to_float
+from core.runs.listing import list_runs
 from core.runs.statedict import import_state_dict, load_tensors
-from core.runs.store import InvalidRun, list_runs, load_run
+from core.runs.store import InvalidRun, load_run
 from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
 from core.spec.presets import get_preset
 

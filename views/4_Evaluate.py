@@ -8,7 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.mnist import DataUnavailable
-from core.runs.store import EXPORT_SUFFIX, InvalidRun, export_run_bytes, has_checkpoint
+from core.runs.archive import EXPORT_SUFFIX, export_run_bytes
+from core.runs.store import InvalidRun, has_checkpoint
 from core.spec.models import network_text
 from ui.charts import evaluation_figures
 from ui.charts.figures import CHART_CONFIG

@@ -247,7 +247,8 @@ BENCH_PRESETS = ("seed-mlp-128", "best-mlp", "small-cnn", "draw")
 
 def preset_run(name: str, data_dir, runs_dir) -> Run:
     """Return the newest finished run of a preset at its full settings, training one if none exists."""
-    from core.runs.store import list_runs, load_run
+    from core.runs.listing import list_runs
+    from core.runs.store import load_run
     from core.spec.presets import get_preset
     from core.train.callbacks import ProgressBar
     from core.train.job import Job

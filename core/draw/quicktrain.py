@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from core.data.augment import AugmentConfig
-from core.runs.store import list_runs
+from core.runs.listing import list_runs
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.spec.presets import SPEEDRUN_TRAINING, speedrun_spec

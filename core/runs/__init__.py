@@ -3,4 +3,5 @@ uploads, tutorial state dicts brought in, and folders written whole or not at al
 
 from core.moved import lazy_names
 
-__getattr__ = lazy_names(__name__, "core.runs.store")  # `from core.runs import list_runs`, as before
+# `from core.runs import list_runs`, as before the store was split
+__getattr__ = lazy_names(__name__, "core.runs.store", "core.runs.listing", "core.runs.archive")

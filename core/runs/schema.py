@@ -1,7 +1,7 @@
 """What a run's files may hold: every field of summary.json and metrics.json, and the weights' header.
 
 One table per file says each field's type, range and whether it must be there. Import
-(core.runs.store.import_run) and the damage scan (core.runs.store.run_damage) both check against it, so a
+(core.runs.archive.import_run) and the damage scan (core.runs.listing.run_damage) both check against it, so a
 run that any page lists is a run every page can draw; anything else is refused, or listed as
 damaged, with the file, the field and the value named.
 """

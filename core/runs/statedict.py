@@ -34,15 +34,7 @@ from core.spec.config import TrainConfig
 from core.data.mnist import Mnist, make_task, to_float
 from core.analysis.evaluation import evaluate_probabilities, predict_proba
 from core.spec.models import ModelSpec, build, parameter_count
-from core.runs.store import (
-    MAX_MEMBER_BYTES,
-    InvalidRun,
-    Run,
-    load_run,
-    new_run_id,
-    save_run,
-    versions,
-)
+from core.runs.store import MAX_MEMBER_BYTES, InvalidRun, Run, load_run, new_run_id, save_run, versions
 from core.runs.schema import MAX_NAME_CHARS
 from core.spec.compatible import check_compatible
 from core.runs.uploads import MAX_UPLOAD_BYTES, RefusedFile, check_members, open_zip, read_upload

@@ -16,6 +16,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
@@ -40,12 +41,14 @@ from core.events import (
     EpochEnded,
     SettingsChanged,
     Step,
+    StepColumns,
     epoch_from_row,
     settings_change_from_row,
     step_from_row,
 )
 from core.runs.replay_files import REPLAY_FILES, Replay, check_replay_header, read_replay, replay_files
 from core.runs.uploads import MiB, RefusedFile, check_members, open_zip, read_members, read_upload
+
 
 DEFAULT_RUNS_DIR = "./runs"
 RUNS_ENV = "DIGITLAB_RUNS"
@@ -54,7 +57,6 @@ SUMMARY_FILE = "summary.json"  # what a run says of itself; read_summary() reads
 RUN_FILES = ("spec.json", "config.json", SUMMARY_FILE, "metrics.json", "model.safetensors")
 # beside the run files of a run saved mid-training: what continuing it needs (never exported)
 CHECKPOINT_FILE = "checkpoint.pt"
-EXPORT_SUFFIX = ".digitlab.zip"
 # what each member of an exported run may unpack to: the settings files are a few kilobytes
 MAX_MEMBER_BYTES = {
     "spec.json": MiB,
@@ -145,7 +147,7 @@ class Run:
     config: TrainConfig
     summary: dict
     model: nn.Module  # on the CPU, in eval mode
-    steps: list[Step] = field(default_factory=list)
+    steps: StepColumns = field(default_factory=StepColumns)  # read like a list of Step
     epochs: list[EpochEnded] = field(default_factory=list)
     path: Path | None = None
     settings_changes: list[SettingsChanged] = field(default_factory=list)
@@ -166,22 +168,59 @@ class Run:
         return predict_proba(self.model, images, self.config.normalization, self.spec.output)
 
 
-def _json_bytes(value) -> bytes:
+def json_bytes(value) -> bytes:
+    """Return a small JSON file's bytes, indented for a person who opens it."""
     return json.dumps(value, indent=2, allow_nan=True).encode()
+
+
+def metrics_bytes(metrics: dict) -> bytes:
+    """Return metrics.json's bytes: one line per column, each number as short as it can be.
+
+    A run may take 1,000,000 steps. Indented, a step took about 98 bytes and the largest run
+    wrote more than loading accepts (MAX_JSON_BYTES); now about 45 (issue 23, defect 2). The
+    loss and gradient norms are float32 numbers, written in float32's shortest form and read
+    back exactly (core.events.StepColumns); the rate shown beside them keeps 7 digits, the
+    speed 4.
+    """
+    parts = []
+    for part, columns in metrics.items():
+        lines = [f"{json.dumps(key)}:{_column_json(values, STEP_PRECISION.get(key) if part == 'steps' else None)}"
+                 for key, values in columns.items()]
+        parts.append(f"{json.dumps(part)}:{{\n" + ",\n".join(lines) + "}")
+    return ("{\n" + ",\n".join(parts) + "}\n").encode()
+
+
+# how each step column is written: float32's shortest form, or so many significant digits
+STEP_PRECISION = {"loss": "float32", "grad_norms": "float32", "lr": "%.7g", "samples_per_s": "%.4g"}
+_JSON_SPECIALS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _column_json(values: list, precision: str | None) -> str:
+    if precision is None:
+        return json.dumps(values, allow_nan=True, separators=(",", ":"))
+    if precision == "float32" and values and isinstance(values[0], list | type(None)):
+        return "[" + ",".join("null" if v is None else _column_json(v, precision) for v in values) + "]"
+    numbers = np.asarray(values, dtype=np.float64)
+    if precision == "float32":
+        text = numbers.astype(np.float32).astype(str)
+    else:
+        text = np.char.mod(precision, numbers)
+    return "[" + ",".join(_JSON_SPECIALS.get(t, t) for t in text.tolist()) + "]"
 
 
 def _run_payload(
     spec, config, summary, steps, epochs, model, settings_changes=(), replay=None
 ) -> dict:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metrics = {"steps": _columns(steps, STEP_KEYS), "epochs": _columns(epochs, EPOCH_KEYS)}
+    steps = steps if isinstance(steps, StepColumns) else StepColumns(steps)
+    metrics = {"steps": steps.columns(STEP_KEYS), "epochs": _columns(epochs, EPOCH_KEYS)}
     if settings_changes:  # only then: a run never steered stays readable by older versions
         metrics["settings_changes"] = _columns(settings_changes, SETTINGS_KEYS)
     payload = {
-        "spec.json": _json_bytes(spec.to_dict()),
-        "config.json": _json_bytes(config.to_dict()),
-        "summary.json": _json_bytes({"format_version": FORMAT_VERSION, **summary}),
-        "metrics.json": _json_bytes(metrics),
+        "spec.json": json_bytes(spec.to_dict()),
+        "config.json": json_bytes(config.to_dict()),
+        "summary.json": json_bytes({"format_version": FORMAT_VERSION, **summary}),
+        "metrics.json": metrics_bytes(metrics),
         "model.safetensors": save_safetensors_bytes(state),
     }
     if replay is not None:
@@ -260,7 +299,7 @@ def _parse_json(name: str, data: bytes) -> dict:
     return value
 
 
-def _check_files(
+def check_files(
     files: dict[str, bytes], weights: dict[str, tuple[str, tuple[int, ...]]]
 ) -> tuple[dict, ModelSpec, TrainConfig, dict]:
     """Return a run's summary, spec, config and metrics, refusing anything that is not valid.
@@ -308,12 +347,12 @@ def _check_weights(found: dict[str, tuple[str, tuple[int, ...]]], spec: ModelSpe
             raise InvalidRun(f"model.safetensors: {key} is {dtype}, expected {wanted_dtype}")
 
 
-def _first_layer_shape(spec: ModelSpec) -> tuple[int, ...]:
+def first_layer_shape(spec: ModelSpec) -> tuple[int, ...]:
     with torch.device("meta"):  # its shape only: the network is never allocated
         return tuple(weighted_layers(build(spec))[0].weight.shape)
 
 
-def _replay_meta(files: dict[str, bytes], has_tensors: bool) -> dict | None:
+def replay_meta(files: dict[str, bytes], has_tensors: bool) -> dict | None:
     """Return replay.json parsed, or None for a run without a replay; both files or neither."""
     has_meta = "replay.json" in files
     if has_meta != has_tensors:
@@ -323,11 +362,11 @@ def _replay_meta(files: dict[str, bytes], has_tensors: bool) -> dict | None:
 
 
 def _load_replay(files: dict[str, bytes], spec: ModelSpec, config: TrainConfig) -> Replay | None:
-    meta = _replay_meta(files, "replay.safetensors" in files)
+    meta = replay_meta(files, "replay.safetensors" in files)
     if meta is None:
         return None
     return read_replay(
-        meta, files["replay.safetensors"], len(config.classes), _first_layer_shape(spec)
+        meta, files["replay.safetensors"], len(config.classes), first_layer_shape(spec)
     )
 
 
@@ -342,7 +381,7 @@ def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
         raise InvalidRun(f"not a Digit Lab run: missing {', '.join(missing)}")
     weights = files["model.safetensors"]
     header = weights_header(io.BytesIO(weights), len(weights))
-    summary, spec, config, metrics = _check_files(files, header)
+    summary, spec, config, metrics = check_files(files, header)
     replay = _load_replay(files, spec, config)  # bounded: its shapes follow the network's
     try:
         state = load_safetensors_bytes(weights)
@@ -357,7 +396,7 @@ def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
         summary=summary,
         model=model.eval(),
         # the schema checked every column and value: these rows build
-        steps=[step_from_row(row) for row in _rows(metrics.get("steps", {}))],
+        steps=StepColumns.from_columns(metrics.get("steps", {})),
         epochs=[epoch_from_row(row) for row in _rows(metrics.get("epochs", {}))],
         path=path,
         settings_changes=[
@@ -392,109 +431,6 @@ def read_summary(run_dir: Path) -> dict | None:
     return summary if isinstance(summary, dict) else None
 
 
-def _find_damage(run_dir: Path) -> str | None:
-    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    try:
-        files = {
-            name: (run_dir / name).read_bytes() for name in RUN_FILES if name.endswith(".json")
-        }
-        with open(run_dir / "model.safetensors", "rb") as weights:  # its header only
-            header = weights_header(weights, os.fstat(weights.fileno()).st_size)
-        _, spec, config, _ = _check_files(files, header)
-        _find_replay_damage(run_dir, spec, config)
-    except InvalidRun as exc:
-        return str(exc)
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    except Exception as exc:  # one odd folder must never stop the list of everyone's runs
-        logger.exception("checking the run folder %s failed", run_dir)
-        return f"cannot be checked ({type(exc).__name__})"
-    return None
-
-
-def _find_replay_damage(run_dir: Path, spec: ModelSpec, config: TrainConfig) -> None:
-    """Check a folder's replay files as loading would, reading only replay.safetensors' header."""
-    tensors = run_dir / "replay.safetensors"
-    files = {}
-    if (run_dir / "replay.json").is_file():
-        files["replay.json"] = (run_dir / "replay.json").read_bytes()
-    meta = _replay_meta(files, tensors.is_file())
-    if meta is None:
-        return
-    size = tensors.stat().st_size
-    if size > MAX_MEMBER_BYTES["replay.safetensors"]:
-        raise InvalidRun(
-            f"replay.safetensors is larger than {MAX_MEMBER_BYTES['replay.safetensors'] // MiB} MiB"
-        )
-    with open(tensors, "rb") as file:
-        check_replay_header(meta, file, size, len(config.classes), _first_layer_shape(spec))
-
-
-# run folder -> (its files' sizes and times, what is wrong with it): pages list runs on every rerun
-_damage_seen: dict[str, tuple[tuple, str | None]] = {}
-
-
-def _stamp(run_dir: Path) -> tuple:
-    stamps = []
-    for name in (*RUN_FILES, *REPLAY_FILES):
-        try:
-            stat = (run_dir / name).stat()
-            stamps.append((stat.st_size, stat.st_mtime_ns))
-        except OSError:
-            stamps.append(None)
-    return tuple(stamps)
-
-
-def run_damage(run_dir: str | os.PathLike) -> str | None:
-    """Return why a run folder cannot be loaded, or None; checked without loading the weights."""
-    run_dir = Path(run_dir)
-    stamp = _stamp(run_dir)
-    seen = _damage_seen.get(str(run_dir))
-    if seen is not None and seen[0] == stamp:
-        return seen[1]
-    reason = _find_damage(run_dir)
-    _damage_seen[str(run_dir)] = (stamp, reason)
-    return reason
-
-
-def _scan(runs_dir: str | os.PathLike | None) -> tuple[list[dict], list[dict]]:
-    root = resolve_runs_dir(runs_dir)
-    good: list[dict] = []
-    damaged: list[dict] = []
-    if not root.is_dir():
-        return good, damaged
-    recover_replaced(root)  # a save killed mid-swap left the older folder aside
-    for child in root.iterdir():
-        if not child.is_dir():
-            continue
-        if is_temporary(child):
-            reason = "an unfinished save: the process writing it was stopped"
-        elif child.name.startswith("."):
-            continue
-        else:
-            reason = run_damage(child)
-        summary = read_summary(child) if reason is None else None
-        if summary is None:
-            damaged.append({"run_id": child.name, "path": str(child), "damaged": reason})
-        else:
-            good.append({**summary, "path": str(child)})
-    good.sort(key=lambda s: (str(s.get("created", "")), str(s.get("run_id", ""))), reverse=True)
-    damaged.sort(key=lambda s: s["run_id"])
-    return good, damaged
-
-
-def list_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
-    """Return the summaries of all loadable runs, newest first (each with its 'path')."""
-    return _scan(runs_dir)[0]
-
-
-def list_damaged_runs(runs_dir: str | os.PathLike | None = None) -> list[dict]:
-    """Return the folders that are not loadable runs, each with 'run_id', 'path' and 'damaged'."""
-    return _scan(runs_dir)[1]
-
-
 def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> None:
     """Delete a run folder of the runs folder, damaged or not, if it holds nothing but run files."""
     run_dir = _inside(run_dir, runs_dir)
@@ -505,63 +441,3 @@ def delete_run(run_dir: str | os.PathLike, runs_dir: str | os.PathLike | None = 
     if not names <= allowed:
         raise InvalidRun(f"{run_dir} holds more than a run: {', '.join(sorted(names - allowed))}")
     shutil.rmtree(run_dir)
-
-
-def export_run(run_dir: str | os.PathLike, file: str | os.PathLike | io.BytesIO) -> None:
-    """Write a run folder as one zip file that import_run reads back."""
-    run = load_run(run_dir)  # refuse to export something that would not import
-    names = (*RUN_FILES, *REPLAY_FILES) if run.replay is not None else RUN_FILES
-    with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in names:
-            archive.write(Path(run.path) / name, arcname=name)
-
-
-def export_run_bytes(run_dir: str | os.PathLike) -> bytes:
-    """Return a run as the bytes of one exported file."""
-    buffer = io.BytesIO()
-    export_run(run_dir, buffer)
-    return buffer.getvalue()
-
-
-def _read_archive(file) -> dict[str, bytes]:
-    """Return the files of an exported run, read without trusting the archive's headers."""
-    try:
-        with open_zip(read_upload(file)) as archive:
-            check_members(archive, MAX_MEMBER_BYTES, total=sum(MAX_MEMBER_BYTES.values()))
-            for name in archive.namelist():
-                if name not in RUN_FILES and name not in REPLAY_FILES:
-                    hint = (
-                        " (a PyTorch .pt file? import it as .pt)"
-                        if name.endswith("data.pkl")
-                        else ""
-                    )
-                    raise RefusedFile(f"unexpected member {name!r}{hint}")
-            return read_members(archive, MAX_MEMBER_BYTES)
-    except RefusedFile as exc:
-        raise InvalidRun(f"not a Digit Lab run file: {exc}") from exc
-
-
-def import_run(
-    file: str | os.PathLike | io.BytesIO | bytes, runs_dir: str | os.PathLike | None = None
-) -> Run:
-    """Check an exported run file and save it into the runs folder; return the loaded run."""
-    files = _read_archive(file)
-    run = run_from_files(files)
-    root = resolve_runs_dir(runs_dir)
-    target = run_folder(root, run.run_id)
-    if target.exists():
-        existing = {
-            n: (target / n).read_bytes()
-            for n in (*RUN_FILES, *REPLAY_FILES)
-            if (target / n).is_file()
-        }
-        if existing == files:
-            run.path = target
-            return run
-        # cut so that the new id still fits RUN_ID_PATTERN's 128 characters
-        run.run_id = f"{run.run_id[:100]}-imported-{secrets.token_hex(2)}"
-        run.summary = {**run.summary, "run_id": run.run_id}
-        files = {**files, "summary.json": _json_bytes(run.summary)}
-        target = run_folder(root, run.run_id)
-    run.path = write_folder(target, files)
-    return run

@@ -23,6 +23,7 @@ from core.events import (
     SettingsChanged,
     Started,
     Step,
+    StepColumns,
 )
 from core.runs.schema import check_run_name
 from core.runs.store import load_run, new_run_id, resolve_runs_dir
@@ -61,7 +62,7 @@ class Job:
     )
     on_end: Callable[[Job], None] | None = None  # the registry, to start the next job
     _events: list[Event] = field(default_factory=list)
-    _steps: list[Step] = field(default_factory=list)
+    _steps: StepColumns = field(default_factory=StepColumns)
     _epochs: list[EpochEnded] = field(default_factory=list)
     _changes: list[SettingsChanged] = field(default_factory=list)  # read on every page tick
     _snapshots: dict[type, Event] = field(default_factory=dict)
@@ -117,7 +118,7 @@ class Job:
             checkpoint_seconds=checkpoint_seconds(),
         )
         job = cls(request)
-        job._steps, job._epochs = list(run.steps), list(run.epochs)
+        job._steps, job._epochs = StepColumns(run.steps), list(run.epochs)
         job._events = list(run.settings_changes)  # the chart marks the changes made so far
         job._changes = list(run.settings_changes)
         return job
@@ -186,7 +187,7 @@ class Job:
         """Return the steps so far from position start on (a resumed job's include the earlier
         ones); a negative start counts from the end, as in a slice."""
         with self._lock:
-            return self._steps[start:]
+            return self._steps.since(start)
 
     def step_count(self) -> int:
         """Return how many steps have been recorded (cheap: for 'has anything changed')."""
@@ -295,7 +296,7 @@ class Job:
     def progress(self) -> dict:
         """Return a snapshot: state, step, epoch, fraction done, samples/s, ETA in seconds."""
         plan = self._plan
-        latest = self._steps[-1] if self._steps else None
+        latest = self._steps.last()
         total = plan.total_steps if plan else 0
         step = latest.step if latest else 0
         rate = latest.samples_per_s if latest else 0.0

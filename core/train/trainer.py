@@ -22,7 +22,7 @@ from core.analysis.evaluation import predicted_class
 from core.analysis.probes import layer_labels, weighted_layers
 from core.data.augment import augment_batch
 from core.data.mnist import Task, normalize, to_float
-from core.events import EpochEnded, Event, SettingsChanged, Started, Step, Validated
+from core.events import EpochEnded, Event, SettingsChanged, Started, Step, StepColumns, Validated
 from core.spec.config import TrainConfig, plan_steps  # plan_steps: also read from here
 from core.spec.models import ModelSpec, build
 from core.train.cadence import MAX_SHARE, Cadence
@@ -123,7 +123,7 @@ class TrainResult:
 
     model: nn.Module  # on the CPU, in eval mode
     status: str  # "finished" or "stopped"
-    steps: list[Step] = field(default_factory=list)
+    steps: StepColumns = field(default_factory=StepColumns)  # read like a list of Step
     epochs: list[EpochEnded] = field(default_factory=list)
     seconds: float = 0.0  # training time, pauses excluded
     seconds_per_epoch: float | None = None
@@ -210,7 +210,7 @@ class Trainer:
         self.loss: torch.Tensor | None = None  # the last batch's, detached, on the device
         self.outputs: torch.Tensor | None = None
         self.lr = config.lr
-        self.steps: list[Step] = []
+        self.steps = StepColumns()
         self.epochs: list[EpochEnded] = []
         self.settings_changes: list[SettingsChanged] = []
         self.last_val: Validated | None = None
@@ -494,5 +494,5 @@ class Trainer:
             self.device_generator.set_state(state["device_generator"])
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        self.steps, self.epochs = list(steps), list(epochs)
+        self.steps, self.epochs = StepColumns(steps), list(epochs)
         self.settings_changes = list(settings_changes)

@@ -11,8 +11,10 @@ import io
 import streamlit as st
 
 from core.runs import uploads
+from core.runs.archive import EXPORT_SUFFIX, import_run
+from core.runs.listing import list_damaged_runs
 from core.runs.statedict import STATE_DICT_SUFFIXES, import_state_dict
-from core.runs.store import EXPORT_SUFFIX, InvalidRun, import_run, list_damaged_runs
+from core.runs.store import InvalidRun
 from core.spec.presets import PRESETS
 from ui.shared import state, widgets
 

@@ -19,7 +19,7 @@ from core.data.mnist import (
     task_test_split,
     to_float,
 )
-from core.runs import store as runs
+from core.runs import listing
 from core.runs.store import SUMMARY_FILE, Run, load_run, resolve_runs_dir
 from core.train import jobs
 from ui.shared import build_state
@@ -86,7 +86,7 @@ def saved_runs() -> list[dict]:
     A job still training keeps a checkpoint in its run folder: that is not a result yet.
     """
     training = registry().active_run_ids()
-    return [s for s in runs.list_runs(runs_dir()) if s.get("run_id") not in training]
+    return [s for s in listing.list_runs(runs_dir()) if s.get("run_id") not in training]
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
