@@ -76,3 +76,4 @@ except DataUnavailable as exc:  # data vanished while the server was running
     st.error(str(exc), icon=":material/error:")
 # a page whose widgets know nothing of lessons (Data's digits) may have changed a locked value
 lesson.enforce_after_page()
+session.write_secret_cookies()  # after the page: a job it started is among them

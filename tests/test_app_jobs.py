@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ui.shared import state
+from ui.shared import session, state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TRAIN, EVALUATE = "views/3_Train.py", "views/4_Evaluate.py"
@@ -57,22 +57,35 @@ def test_a_link_to_someone_elses_job_shows_it_read_only_and_does_not_keep_it_ali
     assert "key" not in guesser.query_params
 
 
-def test_the_owners_browser_after_a_refresh_keeps_control_through_the_secret(running):
+def test_the_owners_browser_after_a_refresh_keeps_control_through_its_cookie(running, monkeypatch):
     owner, job = running
-    link = {"job": owner.query_params["job"], "key": owner.query_params["key"]}
-    assert link == {"job": job.run_id, "key": job.secret}
-    refreshed = _open(link)  # a new session, the same URL
+    link = dict(owner.query_params)
+    assert link["job"] == job.run_id and "key" not in link  # no secret in the URL (defect 8)
+    # every full run writes the secret into a cookie of this browser until the browser sends
+    # it back (the cookie itself is seen in Chromium: test_browser)
+    cookie = session.SECRET_COOKIE_PREFIX + job.run_id
+    owner.run()
+    assert any(cookie in h.body and job.secret in h.body for h in owner.sidebar.get("html"))
+    monkeypatch.setattr(session, "browser_cookies", lambda: {cookie: job.secret})
+    refreshed = _open(link)  # a new session of the same browser, the same URL
     assert {"Pause", "Stop"} <= _labels(refreshed)
     assert job.owner == refreshed.session_state["_session_id"]
     next(b for b in refreshed.button if b.label == "Stop").click().run()
     assert job.wait(60) and job.state == "stopped"
 
 
-def test_switching_pages_keeps_the_job_and_its_secret_in_the_url(running):
+def test_a_link_saved_with_the_secret_in_it_still_gives_control_and_loses_the_secret(running):
+    owner, job = running
+    old_link = _open({"job": job.run_id, "key": job.secret})  # as versions before 2026-12-05
+    assert {"Pause", "Stop"} <= _labels(old_link)
+    assert old_link.query_params["job"] == job.run_id and "key" not in old_link.query_params
+
+
+def test_switching_pages_keeps_the_job_in_the_url_and_its_secret_out(running):
     owner, job = running
     owner.switch_page(EVALUATE).run()
     assert owner.query_params["job"] == job.run_id
-    assert owner.query_params["key"] == job.secret
+    assert "key" not in owner.query_params
     owner.switch_page(TRAIN).run()
     assert owner.query_params["job"] == job.run_id
     assert {"Pause", "Stop"} <= _labels(owner)

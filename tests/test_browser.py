@@ -402,7 +402,9 @@ def test_switching_pages_then_refreshing_keeps_control_of_the_job(page, app_url)
     try:
         open_page(tab, "Evaluate")
         tab.wait_for_function("() => location.search.includes('job=')")
-        assert "key=" in tab.url, tab.url  # the job's secret travels with it
+        # the job's secret stays in this browser, out of the URL (issue 23, defect 8)
+        assert "key=" not in tab.url, tab.url
+        tab.wait_for_function("() => document.cookie.includes('digitlab-key-')")
         tab.reload()  # a refresh on another page
         wait_for_app_idle(tab)
         open_page(tab, "Train")

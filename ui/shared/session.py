@@ -1,13 +1,16 @@
 """Who this browser tab is, and which jobs are its own: the session identity every page uses.
 
-A session sees only its own jobs: those it started, and the one named in its URL (?job=...,
-with the job's secret when this tab controls it), so that a refresh finds it again in the
-process-wide registry. The pages touch those jobs while the tab is open; the registry stops a
+A session sees only its own jobs: those it started, and the one named in its URL (?job=...),
+so that a refresh finds it again in the process-wide registry. The job's secret, which gives
+control of it, stays in this browser: in the session, and in a cookie its refreshes send. It is
+never in the URL, where a projector, the browser's history and a proxy's log would show it
+(issue 23, defect 8); links saved with ?key=... still work once, and lose it. The pages touch those jobs while the tab is open; the registry stops a
 job its tab no longer touches.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -17,7 +20,9 @@ from core.train.job import Job
 from ui.shared import state
 
 JOB_KEY = "job"
-SECRET_PARAM = "key"  # the URL parameter holding the job's secret
+SECRET_PARAM = "key"  # where links saved before 2026-12-05 held the job's secret
+SECRET_COOKIE_PREFIX = "digitlab-key-"  # + the run id: a cookie per job this browser controls
+SECRET_COOKIE_SECONDS = 7 * 24 * 3600
 SECRETS_KEY = "_job_secrets"
 SESSION_KEY = "_session_id"
 
@@ -30,10 +35,40 @@ def session_id() -> str:
 
 
 def shown_secret(run_id: str) -> str | None:
-    """Return the secret this tab holds for a job: kept in the session, or in the URL."""
-    return st.session_state.get(SECRETS_KEY, {}).get(run_id) or (
-        st.query_params.get(SECRET_PARAM) if st.query_params.get(JOB_KEY) == run_id else None
+    """Return the secret this tab holds for a job: kept in the session, in this browser's
+    cookie, or (a link saved by an older version) in the URL."""
+    return (
+        st.session_state.get(SECRETS_KEY, {}).get(run_id)
+        or browser_cookies().get(SECRET_COOKIE_PREFIX + run_id)
+        or (st.query_params.get(SECRET_PARAM) if st.query_params.get(JOB_KEY) == run_id else None)
     )
+
+
+def browser_cookies() -> dict[str, str]:
+    """Return the cookies this browser sent when the tab connected."""
+    try:
+        return dict(st.context.cookies)
+    except Exception:  # no browser behind the session (a bare script run)
+        return {}
+
+
+def write_secret_cookies() -> None:
+    """In the sidebar of every full page run: write the secret of each running job this tab
+    controls into a cookie of this browser, until the browser sends it back (it does so when a
+    tab connects). A refresh then hands the secret to the new session; the URL never holds it."""
+    sent = browser_cookies()
+    registry = state.registry()
+    cookies = [
+        f"{SECRET_COOKIE_PREFIX}{run_id}={secret}; path=/; max-age={SECRET_COOKIE_SECONDS}; "
+        "SameSite=Strict"
+        for run_id, secret in st.session_state.get(SECRETS_KEY, {}).items()
+        if sent.get(SECRET_COOKIE_PREFIX + run_id) != secret
+        and (job := registry.get(run_id)) is not None
+        and job.active
+    ]
+    if cookies:
+        script = "".join(f"document.cookie = {json.dumps(c)};" for c in cookies)
+        st.sidebar.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
 
 def controls(job: Job) -> bool:
@@ -48,24 +83,22 @@ def remember_job(job: Job) -> bool:
     st.session_state[JOB_KEY] = job.run_id
     if owned:
         st.session_state.setdefault(SECRETS_KEY, {})[job.run_id] = job.secret
-    put_job_in_url(job, owned)
+    put_job_in_url(job)
     return owned
 
 
-def put_job_in_url(job: Job, owned: bool) -> None:
-    """Name the job in the URL, with its secret when this tab controls it (writes only changes)."""
-    wanted = {JOB_KEY: job.run_id, **({SECRET_PARAM: job.secret} if owned else {})}
-    for key, value in wanted.items():
-        if st.query_params.get(key) != value:
-            st.query_params[key] = value
-    if not owned and SECRET_PARAM in st.query_params:
-        del st.query_params[SECRET_PARAM]  # a wrong key is no use to anyone
+def put_job_in_url(job: Job) -> None:
+    """Name the job in the URL (writes only a change); take out a secret an old link held."""
+    if st.query_params.get(JOB_KEY) != job.run_id:
+        st.query_params[JOB_KEY] = job.run_id
+    if SECRET_PARAM in st.query_params:
+        del st.query_params[SECRET_PARAM]
 
 
 def keep_job_in_url() -> None:
-    """On every page: while the job this tab follows runs, keep it (and its secret) in the URL,
-    so that a refresh on any page reattaches to it (page changes start from a bare URL); a tab
-    opened on such a link, on any page, follows the job and takes control if the secret is in it."""
+    """On every page: while the job this tab follows runs, keep it in the URL, so that a refresh
+    on any page reattaches to it (page changes start from a bare URL); a tab opened on such a
+    link, on any page, follows the job, and takes control where this browser holds its secret."""
     run_id = wanted_run_id()
     job = state.registry().get(run_id) if run_id else None
     if job is not None and job.active:
