@@ -118,11 +118,11 @@ def test_a_race_whose_third_run_is_refused_queues_none(monkeypatch, tmp_path):
     calls = []
     real = timebudget.check_time
 
-    def third_refused(spec, config, runs_dir=None):
+    def third_refused(spec, config, runs_dir=None, estimate=None):
         calls.append(config.seed)
         if len(calls) == 3:
             raise ValueError("epochs: this run would train for too long")
-        return real(spec, config, runs_dir)
+        return real(spec, config, runs_dir, estimate)
 
     monkeypatch.setattr(timebudget, "check_time", third_refused)
     runs = [

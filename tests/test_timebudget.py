@@ -92,3 +92,20 @@ def test_augmentation_is_part_of_the_estimate():
     assert added > samples * timebudget.ELASTIC_SECONDS > 50
     plain.augment.enabled, plain.augment.elastic = True, False
     assert timebudget.augment_seconds(plain) < timebudget.augment_seconds(config)
+
+
+def test_one_preflight_answers_the_page_and_the_job_alike(tmp_path):
+    # the Train page shows what preflight says; Job.create refuses on the same words
+    from core.spec.config import TrainConfig
+    from core.spec.models import ModelSpec
+    from core.train.job import Job
+    from core.train.preflight import preflight
+
+    good = preflight(ModelSpec(), TrainConfig(epochs=1, train_fraction=0.05), "ok", tmp_path)
+    assert good.ok and good.estimate > 0
+    long_name = "x" * 300
+    bad = preflight(ModelSpec(), TrainConfig(epochs=1), long_name, tmp_path)
+    assert not bad.ok and bad.estimate is None and "name" in bad.problem
+    with pytest.raises(ValueError) as refused:
+        Job.create(ModelSpec(), TrainConfig(epochs=1), long_name, runs_dir=tmp_path)
+    assert str(refused.value) == bad.problem

@@ -6,10 +6,10 @@ import copy
 
 import streamlit as st
 
-from core.runs.schema import MAX_NAME_CHARS, check_run_name
+from core.runs.schema import MAX_NAME_CHARS
 from core.spec import models
 from core.train import timebudget
-from core.train.checks import check_trainable
+from core.train.preflight import preflight
 from ui.shared import build_state, lesson, mydigits_views, race_panel, session, share, state
 from ui.train import train_panel
 from ui.train.train_settings import (
@@ -66,15 +66,8 @@ with settings_column:
         f"Network on the Build page, digits on the Data page, device ({config.device}) "
         "in the sidebar."
     )
-    estimate = None
-    try:
-        check_run_name(name.strip())
-        check_trainable(spec, config)
-        estimate = timebudget.estimate_seconds(spec, config, state.runs_dir())
-        timebudget.check_time(spec, config, state.runs_dir())
-        problem = None
-    except ValueError as exc:
-        problem = str(exc)
+    checked = preflight(spec, config, name.strip(), state.runs_dir())
+    estimate, problem = checked.estimate, checked.problem
     if not lesson.active():  # a race varies settings, which a lesson may have fixed
         race_panel.race_controls(
             spec, config, name.strip() or build_state.run_name(), problem, estimate

@@ -25,13 +25,12 @@ from core.events import (
     Step,
     StepColumns,
 )
-from core.runs.schema import check_run_name
 from core.runs.store import load_run, new_run_id, resolve_runs_dir
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.train import timebudget
 from core.train.callbacks import checkpoint_seconds
-from core.train.checks import check_trainable
+from core.train.preflight import preflight
 from core.train.run import JobRequest, run_job
 from core.train.steering import ChangeSettings, OneBatch, check_settings
 from core.train.trainer import TrainControl
@@ -82,10 +81,10 @@ class Job:
         variant: str | None = None,
     ) -> Job:
         """Check the settings (the one check before training) and return a new, unstarted job."""
-        check_run_name(name)  # a name the summary cannot hold would be found only at the end
-        check_trainable(spec, config)  # also refuses a batch or a network that cannot fit
         runs_dir = str(resolve_runs_dir(runs_dir))
-        timebudget.check_time(spec, config, runs_dir)  # and a run that would take hours
+        checked = preflight(spec, config, name, runs_dir)
+        if not checked.ok:
+            raise ValueError(checked.problem)
         request = JobRequest(
             run_id=new_run_id(name),
             name=name,

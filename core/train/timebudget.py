@@ -187,13 +187,18 @@ def duration_text(seconds: float) -> str:
 
 
 def check_time(
-    spec: ModelSpec, config: TrainConfig, runs_dir: str | os.PathLike | None = None
+    spec: ModelSpec,
+    config: TrainConfig,
+    runs_dir: str | os.PathLike | None = None,
+    estimate: float | None = None,
 ) -> None:
-    """Raise ValueError when the run's estimate is above the time limit, saying what to change."""
+    """Raise ValueError when the run's estimate (made here unless given) is above the time
+    limit, saying what to change."""
     limit = limit_seconds()
     if limit is None:
         return
-    estimate = estimate_seconds(spec, config, runs_dir)
+    if estimate is None:
+        estimate = estimate_seconds(spec, config, runs_dir)
     if estimate > limit:
         raise ValueError(
             f"epochs: this run would train for about {duration_text(estimate)} on this "
