@@ -25,133 +25,73 @@ def _with(options: list, value) -> list:
     return options if value in options else sorted([*options, value])
 
 
+def _setting(config: TrainConfig, field: str, widget: str, label: str, where=None, **options):
+    """Draw one setting's widget and write its value into config: nothing where the lesson
+    hides the setting, greyed out with the lesson's note where it fixes it."""
+    if lesson.hidden(field):
+        return
+    draw = getattr(where or st, widget)
+    value = draw(label, key=widget_key(field), disabled=lesson.locked(field), **options)
+    setattr(config, field, value)
+    lesson.note(field, where=where)
+
+
+def _number(config: TrainConfig, field: str, label: str, where=None, **options) -> None:
+    """Draw a number box for a setting, within its limits (core.spec.config.LIMITS)."""
+    low, high = LIMITS[field]
+    value = getattr(config, field)
+    value = float(value) if isinstance(low, float) or isinstance(value, float) else value
+    _setting(config, field, "number_input", label, where, min_value=low, max_value=high,
+             value=value, **options)  # fmt: skip
+
+
+def _choice(config: TrainConfig, field: str, label: str, choices, where=None, **options) -> None:
+    """Draw a select box for a setting, showing its current value."""
+    _setting(config, field, "selectbox", label, where, options=choices,
+             index=list(choices).index(getattr(config, field)), **options)  # fmt: skip
+
+
+def _slider(config: TrainConfig, field: str, label: str, values, where=None, **options) -> None:
+    """Draw a select slider over log-spaced values, the current one always among them."""
+    value = getattr(config, field)
+    _setting(config, field, "select_slider", label, where, options=_with(values, value),
+             value=value, format_func=lambda v: f"{v:g}", **options)  # fmt: skip
+
+
 def optimizer_settings(config: TrainConfig) -> None:
     """Draw engine, optimizer, learning rate (log steps), momentum, weight decay, schedule."""
-    if not lesson.hidden("engine"):
-        config.engine = st.selectbox(
-            "Engine",
-            ENGINES,
-            index=ENGINES.index(config.engine),
-            key=widget_key("engine"),
+    _choice(config, "engine", "Engine", ENGINES,
             help="scratch: forward and backward written by hand, no autograd — "
-            "dense networks and SGD only",
-            disabled=lesson.locked("engine"),
-        )
-        lesson.note("engine")
+            "dense networks and SGD only")  # fmt: skip
     left, right = st.columns(2)
-    if not lesson.hidden("optimizer"):
-        config.optimizer = left.selectbox(
-            "Optimizer",
-            OPTIMIZERS,
-            index=OPTIMIZERS.index(config.optimizer),
-            key=widget_key("optimizer"),
-            disabled=lesson.locked("optimizer"),
-        )
-        lesson.note("optimizer", where=left)
-    if not lesson.hidden("lr"):
-        config.lr = right.select_slider(
-            "Learning rate",
-            _with(LEARNING_RATES, config.lr),
-            value=config.lr,
-            format_func=lambda v: f"{v:g}",
-            key=widget_key("lr"),
-            help="Log-spaced steps: 1, 2, 3, 5 per decade.",
-            disabled=lesson.locked("lr"),
-        )
-        lesson.note("lr", where=right)
+    _choice(config, "optimizer", "Optimizer", OPTIMIZERS, left)
+    _slider(config, "lr", "Learning rate", LEARNING_RATES, right,
+            help="Log-spaced steps: 1, 2, 3, 5 per decade.")  # fmt: skip
     left, right = st.columns(2)
-    if not lesson.hidden("weight_decay"):
-        config.weight_decay = left.select_slider(
-            "Weight decay",
-            _with(WEIGHT_DECAYS, config.weight_decay),
-            value=config.weight_decay,
-            format_func=lambda v: f"{v:g}",
-            key=widget_key("weight_decay"),
-            disabled=lesson.locked("weight_decay"),
-        )
-        lesson.note("weight_decay", where=left)
-    if not lesson.hidden("schedule"):
-        config.schedule = right.selectbox(
-            "Schedule",
-            SCHEDULES,
-            index=SCHEDULES.index(config.schedule),
-            key=widget_key("schedule"),
+    _slider(config, "weight_decay", "Weight decay", WEIGHT_DECAYS, left)
+    _choice(config, "schedule", "Schedule", SCHEDULES, right,
             help="How the learning rate changes: "
-            + "; ".join(f"**{name}**: {text}" for name, text in SCHEDULE_HELP.items()),
-            disabled=lesson.locked("schedule"),
-        )
-        lesson.note("schedule", where=right)
-    if config.optimizer in ("sgd", "rmsprop") and not lesson.hidden("momentum"):
-        config.momentum = st.number_input(
-            "Momentum",
-            min_value=LIMITS["momentum"][0],
-            max_value=LIMITS["momentum"][1],
-            value=float(config.momentum),
-            step=0.1,
-            key=widget_key("momentum"),
-            disabled=lesson.locked("momentum"),
-        )
-        lesson.note("momentum")
+            + "; ".join(f"**{name}**: {text}" for name, text in SCHEDULE_HELP.items()))  # fmt: skip
+    if config.optimizer in ("sgd", "rmsprop"):
+        _number(config, "momentum", "Momentum", step=0.1)
     if config.optimizer in ("adam", "adamw"):
         left, right = st.columns(2)
-        if not lesson.hidden("beta1"):
-            config.beta1 = left.number_input(
-                "β₁ (mean decay)",
-                min_value=LIMITS["beta1"][0],
-                max_value=LIMITS["beta1"][1],
-                value=float(config.beta1),
-                step=0.05,
-                key=widget_key("beta1"),
-                help="How slowly the running mean of the gradient forgets; 0.9 is PyTorch's default.",
-                disabled=lesson.locked("beta1"),
-            )
-            lesson.note("beta1", where=left)
-        if not lesson.hidden("beta2"):
-            config.beta2 = right.number_input(
-                "β₂ (square decay)",
-                min_value=LIMITS["beta2"][0],
-                max_value=LIMITS["beta2"][1],
-                value=float(config.beta2),
-                step=0.001,
-                format="%.4f",
-                key=widget_key("beta2"),
-                help="How slowly the running mean of the squared gradient forgets; 0.999 is the default.",
-                disabled=lesson.locked("beta2"),
-            )
-            lesson.note("beta2", where=right)
-    if config.schedule == "onecycle" and not lesson.hidden("cycle_momentum"):
-        config.cycle_momentum = st.checkbox(
-            "Cycle momentum with the rate",
-            value=config.cycle_momentum,
-            key=widget_key("cycle_momentum"),
-            help="PyTorch's one-cycle default: momentum (Adam's β₁) goes 0.95 → 0.85 → 0.95 "
-            "as the rate rises and falls, overriding the value set above. Off: it stays put.",
-            disabled=lesson.locked("cycle_momentum"),
-        )
-        lesson.note("cycle_momentum")
+        _number(config, "beta1", "β₁ (mean decay)", left, step=0.05,
+                help="How slowly the running mean of the gradient forgets; 0.9 is PyTorch's "
+                "default.")  # fmt: skip
+        _number(config, "beta2", "β₂ (square decay)", right, step=0.001, format="%.4f",
+                help="How slowly the running mean of the squared gradient forgets; 0.999 is "
+                "the default.")  # fmt: skip
+    if config.schedule == "onecycle":
+        _setting(config, "cycle_momentum", "checkbox", "Cycle momentum with the rate",
+                 value=config.cycle_momentum,
+                 help="PyTorch's one-cycle default: momentum (Adam's β₁) goes 0.95 → 0.85 → "
+                 "0.95 as the rate rises and falls, overriding the value set above. Off: it "
+                 "stays put.")  # fmt: skip
     if config.schedule == "step":
         left, right = st.columns(2)
-        if not lesson.hidden("step_epochs"):
-            config.step_epochs = left.number_input(
-                "Every (epochs)",
-                min_value=LIMITS["step_epochs"][0],
-                max_value=LIMITS["step_epochs"][1],
-                value=config.step_epochs,
-                key=widget_key("step_epochs"),
-                disabled=lesson.locked("step_epochs"),
-            )
-            lesson.note("step_epochs", where=left)
-        if not lesson.hidden("step_gamma"):
-            config.step_gamma = right.number_input(
-                "Gamma",
-                min_value=LIMITS["step_gamma"][0],
-                max_value=LIMITS["step_gamma"][1],
-                value=float(config.step_gamma),
-                step=0.05,
-                key=widget_key("step_gamma"),
-                disabled=lesson.locked("step_gamma"),
-            )
-            lesson.note("step_gamma", where=right)
+        _number(config, "step_epochs", "Every (epochs)", left)
+        _number(config, "step_gamma", "Gamma", right, step=0.05)
 
 
 def loop_settings(config: TrainConfig) -> None:
