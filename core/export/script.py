@@ -9,6 +9,7 @@ whole training set (no validation split) and reads images through torchvision's 
 from __future__ import annotations
 
 import math
+from string import Template
 
 from core.data.augment import AugmentConfig
 from core.data.datasets import get_dataset
@@ -384,6 +385,101 @@ def test(model, device, test_loader):
 """
 
 
+MAIN_TEMPLATE = """
+
+def main():
+    parser = argparse.ArgumentParser(description="Digit Lab export: MNIST")
+    parser.add_argument("--batch-size", type=int, default=$batch_default$batch_help)
+$length_args    parser.add_argument("--lr", type=float, default=$lr)
+    parser.add_argument("--seed", type=int, default=$seed)
+    parser.add_argument("--data", default="./data", help="MNIST folder (downloaded if missing)")
+    parser.add_argument("--limit", type=int, default=$limit, help="train on the first N images only")
+    parser.add_argument("--log-interval", type=int, default=$log_default)
+    parser.add_argument("--save-model", action="store_true")
+    args = parser.parse_args()
+
+    if torch.cuda.is_available():
+        device = torch.device("cuda")
+    elif torch.backends.mps.is_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    torch.manual_seed(args.seed)
+
+$transforms    train_set = load_mnist(args.data, True, $train_transform, args.limit)
+    test_set = load_mnist(args.data, False, test_transform)
+    test_loader = torch.utils.data.DataLoader(test_set, batch_size=1000)
+$loader
+    model = Net().to(device)
+    optimizer = $optimizer
+$training
+    if args.save_model:
+        torch.save(model.state_dict(), "mnist_net.pt")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+WHOLE_SET_LOADER = """\
+    batch_size = args.batch_size or len(train_set)
+    if batch_size == len(train_set):
+        # one batch, the whole set: load it once and keep it on the device
+        whole = torch.utils.data.DataLoader(train_set, batch_size=batch_size)
+        train_loader = [tuple(t.to(device) for t in next(iter(whole)))]
+    else:
+        train_loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=True)
+"""
+
+
+def _length_args(config: TrainConfig, by_steps: bool) -> str:
+    if not by_steps:
+        return f'    parser.add_argument("--epochs", type=int, default={config.epochs})\n'
+    # --epochs is accepted too, as a number of passes over the training set
+    return (
+        f'    parser.add_argument("--iterations", type=int, default={config.iterations}, '
+        'help="optimizer steps")\n'
+        '    parser.add_argument("--epochs", type=int, help="passes instead of --iterations")\n'
+    )
+
+
+def _loader_source(config: TrainConfig) -> str:
+    if config.full_batch and not config.augment.enabled:
+        return WHOLE_SET_LOADER
+    first = "    batch_size = args.batch_size or len(train_set)\n" if config.full_batch else ""
+    size = "batch_size" if config.full_batch else "args.batch_size"
+    loader = (
+        f"train_loader = torch.utils.data.DataLoader(train_set, batch_size={size}, shuffle=True)"
+    )
+    return f"{first}    {loader}\n"
+
+
+def _training_source(by_steps: bool, schedule: str | None) -> str:
+    lines = []
+    if by_steps or schedule:
+        lines.append("steps_per_epoch = len(train_loader)")
+    if by_steps:
+        lines.append(
+            "total_steps = args.epochs * steps_per_epoch if args.epochs else args.iterations"
+        )
+    elif schedule and "total_steps" in schedule:
+        lines.append("total_steps = args.epochs * steps_per_epoch")
+    if schedule:
+        lines.append(f"scheduler = {schedule}")
+    scheduler = ", scheduler" if schedule else ""
+    if by_steps:
+        call = f"train(model, device, train_loader, optimizer{scheduler}, total_steps, args.log_interval)"
+        lines += [call, "test(model, device, test_loader)"]
+    else:
+        call = f"train(model, device, train_loader, optimizer{scheduler}, epoch, args.log_interval)"
+        lines += [
+            "for epoch in range(1, args.epochs + 1):",
+            f"    {call}",
+            "    test(model, device, test_loader)",
+        ]
+    return "".join(f"    {line}\n" for line in lines)
+
+
 def _main_source(
     config: TrainConfig,
     by_steps: bool,
@@ -392,91 +488,17 @@ def _main_source(
     augmenting: bool,
     limit: int | None,
 ) -> str:
-    length_arg = (
-        f'    parser.add_argument("--iterations", type=int, default={config.iterations}, '
-        'help="optimizer steps")\n'
-        if by_steps
-        else f'    parser.add_argument("--epochs", type=int, default={config.epochs})\n'
+    return Template(MAIN_TEMPLATE).substitute(
+        batch_default="None" if config.full_batch else str(config.batch_size),
+        batch_help=', help="default: the whole set"' if config.full_batch else "",
+        length_args=_length_args(config, by_steps),
+        lr=repr(config.lr),
+        seed=config.seed,
+        limit=limit,
+        log_default=max(1, config.iterations // 20) if by_steps else 100,
+        transforms="".join(f"    {line}\n" for line in transform_lines),
+        train_transform="train_transform" if augmenting else "test_transform",
+        loader=_loader_source(config),
+        optimizer=_optimizer_source(config),
+        training=_training_source(by_steps, schedule),
     )
-    if by_steps:
-        # --epochs is accepted too, as a number of passes over the training set
-        length_arg += (
-            '    parser.add_argument("--epochs", type=int, help="passes instead of --iterations")\n'
-        )
-    log_default = max(1, config.iterations // 20) if by_steps else 100
-    batch_help = ', help="default: the whole set"' if config.full_batch else ""
-    batch_default = "None" if config.full_batch else str(config.batch_size)
-    header = (
-        "\n\ndef main():\n"
-        '    parser = argparse.ArgumentParser(description="Digit Lab export: MNIST")\n'
-        f'    parser.add_argument("--batch-size", type=int, default={batch_default}{batch_help})\n'
-        f"{length_arg}"
-        f'    parser.add_argument("--lr", type=float, default={config.lr!r})\n'
-        f'    parser.add_argument("--seed", type=int, default={config.seed})\n'
-        '    parser.add_argument("--data", default="./data", help="MNIST folder (downloaded if missing)")\n'
-        f'    parser.add_argument("--limit", type=int, default={limit}, help="train on the first N images only")\n'
-        f'    parser.add_argument("--log-interval", type=int, default={log_default})\n'
-        '    parser.add_argument("--save-model", action="store_true")\n'
-        "    args = parser.parse_args()\n\n"
-        "    if torch.cuda.is_available():\n"
-        '        device = torch.device("cuda")\n'
-        "    elif torch.backends.mps.is_available():\n"
-        '        device = torch.device("mps")\n'
-        "    else:\n"
-        '        device = torch.device("cpu")\n'
-        "    torch.manual_seed(args.seed)\n\n"
-    )
-    header += "".join(f"    {line}\n" for line in transform_lines)
-    train_transform = "train_transform" if augmenting else "test_transform"
-    header += (
-        f"    train_set = load_mnist(args.data, True, {train_transform}, args.limit)\n"
-        "    test_set = load_mnist(args.data, False, test_transform)\n"
-        "    test_loader = torch.utils.data.DataLoader(test_set, batch_size=1000)\n"
-    )
-    if config.full_batch:
-        header += "    batch_size = args.batch_size or len(train_set)\n"
-    if config.full_batch and not config.augment.enabled:
-        loader = (
-            "    if batch_size == len(train_set):\n"
-            "        # one batch, the whole set: load it once and keep it on the device\n"
-            "        whole = torch.utils.data.DataLoader(train_set, batch_size=batch_size)\n"
-            "        train_loader = [tuple(t.to(device) for t in next(iter(whole)))]\n"
-            "    else:\n"
-            "        train_loader = torch.utils.data.DataLoader(train_set, batch_size=batch_size, shuffle=True)\n"
-        )
-    else:
-        size = "batch_size" if config.full_batch else "args.batch_size"
-        loader = f"    train_loader = torch.utils.data.DataLoader(train_set, batch_size={size}, shuffle=True)\n"
-    body = loader + "\n    model = Net().to(device)\n"
-    body += f"    optimizer = {_optimizer_source(config)}\n"
-    if by_steps or schedule:
-        body += "    steps_per_epoch = len(train_loader)\n"
-    if by_steps:
-        body += (
-            "    total_steps = args.epochs * steps_per_epoch if args.epochs else args.iterations\n"
-        )
-    elif schedule and "total_steps" in schedule:
-        body += "    total_steps = args.epochs * steps_per_epoch\n"
-    scheduler_arg = ""
-    if schedule:
-        body += f"    scheduler = {schedule}\n"
-        scheduler_arg = ", scheduler"
-    if by_steps:
-        body += (
-            f"    train(model, device, train_loader, optimizer{scheduler_arg}, total_steps, args.log_interval)\n"
-            "    test(model, device, test_loader)\n"
-        )
-    else:
-        body += (
-            "    for epoch in range(1, args.epochs + 1):\n"
-            f"        train(model, device, train_loader, optimizer{scheduler_arg}, epoch, args.log_interval)\n"
-            "        test(model, device, test_loader)\n"
-        )
-    body += (
-        "\n    if args.save_model:\n"
-        '        torch.save(model.state_dict(), "mnist_net.pt")\n'
-        "\n\n"
-        'if __name__ == "__main__":\n'
-        "    main()\n"
-    )
-    return header + body
