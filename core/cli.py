@@ -293,7 +293,7 @@ def _score_or_tune(args, digit_set) -> int:
 
 def cmd_bench(args) -> int:
     if args.pages:
-        # the page bench speaks Streamlit's protocol, so it lives in ui/: core imports no Streamlit
+        # its own process: it takes its own options (--sessions, --seconds, ...)
         command = [sys.executable, "-m", "core.bench.pages", *args.pages_args]
         if args.data:
             command += ["--data", args.data]
@@ -376,6 +376,7 @@ BENCH_SWITCHES = (
         "--executors",
         "the local worker processes against Ray: job start times, and a race of 4 seeds",
     ),
+    ("--browser", "where Chromium's time goes while the Train page is watched, part by part"),
     (
         "--pages",
         "server CPU per page view, and 30 sessions at once (its options: python -m core.bench.pages -h)",
@@ -397,7 +398,7 @@ def _add_bench(sub) -> None:
     bench.add_argument(
         "--preset",
         choices=list(PRESETS),
-        help="--app, --executors, --overhead: the preset (seed-mlp-128; --overhead: all)",
+        help="--app, --browser, --executors, --overhead: the preset (seed-mlp-128; --overhead: all)",
     )
     bench.add_argument(
         "--repeat", type=int, help="--app, --step: rounds (3); --overhead: rounds (1)"

@@ -283,6 +283,10 @@ def run_bench(args) -> int:
         from core.bench.app import run_app_bench
 
         return run_app_bench(args)
+    if getattr(args, "browser", False):
+        from core.bench.browser import run_browser_bench
+
+        return run_browser_bench(args)
     if getattr(args, "step", False):
         return run_step_bench(args)
     if getattr(args, "overhead", False):
