@@ -140,9 +140,35 @@ def _controls(job: Job) -> None:
     info.caption(f"**{name}** on {device or '…'} · {job.state}")
 
 
-@st.fragment(run_every=0.5)
 def live_panel(run_id: str) -> None:
-    """Follow a queued or running job; when it ends, rerun the page to show the results."""
+    """Follow a queued or running job: its controls, drawn when the page runs (they change
+    only with the job's state), then its progress and curves, polled twice a second."""
+    job = state.registry().get(run_id)
+    if job is None:
+        return
+    if job.active and job.state != "queued":
+        # outside the polled part: redrawn twice a second, these widgets cost the browser
+        # more than the curves (python -m core bench --browser), and a click on one of them
+        # landed on an element the next poll replaced
+        _controls(job)
+        if controls(job):
+            steer_panel.steering_box(job, _if_in_control)
+        st.segmented_control(
+            "Show",
+            VIEWS,
+            default=VIEWS[0],
+            key=VIEW_KEY,
+            label_visibility="collapsed",
+            help="Inside the network: the first layer's weights, the last hidden layer's "
+            "features in 2-D and each layer's gradient norm, as they change.",
+        )
+    _live_updates(run_id, job.state)
+
+
+@st.fragment(run_every=0.5)
+def _live_updates(run_id: str, drawn_state: str) -> None:
+    """Poll the job; when it ends, or its state no longer matches the controls drawn above,
+    rerun the page (which then shows the results, or the right buttons)."""
     job = state.registry().get(run_id)
     if job is None:
         return
@@ -151,6 +177,8 @@ def live_panel(run_id: str) -> None:
     if not job.active:
         adopt_finished(job)
         st.rerun()  # the full run draws the results and stops polling
+    if job.state != drawn_state:
+        st.rerun()  # running → paused from elsewhere, queued → running: new controls
     if job.state == "queued":
         position = state.registry().queue_position(job)
         st.info(
@@ -172,24 +200,10 @@ def live_panel(run_id: str) -> None:
         text = "Starting: the training process is loading the digits…"
     else:
         text = progress_text(progress, job.steps(-20), plan.batch_size)
-    # the same elements in the same order on every rerun, starting or not: a click on one
-    # of them must not land on an element that the next rerun replaces
     st.progress(min(progress["fraction"], 1.0), text=text)
-    _controls(job)
-    if controls(job):
-        steer_panel.steering_box(job, _if_in_control)
     if plan is not None and plan.notice:
         st.warning(plan.notice, icon=":material/memory:")
-    view = st.segmented_control(
-        "Show",
-        VIEWS,
-        default=VIEWS[0],
-        key=VIEW_KEY,
-        label_visibility="collapsed",
-        help="Inside the network: the first layer's weights, the last hidden layer's features "
-        "in 2-D and each layer's gradient norm, as they change.",
-    )
-    if view == VIEWS[1]:
+    if st.session_state.get(VIEW_KEY, VIEWS[0]) == VIEWS[1]:
         inside_views.live_inside(job, key="live-inside")
     else:
         # the digit last drawn on the Draw page, scored with the weights of the moment
