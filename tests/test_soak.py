@@ -124,6 +124,23 @@ def slope(values: list[float]) -> float:
     return statistics.linear_regression(range(len(values)), values).slope
 
 
+def without_one_step(values: list[float]) -> list[float]:
+    """Return values with their largest rise from one cycle to the next taken out.
+
+    Theil-Sen is robust to a step only while few points lie after it: in one CI run
+    (2026-12-05) the allocator took a new arena at cycle 39 of 44 (RSS flat at 1,454-1,455 MB,
+    then +33 MB, then flat), a third of the pairs spanned it, and their median read 1.29 MB a
+    cycle, while the live tensors (-0.35 MB) and the tracked objects (-0.1 a cycle) stayed
+    flat. A step happens once, bounded whatever the number of cycles; a leak rises at every
+    cycle, so taking out one rise leaves it plain (and a leak in steps keeps its other steps).
+    """
+    rises = [b - a for a, b in zip(values, values[1:], strict=False)]
+    if not rises or max(rises) <= 0:
+        return list(values)
+    at = rises.index(max(rises)) + 1
+    return [*values[:at], *(v - rises[at - 1] for v in values[at:])]
+
+
 def robust_slope(values: list[float]) -> float:
     """Return the Theil-Sen slope: the median of the slopes between every two positions.
 
@@ -200,6 +217,7 @@ def test_memory_levels_off_over_repeated_start_stop_navigate_draw_cycles(data_di
     print(
         f"\nsoak: {CYCLES} cycles in {sum(seconds):.0f} s ({statistics.mean(seconds):.1f} s each); "
         f"over cycles {WARM_UP + 1}-{CYCLES}: RSS {robust_slope(rss[later]):+.2f} MB/cycle "
+        f"({robust_slope(without_one_step(rss[later])):+.2f} without its largest step) "
         f"(Theil-Sen; least squares {slope(rss[later]):+.2f}), "
         f"live tensors {growth(tensors[later]):+.2f} MB, "
         f"tracked objects {slope(objects[later]):+.1f}/cycle; "
@@ -208,8 +226,20 @@ def test_memory_levels_off_over_repeated_start_stop_navigate_draw_cycles(data_di
         f"live tensors (MB): {' '.join(f'{value:.1f}' for value in tensors)}\n"
         f"tracked objects: {' '.join(str(count) for count in objects)}"
     )
-    assert robust_slope(rss[later]) < (
+    assert robust_slope(without_one_step(rss[later])) < (
         RSS_SLOPE_LIMIT_MB if steady else RSS_SLOPE_LIMIT_OTHER_ALLOCATOR_MB
     )
     assert growth(tensors[later]) < TENSOR_GROWTH_LIMIT_MB
     assert slope(objects[later]) < OBJECT_SLOPE_LIMIT
+
+
+def test_one_allocator_step_is_not_a_leak_but_a_steady_rise_is():
+    # the failing CI run's later RSS (MB): flat, one +33 MB arena, flat
+    stepped = [1448, 1448, 1451, 1452, 1454, 1454, 1454, 1454, 1454, 1453, 1455, 1455, 1455,
+               1455, 1488, 1487, 1488, 1488, 1489, 1490]  # fmt: skip
+    assert robust_slope(stepped) > RSS_SLOPE_LIMIT_MB  # what failed it
+    assert robust_slope(without_one_step(stepped)) < RSS_SLOPE_LIMIT_MB
+    leak = [1448 + 1.5 * i + (i % 3) for i in range(20)]  # 1.5 MB a cycle, with noise
+    assert robust_slope(without_one_step(leak)) > RSS_SLOPE_LIMIT_MB
+    stairs = [1448 + 6 * (i // 4) for i in range(20)]  # 1.5 MB a cycle, in steps of 6 MB
+    assert robust_slope(without_one_step(stairs)) > RSS_SLOPE_LIMIT_MB
