@@ -184,8 +184,10 @@ def metrics_bytes(metrics: dict) -> bytes:
     """
     parts = []
     for part, columns in metrics.items():
-        lines = [f"{json.dumps(key)}:{_column_json(values, STEP_PRECISION.get(key) if part == 'steps' else None)}"
-                 for key, values in columns.items()]
+        lines = []
+        for key, values in columns.items():
+            precision = STEP_PRECISION.get(key) if part == "steps" else None
+            lines.append(f"{json.dumps(key)}:{_column_json(values, precision)}")
         parts.append(f"{json.dumps(part)}:{{\n" + ",\n".join(lines) + "}")
     return ("{\n" + ",\n".join(parts) + "}\n").encode()
 
@@ -199,7 +201,8 @@ def _column_json(values: list, precision: str | None) -> str:
     if precision is None:
         return json.dumps(values, allow_nan=True, separators=(",", ":"))
     if precision == "float32" and values and isinstance(values[0], list | type(None)):
-        return "[" + ",".join("null" if v is None else _column_json(v, precision) for v in values) + "]"
+        rows = ("null" if v is None else _column_json(v, precision) for v in values)
+        return "[" + ",".join(rows) + "]"  # gradient norms: a list on sampled steps only
     numbers = np.asarray(values, dtype=np.float64)
     if precision == "float32":
         text = numbers.astype(np.float32).astype(str)
