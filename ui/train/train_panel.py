@@ -162,13 +162,13 @@ def live_panel(run_id: str) -> None:
             help="Inside the network: the first layer's weights, the last hidden layer's "
             "features in 2-D and each layer's gradient norm, as they change.",
         )
-    _live_updates(run_id, job.state)
+    _live_updates(run_id, job.state, job.progress()["device"])
 
 
 @st.fragment(run_every=0.5)
-def _live_updates(run_id: str, drawn_state: str) -> None:
-    """Poll the job; when it ends, or its state no longer matches the controls drawn above,
-    rerun the page (which then shows the results, or the right buttons)."""
+def _live_updates(run_id: str, drawn_state: str, drawn_device: str | None) -> None:
+    """Poll the job; when it ends, or the controls drawn above no longer match its state or
+    its device (known once it starts), rerun the page (results, or the right buttons)."""
     job = state.registry().get(run_id)
     if job is None:
         return
@@ -177,8 +177,8 @@ def _live_updates(run_id: str, drawn_state: str) -> None:
     if not job.active:
         adopt_finished(job)
         st.rerun()  # the full run draws the results and stops polling
-    if job.state != drawn_state:
-        st.rerun()  # running → paused from elsewhere, queued → running: new controls
+    if job.state != drawn_state or job.progress()["device"] != drawn_device:
+        st.rerun()  # running → paused from elsewhere, queued → running, the device now known
     if job.state == "queued":
         position = state.registry().queue_position(job)
         st.info(

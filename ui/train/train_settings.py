@@ -110,60 +110,34 @@ def loop_settings(config: TrainConfig) -> None:
         config.full_batch = batch == FULL_BATCH
         if not config.full_batch:
             config.batch_size = batch
-    if not lesson.hidden("epochs"):
-        config.epochs = right.number_input(
-            "Epochs",
-            min_value=LIMITS["epochs"][0],
-            max_value=LIMITS["epochs"][1],
-            value=config.epochs,
-            key=widget_key("epochs"),
-            disabled=lesson.locked("epochs"),
-        )
-        lesson.note("epochs", where=right)
+    _number(config, "epochs", "Epochs", right)
     left, right = st.columns(2)
-    if not lesson.hidden("loss"):
-        config.loss = left.selectbox(
-            "Loss",
-            LOSSES,
-            index=LOSSES.index(config.loss),
-            key=widget_key("loss"),
-            disabled=lesson.locked("loss"),
-        )
-        lesson.note("loss", where=left)
-    if not lesson.hidden("seed"):
-        config.seed = right.number_input(
-            "Seed",
-            min_value=LIMITS["seed"][0],
-            max_value=LIMITS["seed"][1],
-            value=config.seed,
-            key=widget_key("seed"),
-            disabled=lesson.locked("seed"),
-        )
-        lesson.note("seed", where=right)
+    _choice(config, "loss", "Loss", LOSSES, left)
+    _number(config, "seed", "Seed", right)
     left, right = st.columns(2)
-    if not lesson.hidden("train_fraction"):
-        config.train_fraction = left.select_slider(
-            "Training data used",
-            _with(TRAIN_FRACTIONS, config.train_fraction),
-            value=config.train_fraction,
-            format_func=lambda f: f"{f:.0%}",
-            key=widget_key("train_fraction"),
-            help="A fraction of the training set, for quick experiments.",
-            disabled=lesson.locked("train_fraction"),
-        )
-        lesson.note("train_fraction", where=left)
-    if not lesson.hidden("iterations"):
-        config.iterations = right.number_input(
-            "Stop after steps",
-            min_value=LIMITS["iterations"][0],
-            max_value=LIMITS["iterations"][1],
-            value=config.iterations,
-            step=100,
-            key=widget_key("iterations"),
-            help="0: train for the epochs above; otherwise exactly this many steps.",
-            disabled=lesson.locked("iterations"),
-        )
-        lesson.note("iterations", where=right)
+    _setting(config, "train_fraction", "select_slider", "Training data used", left,
+             options=_with(TRAIN_FRACTIONS, config.train_fraction), value=config.train_fraction,
+             format_func=lambda f: f"{f:.0%}",
+             help="A fraction of the training set, for quick experiments.")  # fmt: skip
+    _number(config, "iterations", "Stop after steps", right, step=100,
+            help="0: train for the epochs above; otherwise exactly this many steps.")  # fmt: skip
+
+
+# the augmentation's widgets in the order they are drawn, two to a row: (field, label, step,
+# help); "elastic" is a checkbox
+AUGMENT_SLIDERS = (
+    ("rotation", "Rotation (°)", 1.0, None),
+    ("shift", "Shift (of side)", 0.01, None),
+    ("scale", "Scale (±)", 0.01, None),
+    ("shear", "Shear (°)", 1.0, None),
+    ("thickness", "Stroke thickness change", 0.05,
+     "Probability that a digit's strokes get thicker or thinner."),
+    ("elastic", "Elastic warp", None, None),
+    ("bold", "Bold strokes", 0.05,
+     "Probability of a much fatter brush that fills the loops in, as bold drawings do."),
+    ("serif", "Flagged and footed 1s", 0.05,
+     "Probability that a narrow digit gets a flag and/or a foot, as people draw 1s."),
+)  # fmt: skip
 
 
 def augment_settings(config: TrainConfig) -> None:
@@ -183,68 +157,17 @@ def augment_settings(config: TrainConfig) -> None:
     if not augment.enabled:
         return
     left, right = st.columns(2)
-    augment.rotation = left.slider(
-        "Rotation (°)",
-        *AUGMENT_LIMITS["rotation"],
-        float(augment.rotation),
-        1.0,
-        key=widget_key("rotation"),
-        disabled=fixed,
-    )
-    augment.shift = right.slider(
-        "Shift (of side)",
-        *AUGMENT_LIMITS["shift"],
-        float(augment.shift),
-        0.01,
-        key=widget_key("shift"),
-        disabled=fixed,
-    )
-    augment.scale = left.slider(
-        "Scale (±)",
-        *AUGMENT_LIMITS["scale"],
-        float(augment.scale),
-        0.01,
-        key=widget_key("scale"),
-        disabled=fixed,
-    )
-    augment.shear = right.slider(
-        "Shear (°)",
-        *AUGMENT_LIMITS["shear"],
-        float(augment.shear),
-        1.0,
-        key=widget_key("shear"),
-        disabled=fixed,
-    )
-    augment.thickness = left.slider(
-        "Stroke thickness change",
-        *AUGMENT_LIMITS["thickness"],
-        float(augment.thickness),
-        0.05,
-        key=widget_key("thickness"),
-        help="Probability that a digit's strokes get thicker or thinner.",
-        disabled=fixed,
-    )
-    augment.elastic = right.checkbox(
-        "Elastic warp", value=augment.elastic, key=widget_key("elastic"), disabled=fixed
-    )
-    augment.bold = left.slider(
-        "Bold strokes",
-        *AUGMENT_LIMITS["bold"],
-        float(augment.bold),
-        0.05,
-        key=widget_key("bold"),
-        help="Probability of a much fatter brush that fills the loops in, as bold drawings do.",
-        disabled=fixed,
-    )
-    augment.serif = right.slider(
-        "Flagged and footed 1s",
-        *AUGMENT_LIMITS["serif"],
-        float(augment.serif),
-        0.05,
-        key=widget_key("serif"),
-        help="Probability that a narrow digit gets a flag and/or a foot, as people draw 1s.",
-        disabled=fixed,
-    )
+    for i, (field, label, step, text) in enumerate(AUGMENT_SLIDERS):
+        where = (left, right)[i % 2]
+        if field == "elastic":
+            augment.elastic = where.checkbox(
+                label, value=augment.elastic, key=widget_key(field), disabled=fixed
+            )
+            continue
+        low, high = AUGMENT_LIMITS[field]
+        value = where.slider(label, low, high, float(getattr(augment, field)), step,
+                             key=widget_key(field), help=text, disabled=fixed)  # fmt: skip
+        setattr(augment, field, value)
 
 
 def my_digits_settings(config: TrainConfig, set_names: list[str]) -> None:
@@ -265,15 +188,7 @@ def my_digits_settings(config: TrainConfig, set_names: list[str]) -> None:
         disabled=lesson.locked("my_digits"),
     )
     lesson.note("my_digits", where=left)
-    if config.my_digits and not lesson.hidden("my_digits_repeat"):
-        config.my_digits_repeat = right.number_input(
-            "Times each of my digits appears per epoch",
-            min_value=LIMITS["my_digits_repeat"][0],
-            max_value=LIMITS["my_digits_repeat"][1],
-            value=config.my_digits_repeat,
-            key=widget_key("my_digits_repeat"),
-            help="A few dozen digits among 55,000 would hardly count: each is repeated "
-            "(with the augmentation, differently each time).",
-            disabled=lesson.locked("my_digits_repeat"),
-        )
-        lesson.note("my_digits_repeat", where=right)
+    if config.my_digits:
+        _number(config, "my_digits_repeat", "Times each of my digits appears per epoch", right,
+                help="A few dozen digits among 55,000 would hardly count: each is repeated "
+                "(with the augmentation, differently each time).")  # fmt: skip
