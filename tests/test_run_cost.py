@@ -74,6 +74,10 @@ def test_a_full_batch_run_writes_a_handful_of_checkpoints_and_probes_by_the_cloc
     assert not math.isnan(epochs[-1].val_accuracy)
     scored = [e for e in epochs if not math.isnan(e.val_accuracy)]
     assert len(scored) == validated
+    # the training accuracy is counted with the validation; the loss is every step's
+    assert [e for e in epochs if not math.isnan(e.train_accuracy)] == scored
+    assert all(0 <= e.train_accuracy <= 1 for e in scored)
+    assert all(math.isfinite(e.train_loss) for e in epochs)
 
 
 def test_a_ten_times_longer_full_batch_run_takes_about_ten_times_as_long(

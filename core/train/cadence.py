@@ -14,6 +14,11 @@ import time
 # The most of the training time each kind of periodic work may take, in one table: together
 # under the 10% that `python -m core bench --overhead` allows a run beyond its bare steps.
 # (Validation's share paces full-batch runs only; longer epochs are scored at each end.)
+# A full-batch run's validation score at most this often: 10 points a second on its chart,
+# however cheap a score is (a small validation set scores in microseconds, and its share
+# alone would let it run, with its event, at every step)
+VALIDATION_EVERY_SECONDS = 0.1
+
 MAX_SHARE = {
     "validation": 0.03,
     "model snapshot": 0.01,

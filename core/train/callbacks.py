@@ -27,6 +27,7 @@ from core.events import (
 )
 from core.spec.config import env_amount
 from core.train.cadence import MAX_SHARE, Cadence
+from core.train.throughput import Throughput
 from core.train.trainer import Trainer, TrainingDiverged, prepare
 
 # Step events are flushed to listeners in groups: reading a loss forces a device sync.
@@ -75,8 +76,8 @@ class StepLog:
     def on_start(self, trainer: Trainer) -> None:
         # the rate is the run's throughput: the work between steps (validation, probes) counts,
         # so that the seconds left that the pages derive from it come true
-        self.last_time, self.last_step = time.perf_counter(), trainer.step
-        self.last_paused = trainer.paused_seconds
+        self.last_time = time.perf_counter()
+        self.throughput = Throughput(self.last_time, trainer.step, trainer.paused_seconds)
 
     def on_batch_end(self, trainer: Trainer) -> None:
         every = trainer.grad_every
@@ -84,6 +85,7 @@ class StepLog:
         norms = trainer.engine.grad_norms() if sampled else None
         self.pending.append((trainer.step, trainer.epoch, trainer.lr, trainer.loss, norms))
         now = time.perf_counter()
+        self.throughput.first_step_done(now, trainer.step, trainer.paused_seconds)
         if len(self.pending) >= FLUSH_EVERY_STEPS or now - self.last_time >= FLUSH_EVERY_SECONDS:
             self.flush(trainer)
 
@@ -94,9 +96,8 @@ class StepLog:
         losses = torch.stack([p[3] for p in self.pending]).tolist()
         now = time.perf_counter()
         # a pause must not drag the rate down: only training time counts
-        paused = trainer.paused_seconds - self.last_paused
-        elapsed = max(now - self.last_time - paused, 1e-9)
-        rate = (self.pending[-1][0] - self.last_step) * trainer.batch_size / elapsed
+        step, paused = self.pending[-1][0], trainer.paused_seconds
+        rate = self.throughput.add(now, step, paused, trainer.batch_size)
         events = [
             Step(
                 step=step,
@@ -110,8 +111,7 @@ class StepLog:
         ]
         trainer.steps.extend(events)
         trainer.emit_many(events)
-        self.last_time, self.last_step = now, self.pending[-1][0]
-        self.last_paused = trainer.paused_seconds
+        self.last_time = now
         self.pending.clear()
         bad = next((v for v in losses if not math.isfinite(v)), None)
         if bad is not None:
@@ -253,12 +253,19 @@ class TimeLimit:
             trainer.control.stop()
 
 
+def _fraction_text(value: float) -> str:
+    return f"{value:.4f}" if value == value else "n/a"  # NaN: not measured at that epoch
+
+
+EPOCH_LINE_SECONDS = 1.0  # the CLI prints an epoch's line at most this often, and the last
+
+
 class ProgressBar:
     """An event listener that draws a one-line progress bar (the CLI's) on a stream."""
 
     def __init__(self, stream=None) -> None:
         self.stream = stream or sys.stderr
-        self.total, self.last = 1, 0.0
+        self.total, self.last, self.last_epoch = 1, 0.0, 0.0
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Started):
@@ -282,10 +289,14 @@ class ProgressBar:
                 flush=True,
             )
         elif isinstance(event, EpochEnded):
-            val = event.val_accuracy
-            val_text = f"{val:.4f}" if val == val else "n/a"
+            # a line an epoch, but a full-batch run ends one at every step: a line a second
+            now = time.monotonic()
+            if now - self.last_epoch < EPOCH_LINE_SECONDS and event.step != self.total:
+                return
+            self.last_epoch = now
+            train, val = (_fraction_text(a) for a in (event.train_accuracy, event.val_accuracy))
             print(
                 f"\repoch {event.epoch}: train loss {event.train_loss:.4f}, train acc "
-                f"{event.train_accuracy:.4f}, val acc {val_text}, {event.seconds:.1f} s" + " " * 20,
+                f"{train}, val acc {val}, {event.seconds:.1f} s" + " " * 20,
                 file=self.stream,
             )

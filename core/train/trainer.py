@@ -25,7 +25,7 @@ from core.data.mnist import Task, normalize, to_float
 from core.events import EpochEnded, Event, SettingsChanged, Started, Step, StepColumns, Validated
 from core.spec.config import TrainConfig, plan_steps  # plan_steps: also read from here
 from core.spec.models import ModelSpec, build
-from core.train.cadence import MAX_SHARE, Cadence
+from core.train.cadence import MAX_SHARE, VALIDATION_EVERY_SECONDS, Cadence
 from core.train.device import choose_device, device_label
 from core.train.engines import ENGINES, LEAN_STEP, StepSettings, score
 from core.train.steering import BatchProbe, ChangeSettings, Mailbox, OneBatch, check_settings
@@ -219,7 +219,7 @@ class Trainer:
         self.started = time.perf_counter()
         self.start_step = 0
         self.grad_every = 0  # gradient norms every this many steps (set by StepLog); 0: none
-        self.validation = Cadence(0.0, MAX_SHARE["validation"])
+        self.validation = Cadence(VALIDATION_EVERY_SECONDS, MAX_SHARE["validation"])
 
     def add_callback(self, on: str, callback: Callable[[Trainer], None]) -> None:
         """Call callback(trainer) at a point of the loop: one of CALLBACK_POINTS."""
@@ -353,9 +353,10 @@ class Trainer:
         self.epoch_paused = 0.0
         if not self.model.training:  # a full-batch run begins an epoch at every step
             self.model.train()
-        self.loss_sum = torch.zeros((), device=self.device)
-        self.correct = torch.zeros((), device=self.device, dtype=torch.int64)
         self.seen = 0
+        if not self.epoch_is_a_step:
+            self.loss_sum = torch.zeros((), device=self.device)
+            self.correct = torch.zeros((), device=self.device, dtype=torch.int64)
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = None
@@ -385,13 +386,16 @@ class Trainer:
             yield xb, yb
 
     def _tally(self, labels: torch.Tensor) -> None:
+        self.seen += len(labels)
+        self.samples_seen += len(labels)
+        if self.epoch_is_a_step:
+            self.batch_labels = labels  # its one batch is its epoch: scored at its end, no sums
+            return
         # device tensors: summing here costs no sync; they are read once, at the epoch's end.
         # In place and fused where torch allows: at under a millisecond a step, each small op
         # is about 1% of it
         self.loss_sum.add_(self.loss, alpha=len(labels))
         self.correct.add_(torch.eq(predicted_class(self.outputs), labels).sum())
-        self.seen += len(labels)
-        self.samples_seen += len(labels)
 
     def _end_epoch(self) -> None:
         val = self.last_val if self.last_val and self.last_val.step == self.step else None
@@ -401,15 +405,26 @@ class Trainer:
         due = self.validation.due() if self.epoch_is_a_step else not self.end_is_near
         if val is None and (last or due):
             val = self.validate()
+        scored = val is not None
         # not due: this epoch has no validation score of its own (the charts skip it)
         val = val or Validated(
             step=self.step, epoch=self.epoch, val_loss=math.nan, val_accuracy=math.nan
         )
+        if not self.epoch_is_a_step:
+            train_loss, train_accuracy = float(self.loss_sum) / self.seen, int(self.correct)
+            train_accuracy /= self.seen
+        else:
+            # its one batch is the step's: the loss is known; the accuracy, a few passes over
+            # the whole set (5% of a small step), is counted when the validation is, or NaN
+            train_loss, train_accuracy = float(self.loss), math.nan
+            if scored:
+                predicted = predicted_class(self.outputs)
+                train_accuracy = int(torch.eq(predicted, self.batch_labels).sum()) / self.seen
         event = EpochEnded(
             epoch=self.epoch,
             step=self.step,
-            train_loss=float(self.loss_sum) / self.seen,
-            train_accuracy=int(self.correct) / self.seen,
+            train_loss=train_loss,
+            train_accuracy=train_accuracy,
             val_loss=val.val_loss,
             val_accuracy=val.val_accuracy,
             seconds=time.perf_counter() - self.epoch_started - self.epoch_paused,
