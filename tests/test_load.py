@@ -44,7 +44,7 @@ HOLDS_THE_LINE, HOLDING_EPOCHS = 15, 40
 PEAK_GROWTH_LIMIT_MB = 1024
 QUEUED = re.compile(r"queued \(number (\d+) in line\)")
 
-BROWSER_ORPHAN_TIMEOUT = 6.0  # seconds, for the real server
+BROWSER_ORPHAN_TIMEOUT = 4.0  # seconds, for the real server: 4× the sidebar's 1 s poll
 STEP = re.compile(r"step [\d,]+/[\d,]+")
 
 
