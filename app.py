@@ -57,7 +57,9 @@ lesson.load_from_url()
 lesson.enforce()
 problem = state.data_problem()
 with guard.section("the sidebar"):  # drawn on every page: its failure must not stop them all
-    sidebar.draw(problem)
+    # on the Train page, its live view polls this tab's job: one poll, not two (issue 27)
+    live = page.url_path == TRAIN_PAGE.url_path and not problem
+    sidebar.draw(problem, session.job_polled_by_train_page() if live else None)
 session.keep_job_in_url()  # every page: a refresh anywhere reattaches to the running job
 talk.style()
 talk.bar()

@@ -89,3 +89,16 @@ def test_switching_pages_keeps_the_job_in_the_url_and_its_secret_out(running):
     owner.switch_page(TRAIN).run()
     assert owner.query_params["job"] == job.run_id
     assert {"Pause", "Stop"} <= _labels(owner)
+
+
+def test_on_the_train_page_its_live_view_is_the_tabs_only_poll(running):
+    owner, job = running
+    seen = job.last_seen
+    owner.run()  # the Train page, following the job: its live view keeps it going
+    assert job.last_seen > seen
+    captions = [c.value for c in owner.sidebar.caption]
+    assert any("its progress live on this page" in c for c in captions), captions
+    assert len(owner.sidebar.get("progress")) == 0  # not drawn twice, nor polled twice
+    owner.switch_page("views/1_Data.py").run()  # elsewhere the sidebar polls and shows it
+    assert len(owner.sidebar.get("progress")) == 1
+    assert not any("live on this page" in c.value for c in owner.sidebar.caption)

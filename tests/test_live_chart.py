@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from core.bench import appserver
+from core.bench.browser import TELL_HIDDEN
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, require_browser
 from ui.charts.live_chart import Trace, _Sent, figure_layout, next_payload
 
@@ -215,6 +216,50 @@ def test_a_chart_mounted_again_asks_for_and_gets_the_whole_figure(page):
     assert stats(page)["reports"] >= 1
     assert min(points(page)[:2]) > 2 * STEP
     assert page.locator("script[src*='plotly.min.js']").count() == 1
+
+
+PUSH_DOWN = """(px) => {
+  const main = document.querySelector("[data-testid='stMainBlockContainer']");
+  const spacer = document.getElementById("spacer") ?? document.createElement("div");
+  spacer.id = "spacer";
+  spacer.style.height = `${px}px`;
+  if (px) main.prepend(spacer); else spacer.remove();
+}"""
+
+
+def unseen_then_seen(page, hide, show) -> tuple[dict, dict, int, int]:
+    """Hide the loss chart for 2 s of reruns, then show it; return its stats before and while
+    hidden, and the points it held before and once it drew again."""
+    before, held = stats(page), points(page)[0]
+    page.evaluate(*hide)
+    time.sleep(2.0)  # four reruns, each with new points
+    during = stats(page)
+    page.evaluate(*show)
+    page.wait_for_function(
+        f"() => document.querySelector('.live-lines').liveLines.extends > {during['extends']}"
+    )
+    return before, during, held, points(page)[0]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "hide, show",
+    [
+        ((TELL_HIDDEN, True), (TELL_HIDDEN, False)),  # a background browser tab
+        ((PUSH_DOWN, 3000), (PUSH_DOWN, 0)),  # scrolled out of view
+    ],
+    ids=["background tab", "out of view"],
+)
+def test_a_chart_nobody_sees_draws_nothing_and_catches_up_when_seen(page, hide, show):
+    assert points(page)[0] < TOTAL - 6 * STEP, "the chart stopped growing before the test"
+    before, during, held, shown = unseen_then_seen(page, hide, show)
+    assert during["payloads"] >= before["payloads"] + 2, "no new points arrived meanwhile"
+    drawn = ("reacts", "extends", "afterplots")
+    assert [during[k] for k in drawn] == [before[k] for k in drawn], "drawn while unseen"
+    assert during["deferred"] > before["deferred"]
+    # one redraw brings in everything that arrived meanwhile
+    assert shown >= held + 2 * STEP
 
 
 @pytest.mark.browser

@@ -43,8 +43,10 @@ lacks something: a new mount (the chart left the page and came back), a skipped 
 which Python resumes from those counts (or sends a full figure) and echoes `ack: [mount, seq]`,
 so the browser reports again only if Python has read its report and the gap remains. Points
 already sent are taken as final: a caller whose earlier points change (a smoothing window that
-grows) must change the layout or the key. A chart in a hidden tab stores what arrives and draws
-once, at its tab's width, when it shows; a ResizeObserver fits a shown chart to its container.
+grows) must change the layout or the key. A chart nobody can see stores what arrives and
+draws it in one go when it is seen: in a hidden Streamlit tab (at its tab's width, when it shows),
+scrolled out of view (an IntersectionObserver) or in a background browser tab
+(`document.hidden`); a ResizeObserver fits a shown chart to its container.
 
 Cost, measured by `python tests/live_chart_demo.py` (the demo page through AppTest: the bytes
 of the chart's ForwardMsgs and the script thread's CPU time for the call, building the

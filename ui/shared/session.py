@@ -127,6 +127,30 @@ def touch_session_jobs() -> list[Job]:
     return jobs
 
 
+WATCHED_JOBS_KEY = "_sidebar_watched_jobs"
+
+
+def heartbeat() -> list[Job]:
+    """Keep this tab's jobs going and rerun the whole app when one of them has ended (its saved
+    run then shows in every picker); return them. Run by whichever part of the page polls: the
+    sidebar's job panel, or on the Train page its live view (one poll, not two)."""
+    mine = touch_session_jobs()
+    ids = [job.run_id for job in mine]
+    ended = set(st.session_state.get(WATCHED_JOBS_KEY, [])) - set(ids)
+    st.session_state[WATCHED_JOBS_KEY] = ids
+    if ended:
+        st.rerun(scope="app")
+    return mine
+
+
+def job_polled_by_train_page() -> str | None:
+    """Return the run id of this tab's job that the Train page follows live, or None: that
+    page's live view keeps the tab's jobs going, and the sidebar need not poll as well."""
+    job = find_job()
+    mine = job is not None and job.active and job.owner == session_id()
+    return job.run_id if mine else None
+
+
 def find_job() -> Job | None:
     """Return the job to show: the one this tab follows if active, else its newest active one."""
     registry = state.registry()

@@ -7,7 +7,7 @@ import torch
 
 from core.train.device import device_label, resolve_device
 from ui.shared import build_state, lesson, session, state, talk
-from ui.shared.widgets import job_progress_text, run_picker
+from ui.shared.widgets import escape_markdown, job_progress_text, run_picker
 
 DEVICE_KEY = "device"
 RUN_PICKER_KEY = "active_run_picker"
@@ -92,19 +92,17 @@ def _active_model_picker() -> None:
         state.set_active_run(chosen["path"])
 
 
-def _jobs_panel() -> None:
-    # this runs on every page while a job is active: it is the open tab's heartbeat
-    mine = session.touch_session_jobs()
+def _jobs_panel(shown_live: str | None = None) -> None:
+    # on every page while a job is active, this is the open tab's heartbeat; where the page
+    # polls a job itself (the Train page's live view), that page's poll is, and that job's
+    # progress is shown there (the other jobs' lines are redrawn when the page reruns)
+    mine = session.session_jobs() if shown_live else session.heartbeat()
     others = len(state.registry().active()) - len(mine)
-    watched = st.session_state.setdefault("_sidebar_watched_jobs", [])
-    ids = [job.run_id for job in mine]
-    if set(watched) - set(ids):
-        # a job ended: rerun the whole page so its saved run shows up in the pickers
-        st.session_state["_sidebar_watched_jobs"] = ids
-        st.rerun(scope="app")
-    st.session_state["_sidebar_watched_jobs"] = ids
     if mine:
         st.markdown("**Training now**")
+    for job in [job for job in mine if job.run_id == shown_live]:
+        st.caption(f"{escape_markdown(job.name)}: {job.state}, its progress live on this page")
+    mine = [job for job in mine if job.run_id != shown_live]
     for job in mine:
         progress = job.progress()
         text = job_progress_text(job, progress)
@@ -119,8 +117,9 @@ def _jobs_panel() -> None:
         st.caption(f"On Ray: {registry.running_count()} running, {registry.queued_count()} queued.")
 
 
-def draw(problem: str | None) -> None:
-    """Draw the shared sidebar (below the page navigation)."""
+def draw(problem: str | None, shown_live: str | None = None) -> None:
+    """Draw the shared sidebar (below the page navigation); shown_live: the run id of this
+    tab's job that the page polls itself (the Train page's live view), so the sidebar does not."""
     with st.sidebar:
         _data_status(problem)
         _device_picker()
@@ -129,5 +128,8 @@ def draw(problem: str | None) -> None:
         if not talk.active():  # talk mode hides the sidebar: its bar has "Leave lesson"
             lesson.sidebar_controls()
         talk.sidebar_controls()
-        polling = bool(state.registry().active())
-        st.fragment(_jobs_panel, run_every=1.0 if polling else None)()
+        if shown_live:
+            _jobs_panel(shown_live)
+        else:
+            polling = bool(state.registry().active())
+            st.fragment(_jobs_panel, run_every=1.0 if polling else None)()

@@ -23,6 +23,7 @@ from ui.shared import inside_views, state
 from ui.shared.pages import EVALUATE_PAGE
 from ui.shared.session import (
     controls,
+    heartbeat,
     remember_job,
     session_id,
 )
@@ -172,8 +173,9 @@ def _live_updates(run_id: str, drawn_state: str, drawn_device: str | None) -> No
     job = state.registry().get(run_id)
     if job is None:
         return
-    if controls(job):
-        job.touch()  # another's job, watched through a link, is not kept alive by this tab
+    # this tab's jobs kept going (another's, watched through a link, is not), and the page
+    # rerun when one ends: the sidebar leaves that to this poll (session.heartbeat)
+    heartbeat()
     if not job.active:
         adopt_finished(job)
         st.rerun()  # the full run draws the results and stops polling

@@ -3,7 +3,21 @@
 
 const CONFIG = { displayModeBar: false, displaylogo: false };
 // one per page, however many charts and however often Streamlit re-imports this module
-const page = (window.__liveLines ??= { plotly: null });
+const page = (window.__liveLines ??= { plotly: null, charts: new Set() });
+page.charts ??= new Set(); // a page that loaded an older copy of this module
+
+// A chart nobody can see draws nothing: in a background tab (document.hidden) or scrolled out
+// of view it keeps the points that arrive and draws them, in one go, when it is seen again.
+if (!page.listening) {
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) page.charts.forEach((chart) => repaint(chart));
+  });
+  page.listening = true;
+}
+
+function repaint(chart, resized = false) {
+  chart.queue = chart.queue.then(() => paint(chart, window.Plotly, resized)).catch(() => {});
+}
 
 function loadPlotly(url) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
@@ -101,21 +115,28 @@ function newChart(parentElement, mount) {
   div.className = "live-lines";
   div.style.width = "100%";
   parentElement.appendChild(div);
-  const stats = { payloads: 0, reacts: 0, extends: 0, afterplots: 0, reports: 0 };
+  const stats = { payloads: 0, reacts: 0, extends: 0, afterplots: 0, reports: 0, deferred: 0 };
   div.liveLines = stats; // the browser test reads these
   const chart = { div, mount, stats, gen: null, counts: [], seq: 0, queue: Promise.resolve() };
-  Object.assign(chart, { traces: null, stale: false, pending: new Map() });
+  Object.assign(chart, { traces: null, stale: false, pending: new Map(), inView: true });
   let frame = 0;
   // a chart in a hidden tab waits: it draws, at its tab's width, when it shows
   const observer = new ResizeObserver(() => {
     cancelAnimationFrame(frame);
-    frame = requestAnimationFrame(() => {
-      chart.queue = chart.queue.then(() => paint(chart, window.Plotly, true)).catch(() => {});
-    });
+    frame = requestAnimationFrame(() => repaint(chart, true));
   });
   observer.observe(div);
+  // the same for a chart scrolled out of view (below the fold on a small screen)
+  const sight = new IntersectionObserver((entries) => {
+    chart.inView = entries[entries.length - 1].isIntersecting;
+    if (chart.inView) repaint(chart);
+  });
+  sight.observe(div);
+  page.charts.add(chart);
   chart.cleanup = () => {
     observer.disconnect();
+    sight.disconnect();
+    page.charts.delete(chart);
     cancelAnimationFrame(frame);
     window.Plotly?.purge(div);
   };
@@ -135,6 +156,10 @@ function report(chart, payload) {
 async function paint(chart, Plotly, resized = false) {
   const { div, pending } = chart;
   if (!Plotly || !chart.traces || div.offsetParent === null) return;
+  if (document.hidden || !chart.inView) {
+    chart.stats.deferred += 1;
+    return;
+  }
   if (chart.stale) {
     for (const [i, points] of pending) {
       const trace = chart.traces[i];
