@@ -29,6 +29,7 @@ from core.train.jobs import JobRegistry
 from tests.browser import CHROMIUM_ARGS, open_page, require_browser, running_app, wait_for_app_idle
 from tests.conftest import rss_mb
 from ui.shared import state
+from ui.shared.sidebar import JOBS_POLL_SECONDS
 from ui.shared.widgets import escape_markdown
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -44,7 +45,7 @@ HOLDS_THE_LINE, HOLDING_EPOCHS = 15, 40
 PEAK_GROWTH_LIMIT_MB = 1024
 QUEUED = re.compile(r"queued \(number (\d+) in line\)")
 
-BROWSER_ORPHAN_TIMEOUT = 4.0  # seconds, for the real server: 4× the sidebar's 1 s poll
+BROWSER_ORPHAN_TIMEOUT = 3 * JOBS_POLL_SECONDS  # seconds, for the real server: 3 sidebar polls
 STEP = re.compile(r"step [\d,]+/[\d,]+")
 
 

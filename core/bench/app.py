@@ -1,10 +1,12 @@
 """python -m core bench --app: what watching a training in the browser costs the training.
 
 It starts the app on a free local port, drives Chromium (Playwright) through Start on a preset,
-and compares the run's own training seconds (summary.json) in three conditions, in one run so
-that the machine's load affects them alike: the Train page's live Curves watched, the browser
-on the Build page while it trains, and `python -m core train` from the command line (run before
-and after the app, averaged). It also counts the loss chart's updates in the browser.
+and compares the run's own training seconds (summary.json) in several conditions, in one run so
+that the machine's load affects them alike: the Train page's live Curves watched, the same in
+talk mode, the Inside-the-network view, the browser on the Build page while it trains, and
+`python -m core train` from the command line (between them; the median). For each it reports
+the browser's CPU per second of training (its share of a core), the frames that took over
+50 ms (stutters), and the loss chart's updates a second.
 """
 
 from __future__ import annotations
@@ -90,43 +92,84 @@ def _wait_idle(page, timeout: float = 120.0) -> None:
         time.sleep(0.2)
 
 
-def app_run(
-    page, url: str, preset: str, runs_dir: Path, watch: bool
-) -> tuple[dict, float, dict[str, float]]:
-    """Start a preset from the Train page; watch its curves or go to Build; return its summary,
-    when watched the loss chart's updates per second, and the CPU seconds each process kind used."""
+# what the browser shows while the run trains: (label, URL query, after Start)
+CONDITIONS = {
+    "watched": ("Train page, live Curves watched", "", None),
+    "talk": ("the same in talk mode", "&talk=1", None),
+    "inside": ("Train page, Inside the network", "", "Inside the network"),
+    "elsewhere": ("browser on the Build page", "", "Build"),
+}
+SETTLE_SECONDS = 2.0
+# Frames that took over 50 ms (the Long Animation Frames API): what a person sees as a stutter.
+# Not a frame counter: requestAnimationFrame in a loop makes the browser paint 60 frames a
+# second of its own, which doubled its CPU in this bench (0.5 of a core on the Build page).
+WATCH_LONG_FRAMES = """() => {
+  window.__longFrames = { count: 0, worst: 0 };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      window.__longFrames.count += 1;
+      window.__longFrames.worst = Math.max(window.__longFrames.worst, entry.duration);
+    }
+  }).observe({ type: "long-animation-frame", buffered: false });
+}"""
+
+
+def app_run(page, url: str, preset: str, runs_dir: Path, condition: str) -> dict:
+    """Start a preset from the Train page in one of CONDITIONS and wait for its run; return its
+    summary, the loss chart's updates a second (when shown), its frames over 50 ms a second and
+    the longest, and the CPU seconds each process kind used."""
     known = {p.name for p in runs_dir.iterdir()} if runs_dir.exists() else set()
-    page.goto(f"{url}/train?preset={preset}")
+    _, query, then = CONDITIONS[condition]
+    page.goto(f"{url}/train?preset={preset}{query}")
     _wait_idle(page)
     cpu_before = cpu_seconds_by_kind()
     page.get_by_role("button", name="Start training").first.click()
+    page.wait_for_selector("[data-testid='stProgress']", timeout=120_000)
+    if condition == "elsewhere":
+        page.locator("[data-testid='stSidebarNav'] a", has_text=then).first.click()
+    elif then:
+        page.get_by_text(then, exact=True).first.click()
+    page.evaluate(WATCH_LONG_FRAMES)
+    # the browser's steady cost is read from here: the page's start (plotly.js parsed, the
+    # figures drawn whole, another page loaded) is over, and is not what watching costs
+    time.sleep(SETTLE_SECONDS)
+    started, steady_before = time.monotonic(), cpu_seconds_by_kind()
     # updates are counted from the first to the last one seen: while points arrive
     updates, last, first_at, last_at = 0, None, None, None
-    if not watch:
-        page.wait_for_selector("[data-testid='stProgress']", timeout=120_000)
-        page.locator("[data-testid='stSidebarNav'] a", has_text="Build").first.click()
     deadline = time.monotonic() + 1800
     while (summary := _newest_finished(runs_dir, known)) is None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{preset} did not finish in the app")
-        if watch:
-            stats = page.evaluate(CHART_STATS)
-            if stats is not None:
-                count = stats["extends"] + stats["reacts"]
-                # a chart that was drawn anew starts counting from 0 again
-                new = count if last is None or count < last else count - last
-                if new:
-                    now = time.monotonic()
-                    if first_at is None:
-                        first_at = now
-                    else:
-                        updates += new
-                    last_at = now
-                last = count
+        stats = page.evaluate(CHART_STATS) if condition in ("watched", "talk") else None
+        if stats is not None:
+            count = stats["extends"] + stats["reacts"]
+            # a chart that was drawn anew starts counting from 0 again
+            new = count if last is None or count < last else count - last
+            if new:
+                now = time.monotonic()
+                if first_at is None:
+                    first_at = now
+                else:
+                    updates += new
+                last_at = now
+            last = count
         time.sleep(0.25)
+    long_frames = page.evaluate("() => window.__longFrames")
+    watched_seconds = time.monotonic() - started
+    steady = cpu_seconds_by_kind().get("browser", 0.0) - steady_before.get("browser", 0.0)
     span = (last_at - first_at) if first_at is not None and last_at is not None else 0.0
     cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds_by_kind().items()}
-    return summary, (updates / span if span > 0 else 0.0), cpu
+    return {
+        "seconds": float(summary["seconds"]),
+        "device": summary.get("device"),
+        "updates_per_second": updates / span if span > 0 else None,
+        "long_frames_per_second": long_frames["count"] / watched_seconds,
+        "worst_frame_ms": long_frames["worst"],
+        "cpu": cpu,
+        # the browser's share of a core while the run trained, start included, and once settled
+        "browser_cpu_per_second": cpu.get("browser", 0.0) / float(summary["seconds"]),
+        "browser_steady_cpu_per_second": steady / watched_seconds,
+    }
 
 
 def _cpu_text(cpu: dict[str, float]) -> str:
@@ -166,7 +209,7 @@ def run_app_bench(args) -> int:
     runs = work / "runs"
     threads = args.worker_threads or "default"
     print(f"bench --app: {preset}, {repeat} rounds, worker threads {threads}, runs in {runs}")
-    cli, watched, elsewhere, rates, devices = [], [], [], [], set()
+    cli, rows, devices = [], {name: [] for name in CONDITIONS}, set()
     env = {"DIGITLAB_RUNS": str(runs)}
     if args.worker_threads:
         env["DIGITLAB_WORKER_THREADS"] = str(args.worker_threads)
@@ -180,18 +223,16 @@ def run_app_bench(args) -> int:
         page.wait_for_timeout(3000)  # the worker process starts while the page is open
         for round_number in range(1, repeat + 1):
             cli.append(cli_seconds(preset, args.data, str(work / "cli"), device))
-            summary, rate, cpu_watched = app_run(page, url, preset, runs, watch=True)
-            watched.append(summary["seconds"])
-            rates.append(rate)
-            devices.add(summary.get("device"))
-            summary, _, cpu_elsewhere = app_run(page, url, preset, runs, watch=False)
-            elsewhere.append(summary["seconds"])
-            print(
-                f"round {round_number}: CLI {cli[-1]:.1f} s, watched {watched[-1]:.1f} s "
-                f"({rate:.1f} chart updates/s; CPU s {_cpu_text(cpu_watched)}), "
-                f"browser on Build {elsewhere[-1]:.1f} s (CPU s {_cpu_text(cpu_elsewhere)})",
-                flush=True,
-            )
+            line = [f"round {round_number}: CLI {cli[-1]:.1f} s"]
+            for name in CONDITIONS:
+                row = app_run(page, url, preset, runs, name)
+                rows[name].append(row)
+                devices.add(row["device"])
+                line.append(
+                    f"{name} {row['seconds']:.1f} s (browser {row['browser_cpu_per_second']:.2f}"
+                    f" core, settled {row['browser_steady_cpu_per_second']:.2f}, {row['long_frames_per_second']:.1f} long frames/s; CPU s {_cpu_text(row['cpu'])})"
+                )
+            print("; ".join(line), flush=True)
         browser.close()
     cli.append(cli_seconds(preset, args.data, str(work / "cli"), device))
     reference = _median(cli)
@@ -199,22 +240,25 @@ def run_app_bench(args) -> int:
         "preset": preset,
         "device": ", ".join(sorted(str(d) for d in devices)),
         "cli_seconds": cli,
-        "watched_seconds": watched,
-        "other_page_seconds": elsewhere,
-        "watched_ratio": _median(watched) / reference,
-        "other_page_ratio": _median(elsewhere) / reference,
-        "chart_updates_per_second": _median(rates),
+        "conditions": rows,
     }
-    print("\n| while training | training seconds (median) | vs the CLI |\n|---|---:|---:|")
-    print(f"| `python -m core train` | {reference:.1f} | 1.00× |")
     print(
-        f"| Train page, live Curves watched | {_median(watched):.1f} | "
-        f"{results['watched_ratio']:.2f}× |"
+        "\n| while training | training seconds (median) | vs the CLI | browser CPU (cores), "
+        "start included / settled "
+        "| frames over 50 ms a second (longest) | loss chart updates/s |\n|---|---:|---:|---:|---:|---:|"
     )
-    print(
-        f"| browser on the Build page | {_median(elsewhere):.1f} | "
-        f"{results['other_page_ratio']:.2f}× |"
-    )
-    print(f"\nloss chart updates in the browser while watched: {_median(rates):.1f} per second")
+    print(f"| `python -m core train` | {reference:.1f} | 1.00× | | | |")
+    for name, (label, _, _) in CONDITIONS.items():
+        seconds = _median([r["seconds"] for r in rows[name]])
+        cores = _median([r["browser_cpu_per_second"] for r in rows[name]])
+        settled = _median([r["browser_steady_cpu_per_second"] for r in rows[name]])
+        frames = _median([r["long_frames_per_second"] for r in rows[name]])
+        worst = max(r["worst_frame_ms"] for r in rows[name])
+        rates = [r["updates_per_second"] for r in rows[name] if r["updates_per_second"]]
+        results[f"{name}_ratio"] = seconds / reference
+        print(
+            f"| {label} | {seconds:.1f} | {seconds / reference:.2f}× | {cores:.2f} / {settled:.2f} | "
+            f"{frames:.2f} ({worst:.0f} ms) | {f'{_median(rates):.1f}' if rates else ''} |"
+        )
     print(json.dumps(results))
     return 0

@@ -11,6 +11,10 @@ from ui.shared.widgets import escape_markdown, job_progress_text, run_picker
 
 DEVICE_KEY = "device"
 RUN_PICKER_KEY = "active_run_picker"
+# Every poll reruns the panel, and the browser redraws the page's elements: ~0.06 s of a core
+# each (python -m core bench --browser, Build page); a sidebar's progress bar and the tab's
+# heartbeat (jobs.ORPHAN_TIMEOUT: 120 s) need no more than one every 2 s
+JOBS_POLL_SECONDS = 2.0
 
 
 def device_choices() -> dict[str, str]:
@@ -132,4 +136,4 @@ def draw(problem: str | None, shown_live: str | None = None) -> None:
             _jobs_panel(shown_live)
         else:
             polling = bool(state.registry().active())
-            st.fragment(_jobs_panel, run_every=1.0 if polling else None)()
+            st.fragment(_jobs_panel, run_every=JOBS_POLL_SECONDS if polling else None)()
