@@ -102,3 +102,20 @@ def test_on_the_train_page_its_live_view_is_the_tabs_only_poll(running):
     owner.switch_page("views/1_Data.py").run()  # elsewhere the sidebar polls and shows it
     assert len(owner.sidebar.get("progress")) == 1
     assert not any("live on this page" in c.value for c in owner.sidebar.caption)
+
+
+def test_past_two_trainings_the_start_button_says_why(running, monkeypatch):
+    monkeypatch.delenv("DIGITLAB_MAX_JOBS_PER_VISITOR", raising=False)  # the default: 2
+    owner, job = running
+    next(b for b in owner.button if b.label == "Queue another training").click().run()
+    queued = [j for j in state.registry().active() if j.owner == job.owner and j is not job]
+    try:
+        assert len(queued) == 1 and queued[0].state == "queued"
+        start = next(b for b in owner.button if b.key == "start_training")
+        assert start.disabled
+        assert any("Cannot queue another yet: you already have 2 of your 2" in i.value
+                   for i in owner.info)  # fmt: skip
+        assert not owner.exception and not owner.error
+    finally:
+        for extra in queued:
+            state.registry().cancel_queued(extra)

@@ -68,9 +68,11 @@ with settings_column:
     )
     checked = preflight(spec, config, name.strip(), state.runs_dir())
     estimate, problem = checked.estimate, checked.problem
+    # a shared server: each browser may have a few trainings queued or running (issue 28)
+    over_limit = state.registry().entry_problem(session.session_id())
     if not lesson.active():  # a race varies settings, which a lesson may have fixed
         race_panel.race_controls(
-            spec, config, name.strip() or build_state.run_name(), problem, estimate
+            spec, config, name.strip() or build_state.run_name(), problem or over_limit, estimate
         )
     with start_slot:
         registry = state.registry()
@@ -83,6 +85,7 @@ with settings_column:
             type="primary",
             icon=":material/play_arrow:",
             width="stretch",
+            disabled=over_limit is not None,
             help=(
                 "One training runs at a time; this one starts when the current one ends."
                 if slots == 1
@@ -96,6 +99,8 @@ with settings_column:
                 f"About {timebudget.duration_text(estimate)} of training on this machine "
                 "(a few of its steps timed here, times the steps it will train)."
             )
+        if over_limit is not None:
+            st.info(f"Cannot queue another yet: {over_limit}.", icon=":material/group:")
         if problem is not None:
             st.error(
                 f"Cannot start yet: {problem}. Your other settings are kept; "
@@ -109,7 +114,7 @@ with share_column:
     share.copy_link_button()
 
 with panel_column:
-    if start and problem is None:
+    if start and problem is None and over_limit is None:
         try:
             # the job gets its own copies: editing the page must not change a running job
             job = state.registry().submit(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from core.spec.config import TrainConfig
 from core.spec.image import IMAGE_SIDE, PIXELS
 from core.spec.models import ModelSpec
+from core.spec.quote import quoted
 from core.spec.task import split_sizes
 
 EVAL_BATCH = 4096  # digits scored at once, by evaluation and by the trainer (counted here)
@@ -173,7 +174,7 @@ def memory_limit() -> int:
         except ValueError:
             limit_gb = math.nan
         if not math.isfinite(limit_gb) or limit_gb <= 0:
-            raise ValueError(f"{LIMIT_ENV}: {text!r} must be a positive number of gigabytes")
+            raise ValueError(f"{LIMIT_ENV}: {quoted(text)} must be a positive number of gigabytes")
         return int(limit_gb * GB)
     physical = _physical_memory()
     if physical is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
+from core.spec.quote import quoted
 
 SCRATCH_ACTIVATIONS = ("relu", "sigmoid", "tanh", "identity")
 SCRATCH_SCHEDULES = ("constant", "step", "cosine")
@@ -16,11 +17,11 @@ def check_supported(spec: ModelSpec, config: TrainConfig) -> None:
     check_network_supported(spec)
     if config.optimizer != "sgd":
         raise ValueError(
-            f"optimizer: engine 'scratch' requires optimizer 'sgd', not {config.optimizer!r}"
+            f"optimizer: engine 'scratch' requires optimizer 'sgd', not {quoted(config.optimizer)}"
         )
     if config.schedule not in SCRATCH_SCHEDULES:
         raise ValueError(
-            f"schedule: {config.schedule!r} is not supported by the scratch engine; "
+            f"schedule: {quoted(config.schedule)} is not supported by the scratch engine; "
             "use constant, step or cosine"
         )
 
@@ -35,7 +36,7 @@ def check_network_supported(spec: ModelSpec) -> None:
     for i, layer in enumerate(spec.dense):
         if layer.activation not in SCRATCH_ACTIVATIONS:
             raise ValueError(
-                f"dense[{i}].activation: {layer.activation!r} is not supported by the scratch "
+                f"dense[{i}].activation: {quoted(layer.activation)} is not supported by the scratch "
                 "engine; use relu, sigmoid, tanh or identity"
             )
         if layer.dropout > 0:
@@ -70,7 +71,7 @@ def check_compatible(spec: ModelSpec, config: TrainConfig) -> None:
         raise ValueError("loss: 'nll' expects log-probabilities; set output to 'log_softmax'")
     if config.loss == "cross_entropy" and spec.output not in ("logits", "log_softmax"):
         raise ValueError(
-            f"loss: 'cross_entropy' expects raw scores, but output is {spec.output!r}; use 'logits'"
+            f"loss: 'cross_entropy' expects raw scores, but output is {quoted(spec.output)}; use 'logits'"
         )
     if config.engine == "scratch":
         check_supported(spec, config)

@@ -16,6 +16,7 @@ from core.data.augment import AugmentConfig
 from core.data.datasets import DEFAULT_DATASET, get_dataset
 from core.spec.models import check_choice, strict_from_dict
 from core.spec.names import check_set_name
+from core.spec.quote import quoted
 from core.spec.task import ALL_DIGITS, NORMALIZATIONS, validate_classes
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -57,7 +58,7 @@ def _check_number(name: str, value, low: float, high: float, integer: bool = Fal
     if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
         kind = "an integer" if integer else "a number"
         span = f"{low}..{high}" if integer else f"{low:g}..{high:g}"
-        raise ValueError(f"{name}: {value!r} must be {kind} in the allowed range {span}")
+        raise ValueError(f"{name}: {quoted(value)} must be {kind} in the allowed range {span}")
 
 
 @dataclass
@@ -129,7 +130,7 @@ class TrainConfig:
             )
         for name in ("full_batch", "cycle_momentum"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}: {getattr(self, name)!r} must be true or false")
+                raise ValueError(f"{name}: {quoted(getattr(self, name))} must be true or false")
         self.augment.validate()
         return self
 
@@ -173,7 +174,7 @@ def parse_field_text(name: str, text: str, kind: str):
                 raise ValueError
             return [int(digit) for digit in text]
     except ValueError:
-        raise ValueError(f"{name}: {text!r} is not a valid {kind}") from None
+        raise ValueError(f"{name}: {quoted(text)} is not a valid {kind}") from None
     return text
 
 
@@ -198,7 +199,7 @@ def env_amount(name: str, default: float, unit: str, zero_means: str) -> float:
     try:
         value = default if not text else float(text)
     except ValueError:
-        raise ValueError(f"{name} must be {unit}, got {text!r}") from None
+        raise ValueError(f"{name} must be {unit}, got {quoted(text)}") from None
     if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be 0 ({zero_means}) or more {unit}, got {text!r}")
+        raise ValueError(f"{name} must be 0 ({zero_means}) or more {unit}, got {quoted(text)}")
     return value

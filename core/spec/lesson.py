@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
+from core.spec.quote import quoted
 
 NETWORK = "network"
 LOCK_PARAM = "lock"
@@ -65,9 +66,13 @@ def parse_names(param: str, text: str) -> tuple[frozenset[str], list[str]]:
         if name in NAMES:
             names.add(name)
         elif name in NOT_FIXABLE:
-            problems.append(f"{param}: {name!r} cannot be fixed by a lesson: {NOT_FIXABLE[name]}")
+            problems.append(
+                f"{param}: {quoted(name)} cannot be fixed by a lesson: {NOT_FIXABLE[name]}"
+            )
         else:
-            problems.append(f"{param}: {name!r} is not a setting; use one of {', '.join(NAMES)}")
+            problems.append(
+                f"{param}: {quoted(name)} is not a setting; use one of {', '.join(NAMES)}"
+            )
     return frozenset(names), problems
 
 
@@ -84,7 +89,7 @@ def from_text(text: str) -> tuple[Lesson, list[str]]:
     for part in filter(None, (part.strip() for part in text.split(PART_SEPARATOR))):
         key, equals, value = part.partition("=")
         if not equals or key.strip() not in PARAMS:
-            problems.append(f"{part!r} reads as neither lock=<names> nor hide=<names>")
+            problems.append(f"{quoted(part)} reads as neither lock=<names> nor hide=<names>")
             continue
         key = key.strip()
         params[key] = f"{params[key]}{SEPARATOR}{value}" if key in params else value

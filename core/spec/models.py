@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from core.spec.image import IMAGE_SIDE
+from core.spec.quote import quoted
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -37,12 +38,12 @@ MAX_DROPOUT = 0.9
 def check_choice(name: str, value: str, choices) -> None:
     """Raise ValueError naming the field when value is not one of choices."""
     if value not in choices:
-        raise ValueError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+        raise ValueError(f"{name}: {quoted(value)} is not one of {', '.join(choices)}")
 
 
 def _check_int(name: str, value, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name}: {value!r} is outside the allowed range {low}..{high}")
+        raise ValueError(f"{name}: {quoted(value)} is outside the allowed range {low}..{high}")
 
 
 def _check_dropout(name: str, value) -> None:
@@ -51,12 +52,12 @@ def _check_dropout(name: str, value) -> None:
         or not isinstance(value, (int, float))
         or not 0.0 <= value <= MAX_DROPOUT
     ):
-        raise ValueError(f"{name}: {value!r} is outside the allowed range 0.0..{MAX_DROPOUT}")
+        raise ValueError(f"{name}: {quoted(value)} is outside the allowed range 0.0..{MAX_DROPOUT}")
 
 
 def _check_flag(name: str, value) -> None:
     if not isinstance(value, bool):
-        raise ValueError(f"{name}: {value!r} must be true or false")
+        raise ValueError(f"{name}: {quoted(value)} must be true or false")
 
 
 def strict_from_dict(cls, data: dict, where: str):
@@ -143,7 +144,7 @@ class ModelSpec:
         """Return self if every field is in range, else raise ValueError naming the field."""
         for name in ("dense", "conv"):
             if not isinstance(getattr(self, name), list):
-                raise ValueError(f"{name}: {getattr(self, name)!r} is not a list of layers")
+                raise ValueError(f"{name}: {quoted(getattr(self, name))} is not a list of layers")
         if len(self.conv) > MAX_CONV_LAYERS:
             raise ValueError(
                 f"conv: {len(self.conv)} layers is outside the allowed range 0..{MAX_CONV_LAYERS}"
@@ -166,7 +167,7 @@ class ModelSpec:
             )
         if self.outputs == 1 and self.output in ("softmax", "log_softmax"):
             raise ValueError(
-                f"output: {self.output!r} over a single output is constant; use 'sigmoid' or 'logits'"
+                f"output: {quoted(self.output)} over a single output is constant; use 'sigmoid' or 'logits'"
             )
         feature_shapes(self)  # raises if the convolutions shrink the image to nothing
         return self
@@ -195,7 +196,7 @@ class ModelSpec:
         for name, layer_cls in (("dense", DenseLayer), ("conv", ConvLayer)):
             layers = data.get(name, [])
             if not isinstance(layers, list):
-                raise ValueError(f"{name}: {layers!r} is not a list of layers")
+                raise ValueError(f"{name}: {quoted(layers)} is not a list of layers")
             data[name] = [
                 strict_from_dict(layer_cls, layer, f"{name}[{i}]") for i, layer in enumerate(layers)
             ]

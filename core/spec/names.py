@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from core.spec.quote import quoted
+
 MAX_NAME_LENGTH = 40
 # letters, digits, spaces, "-", "_" and "."; starting with a letter or digit, so a name can
 # never be "..", hidden, or a path
@@ -16,7 +18,7 @@ def check_set_name(name: str, field: str = "name") -> str:
     text = name.strip() if isinstance(name, str) else ""
     if not text or len(text) > MAX_NAME_LENGTH or not NAME_PATTERN.fullmatch(text):
         raise ValueError(
-            f"{field}: {name!r} is not allowed; use 1-{MAX_NAME_LENGTH} letters, digits, spaces, "
+            f"{field}: {quoted(name)} is not allowed; use 1-{MAX_NAME_LENGTH} letters, digits, spaces, "
             "'-', '_' or '.', starting with a letter or digit"
         )
     return text

@@ -9,6 +9,7 @@ from core.data.augment import AugmentConfig
 from core.data.datasets import DEFAULT_DATASET, get_dataset
 from core.spec.config import TrainConfig
 from core.spec.models import ConvLayer, DenseLayer, ModelSpec
+from core.spec.quote import quoted
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,7 @@ PRESETS: dict[str, Preset] = {
 def get_preset(name: str) -> Preset:
     """Return the named preset, or raise ValueError listing the known names."""
     if name not in PRESETS:
-        raise ValueError(f"preset: {name!r} is not one of {', '.join(PRESETS)}")
+        raise ValueError(f"preset: {quoted(name)} is not one of {', '.join(PRESETS)}")
     return PRESETS[name]
 
 

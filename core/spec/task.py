@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numbers
 
+from core.spec.quote import quoted
+
 ALL_DIGITS: tuple[int, ...] = tuple(range(10))
 
 # (mean, std) applied after scaling pixels to [0, 1]
@@ -21,7 +23,7 @@ def validate_classes(classes: list[int] | tuple[int, ...]) -> tuple[int, ...]:
     if not isinstance(classes, (list, tuple)) or not all(
         isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in classes
     ):
-        raise ValueError(f"classes: {classes!r} is not a list of digits; {allowed}")
+        raise ValueError(f"classes: {quoted(classes)} is not a list of digits; {allowed}")
     digits = tuple(sorted({int(c) for c in classes}))
     if any(d < 0 or d > 9 for d in digits):
         raise ValueError(f"classes: {list(classes)} is not allowed; {allowed}")

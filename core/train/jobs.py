@@ -20,6 +20,7 @@ from core.runs.store import new_run_id, resolve_runs_dir
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.train.executors import ProcessExecutor, make_executor
+from core.train.fairness import TurnOrder, entries_per_visitor, over_limit_message
 from core.train.job import Job
 
 log = logging.getLogger("digitlab.jobs")
@@ -63,7 +64,8 @@ class JobRegistry:
             log.warning("%s", self.executor_problem)
             self.executor = ProcessExecutor()
         self._jobs: dict[str, Job] = {}
-        self._queue: list[Job] = []
+        self._queue: list[Job] = []  # in arrival order; they start in turns (core.train.fairness)
+        self._turns = TurnOrder()
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
@@ -123,6 +125,10 @@ class JobRegistry:
             # two tabs starting the same preset in the same second can draw the same id
             while not job.request.resume and job.run_id in self._jobs:
                 job.request.run_id = new_run_id(job.name)
+            if owner is not None:  # a visitor's browser: at most a few entries at once
+                mine = [j for j in self._jobs.values() if j.owner == owner and j.active]
+                if problem := over_limit_message(mine, job, entries_per_visitor()):
+                    raise ValueError(problem)
             self._forget_ended()
             self._jobs[job.run_id] = job
             self._queue.append(job)
@@ -161,7 +167,9 @@ class JobRegistry:
             with self._lock:
                 if not self._queue or len(self._running) >= limit:
                     return
-                job = self._queue.pop(0)
+                job = self._turns.order(self._queue, self._running_jobs())[0]
+                self._queue.remove(job)
+                self._turns.started(job)
                 self._running.add(job.run_id)
                 job.state = "running"
             try:
@@ -265,10 +273,23 @@ class JobRegistry:
     def queue_position(self, job: Job) -> int | None:
         """Return 1 for the next job to start, 2 for the one after, or None if not queued."""
         with self._lock:
-            for position, queued in enumerate(self._queue, start=1):
-                if queued is job:
-                    return position
+            order = self._turns.order(self._queue, self._running_jobs())
+        for position, queued in enumerate(order, start=1):
+            if queued is job:
+                return position
         return None
+
+    def _running_jobs(self) -> list[Job]:
+        # called with the lock held
+        return [self._jobs[run_id] for run_id in self._running if run_id in self._jobs]
+
+    def entry_problem(self, owner: str | None) -> str | None:
+        """Return why owner may not queue another entry now (their limit), or None."""
+        if owner is None:
+            return None
+        with self._lock:
+            mine = [j for j in self._jobs.values() if j.owner == owner and j.active]
+        return over_limit_message(mine, None, entries_per_visitor())
 
     def cancel_queued(self, job: Job) -> bool:
         """Remove a job from the queue before it starts; return False if it was not queued."""

@@ -26,6 +26,7 @@ from core.data.augment import AugmentConfig
 from core.spec.config import TrainConfig, field_kinds, parse_field_text
 from core.spec.models import ConvLayer, DenseLayer, ModelSpec
 from core.spec.presets import PRESETS
+from core.spec.quote import quoted
 from ui.shared import build_state, lesson
 
 PRESET_PARAM = "preset"
@@ -105,7 +106,9 @@ def _parse_layers(name: str, text: str, cls, positional: list[str]) -> list[dict
         parts = token.split("-")
         if len(parts) < len(positional):
             expected = "-".join(positional)
-            raise ValueError(f"{where}: {token!r} does not read as {expected}[-bn][-d<dropout>]")
+            raise ValueError(
+                f"{where}: {quoted(token)} does not read as {expected}[-bn][-d<dropout>]"
+            )
         layer = {
             field: parse_field_text(f"{where}.{field}", part, kinds[field])
             for field, part in zip(positional, parts, strict=False)
@@ -126,7 +129,7 @@ def _parse_layers(name: str, text: str, cls, positional: list[str]) -> list[dict
             elif flag.startswith("d"):
                 layer["dropout"] = parse_field_text(f"{where}.dropout", flag[1:], "float")
             else:
-                raise ValueError(f"{where}: {flag!r} is neither {flags}")
+                raise ValueError(f"{where}: {quoted(flag)} is neither {flags}")
         layers.append(layer)
     return layers
 
@@ -162,7 +165,7 @@ def decode(params: Mapping[str, str]) -> Shared:
     """Return the settings the query parameters describe; ValueError names a bad field."""
     preset = params.get(PRESET_PARAM, build_state.DEFAULT_PRESET)
     if preset not in PRESETS:
-        raise ValueError(f"preset: {preset!r} is not one of {', '.join(PRESETS)}")
+        raise ValueError(f"preset: {quoted(preset)} is not one of {', '.join(PRESETS)}")
     spec_data, config_data = PRESETS[preset].spec.to_dict(), PRESETS[preset].config.to_dict()
     spec_kinds, config_kinds, augment_kinds = (
         field_kinds(ModelSpec),
@@ -200,7 +203,7 @@ def decode_keeping(params: Mapping[str, str]) -> tuple[Shared, list[str]]:
     problems: list[str] = []
     preset = params.get(PRESET_PARAM, build_state.DEFAULT_PRESET)
     if preset not in PRESETS:
-        problems.append(f"preset: {preset!r} is not one of {', '.join(PRESETS)}")
+        problems.append(f"preset: {quoted(preset)} is not one of {', '.join(PRESETS)}")
         preset = build_state.DEFAULT_PRESET
     accepted = {PRESET_PARAM: preset}
     rejected: dict[str, str] = {}

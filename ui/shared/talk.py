@@ -19,6 +19,7 @@ import streamlit as st
 
 from core.spec.lesson import Lesson, from_text
 from core.spec.presets import PRESETS
+from core.spec.quote import quoted
 from ui.shared import build_state, lesson
 from ui.shared.pages import DRAW_PAGE, TRAIN_PAGE
 
@@ -31,6 +32,7 @@ LOADED_KEY = "_talk_loaded"
 DEFAULT_SEQUENCE = ("seed-3v7", "seed-mlp-128", "small-cnn")
 SEPARATOR = "~"
 MAX_STEPS = 9  # keys 1..9
+MAX_LISTED_PROBLEMS = 5  # a message stays short, however long the link
 FONT_SCALE = 1.3  # charts' text, matching the page's larger type
 
 # Streamlit sizes its type in rem: a larger root font scales the whole page. Grey captions and
@@ -66,18 +68,25 @@ STEP_PATTERN = re.compile(r"([^~\[\]]+)(?:\[([^\]]*)\])?")
 def parse_steps(text: str) -> tuple[list[Step], list[str]]:
     """Return the steps of a '~'-separated sequence, and one message per lesson name refused.
 
-    Unknown presets are dropped; '1', '' or no known preset at all mean the default sequence.
+    Unknown presets are dropped (named in one message); '1', '' or no known preset at all mean the default sequence.
     """
     default = [Step(name) for name in DEFAULT_SEQUENCE]
     if text in ("", "1", "on", "true"):
         return default, []
-    steps, problems = [], []
+    steps, problems, unknown = [], [], []
     for name, lesson_text in STEP_PATTERN.findall(text):
         if name not in PRESETS:
+            unknown.append(name)
             continue
         step_lesson, refused = from_text(lesson_text)
         problems += [f"talk step {len(steps) + 1} ({name}): {problem}" for problem in refused]
         steps.append(Step(name, step_lesson))
+    if unknown:  # named in one line, however many: a link can carry thousands
+        named = ", ".join(quoted(name) for name in unknown[:3])
+        more = f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else ""
+        problems.insert(0, f"not presets, left out: {named}{more}")
+    if len(steps) > MAX_STEPS:
+        problems.append(f"{len(steps):,} steps: the first {MAX_STEPS} are kept (keys 1 to 9)")
     return steps[:MAX_STEPS] or default, problems
 
 
@@ -106,10 +115,13 @@ def load_from_url() -> None:
     st.session_state[ACTIVE_KEY] = True
     _remember_steps(steps)
     if problems:
-        listed = "\n".join(f"- {problem}" for problem in problems)
+        shown = problems[:MAX_LISTED_PROBLEMS]
+        if len(problems) > len(shown):
+            shown.append(f"and {len(problems) - len(shown):,} more")
+        listed = "\n".join(f"- {problem}" for problem in shown)
         st.warning(
-            f"Some of this talk's lesson locks name settings a lesson cannot fix:\n{listed}\n\n"
-            "Those settings stay free; the steps' other locks apply.",
+            f"Some of this talk link could not be used:\n{listed}\n\n"
+            "The rest applies: the known presets as steps, each with its lesson's other locks.",
             icon=":material/lock_open:",
         )
 
