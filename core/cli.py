@@ -78,7 +78,9 @@ def cmd_train(args) -> int:
     if args.epochs is not None:
         config.iterations = 0 if args.iterations is None else config.iterations
     config.validate()
-    job = Job.create(spec, config, args.preset, args.data, args.runs, listener=ProgressBar())
+    job = Job.create(
+        spec, config, args.preset, args.data, args.runs, listener=ProgressBar(), live=False
+    )
     try:
         run_jobs([job], args.executor)
     except ValueError as exc:  # the executor asked for cannot be used (e.g. Ray not installed)
@@ -175,6 +177,7 @@ def cmd_race(args) -> int:
             listener=listener(),
             race=race,
             variant=entry.variant,
+            live=False,
         )
         for entry in entries
     ]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.train.jobs import HANDOVER_SECONDS
 from ui.shared import session, state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -67,7 +68,16 @@ def test_the_owners_browser_after_a_refresh_keeps_control_through_its_cookie(run
     owner.run()
     assert any(cookie in h.body and job.secret in h.body for h in owner.sidebar.get("html"))
     monkeypatch.setattr(session, "browser_cookies", lambda: {cookie: job.secret})
-    refreshed = _open(link)  # a new session of the same browser, the same URL
+    job.touch()  # the owner's tab has just polled: it is open
+    second_tab = _open(link)  # a new session of the same browser, the same URL
+    # one tab holds the controls: a second tab of the browser does not take them (issue 28)
+    assert not {"Pause", "Stop"} & _labels(second_tab)
+    assert any("another tab of this browser holds its controls" in i.value for i in second_tab.info)
+    assert job.owner == owner.session_state["_session_id"]
+    owner.run()  # nor does the first take them back: it still has them, nothing changes hands
+    assert {"Pause", "Stop"} <= _labels(owner)
+    job.last_seen -= HANDOVER_SECONDS + 1  # the first tab was closed (or refreshed): gone
+    refreshed = second_tab.run()
     assert {"Pause", "Stop"} <= _labels(refreshed)
     assert job.owner == refreshed.session_state["_session_id"]
     next(b for b in refreshed.button if b.label == "Stop").click().run()
@@ -76,9 +86,14 @@ def test_the_owners_browser_after_a_refresh_keeps_control_through_its_cookie(run
 
 def test_a_link_saved_with_the_secret_in_it_still_gives_control_and_loses_the_secret(running):
     owner, job = running
+    job.touch()  # the owner's tab is open: it keeps the controls (issue 28)
     old_link = _open({"job": job.run_id, "key": job.secret})  # as versions before 2026-12-05
-    assert {"Pause", "Stop"} <= _labels(old_link)
+    assert not {"Pause", "Stop"} & _labels(old_link)
     assert old_link.query_params["job"] == job.run_id and "key" not in old_link.query_params
+    job.last_seen -= HANDOVER_SECONDS + 1  # the owner's tab is gone: the link's secret counts
+    old_link = _open({"job": job.run_id, "key": job.secret})
+    assert {"Pause", "Stop"} <= _labels(old_link)
+    assert "key" not in old_link.query_params
 
 
 def test_switching_pages_keeps_the_job_in_the_url_and_its_secret_out(running):

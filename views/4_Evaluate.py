@@ -45,10 +45,14 @@ def headline(summary: dict, evaluation) -> None:
             f"This run was {widgets.interrupted_text(summary)}: these are the scores of the "
             "model saved after that epoch."
         )
-        if has_checkpoint(summary["path"]) and action.button(
+        path = Path(summary["path"])
+        refused = train_panel.continue_refused(summary, path) if has_checkpoint(path) else None
+        if refused:
+            note.caption(f"Continue training: {refused}.")
+        elif has_checkpoint(path) and action.button(
             "Continue training", icon=":material/resume:", key="eval-continue"
         ):
-            train_panel.continue_training(Path(summary["path"]))
+            train_panel.continue_training(path)
             st.switch_page(TRAIN_PAGE)
 
 

@@ -64,7 +64,9 @@ def cli_run_seconds(spec, config, name: str, data_dir, runs_dir) -> float:
     from core.train.callbacks import ProgressBar
     from core.train.job import Job
 
-    job = Job.create(spec, config, name, data_dir, runs_dir, listener=ProgressBar(io.StringIO()))
+    job = Job.create(
+        spec, config, name, data_dir, runs_dir, listener=ProgressBar(io.StringIO()), live=False
+    )
     job.run()
     return _finished_seconds(job)
 

@@ -198,6 +198,11 @@ SUMMARY: dict[str, Rule] = {
     "dataset": Rule(lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),  # older: mnist
     "fine_tuned_from": Rule(_run_id, "a run id"),  # core.train.finetune: the run it started from
     "my_digits_accuracy": nullable(FRACTION),  # on the set of my digits it was tuned on
+    # the hash of its visitor's secret: who may continue it (core.train.ownership)
+    "owner_key": Rule(
+        lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None,
+        "64 hexadecimal digits",
+    ),
 }
 
 # metrics.json holds one table per kind of event, column by column: {"steps": {"loss": [...]}}

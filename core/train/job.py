@@ -79,8 +79,10 @@ class Job:
         listener: Callable[[Event], None] | None = None,
         race: str | None = None,
         variant: str | None = None,
+        live: bool = True,
     ) -> Job:
-        """Check the settings (the one check before training) and return a new, unstarted job."""
+        """Check the settings (the one check before training) and return a new, unstarted job;
+        live=False: no page will watch it (the command line), so it computes no live views."""
         runs_dir = str(resolve_runs_dir(runs_dir))
         checked = preflight(spec, config, name, runs_dir)
         if not checked.ok:
@@ -96,6 +98,7 @@ class Job:
             race=race,
             variant=variant,
             checkpoint_seconds=checkpoint_seconds(),
+            live=live,
         )
         return cls(request, listener=listener)
 

@@ -10,23 +10,29 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 from core.events import (
     Done,
     Failed,
     Orphaned,
 )
-from core.runs.store import new_run_id, resolve_runs_dir
+from core.runs.store import new_run_id, read_summary, resolve_runs_dir
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.train.executors import ProcessExecutor, make_executor
 from core.train.fairness import TurnOrder, entries_per_visitor, over_limit_message
 from core.train.job import Job
+from core.train.ownership import continue_refusal, owner_key, saved_at
 
 log = logging.getLogger("digitlab.jobs")
 # An open tab touches its jobs every second; a hidden one too, but browsers slow a hidden tab's
 # timers down to once a minute. A job unseen for two minutes has lost its tab.
 ORPHAN_TIMEOUT = 120.0
+# The controls pass to another tab of the owner's browser (it shows the job's secret) only when
+# the tab holding them has not polled for this long: it was closed or refreshed. Two open tabs
+# no longer take the controls from each other at every rerun (issue 28).
+HANDOVER_SECONDS = 5.0
 # ended jobs kept for the pages (each holds its curves, ~5 MB for 10 epochs of MNIST); older
 # ones are shown from their run folder
 KEEP_FINISHED = 20
@@ -104,10 +110,16 @@ class JobRegistry:
         owner: str | None = None,
         data_dir: str | None = None,
         runs_dir: str | os.PathLike | None = None,
+        secret: str | None = None,
     ) -> Job:
         """Queue a job that continues a run saved mid-training in runs_dir (default: the runs
-        folder); refused if a job already continues it."""
+        folder); refused if a job already continues it, or, for a browser (owner), if the run
+        is another visitor's who may still come back for it (core.train.ownership)."""
         job = Job.continuing(run_dir, str(resolve_runs_dir(runs_dir)))
+        if owner is not None:
+            summary = read_summary(Path(run_dir))
+            if refusal := continue_refusal(summary, secret, saved_at(run_dir)):
+                raise ValueError(refusal)
         job.request.data_dir = data_dir
         return self.enqueue(job, owner)
 
@@ -129,6 +141,7 @@ class JobRegistry:
                 mine = [j for j in self._jobs.values() if j.owner == owner and j.active]
                 if problem := over_limit_message(mine, job, entries_per_visitor()):
                     raise ValueError(problem)
+                job.request.owner_key = owner_key(job.secret)  # their browser may continue it
             self._forget_ended()
             self._jobs[job.run_id] = job
             self._queue.append(job)
@@ -148,11 +161,13 @@ class JobRegistry:
 
     def claim(self, job: Job, owner: str, secret: str | None = None) -> bool:
         """Make session owner the job's owner if it has none, or if it shows the job's secret
-        (the owner's browser after a refresh); return whether owner now controls the job.
-        The owner must touch the job from then on to keep it going."""
+        (the owner's browser after a refresh) while the owner's tab is gone (unseen for
+        HANDOVER_SECONDS): one tab holds the controls at a time, whichever drew last. Return
+        whether owner now controls the job; the owner must touch it from then on."""
         with self._lock:
             shown = secret is not None and hmac.compare_digest(str(secret), job.secret)
-            if job.owner is None or shown:
+            gone = job.unseen_for() > HANDOVER_SECONDS
+            if job.owner is None or (shown and gone):
                 job.owner = owner
                 job.touch()
                 self._watch_owned_jobs()
@@ -282,6 +297,10 @@ class JobRegistry:
     def _running_jobs(self) -> list[Job]:
         # called with the lock held
         return [self._jobs[run_id] for run_id in self._running if run_id in self._jobs]
+
+    def holds_secret(self, job: Job, secret: str | None) -> bool:
+        """Return whether secret is the job's (this browser started it, in another tab)."""
+        return secret is not None and hmac.compare_digest(str(secret), job.secret)
 
     def entry_problem(self, owner: str | None) -> str | None:
         """Return why owner may not queue another entry now (their limit), or None."""

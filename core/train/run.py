@@ -50,12 +50,14 @@ class JobRequest:
     runs_dir: str | None = None
     resume: bool = False  # continue from the checkpoint in runs_dir/run_id
     probes: bool = True
+    live: bool = True  # the live views a page watches (False: the command line's runs)
     max_seconds: float | None = None  # stopped and saved as stopped past this much training
     race: str | None = None  # the id shared by the runs of one race (seeds or variants)
     variant: str | None = None  # which of the race's variants this run is
     # training seconds between checkpoints (0: every epoch's end); None: the executing
     # process's $DIGITLAB_CHECKPOINT_SECONDS. Set where the job is made, for every executor alike
     checkpoint_seconds: float | None = None
+    owner_key: str | None = None  # the hash of the visitor's secret (core.train.ownership)
 
     def race_fields(self) -> dict:
         """Return the summary's race and variant fields: none for a run outside a race."""
@@ -72,10 +74,12 @@ class JobRequest:
             "runs_dir": self.runs_dir,
             "resume": self.resume,
             "probes": self.probes,
+            "live": self.live,
             "max_seconds": self.max_seconds,
             "race": self.race,
             "variant": self.variant,
             "checkpoint_seconds": self.checkpoint_seconds,
+            "owner_key": self.owner_key,
         }
 
     @classmethod
@@ -87,13 +91,15 @@ class JobRequest:
         return cls(**data)
 
 
-def attach_standard_callbacks(trainer: Trainer, probes: bool = True) -> Trainer:
-    """Give a trainer its step log, validation and, with probes, the live views; return it."""
+def attach_standard_callbacks(trainer: Trainer, probes: bool = True, live: bool = True) -> Trainer:
+    """Give a trainer its step log and validation; with probes, what the run saves of its
+    insides (gradient norms, the replay); with live too, the views only a page watches."""
     StepLog(grad_norms=probes).attach(trainer)
     Validation(trainer.config.eval_every).attach(trainer)
     if probes:
-        LiveProbes().attach(trainer)
         ReplayRecorder().attach(trainer)  # the Inside page's replay of this training
+    if probes and live:  # nobody watches a command line's run: it does not pay for them
+        LiveProbes().attach(trainer)
         ModelFollower().attach(trainer)  # the Draw page scores drawn digits with it
     return trainer
 
@@ -173,6 +179,8 @@ class RunWriter:
                 multiply_adds(self.request.spec), trainer.samples_seen
             ),
             **self.request.race_fields(),
+            # who may continue it (core.train.ownership); a run from the command line: anyone
+            **({"owner_key": self.request.owner_key} if self.request.owner_key else {}),
             "classes": list(self.request.config.classes),
             "dataset": self.request.config.dataset,
             "data_source": self.data_source,
@@ -250,7 +258,7 @@ def run_job(
         task = make_task(mnist, tuple(config.classes), config.train_fraction, config.val_fraction)
         task = with_my_digits(task, config.my_digits, config.my_digits_repeat, request.data_dir)
         trainer = Trainer(request.spec, config, task, control, emit, emit_many)
-        attach_standard_callbacks(trainer, request.probes)
+        attach_standard_callbacks(trainer, request.probes, request.live)
         writer = RunWriter(request, mnist.source)
         if request.resume:
             writer.restore(trainer)

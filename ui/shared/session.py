@@ -135,6 +135,11 @@ def heartbeat() -> list[Job]:
     run then shows in every picker); return them. Run by whichever part of the page polls: the
     sidebar's job panel, or on the Train page its live view (one poll, not two)."""
     mine = touch_session_jobs()
+    followed = state.registry().get(wanted_run_id() or "")
+    if followed is not None and followed.active and not controls(followed):
+        secret = shown_secret(followed.run_id)
+        if state.registry().holds_secret(followed, secret) and remember_job(followed):
+            st.rerun(scope="app")  # the tab holding the controls has gone: they come here
     ids = [job.run_id for job in mine]
     ended = set(st.session_state.get(WATCHED_JOBS_KEY, [])) - set(ids)
     st.session_state[WATCHED_JOBS_KEY] = ids

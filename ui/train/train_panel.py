@@ -16,6 +16,8 @@ from core.events import Done, EpochEnded, SettingsChanged, Step
 from core.runs.schema import InvalidRun
 from core.runs.store import has_checkpoint, read_summary
 from core.train.job import Job
+from core.train.jobs import HANDOVER_SECONDS
+from core.train.ownership import continue_refusal, saved_at
 from ui.charts import curve_figures, live_curves
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version
@@ -26,6 +28,7 @@ from ui.shared.session import (
     heartbeat,
     remember_job,
     session_id,
+    shown_secret,
 )
 from ui.shared.widgets import (
     escape_markdown,
@@ -105,6 +108,14 @@ def _controls(job: Job) -> None:
     device = job.progress()["device"]
     name = escape_markdown(job.name)
     if not controls(job):
+        if state.registry().holds_secret(job, shown_secret(job.run_id)):
+            st.info(
+                f"**{name}** on {device or '…'} · {job.state} — another tab of this browser "
+                f"holds its controls: they come to this tab once that one has been closed for "
+                f"{HANDOVER_SECONDS:g} seconds.",
+                icon=":material/tab:",
+            )
+            return
         st.info(
             f"**{name}** on {device or '…'} · {job.state} — training by someone else: you can "
             "watch it here, but only the browser that started it can pause or stop it.",
@@ -226,12 +237,22 @@ def continue_training(path: Path) -> None:
     """Queue a job that continues an interrupted run from its checkpoint (button callback)."""
     try:
         job = state.registry().continue_run(
-            path, owner=session_id(), data_dir=str(state.data_dir()), runs_dir=state.runs_dir()
+            path,
+            owner=session_id(),
+            data_dir=str(state.data_dir()),
+            runs_dir=state.runs_dir(),
+            secret=shown_secret(path.name),
         )
     except (ValueError, OSError) as exc:
         st.session_state[CONTINUE_ERROR_KEY] = str(exc)
         return
     remember_job(job)
+
+
+def continue_refused(summary: dict, path: Path) -> str | None:
+    """Return why this browser may not continue an interrupted run now (another visitor's who
+    may come back for it), or None if it may."""
+    return continue_refusal(summary, shown_secret(path.name), saved_at(path))
 
 
 def _interrupted(summary: dict, path: Path, name: str) -> None:
@@ -243,17 +264,21 @@ def _interrupted(summary: dict, path: Path, name: str) -> None:
     )
     if problem := st.session_state.pop(CONTINUE_ERROR_KEY, None):
         st.error(f"Cannot continue: {problem}", icon=":material/error:")
-    if has_checkpoint(path):
-        st.button(
-            "Continue training",
-            icon=":material/resume:",
-            type="primary",
-            key="continue_training",
-            on_click=continue_training,
-            args=(path,),
-            help="Resumes from the saved epoch with the same settings and random state, as if "
-            "it had never stopped.",
-        )
+    if not has_checkpoint(path):
+        return
+    if refusal := continue_refused(summary, path):
+        st.caption(f"Continue training: {refusal}.")
+        return
+    st.button(
+        "Continue training",
+        icon=":material/resume:",
+        type="primary",
+        key="continue_training",
+        on_click=continue_training,
+        args=(path,),
+        help="Resumes from the saved epoch with the same settings and random state, as if "
+        "it had never stopped.",
+    )
 
 
 def result_panel(job: Job | None, run_id: str | None) -> None:
