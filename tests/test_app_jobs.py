@@ -134,3 +134,18 @@ def test_past_two_trainings_the_start_button_says_why(running, monkeypatch):
     finally:
         for extra in queued:
             state.registry().cancel_queued(extra)
+
+
+def test_the_sidebars_active_model_is_the_new_run_as_soon_as_it_ends(data_dir):
+    at = _open()
+    next(w for w in at.number_input if w.label == "Epochs").set_value(1)
+    next(w for w in at.select_slider if w.label == "Training data used").set_value(0.01)
+    at.run()
+    for _ in range(2):  # the second run replaces the first as the active model
+        start = next(b for b in at.button if b.key == "start_training")
+        start.click().run()
+        job = state.registry().get(at.session_state["job"])
+        assert job.wait(120) and job.state == "finished", job.error
+        at.run()  # the first rerun after the end (the live view's poll, in the browser)
+        [picker] = [s for s in at.sidebar.selectbox if s.label == "Active model"]
+        assert picker.value == str(job.run_dir)

@@ -316,6 +316,8 @@ class Job:
             "total_steps": total,
             "epoch": latest.epoch if latest else 0,
             "epochs": plan.epochs if plan else self.config.epochs,
+            # every step is an epoch (seed-3v7): progress reads in iterations, not epochs
+            "full_batch": bool(plan and plan.steps_per_epoch == 1),
             "fraction": step / total if total else 0.0,
             "samples_per_s": rate,
             "eta_seconds": eta,

@@ -128,6 +128,17 @@ def touch_session_jobs() -> list[Job]:
 
 
 WATCHED_JOBS_KEY = "_sidebar_watched_jobs"
+ADOPTED_KEY = "_adopted_jobs"
+
+
+def adopt_finished(job: Job) -> None:
+    """Once per job, when it has ended: make its saved run the active model everywhere."""
+    adopted = st.session_state.setdefault(ADOPTED_KEY, set())
+    if job.run_id in adopted or job.active:
+        return
+    adopted.add(job.run_id)
+    if job.run_dir is not None:
+        state.set_active_run(job.run_dir)
 
 
 def heartbeat() -> list[Job]:
@@ -144,6 +155,8 @@ def heartbeat() -> list[Job]:
     ended = set(st.session_state.get(WATCHED_JOBS_KEY, [])) - set(ids)
     st.session_state[WATCHED_JOBS_KEY] = ids
     if ended:
+        for job in filter(None, map(state.registry().get, ended)):
+            adopt_finished(job)  # before the rerun: the sidebar is drawn before the page
         st.rerun(scope="app")
     return mine
 

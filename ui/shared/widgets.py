@@ -180,7 +180,11 @@ def job_progress_text(job, progress: dict) -> str:
     name = escape_markdown(job.name)  # a progress bar's text is Markdown; a run's name is text
     if progress["state"] == "queued":
         return f"{name} · queued"
-    text = f"{name} · epoch {progress['epoch']}/{progress['epochs']} · {progress['fraction']:.0%}"
+    if progress.get("full_batch"):  # an epoch a step: counted in iterations
+        where = f"iteration {progress['step']:,}/{progress['total_steps']:,}"
+    else:
+        where = f"epoch {progress['epoch']}/{progress['epochs']}"
+    text = f"{name} · {where} · {progress['fraction']:.0%}"
     return text + " · paused" if progress["state"] == "paused" else text
 
 

@@ -24,6 +24,7 @@ from ui.charts.shared_figures import run_version
 from ui.shared import inside_views, state
 from ui.shared.pages import EVALUATE_PAGE
 from ui.shared.session import (
+    adopt_finished,
     controls,
     heartbeat,
     remember_job,
@@ -39,20 +40,9 @@ from ui.shared.widgets import (
 )
 from ui.train import follow_panel, steer_panel
 
-ADOPTED_KEY = "_adopted_jobs"
 VIEWS = ("Curves", "Inside the network")
 VIEW_KEY = "train-live-view"
 CONTINUE_ERROR_KEY = "_continue_error"
-
-
-def adopt_finished(job: Job) -> None:
-    """Once per job: make its saved run the active model everywhere."""
-    adopted = st.session_state.setdefault(ADOPTED_KEY, set())
-    if job.run_id in adopted or job.active:
-        return
-    adopted.add(job.run_id)
-    if job.run_dir is not None:
-        state.set_active_run(job.run_dir)
 
 
 def curves(
@@ -88,11 +78,17 @@ def progress_text(progress: dict, steps: list[Step], batch_size: int) -> str:
     rate = sum(recent) / len(recent) if recent else 0.0
     remaining = max(progress["total_steps"] - progress["step"], 0)
     eta = remaining * batch_size / rate if rate > 0 else None
-    text = (
-        f"Epoch {progress['epoch']}/{progress['epochs']} · "
-        f"step {progress['step']:,}/{progress['total_steps']:,} · "
-        f"{rate:,.0f} samples/s"
-    )
+    if progress.get("full_batch"):  # an epoch a step: "epoch 483/2000" read as a bug
+        text = (
+            f"Iteration {progress['step']:,}/{progress['total_steps']:,} · full batch of "
+            f"{batch_size:,} digits · {rate:,.0f} samples/s"
+        )
+    else:
+        text = (
+            f"Epoch {progress['epoch']}/{progress['epochs']} · "
+            f"step {progress['step']:,}/{progress['total_steps']:,} · "
+            f"{rate:,.0f} samples/s"
+        )
     if progress["state"] == "paused":
         return text + " · paused"
     return text + f" · ETA {format_seconds(eta)}"

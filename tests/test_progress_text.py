@@ -1,0 +1,37 @@
+"""What a presenter reads while a run trains: a full-batch run counts iterations, and a run of
+one epoch gets sensible axes (issue 24)."""
+
+from __future__ import annotations
+
+from core.events import EpochEnded, Step
+from ui.charts.curve_figures import epoch_curves_figure
+from ui.shared.widgets import job_progress_text
+from ui.train.train_panel import progress_text
+
+
+class Named:
+    name = "seed-3v7"
+
+
+def progress(full_batch: bool) -> dict:
+    return {"state": "running", "step": 483, "total_steps": 2000, "epoch": 483, "epochs": 2000,
+            "fraction": 0.2415, "full_batch": full_batch}  # fmt: skip
+
+
+def test_a_full_batch_run_reads_in_iterations_not_epochs():
+    steps = [Step(step=483, epoch=483, loss=0.1, lr=1.0, samples_per_s=5_000.0)]
+    text = progress_text(progress(True), steps, 11_552)
+    assert text.startswith("Iteration 483/2,000 · full batch of 11,552 digits")
+    assert "Epoch" not in text
+    assert "iteration 483/2,000" in job_progress_text(Named(), progress(True))
+    assert "Epoch 483/2000" in progress_text(progress(False), steps, 64)
+    assert "epoch 483/2000" in job_progress_text(Named(), progress(False))
+
+
+def test_the_axes_of_a_one_epoch_run_stay_within_what_the_values_can_be():
+    one = [EpochEnded(epoch=1, step=860, train_loss=0.3, train_accuracy=0.91, val_loss=0.25,
+                      val_accuracy=0.93, seconds=10.0, complete=True)]  # fmt: skip
+    layout = epoch_curves_figure(one).layout
+    assert layout.yaxis.autorangeoptions.clipmin == 0  # the loss: never below 0
+    accuracy = layout.yaxis2.autorangeoptions
+    assert (accuracy.clipmin, accuracy.clipmax) == (0, 1)  # not 0% to 150%
