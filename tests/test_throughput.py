@@ -31,9 +31,9 @@ def test_the_window_follows_a_change_of_pace_within_its_seconds():
     assert abs(rate - 50) < 1
 
 
-def test_a_pause_does_not_count_and_a_lone_first_step_still_has_a_rate():
+def test_a_pause_does_not_count_and_the_first_step_alone_gives_no_rate():
     meter = Throughput(now=0.0, step=0, paused=0.0)
     meter.first_step_done(now=0.4, step=1, paused=0.0)  # a slow first step, a group alone:
-    assert meter.add(now=0.4, step=1, paused=0.0, batch_size=8) == 8 / 0.4  # counted after all
+    assert meter.add(now=0.4, step=1, paused=0.0, batch_size=8) == 0.0  # no rate from it
     # 10 steps in 3 s of which 2 s were a pause: 10 steps a second of training
     assert meter.add(now=3.4, step=11, paused=2.0, batch_size=1) == 10.0

@@ -3,7 +3,9 @@
 One group of steps (a fifth of a second) is too short a window: a replay frame, a validation
 or the other cores' work in it moved the "seconds left" on the Train page by half or double
 (issue 22's bench saw +115% on a 16-second run). The first step is left out: it pays for
-one-off allocation and the run's start-up probes, which the steps to come will not.
+one-off allocation and the run's start-up probes, which the steps to come will not; until a
+step after it is done there is no rate (0: the pages then show no time left rather than one
+taken from the warm-up, which read up to 80 times the time really left).
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ class Throughput:
     """Samples a second over the last RATE_WINDOW_SECONDS of training, pauses left out."""
 
     def __init__(self, now: float, step: int, paused: float) -> None:
-        self.origin = (now, step, paused)  # the run's start: the rate until a window has steps
-        self.marks: deque[tuple[float, int, float]] = deque([self.origin])
+        self.marks: deque[tuple[float, int, float]] = deque([(now, step, paused)])
         self.rate = 0.0
         self.started = False
 
@@ -35,8 +36,6 @@ class Throughput:
         while len(self.marks) > 2 and self.marks[1][0] <= now - RATE_WINDOW_SECONDS:
             self.marks.popleft()
         then, first_step, paused_then = self.marks[0]
-        if step <= first_step:  # only the first step so far (a slow one): count it after all
-            then, first_step, paused_then = self.origin
         seconds = now - then - (paused - paused_then)
         if step > first_step and seconds > 0:
             self.rate = (step - first_step) * batch_size / seconds
