@@ -149,3 +149,17 @@ def test_the_sidebars_active_model_is_the_new_run_as_soon_as_it_ends(data_dir):
         at.run()  # the first rerun after the end (the live view's poll, in the browser)
         [picker] = [s for s in at.sidebar.selectbox if s.label == "Active model"]
         assert picker.value == str(job.run_dir)
+
+
+def test_another_window_can_watch_a_running_job_with_one_click_from_the_sidebar(running):
+    owner, job = running
+    second_window = _open(page="views/1_Data.py")  # the presenter's second screen: a new session
+    [watch] = [link for link in second_window.sidebar.get("page_link")
+               if link.proto.label == f"Watch {job.name}"]  # fmt: skip
+    assert watch.proto.page == "train"  # the Train page's url path
+    assert f"job={job.run_id}" in watch.proto.query_string
+    # where the link leads: the job, live and read-only, even after a job of its own
+    followed = _open({"job": job.run_id})
+    assert any("training by someone else" in i.value for i in followed.info)
+    assert len(followed.get("progress")) >= 1
+    assert not {"Pause", "Stop"} & _labels(followed)

@@ -106,8 +106,9 @@ def keep_job_in_url() -> None:
 
 
 def wanted_run_id() -> str | None:
-    """Return the run id this tab follows: from session state, else from the URL."""
-    run_id = st.session_state.get(JOB_KEY) or st.query_params.get(JOB_KEY)
+    """Return the run id this tab follows: the URL's (a link, or the sidebar's "Watch"), else
+    the session's (a page change starts from a bare URL)."""
+    run_id = st.query_params.get(JOB_KEY) or st.session_state.get(JOB_KEY)
     # the URL is user input: only a plain run id may become part of a path
     return run_id if run_id and re.fullmatch(r"[A-Za-z0-9-]+", run_id) else None
 

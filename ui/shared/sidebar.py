@@ -7,6 +7,7 @@ import torch
 
 from core.train.device import device_label, resolve_device
 from ui.shared import build_state, lesson, session, state, talk
+from ui.shared.pages import TRAIN_PAGE
 from ui.shared.widgets import escape_markdown, job_progress_text, run_picker
 
 DEVICE_KEY = "device"
@@ -15,6 +16,7 @@ RUN_PICKER_KEY = "active_run_picker"
 # each (python -m core bench --browser, Build page); a sidebar's progress bar and the tab's
 # heartbeat (jobs.ORPHAN_TIMEOUT: 120 s) need no more than one every 2 s
 JOBS_POLL_SECONDS = 2.0
+WATCHABLE_SHOWN = 3  # other tabs' running trainings offered to watch, at most
 
 
 def device_choices() -> dict[str, str]:
@@ -116,6 +118,18 @@ def _jobs_panel(shown_live: str | None = None) -> None:
     if others > 0:
         trainings = "training" if others == 1 else "trainings"
         st.caption(f"{others} other {trainings} from other tabs queued or running on this server.")
+        # a presenter's second window, or a room's curious: watch one live, read-only
+        mine_ids = {job.run_id for job in session.session_jobs()}
+        running = [j for j in state.registry().active() if j.run_id not in mine_ids]
+        for job in [j for j in running if j.state != "queued"][:WATCHABLE_SHOWN]:
+            st.page_link(
+                TRAIN_PAGE,
+                label=f"Watch {job.name}",
+                icon=":material/visibility:",
+                query_params={session.JOB_KEY: job.run_id},
+                help="Its progress and curves, live; only the browser that started it can "
+                "pause or stop it.",
+            )
     registry = state.registry()
     if registry.executor.name == "ray" and registry.active():  # name: no call to the cluster
         st.caption(f"On Ray: {registry.running_count()} running, {registry.queued_count()} queued.")
