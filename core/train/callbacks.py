@@ -289,9 +289,12 @@ class ProgressBar:
                 flush=True,
             )
         elif isinstance(event, EpochEnded):
-            # a line an epoch, but a full-batch run ends one at every step: a line a second
+            # a line an epoch, but a full-batch run ends one at every step: a line a second, of
+            # an epoch it scored (the others have no accuracy to print)
             now = time.monotonic()
-            if now - self.last_epoch < EPOCH_LINE_SECONDS and event.step != self.total:
+            scored = event.train_accuracy == event.train_accuracy
+            due = now - self.last_epoch >= EPOCH_LINE_SECONDS and scored
+            if not due and event.step != self.total:
                 return
             self.last_epoch = now
             train, val = (_fraction_text(a) for a in (event.train_accuracy, event.val_accuracy))
