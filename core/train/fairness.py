@@ -4,7 +4,7 @@ order in which the queue takes turns between visitors.
 A classroom shares one laptop: thirty browsers, one training slot (issue 28). First come, first
 served let one visitor's five queued runs (or a race of forty) hold everyone else's for the
 hour. So each visitor (a browser session, the job's owner) may have at most
-MAX_ENTRIES_PER_VISITOR entries queued or training, a race counting as one entry; and the next
+DIGITLAB_MAX_JOBS_PER_VISITOR (2) entries queued or training, a race counting as one entry; and the next
 job to start is the one of the visitor whose turn it is: fewest jobs training now, then the
 longest since their last start, then the oldest in the queue. Jobs without an owner (the
 command line, the benches) queue behind no visitor and count against none.
@@ -28,7 +28,7 @@ def entries_per_visitor() -> int:
     return int(env_amount(VISITOR_LIMIT_ENV, DEFAULT_ENTRIES_PER_VISITOR, "jobs", "no limit"))
 
 
-def entries(jobs: Iterable[Job]) -> int:
+def entries(jobs: list[Job]) -> int:
     """Return how many entries these jobs make: each race one, each other job one."""
     races = {job.request.race for job in jobs if job.request.race}
     return len(races) + sum(1 for job in jobs if not job.request.race)
@@ -73,14 +73,14 @@ class TurnOrder:
             training[job.owner] = training.get(job.owner, 0) + 1
         last = dict(self._last_start)
         waiting, ordered = list(enumerate(queue)), []
+
+        def turn(item: tuple[int, Job]) -> tuple:
+            position, job = item
+            if job.owner is None:  # the CLI's and the benches' jobs: in arrival order
+                return (0, 0, position)
+            return (training.get(job.owner, 0), last.get(job.owner, 0), position)
+
         while waiting:
-
-            def turn(item: tuple[int, Job]) -> tuple:
-                position, job = item
-                if job.owner is None:  # the CLI's and the benches' jobs: in arrival order
-                    return (0, 0, position)
-                return (training.get(job.owner, 0), last.get(job.owner, 0), position)
-
             chosen = min(waiting, key=turn)
             waiting.remove(chosen)
             job = chosen[1]

@@ -26,8 +26,8 @@ from core.train.job import Job
 from core.train.ownership import continue_refusal, owner_key, saved_at
 
 log = logging.getLogger("digitlab.jobs")
-# An open tab touches its jobs every second; a hidden one too, but browsers slow a hidden tab's
-# timers down to once a minute. A job unseen for two minutes has lost its tab.
+# An open tab touches its jobs every 2 s (the sidebar) or 0.5 s (the Train page's live view); a
+# hidden one too, but browsers slow a hidden tab's timers down to once a minute. A job unseen for two minutes has lost its tab.
 ORPHAN_TIMEOUT = 120.0
 # The controls pass to another tab of the owner's browser (it shows the job's secret) only when
 # the tab holding them has not polled for this long: it was closed or refreshed. Two open tabs
@@ -138,8 +138,9 @@ class JobRegistry:
             while not job.request.resume and job.run_id in self._jobs:
                 job.request.run_id = new_run_id(job.name)
             if owner is not None:  # a visitor's browser: at most a few entries at once
-                mine = [j for j in self._jobs.values() if j.owner == owner and j.active]
-                if problem := over_limit_message(mine, job, entries_per_visitor()):
+                if problem := over_limit_message(
+                    self._active_of(owner), job, entries_per_visitor()
+                ):
                     raise ValueError(problem)
                 job.request.owner_key = owner_key(job.secret)  # their browser may continue it
             self._forget_ended()
@@ -165,9 +166,8 @@ class JobRegistry:
         HANDOVER_SECONDS): one tab holds the controls at a time, whichever drew last. Return
         whether owner now controls the job; the owner must touch it from then on."""
         with self._lock:
-            shown = secret is not None and hmac.compare_digest(str(secret), job.secret)
             gone = job.unseen_for() > HANDOVER_SECONDS
-            if job.owner is None or (shown and gone):
+            if job.owner is None or (self.holds_secret(job, secret) and gone):
                 job.owner = owner
                 job.touch()
                 self._watch_owned_jobs()
@@ -307,8 +307,12 @@ class JobRegistry:
         if owner is None:
             return None
         with self._lock:
-            mine = [j for j in self._jobs.values() if j.owner == owner and j.active]
+            mine = self._active_of(owner)
         return over_limit_message(mine, None, entries_per_visitor())
+
+    def _active_of(self, owner: str) -> list[Job]:
+        # called with the lock held
+        return [j for j in self._jobs.values() if j.owner == owner and j.active]
 
     def cancel_queued(self, job: Job) -> bool:
         """Remove a job from the queue before it starts; return False if it was not queued."""

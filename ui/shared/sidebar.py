@@ -108,8 +108,7 @@ def _jobs_panel(shown_live: str | None = None) -> None:
         st.markdown("**Training now**")
     for job in [job for job in mine if job.run_id == shown_live]:
         st.caption(f"{escape_markdown(job.name)}: {job.state}, its progress live on this page")
-    mine = [job for job in mine if job.run_id != shown_live]
-    for job in mine:
+    for job in [job for job in mine if job.run_id != shown_live]:
         progress = job.progress()
         text = job_progress_text(job, progress)
         if (position := state.registry().queue_position(job)) is not None:
@@ -119,8 +118,8 @@ def _jobs_panel(shown_live: str | None = None) -> None:
         trainings = "training" if others == 1 else "trainings"
         st.caption(f"{others} other {trainings} from other tabs queued or running on this server.")
         # a presenter's second window, or a room's curious: watch one live, read-only
-        mine_ids = {job.run_id for job in session.session_jobs()}
-        running = [j for j in state.registry().active() if j.run_id not in mine_ids]
+        own = {job.run_id for job in mine}
+        running = [j for j in state.registry().active() if j.run_id not in own]
         for job in [j for j in running if j.state != "queued"][:WATCHABLE_SHOWN]:
             st.page_link(
                 TRAIN_PAGE,
