@@ -192,7 +192,9 @@ def test_one_batch_while_paused_trains_exactly_one_step_and_reports_it(
     assert run.steps[-1].step == second.step  # nothing trained between or after them
     assert [s.step for s in run.steps] == list(range(1, second.step + 1))
     assert math.isfinite(first.loss_before) and first.loss_after < first.loss_before
-    assert first.batch_size == 32 and first.images.shape == (32, 28, 28)
+    # the step may be an epoch's last, shorter batch (CI once drew one of 24 digits)
+    assert 0 < first.batch_size <= 32 and first.images.shape == (first.batch_size, 28, 28)
+    assert len(first.labels) == len(first.predicted) == first.batch_size
     assert first.images.min() >= 0 and first.images.max() <= 255 and first.images.max() > 100
     assert set(first.labels) <= {3, 7} and set(first.predicted) <= {3, 7}
     assert first.parameters == ["dense 1 weight", "dense 1 bias", "output weight", "output bias"]
