@@ -113,6 +113,61 @@ def test_a_cadence_spaces_work_by_its_seconds_and_by_its_share_of_the_time():
     assert cadence.due()
 
 
+class ClockedTrainer:
+    """Just enough of a Trainer for a Checkpointer: a clock it reads, epochs ended by hand."""
+
+    def __init__(self) -> None:
+        self.now, self.step, self.epoch, self.total_steps = 0.0, 0, 0, 10**6
+        self.control, self.callbacks, self.events = TrainControl(), {}, []
+
+    def training_seconds(self) -> float:
+        return self.now
+
+    def add_callback(self, name, function) -> None:
+        self.callbacks.setdefault(name, []).append(function)
+
+    def trigger(self, name) -> None:
+        for function in self.callbacks.get(name, []):
+            function(self)
+
+    def emit(self, event) -> None:
+        self.events.append(event)
+
+
+def test_a_checkpoint_that_grows_with_the_run_takes_at_most_a_hundredth_of_its_time():
+    from core.train.callbacks import Checkpointer
+
+    trainer = ClockedTrainer()
+    saved_at = []
+
+    def slow_save(trainer):  # a long run's folder: 2 s to write, its metrics rewritten whole
+        saved_at.append(trainer.now)
+        trainer.now += 2.0
+        return "folder"
+
+    checkpointer = Checkpointer(slow_save, every_seconds=30)
+    checkpointer.attach(trainer)
+    trainer.trigger("on_start")
+    while trainer.now < 1000:  # an epoch a second
+        trainer.now += 1.0
+        trainer.step += 1
+        trainer.trigger("on_epoch_end")
+    gaps = [b - a for a, b in zip(saved_at, saved_at[1:])]
+    assert saved_at[0] == 30  # the first after 30 s, as before
+    assert gaps and min(gaps) >= 200  # 2 s of writing, then 198 s of training at least
+    assert 2.0 * len(saved_at) <= 0.011 * trainer.now
+
+    every_epoch = Checkpointer(slow_save, every_seconds=0)  # the resume tests' setting
+    saved_at.clear()
+    trainer = ClockedTrainer()
+    every_epoch.attach(trainer)
+    trainer.trigger("on_start")
+    for _ in range(5):
+        trainer.step += 1
+        trainer.trigger("on_epoch_end")
+    assert len(saved_at) == 5
+
+
 @pytest.mark.parametrize("value", ["-1", "soon", "nan"])
 def test_a_bad_checkpoint_interval_is_refused_naming_the_variable(monkeypatch, value):
     from core.train.callbacks import checkpoint_seconds

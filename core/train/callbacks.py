@@ -203,7 +203,9 @@ class Checkpointer:
     training have passed since the last checkpoint (0: at every epoch's end), and reports it.
 
     The run's end is saved whole by its job, so a killed server loses at most every_seconds
-    of training, and a short run writes no checkpoint at all.
+    of training (or 100 times a checkpoint's cost, where that is more: a checkpoint rewrites
+    the metrics of every step so far, and may take at most 1% of the time), and a short run
+    writes no checkpoint at all.
     """
 
     def __init__(self, save: Callable[[Trainer], str], every_seconds: float | None = None) -> None:
@@ -212,7 +214,8 @@ class Checkpointer:
         self.saved = 0  # how many checkpoints this run wrote
 
     def attach(self, trainer: Trainer) -> None:
-        self.cadence = Cadence(self.every_seconds, clock=trainer.training_seconds)
+        share = MAX_SHARE["checkpoint"] if self.every_seconds > 0 else None
+        self.cadence = Cadence(self.every_seconds, share, clock=trainer.training_seconds)
         trainer.add_callback("on_start", self.on_start)
         trainer.add_callback("on_epoch_end", self.on_epoch_end)
 
