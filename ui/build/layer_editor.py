@@ -184,6 +184,92 @@ def dense_editor(spec: ModelSpec, disabled: bool = False) -> None:
     )
 
 
+# the two rows of a convolution's block share their first widths, so their cells line up
+CONV_TOP_COLUMNS = [1.1, 1.4, 1.1, 1.4, 0.5, 0.5, 0.5]
+CONV_BOTTOM_COLUMNS = [1.1, 1.4, 1.1, 1.4, 1.5]
+
+
+def _conv_filter_row(spec: ModelSpec, i: int, layer: ConvLayer, disabled: bool) -> None:
+    top = st.columns(CONV_TOP_COLUMNS, vertical_alignment="bottom")
+    top[0].markdown(f"**Conv {i + 1}**")
+    layer.channels = top[1].number_input(
+        "Channels",
+        min_value=1,
+        max_value=MAX_CHANNELS,
+        value=layer.channels,
+        step=8,
+        key=widget_key(f"conv{i}_channels"),
+        disabled=disabled,
+    )
+    layer.kernel = top[2].selectbox(
+        "Kernel",
+        KERNELS,
+        index=KERNELS.index(layer.kernel),
+        format_func=lambda k: f"{k}×{k}",
+        key=widget_key(f"conv{i}_kernel"),
+        disabled=disabled,
+    )
+    layer.padding = top[3].selectbox(
+        "Padding",
+        PADDINGS,
+        index=PADDINGS.index(layer.padding),
+        key=widget_key(f"conv{i}_padding"),
+        disabled=disabled,
+    )
+    _row_buttons(top[4:], "conv", i, len(spec.conv), disabled)
+
+
+def _conv_options_row(i: int, layer: ConvLayer, disabled: bool) -> None:
+    bottom = st.columns(CONV_BOTTOM_COLUMNS, vertical_alignment="bottom")
+    layer.activation = bottom[1].selectbox(
+        "Activation",
+        ACTIVATION_NAMES,
+        index=ACTIVATION_NAMES.index(layer.activation),
+        key=widget_key(f"conv{i}_activation"),
+        disabled=disabled,
+    )
+    layer.pool = bottom[3].selectbox(
+        "Pool 2×2",
+        POOLS,
+        index=POOLS.index(layer.pool),
+        key=widget_key(f"conv{i}_pool"),
+        disabled=disabled,
+    )
+    layer.dropout = bottom[2].number_input(
+        "Dropout",
+        min_value=0.0,
+        max_value=MAX_DROPOUT,
+        value=float(layer.dropout),
+        step=0.05,
+        format="%.2f",
+        key=widget_key(f"conv{i}_dropout"),
+        disabled=disabled,
+    )
+    for name, label, key, help_text in CONV_FLAGS:
+        setattr(
+            layer,
+            name,
+            bottom[4].checkbox(
+                label,
+                value=getattr(layer, name),
+                key=widget_key(f"conv{i}_{key}"),
+                disabled=disabled,
+                help=help_text,
+            ),
+        )
+
+
+def _global_pool_checkbox(spec: ModelSpec, disabled: bool) -> None:
+    spec.global_pool = st.checkbox(
+        "Average each map (global average pooling)",
+        value=spec.global_pool,
+        key=widget_key("global_pool"),
+        disabled=disabled,
+        help="The last convolution's maps are averaged to one number per channel instead of "
+        "flattened: the next layer then needs C weights per unit instead of C·H·W.",
+    )
+
+
 def conv_editor(spec: ModelSpec, disabled: bool = False) -> None:
     """Draw one block per convolution layer: channels, kernel, padding, activation, pool, BN."""
     if not spec.conv:
@@ -193,79 +279,10 @@ def conv_editor(spec: ModelSpec, disabled: bool = False) -> None:
         )
     for i, layer in enumerate(spec.conv):
         with st.container(border=True):
-            top = st.columns([1.1, 1.4, 1.1, 1.4, 0.5, 0.5, 0.5], vertical_alignment="bottom")
-            top[0].markdown(f"**Conv {i + 1}**")
-            layer.channels = top[1].number_input(
-                "Channels",
-                min_value=1,
-                max_value=MAX_CHANNELS,
-                value=layer.channels,
-                step=8,
-                key=widget_key(f"conv{i}_channels"),
-                disabled=disabled,
-            )
-            layer.kernel = top[2].selectbox(
-                "Kernel",
-                KERNELS,
-                index=KERNELS.index(layer.kernel),
-                format_func=lambda k: f"{k}×{k}",
-                key=widget_key(f"conv{i}_kernel"),
-                disabled=disabled,
-            )
-            layer.padding = top[3].selectbox(
-                "Padding",
-                PADDINGS,
-                index=PADDINGS.index(layer.padding),
-                key=widget_key(f"conv{i}_padding"),
-                disabled=disabled,
-            )
-            _row_buttons(top[4:], "conv", i, len(spec.conv), disabled)
-            bottom = st.columns([1.1, 1.4, 1.1, 1.4, 1.5], vertical_alignment="bottom")
-            layer.activation = bottom[1].selectbox(
-                "Activation",
-                ACTIVATION_NAMES,
-                index=ACTIVATION_NAMES.index(layer.activation),
-                key=widget_key(f"conv{i}_activation"),
-                disabled=disabled,
-            )
-            layer.pool = bottom[3].selectbox(
-                "Pool 2×2",
-                POOLS,
-                index=POOLS.index(layer.pool),
-                key=widget_key(f"conv{i}_pool"),
-                disabled=disabled,
-            )
-            layer.dropout = bottom[2].number_input(
-                "Dropout",
-                min_value=0.0,
-                max_value=MAX_DROPOUT,
-                value=float(layer.dropout),
-                step=0.05,
-                format="%.2f",
-                key=widget_key(f"conv{i}_dropout"),
-                disabled=disabled,
-            )
-            for name, label, key, help_text in CONV_FLAGS:
-                setattr(
-                    layer,
-                    name,
-                    bottom[4].checkbox(
-                        label,
-                        value=getattr(layer, name),
-                        key=widget_key(f"conv{i}_{key}"),
-                        disabled=disabled,
-                        help=help_text,
-                    ),
-                )
+            _conv_filter_row(spec, i, layer, disabled)
+            _conv_options_row(i, layer, disabled)
     if spec.conv:
-        spec.global_pool = st.checkbox(
-            "Average each map (global average pooling)",
-            value=spec.global_pool,
-            key=widget_key("global_pool"),
-            disabled=disabled,
-            help="The last convolution's maps are averaged to one number per channel instead of "
-            "flattened: the next layer then needs C weights per unit instead of C·H·W.",
-        )
+        _global_pool_checkbox(spec, disabled)
     _add_button(
         "conv", "Add convolution", len(spec.conv), MAX_CONV_LAYERS, "convolutions", disabled
     )
