@@ -10,20 +10,12 @@ import torch
 
 from core.bench.drawing import STYLE_ORDER, drawing_bench_report, run_drawing_bench
 from core.data.augment import AugmentConfig, augment_batch
-from core.draw.drawings import (
-    BLOCKS,
-    CANVAS,
-    DIGIT_PATHS,
-    STYLE_FAMILIES,
-    STYLED_PATHS,
-    count_holes,
-    draw_path,
-    find_fonts,
-    make_drawings,
-    path_variants,
-    style_of,
-)
+from core.draw.brush import CANVAS, count_holes
+from core.draw.digitpaths import DIGIT_PATHS, STYLE_FAMILIES, STYLED_PATHS
+from core.draw.drawings import BLOCKS, make_drawings, style_of
+from core.draw.glyphs import find_fonts
 from core.draw.preprocess import centre_of_mass, to_mnist
+from core.draw.strokes import draw_path, path_variants
 
 N = 60
 

@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from core.data import mydigits
-from core.draw.drawings import DIGIT_PATHS, draw_path
+from core.draw.digitpaths import DIGIT_PATHS
 from core.draw.preprocess import to_mnist
+from core.draw.strokes import draw_path
 from core.runs.store import load_run
 from core.spec.presets import get_preset
 from core.train.finetune import fine_tune, score_set

@@ -23,8 +23,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.draw.drawings import DIGIT_PATHS, draw_path
+from core.draw.digitpaths import DIGIT_PATHS
 from core.draw.preprocess import to_mnist
+from core.draw.strokes import draw_path
 from core.runs.store import load_run
 from core.train import jobs as core_jobs
 from tests.conftest import rss_mb
