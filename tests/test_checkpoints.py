@@ -17,9 +17,10 @@ from core.events import Checkpointed, Done, Failed, Step
 from core.runs.listing import list_runs
 from core.runs.store import CHECKPOINT_FILE, has_checkpoint, load_run
 from core.spec.presets import get_preset
+from core.train.control import TrainControl
 from core.train.jobs import JobRegistry
+from core.train.outcome import TrainingDiverged
 from core.train.run import JobRequest, run_job
-from core.train.trainer import TrainControl, TrainingDiverged
 
 REPO = Path(__file__).resolve().parent.parent
 # these tests interrupt runs of a few seconds: they need the checkpoint at every epoch's end

@@ -34,8 +34,9 @@ from core.events import (
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.train import engines
+from core.train.control import TrainControl
+from core.train.outcome import OutOfMemory
 from core.train.run import train
-from core.train.trainer import OutOfMemory, TrainControl
 
 EXAMPLES: list[Event] = [
     Started(total_steps=10, steps_per_epoch=5, epochs=2, batch_size=64, device="cpu",

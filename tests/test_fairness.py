@@ -8,9 +8,9 @@ import pytest
 from core.events import Done
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
+from core.train.control import TrainControl
 from core.train.fairness import VISITOR_LIMIT_ENV, entries
 from core.train.jobs import JobRegistry
-from core.train.trainer import TrainControl
 
 
 class StartsNothing:

@@ -15,10 +15,10 @@ from core.runs.store import load_run
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.spec.presets import get_preset
+from core.train.control import TrainControl
 from core.train.executors import ProcessExecutor
 from core.train.job import Job
 from core.train.jobs import JobRegistry
-from core.train.trainer import TrainControl
 
 
 def quick_config(**changes) -> TrainConfig:

@@ -11,10 +11,10 @@ from core.events import Checkpointed
 from core.runs.store import read_summary
 from core.spec.models import ModelSpec
 from core.spec.presets import get_preset
+from core.train.control import TrainControl
 from core.train.jobs import JobRegistry
 from core.train.ownership import OWNER_GONE_SECONDS, continue_refusal, owner_key
 from core.train.run import JobRequest, run_job
-from core.train.trainer import TrainControl
 from tests.test_fairness import StartsNothing
 
 pytestmark = pytest.mark.usefixtures("checkpoint_every_epoch")

@@ -17,8 +17,8 @@ from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
 from core.spec.presets import get_preset
 from core.train.device import choose_device
 from core.train.jobs import JobRegistry
+from core.train.outcome import OutOfMemory
 from core.train.run import train
-from core.train.trainer import OutOfMemory
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from core.runs.store import RUN_FILES, InvalidRun, load_run
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.spec.presets import get_preset
+from core.train.control import TrainControl
 from core.train.replay import (
     EARLY_STEPS,
     MAX_FRAMES,
@@ -32,7 +33,7 @@ from core.train.replay import (
     plan_frames,
 )
 from core.train.run import JobRequest, attach_standard_callbacks, run_job
-from core.train.trainer import TrainControl, Trainer
+from core.train.trainer import Trainer
 from tests.conftest import train_tiny_run
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

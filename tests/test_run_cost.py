@@ -22,9 +22,9 @@ from core.spec.presets import get_preset
 from core.train import run as run_module
 from core.train.cadence import Cadence
 from core.train.callbacks import CHECKPOINT_ENV, FEATURES_EVERY_SECONDS, WEIGHTS_EVERY_SECONDS
+from core.train.control import TrainControl
 from core.train.follow import MODEL_EVERY_SECONDS
 from core.train.run import JobRequest, run_job
-from core.train.trainer import TrainControl
 
 
 def full_batch_run(data_dir, runs_dir, steps: int, name: str, monkeypatch, saves: list):

@@ -15,10 +15,10 @@ from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec
 from core.train import executors as executors_module
 from core.train import timebudget
+from core.train.control import TrainControl
 from core.train.executors import ProcessExecutor
 from core.train.job import Job
 from core.train.jobs import JobRegistry
-from core.train.trainer import TrainControl
 from core.train.worker import Worker
 from tests.conftest import train_tiny_run
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from core.data.mnist import make_task
-from core.export.script import net_source
+from core.export.network import net_source
 from core.spec.config import TrainConfig
 from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
 from core.spec.presets import get_preset

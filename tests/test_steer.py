@@ -24,13 +24,13 @@ from core.runs.schema import InvalidRun, check_metrics
 from core.runs.store import load_run, save_run
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec, build
+from core.train.control import TrainControl
 from core.train.engines import AutogradEngine
 from core.train.executors import ProcessExecutor
 from core.train.job import Job
 from core.train.jobs import JobRegistry
 from core.train.run import JobRequest, run_job, train
 from core.train.steering import ChangeSettings, Mailbox, check_settings, parameter_labels
-from core.train.trainer import TrainControl
 
 SPEC = ModelSpec(dense=[DenseLayer(32)])
 

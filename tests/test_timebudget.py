@@ -10,9 +10,9 @@ from core.events import Done
 from core.spec.models import DenseLayer, ModelSpec
 from core.spec.presets import get_preset
 from core.train import steptime, timebudget
+from core.train.control import TrainControl
 from core.train.job import Job
 from core.train.run import JobRequest, run_job
-from core.train.trainer import TrainControl
 
 
 def test_the_presets_are_estimated_in_seconds_to_minutes():

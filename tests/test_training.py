@@ -14,9 +14,11 @@ from core.spec.compatible import check_compatible
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec
 from core.spec.presets import get_preset
+from core.train.control import TrainControl
 from core.train.device import resolve_device
+from core.train.outcome import TrainingDiverged
 from core.train.run import train
-from core.train.trainer import TrainControl, TrainingDiverged, plan_steps
+from core.train.trainer import plan_steps
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,10 @@ def test_training_emits_start_steps_validation_and_epochs(small_task):
     assert kinds[0] == "start" and kinds[-1] == "epoch" and "val" in kinds
     steps = [e for e in events if isinstance(e, Step)]
     assert [e.step for e in steps] == list(range(1, events[0].total_steps + 1))
-    assert all(e.samples_per_s > 0 for e in steps)
+    # no rate until a step after the first (core/train/throughput.py): a first step slow
+    # enough to be sent alone (a loaded machine) reads 0, every later one a rate
+    assert all(e.samples_per_s > 0 for e in steps if e.step > 1)
+    assert steps[0].samples_per_s >= 0
     assert result.status == "finished" and result.test_accuracy > 0.8
     assert not result.model.training and next(result.model.parameters()).device.type == "cpu"
 

@@ -26,9 +26,11 @@ from core.events import (
     WeightsSnapshot,
 )
 from core.spec.config import env_amount
+from core.train.batches import prepare
 from core.train.cadence import MAX_SHARE, Cadence
+from core.train.outcome import TrainingDiverged
 from core.train.throughput import Throughput
-from core.train.trainer import Trainer, TrainingDiverged, prepare
+from core.train.trainer import Trainer
 
 # Step events are flushed to listeners in groups: reading a loss forces a device sync.
 FLUSH_EVERY_STEPS = 32

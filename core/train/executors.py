@@ -9,9 +9,9 @@ import os
 import threading
 import weakref
 
+from core.train.control import TrainControl
 from core.train.job import Job
 from core.train.run import run_job
-from core.train.trainer import TrainControl
 from core.train.worker import Worker
 
 _OPEN_EXECUTORS: weakref.WeakSet = weakref.WeakSet()  # closed at exit, if still open

@@ -30,10 +30,10 @@ from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.train import timebudget
 from core.train.callbacks import checkpoint_seconds
+from core.train.control import TrainControl
 from core.train.preflight import preflight
 from core.train.run import JobRequest, run_job
 from core.train.steering import ChangeSettings, OneBatch, check_settings
-from core.train.trainer import TrainControl
 
 log = logging.getLogger("digitlab.jobs")
 

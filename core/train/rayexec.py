@@ -24,9 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.events import TERMINAL, Event, Failed, event_from_dict
+from core.train.control import TrainControl
 from core.train.raytask import RayUnavailable, import_ray, remote_parts
 from core.train.steering import ChangeSettings, OneBatch
-from core.train.trainer import TrainControl
 
 log = logging.getLogger("digitlab.ray")
 ADDRESS_ENV = "RAY_ADDRESS"

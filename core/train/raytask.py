@@ -10,7 +10,7 @@ import threading
 from functools import cache
 
 from core.events import Event, Failed
-from core.train.trainer import TrainControl
+from core.train.control import TrainControl
 
 INSTALL_HINT = "pip install -r requirements-ray.txt"
 PUMP_SECONDS = 0.1  # how often a task sends its events and learns of a stop, pause or request

@@ -33,9 +33,11 @@ from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec, multiply_adds, parameter_count
 from core.train import timebudget
 from core.train.callbacks import Checkpointer, LiveProbes, StepLog, TimeLimit, Validation
+from core.train.control import TrainControl
 from core.train.follow import ModelFollower
+from core.train.outcome import OutOfMemory, TrainingFailed, TrainResult
 from core.train.replay import ReplayRecorder, recorded_replay, resume_replay
-from core.train.trainer import OutOfMemory, TrainControl, Trainer, TrainingFailed, TrainResult
+from core.train.trainer import Trainer
 
 
 @dataclass

@@ -25,6 +25,7 @@ from core.data.mnist import Split, Task
 from core.spec.config import TrainConfig
 from core.spec.image import IMAGE_SIDE
 from core.spec.models import ModelSpec
+from core.train.batches import batches
 from core.train.trainer import Trainer, flush_denormals, plan_steps
 
 MEASURE_SECONDS = 0.25  # steps are timed for about this long, at least MIN_STEPS of them
@@ -41,7 +42,7 @@ def time_steps(trainer: Trainer, steps: int) -> float:
     done, loss = 0, None
     started = time.perf_counter()
     while done < steps:
-        for xb, yb in trainer._batches():
+        for xb, yb in batches(trainer):
             loss, _, _ = trainer.engine.step(xb, yb)
             done += 1
             trainer.step = done

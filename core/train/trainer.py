@@ -1,7 +1,9 @@
 """The trainer: one network, one task, one loop; logging, validation and probes hook in.
 
 The whole training set sits on the device as one tensor, shuffled by index once per epoch and
-sliced into batches: no DataLoader, no per-sample transforms. `Trainer.run()` is the loop;
+sliced into batches (core.train.batches): no DataLoader, no per-sample transforms. The loop
+takes its pause, stop and steering requests from a TrainControl (core.train.control) and ends
+with a TrainResult or a TrainingFailed (core.train.outcome). `Trainer.run()` is the loop;
 everything else is a callback (core.train.callbacks) that reads the trainer's state
 (`step`, `epoch`, `loss`, …), in the manner of minGPT's trainer.
 """
@@ -9,26 +11,27 @@ everything else is a callback (core.train.callbacks) that reads the trainer's st
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from core.analysis.evaluation import predicted_class
 from core.analysis.probes import layer_labels, weighted_layers
-from core.data.augment import augment_batch
-from core.data.mnist import Task, normalize, to_float
+from core.data.mnist import Task
 from core.events import EpochEnded, Event, SettingsChanged, Started, Step, StepColumns, Validated
 from core.spec.config import TrainConfig, plan_steps  # plan_steps: also read from here
 from core.spec.models import ModelSpec, build
+from core.train.batches import batches, prepare
 from core.train.cadence import MAX_SHARE, VALIDATION_EVERY_SECONDS, Cadence
+from core.train.checkpoint import checkpoint_state, restore_state
+from core.train.control import TrainControl
 from core.train.device import choose_device, device_label
 from core.train.engines import ENGINES, LEAN_STEP, StepSettings, score
-from core.train.steering import BatchProbe, ChangeSettings, Mailbox, OneBatch, check_settings
+from core.train.outcome import TrainResult
+from core.train.steering import BatchProbe, ChangeSettings, OneBatch, check_settings
 
 CALLBACK_POINTS = (
     "on_start",
@@ -39,106 +42,6 @@ CALLBACK_POINTS = (
     "on_end",
     "on_flush",  # send the steps not yet reported (before a checkpoint)
 )
-# a full-batch run ends an epoch at every step: its validation at an epoch's end may take at
-# most this share of the training time, and it is scored every few steps (its last always)
-
-
-class TrainingFailed(RuntimeError):
-    """Training ended early for a reason the user can act on; the message says which."""
-
-
-class TrainingDiverged(TrainingFailed):
-    """The loss became NaN or infinite."""
-
-
-class OutOfMemory(TrainingFailed):
-    """The device ran out of memory; what the job held has been freed."""
-
-
-class TrainControl:
-    """Pause, resume and stop flags shared between a training loop and whoever watches it, and
-    a mailbox of steering requests (new settings, one batch) that the loop takes between steps.
-
-    The flags are threading.Event-like objects; a worker process is given multiprocessing
-    events and a process Mailbox, so that the server can steer a loop in another process.
-    """
-
-    def __init__(self, stop_flag=None, running_flag=None, mailbox: Mailbox | None = None) -> None:
-        self._stop = stop_flag if stop_flag is not None else threading.Event()
-        self._running = running_flag if running_flag is not None else threading.Event()
-        if running_flag is None:
-            self._running.set()
-        self.mailbox = mailbox if mailbox is not None else Mailbox()
-
-    def reset(self) -> None:
-        """Clear a stop, a pause and any request not taken, for the next job on the same flags."""
-        self._stop.clear()
-        self._running.set()
-        self.mailbox.clear()
-
-    def send(self, request: ChangeSettings | OneBatch) -> None:
-        """Hand the loop a request; it takes it before its next step."""
-        self.mailbox.send(request)
-
-    def next_request(self) -> ChangeSettings | OneBatch | None:
-        """Return the oldest request the loop has not taken yet, or None."""
-        return self.mailbox.take()
-
-    def stop(self) -> None:
-        """Ask the loop to stop after the current step."""
-        self._stop.set()
-        self._running.set()
-
-    def pause(self) -> None:
-        """Ask the loop to wait after the current step."""
-        self._running.clear()
-
-    def resume(self) -> None:
-        """Let a paused loop go on."""
-        self._running.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set() and not self._stop.is_set()
-
-    def wait_while_paused(self, timeout: float | None = None) -> float:
-        """Block while paused, at most timeout seconds; return the seconds spent waiting."""
-        if self._running.is_set():
-            return 0.0
-        started = time.perf_counter()
-        deadline = None if timeout is None else started + timeout
-        while not self._running.wait(0.05):
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
-        return time.perf_counter() - started
-
-
-@dataclass
-class TrainResult:
-    """What a finished or stopped training produced."""
-
-    model: nn.Module  # on the CPU, in eval mode
-    status: str  # "finished" or "stopped"
-    steps: StepColumns = field(default_factory=StepColumns)  # read like a list of Step
-    epochs: list[EpochEnded] = field(default_factory=list)
-    seconds: float = 0.0  # training time, pauses excluded
-    seconds_per_epoch: float | None = None
-    device: str = "cpu"
-    test_loss: float | None = None
-    test_accuracy: float | None = None
-    settings_changes: list[SettingsChanged] = field(default_factory=list)
-
-
-def prepare(
-    images_uint8: torch.Tensor, config: TrainConfig, device: torch.device, normalized: bool
-) -> torch.Tensor:
-    """Return uint8 digits as float (N, 1, 28, 28) on the device, normalised if asked."""
-    pixels = to_float(images_uint8).to(device)
-    return normalize(pixels, config.normalization) if normalized else pixels
 
 
 def flush_denormals() -> None:
@@ -259,7 +162,7 @@ class Trainer:
             self.epoch += 1
             self._begin_epoch()
             self.trigger("on_epoch_start")
-            for xb, yb in self._batches():
+            for xb, yb in batches(self):
                 one_batch = self._wait_and_steer()
                 if self.control.stopped:
                     break
@@ -358,33 +261,6 @@ class Trainer:
             self.loss_sum = torch.zeros((), device=self.device)
             self.correct = torch.zeros((), device=self.device, dtype=torch.int64)
 
-    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = None
-        if self.batch_size >= self.n_train:
-            x, y = self.x_train, self.y_train  # a full batch's gradient ignores order: no copy
-        else:
-            order = torch.randperm(self.n_train, generator=self.generator).to(self.device)
-            if not self.step_settings.gather_batches:
-                x, y = self.x_train[order], self.y_train[order]
-                order = None
-        for start in range(0, self.n_train, self.batch_size):
-            if self.step >= self.total_steps:
-                return
-            if order is not None:
-                # the same batches as copying the shuffled set, without writing all of it out
-                # index_select, not x[rows]: the same rows, a quarter of the time (18 → 4 µs a
-                # batch of 64 here), as advanced indexing takes a general path
-                rows = order[start : start + self.batch_size]
-                xb, yb = self.x_train.index_select(0, rows), self.y_train.index_select(0, rows)
-            else:
-                xb, yb = x[start : start + self.batch_size], y[start : start + self.batch_size]
-            if self.skip_single and len(yb) == 1:
-                continue
-            if self.augmenting:
-                xb = augment_batch(xb, self.config.augment, self.device_generator)
-                xb = normalize(xb, self.config.normalization)
-            yield xb, yb
-
     def _tally(self, labels: torch.Tensor) -> None:
         self.seen += len(labels)
         self.samples_seen += len(labels)
@@ -470,23 +346,10 @@ class Trainer:
         self.callbacks.clear()
 
     # checkpoints: everything needed to continue as if the run had never stopped
+    # (core.train.checkpoint)
     def checkpoint_state(self) -> dict:
         """Return the loop's state after an epoch: weights, engine, random generators, counters."""
-        state = {
-            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "engine": self.engine.state_dict(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "samples_seen": self.samples_seen,
-            "seconds": self.training_seconds(),
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-        }
-        if self.device_generator is not self.generator:
-            state["device_generator"] = self.device_generator.get_state()
-        if self.device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        return state
+        return checkpoint_state(self)
 
     def restore(
         self,
@@ -496,18 +359,4 @@ class Trainer:
         settings_changes: list[SettingsChanged] = (),
     ) -> None:
         """Continue from checkpoint_state() and the metrics saved with it."""
-        self.model.load_state_dict(state["model"])
-        self.engine.load_state_dict(state["engine"])
-        self.step = self.start_step = int(state["step"])
-        self.epoch = int(state["epoch"])
-        # checkpoints written before the count was kept: every step was a whole batch
-        self.samples_seen = int(state.get("samples_seen", self.step * self.batch_size))
-        self.seconds_before = float(state["seconds"])
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if "device_generator" in state and self.device_generator is not self.generator:
-            self.device_generator.set_state(state["device_generator"])
-        if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        self.steps, self.epochs = StepColumns(steps), list(epochs)
-        self.settings_changes = list(settings_changes)
+        restore_state(self, state, steps, epochs, settings_changes)

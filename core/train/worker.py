@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from core.events import TERMINAL, Event, Failed, event_from_dict
+from core.train.control import TrainControl
 from core.train.device import THREADS_ENV, worker_threads  # noqa: F401 (their old home)
 from core.train.run import JobRequest, run_job
 from core.train.steering import Mailbox
-from core.train.trainer import TrainControl
 
 log = logging.getLogger("digitlab.worker")
 # spawn, not fork: forking a server that already runs threads (Streamlit's, torch's) can
