@@ -16,14 +16,13 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from core.runs.schema import (
+from core.runs.replay_schema import (
     REPLAY_FORMAT_VERSION,
-    InvalidRun,
     check_replay_meta,
     check_replay_tensors,
     replay_tensors,
-    weights_header,
 )
+from core.runs.schema import InvalidRun, weights_header
 from core.spec.image import IMAGE_SIDE
 
 REPLAY_FILES = ("replay.json", "replay.safetensors")

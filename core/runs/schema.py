@@ -3,7 +3,8 @@
 One table per file says each field's type, range and whether it must be there. Import
 (core.runs.archive.import_run) and the damage scan (core.runs.listing.run_damage) both check against it, so a
 run that any page lists is a run every page can draw; anything else is refused, or listed as
-damaged, with the file, the field and the value named.
+damaged, with the file, the field and the value named. The tables are made of the rules of
+core.runs.rules; the replay's two files have their own (core.runs.replay_schema).
 """
 
 from __future__ import annotations
@@ -11,12 +12,26 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
 from core.data.datasets import DATASETS
+from core.runs.replay_schema import MAX_REPLAY_FRAMES  # noqa: F401 (core.train.replay reads it here)
+from core.runs.rules import (
+    FINITE,
+    FLAG,
+    FRACTION,
+    NUMBER,
+    WHOLE,
+    InvalidRun,
+    Rule,
+    is_non_negative,
+    is_text,
+    is_whole,
+    nullable,
+    required,
+    shown,
+)
 
 FORMAT_VERSION = 1
 MAX_NAME_CHARS = 200
@@ -38,36 +53,7 @@ DTYPE_BYTES = {
 }
 
 
-class InvalidRun(ValueError):
-    """A folder or file is not a valid Digit Lab run; the message says why."""
-
-
 # --- what a value may be ------------------------------------------------------------------
-
-
-def _whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _non_negative(value) -> bool:
-    # NaN fails every comparison: it is let through on purpose (a run without validation)
-    return _number(value) and not value < 0
-
-
-def _fraction(value) -> bool:
-    return _number(value) and (0 <= value <= 1 or math.isnan(value))
-
-
-def _finite_non_negative(value) -> bool:
-    return _number(value) and math.isfinite(value) and value >= 0
-
-
-def _text(limit: int) -> Callable[[object], bool]:
-    return lambda value: isinstance(value, str) and len(value) <= limit
 
 
 def _run_id(value) -> bool:
@@ -90,7 +76,7 @@ def _digits(value) -> bool:
     return (
         isinstance(value, list)
         and 0 < len(value) <= 10
-        and all(_whole(d) and d <= 9 for d in value)
+        and all(is_whole(d) and d <= 9 for d in value)
         and len(set(value)) == len(value)
     )
 
@@ -99,46 +85,18 @@ def _versions(value) -> bool:
     return (
         isinstance(value, dict)
         and len(value) <= 20
-        and all(_text(MAX_TEXT_CHARS)(k) and _text(MAX_TEXT_CHARS)(v) for k, v in value.items())
+        and all(is_text(MAX_TEXT_CHARS)(k) and is_text(MAX_TEXT_CHARS)(v) for k, v in value.items())
     )
 
 
 def _norms(value) -> bool:
     return value is None or (
-        isinstance(value, list) and len(value) <= MAX_LAYERS and all(map(_non_negative, value))
+        isinstance(value, list) and len(value) <= MAX_LAYERS and all(map(is_non_negative, value))
     )
 
 
-@dataclass(frozen=True)
-class Rule:
-    """What one field may hold: a test, the words for it, and whether it must be there."""
-
-    accepts: Callable[[object], bool]
-    says: str
-    required: bool = False
-    nullable: bool = False
-
-    def check(self, where: str, value) -> None:
-        """Raise InvalidRun naming where, the value and what it must be, unless it is accepted."""
-        if value is None and self.nullable:
-            return
-        if not self.accepts(value):
-            null = ", or null" if self.nullable else ""
-            raise InvalidRun(f"{where}: {_shown(value)} must be {self.says}{null}")
-
-
-def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:77]}..."
-
-
-WHOLE = Rule(_whole, "a whole number ≥ 0")
-NUMBER = Rule(_non_negative, "a number ≥ 0 or NaN")  # NaN: not measured (no validation set)
-FRACTION = Rule(_fraction, "a fraction in 0..1 or NaN")
-FINITE = Rule(_finite_non_negative, "a number ≥ 0")
-TEXT = Rule(_text(MAX_TEXT_CHARS), f"text of at most {MAX_TEXT_CHARS} characters")
-NAME = Rule(_text(MAX_NAME_CHARS), f"text of at most {MAX_NAME_CHARS} characters")
-FLAG = Rule(lambda v: isinstance(v, bool), "true or false")
+TEXT = Rule(is_text(MAX_TEXT_CHARS), f"text of at most {MAX_TEXT_CHARS} characters")
+NAME = Rule(is_text(MAX_NAME_CHARS), f"text of at most {MAX_NAME_CHARS} characters")
 
 
 def check_run_name(name: str) -> None:
@@ -150,22 +108,12 @@ def check_run_name(name: str) -> None:
         )
 
 
-def required(rule: Rule) -> Rule:
-    """Return the rule for a field that must be there."""
-    return replace(rule, required=True)
-
-
-def nullable(rule: Rule) -> Rule:
-    """Return the rule for a field that may also be null (not known when the file was written)."""
-    return replace(rule, nullable=True)
-
-
 # --- the files' tables ---------------------------------------------------------------------
 
 # summary.json, as core.train.run.RunWriter.summary, core.runs.statedict and core.runs.store.save_run write it
 SUMMARY: dict[str, Rule] = {
     "format_version": required(
-        Rule(lambda v: _whole(v) and v == FORMAT_VERSION, str(FORMAT_VERSION))
+        Rule(lambda v: is_whole(v) and v == FORMAT_VERSION, str(FORMAT_VERSION))
     ),
     "run_id": required(
         Rule(
@@ -245,9 +193,7 @@ def check_summary(summary: dict) -> dict:
             raise InvalidRun(f"summary.json: {name} is missing")
     for name in summary:
         if name not in SUMMARY:
-            raise InvalidRun(
-                f"summary.json: {_shown(name)[1:-1]} is not a field of a run's summary"
-            )
+            raise InvalidRun(f"summary.json: {shown(name)[1:-1]} is not a field of a run's summary")
     return summary
 
 
@@ -259,7 +205,7 @@ def _check_table(table: str, columns, rules: dict[str, Rule]) -> None:
         return  # no events of this kind
     for name, values in columns.items():
         if name not in rules:
-            raise InvalidRun(f"{where}: {_shown(name)[1:-1]} is not a column of {table}")
+            raise InvalidRun(f"{where}: {shown(name)[1:-1]} is not a column of {table}")
         if not isinstance(values, list):
             raise InvalidRun(f"{where}.{name} must be a list")
     for name, rule in rules.items():
@@ -281,7 +227,7 @@ def _check_norm_counts(norms: list) -> None:
         first = next(len(row) for row in norms if row)
         row = next(i for i, values in enumerate(norms) if values and len(values) != first)
         raise InvalidRun(
-            f"metrics.json: steps.grad_norms[{row}]: {_shown(norms[row])} must be "
+            f"metrics.json: steps.grad_norms[{row}]: {shown(norms[row])} must be "
             f"{first} numbers, as many as the others"
         )
 
@@ -291,7 +237,7 @@ def check_metrics(metrics: dict) -> dict:
     for table in metrics:
         if table not in METRICS:
             raise InvalidRun(
-                f"metrics.json: {_shown(table)[1:-1]} is not a table of a run's metrics"
+                f"metrics.json: {shown(table)[1:-1]} is not a table of a run's metrics"
             )
     for table, rules in METRICS.items():
         _check_table(table, metrics.get(table, {}), rules)
@@ -339,115 +285,13 @@ def _tensor_entry(name: str, entry, data_bytes: int, file_name: str) -> tuple[st
         raise bad(" is not described by an object")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
     if dtype not in DTYPE_BYTES:
-        raise bad(f" has an unknown dtype {_shown(dtype)}")
-    if not isinstance(shape, list) or not all(map(_whole, shape)):
+        raise bad(f" has an unknown dtype {shown(dtype)}")
+    if not isinstance(shape, list) or not all(map(is_whole, shape)):
         raise bad(" has no valid shape")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_whole, offsets))):
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(is_whole, offsets))):
         raise bad(" has no valid data offsets")
     begin, end = offsets
     # the tensor's bytes must be in the file: a shape that matches is then backed by real data
     if not begin <= end <= data_bytes or end - begin != math.prod(shape) * DTYPE_BYTES[dtype]:
         raise bad("'s data offsets do not fit its shape or the file")
     return dtype, tuple(shape)
-
-
-# --- replay.json and replay.safetensors: snapshots of the network while it trained ---------
-
-REPLAY_FORMAT_VERSION = 1
-MAX_REPLAY_FRAMES = 32  # core.train.replay records at most this many; a replay of 0 is none
-MAX_REPLAY_TILES = 64  # first-layer units kept per frame, as the pages show them
-MAX_REPLAY_POINTS = 2000  # projected test digits per frame
-MAX_REPLAY_DIGITS = 64  # test digits whose probabilities are kept
-MAX_TEST_INDEX = 10_000  # MNIST has 10,000 test digits
-# replay.json: which frames, of which digits (their positions in the MNIST test set)
-REPLAY_META: dict[str, Rule] = {
-    "format_version": required(
-        Rule(lambda v: _whole(v) and v == REPLAY_FORMAT_VERSION, str(REPLAY_FORMAT_VERSION))
-    ),
-    "steps": required(
-        Rule(
-            lambda v: _whole_list(v, MAX_REPLAY_FRAMES) and v and v == sorted(set(v)),
-            f"1..{MAX_REPLAY_FRAMES} increasing step numbers",
-        )
-    ),
-    "epochs": required(
-        Rule(
-            lambda v: _whole_list(v, MAX_REPLAY_FRAMES) and v == sorted(v),
-            f"at most {MAX_REPLAY_FRAMES} epoch numbers, in order",
-        )
-    ),
-    "probe_indices": required(
-        Rule(
-            lambda v: _whole_list(v, MAX_REPLAY_POINTS, MAX_TEST_INDEX) and len(v) >= 2,
-            f"2..{MAX_REPLAY_POINTS} test digit positions below {MAX_TEST_INDEX:,}",
-        )
-    ),
-    "digit_indices": required(
-        Rule(
-            lambda v: _whole_list(v, MAX_REPLAY_DIGITS, MAX_TEST_INDEX),
-            f"at most {MAX_REPLAY_DIGITS} test digit positions below {MAX_TEST_INDEX:,}",
-        )
-    ),
-    "tiles_total": required(WHOLE),
-}
-
-
-def _whole_list(value, length: int, below: int | None = None) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) <= length
-        and all(_whole(v) and (below is None or v < below) for v in value)
-    )
-
-
-def check_replay_meta(meta: dict) -> dict:
-    """Return replay.json's fields if each is as a run writes it, else raise InvalidRun."""
-    for name, rule in REPLAY_META.items():
-        if name in meta:
-            rule.check(f"replay.json: {name}", meta[name])
-        elif rule.required:
-            raise InvalidRun(f"replay.json: {name} is missing")
-    for name in meta:
-        if name not in REPLAY_META:
-            raise InvalidRun(f"replay.json: {_shown(name)[1:-1]} is not a field of a replay")
-    if len(meta["epochs"]) != len(meta["steps"]):
-        raise InvalidRun(
-            f"replay.json: {len(meta['epochs'])} epochs for {len(meta['steps'])} steps; "
-            "each frame needs both"
-        )
-    return meta
-
-
-def replay_tensors(
-    meta: dict, classes: int, tile_shape: tuple[int, int]
-) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Return the dtype and shape of each tensor replay.safetensors must hold, given replay.json."""
-    frames, points = len(meta["steps"]), len(meta["probe_indices"])
-    digits, tiles = len(meta["digit_indices"]), min(meta["tiles_total"], MAX_REPLAY_TILES)
-    return {
-        "weights": ("I8", (frames, tiles, *tile_shape)),  # each tile scaled to ±127
-        "weight_scales": ("F32", (frames, tiles)),  # a tile's largest |weight|
-        "coords": ("F16", (frames, points, 2)),
-        "explained": ("F32", (frames, 2)),
-        "labels": ("I64", (points,)),
-        "confusion": ("I32", (frames, classes, classes)),
-        "probabilities": ("F16", (frames, digits, classes)),
-        "digits": ("U8", (digits, 28, 28)),
-        "digit_labels": ("I64", (digits,)),
-    }
-
-
-def check_replay_tensors(
-    found: dict[str, tuple[str, tuple[int, ...]]], expected: dict[str, tuple[str, tuple[int, ...]]]
-) -> None:
-    """Raise InvalidRun unless replay.safetensors holds exactly the expected tensors."""
-    if set(found) != set(expected):
-        missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
-        what = f"missing {', '.join(missing)}" if missing else f"unexpected {extra[0][:80]}"
-        raise InvalidRun(f"replay.safetensors does not hold a replay's tensors ({what})")
-    for name, (dtype, shape) in expected.items():
-        if found[name] != (dtype, shape):
-            raise InvalidRun(
-                f"replay.safetensors: {name} is {found[name][0]} {found[name][1]}, expected "
-                f"{dtype} {shape} (as replay.json and the network describe it)"
-            )

@@ -12,22 +12,20 @@ import re
 import secrets
 import shutil
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
-from core.runs.atomic import is_temporary, recover_replaced, write_folder
-from core.spec.budget import check_loadable, memory_limit
-from core.spec.config import TrainConfig
 from core.analysis.evaluation import predict_proba
-from core.spec.models import ModelSpec, build
 from core.analysis.probes import weighted_layers
+from core.events import EpochEnded, SettingsChanged, Step, StepColumns
+from core.runs.atomic import write_folder
+from core.runs.metrics_file import metrics_bytes, metrics_events, metrics_tables
+from core.runs.replay_files import REPLAY_FILES, Replay, read_replay, replay_files
 from core.runs.schema import (
     FORMAT_VERSION,
     RUN_ID_PATTERN,
@@ -36,19 +34,11 @@ from core.runs.schema import (
     check_summary,
     weights_header,
 )
+from core.runs.uploads import MiB
+from core.spec.budget import check_loadable, memory_limit
 from core.spec.compatible import check_compatible
-from core.events import (
-    EpochEnded,
-    SettingsChanged,
-    Step,
-    StepColumns,
-    epoch_from_row,
-    settings_change_from_row,
-    step_from_row,
-)
-from core.runs.replay_files import REPLAY_FILES, Replay, check_replay_header, read_replay, replay_files
-from core.runs.uploads import MiB, RefusedFile, check_members, open_zip, read_members, read_upload
-
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec, build
 
 DEFAULT_RUNS_DIR = "./runs"
 RUNS_ENV = "DIGITLAB_RUNS"
@@ -114,30 +104,6 @@ def versions() -> dict[str, str]:
     }
 
 
-def _columns(events: list, keys: tuple[str, ...]) -> dict[str, list]:
-    return {key: [getattr(event, key) for event in events] for key in keys}
-
-
-def _rows(columns: dict[str, list]) -> list[dict]:
-    keys = list(columns)
-    return [dict(zip(keys, values)) for values in zip(*(columns[k] for k in keys))] if keys else []
-
-
-STEP_KEYS = ("step", "epoch", "loss", "lr", "samples_per_s", "grad_norms")
-EPOCH_KEYS = (
-    "epoch",
-    "step",
-    "train_loss",
-    "train_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "seconds",
-    "complete",
-)
-# the rate and momentum set while training, a row per change (a run never steered has none)
-SETTINGS_KEYS = ("step", "lr", "momentum", "previous_lr", "previous_momentum")
-
-
 @dataclass
 class Run:
     """A saved run: what was trained, how, how well, and the trained model."""
@@ -173,52 +139,11 @@ def json_bytes(value) -> bytes:
     return json.dumps(value, indent=2, allow_nan=True).encode()
 
 
-def metrics_bytes(metrics: dict) -> bytes:
-    """Return metrics.json's bytes: one line per column, each number as short as it can be.
-
-    A run may take 1,000,000 steps. Indented, a step took about 98 bytes and the largest run
-    wrote more than loading accepts (MAX_JSON_BYTES); now about 45 (issue 23, defect 2). The
-    loss and gradient norms are float32 numbers, written in float32's shortest form and read
-    back exactly (core.events.StepColumns); the rate shown beside them keeps 7 digits, the
-    speed 4.
-    """
-    parts = []
-    for part, columns in metrics.items():
-        lines = []
-        for key, values in columns.items():
-            precision = STEP_PRECISION.get(key) if part == "steps" else None
-            lines.append(f"{json.dumps(key)}:{_column_json(values, precision)}")
-        parts.append(f"{json.dumps(part)}:{{\n" + ",\n".join(lines) + "}")
-    return ("{\n" + ",\n".join(parts) + "}\n").encode()
-
-
-# how each step column is written: float32's shortest form, or so many significant digits
-STEP_PRECISION = {"loss": "float32", "grad_norms": "float32", "lr": "%.7g", "samples_per_s": "%.4g"}
-_JSON_SPECIALS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-def _column_json(values: list, precision: str | None) -> str:
-    if precision is None:
-        return json.dumps(values, allow_nan=True, separators=(",", ":"))
-    if precision == "float32" and values and isinstance(values[0], list | type(None)):
-        rows = ("null" if v is None else _column_json(v, precision) for v in values)
-        return "[" + ",".join(rows) + "]"  # gradient norms: a list on sampled steps only
-    numbers = np.asarray(values, dtype=np.float64)
-    if precision == "float32":
-        text = numbers.astype(np.float32).astype(str)
-    else:
-        text = np.char.mod(precision, numbers)
-    return "[" + ",".join(_JSON_SPECIALS.get(t, t) for t in text.tolist()) + "]"
-
-
 def _run_payload(
     spec, config, summary, steps, epochs, model, settings_changes=(), replay=None
 ) -> dict:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    steps = steps if isinstance(steps, StepColumns) else StepColumns(steps)
-    metrics = {"steps": steps.columns(STEP_KEYS), "epochs": _columns(epochs, EPOCH_KEYS)}
-    if settings_changes:  # only then: a run never steered stays readable by older versions
-        metrics["settings_changes"] = _columns(settings_changes, SETTINGS_KEYS)
+    metrics = metrics_tables(steps, epochs, settings_changes)
     payload = {
         "spec.json": json_bytes(spec.to_dict()),
         "config.json": json_bytes(config.to_dict()),
@@ -351,6 +276,7 @@ def _check_weights(found: dict[str, tuple[str, tuple[int, ...]]], spec: ModelSpe
 
 
 def first_layer_shape(spec: ModelSpec) -> tuple[int, ...]:
+    """Return the weight shape of the network's first weighted layer (its replay's tiles)."""
     with torch.device("meta"):  # its shape only: the network is never allocated
         return tuple(weighted_layers(build(spec))[0].weight.shape)
 
@@ -392,19 +318,17 @@ def run_from_files(files: dict[str, bytes], path: Path | None = None) -> Run:
         raise InvalidRun(f"model.safetensors is not a valid safetensors file ({exc})") from exc
     model = build(spec)
     model.load_state_dict(state)
+    steps, epochs, settings_changes = metrics_events(metrics)
     return Run(
         run_id=summary["run_id"],
         spec=spec,
         config=config,
         summary=summary,
         model=model.eval(),
-        # the schema checked every column and value: these rows build
-        steps=StepColumns.from_columns(metrics.get("steps", {})),
-        epochs=[epoch_from_row(row) for row in _rows(metrics.get("epochs", {}))],
+        steps=steps,
+        epochs=epochs,
         path=path,
-        settings_changes=[
-            settings_change_from_row(row) for row in _rows(metrics.get("settings_changes", {}))
-        ],
+        settings_changes=settings_changes,
         replay=replay,
     )
 
