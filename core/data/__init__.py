@@ -3,4 +3,5 @@ augmentation, and the store of digits people drew (mydigits)."""
 
 from core.moved import lazy_names
 
-__getattr__ = lazy_names(__name__, "core.data.mnist")  # `from core.data import make_task`, as before
+# `from core.data import make_task`, as before
+__getattr__ = lazy_names(__name__, "core.data.mnist")

@@ -4,50 +4,29 @@ every member size-checked before a byte is unpacked."""
 from __future__ import annotations
 
 import io
-import json
-import logging
 import os
-import platform
-import re
 import secrets
-import shutil
-import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
-from torch import nn
-
-from core.runs.atomic import is_temporary, recover_replaced, write_folder
-from core.spec.budget import check_loadable, memory_limit
-from core.spec.config import TrainConfig
-from core.analysis.evaluation import predict_proba
-from core.spec.models import ModelSpec, build
-from core.analysis.probes import weighted_layers
+from core.runs.atomic import write_folder
+from core.runs.replay_files import (
+    REPLAY_FILES,
+)
 from core.runs.schema import (
-    FORMAT_VERSION,
-    RUN_ID_PATTERN,
     InvalidRun,
-    check_metrics,
-    check_summary,
-    weights_header,
 )
-from core.spec.compatible import check_compatible
-from core.events import (
-    EpochEnded,
-    SettingsChanged,
-    Step,
-    epoch_from_row,
-    settings_change_from_row,
-    step_from_row,
+from core.runs.store import (
+    MAX_MEMBER_BYTES,
+    RUN_FILES,
+    Run,
+    json_bytes,
+    load_run,
+    resolve_runs_dir,
+    run_folder,
+    run_from_files,
 )
-from core.runs.replay_files import REPLAY_FILES, Replay, check_replay_header, read_replay, replay_files
-from core.runs.uploads import MiB, RefusedFile, check_members, open_zip, read_members, read_upload
-from core.runs.store import MAX_MEMBER_BYTES, RUN_FILES, Run, json_bytes, load_run, resolve_runs_dir, run_folder, run_from_files
-
+from core.runs.uploads import RefusedFile, check_members, open_zip, read_members, read_upload
 
 EXPORT_SUFFIX = ".digitlab.zip"
 

@@ -30,14 +30,22 @@ from typing import BinaryIO
 import torch
 from torch import nn
 
-from core.spec.config import TrainConfig
-from core.data.mnist import Mnist, make_task, to_float
 from core.analysis.evaluation import evaluate_probabilities, predict_proba
-from core.spec.models import ModelSpec, build, parameter_count
-from core.runs.store import MAX_MEMBER_BYTES, InvalidRun, Run, load_run, new_run_id, save_run, versions
+from core.data.mnist import Mnist, make_task, to_float
 from core.runs.schema import MAX_NAME_CHARS
-from core.spec.compatible import check_compatible
+from core.runs.store import (
+    MAX_MEMBER_BYTES,
+    InvalidRun,
+    Run,
+    load_run,
+    new_run_id,
+    save_run,
+    versions,
+)
 from core.runs.uploads import MAX_UPLOAD_BYTES, RefusedFile, check_members, open_zip, read_upload
+from core.spec.compatible import check_compatible
+from core.spec.config import TrainConfig
+from core.spec.models import ModelSpec, build, parameter_count
 
 STATE_DICT_SUFFIXES = (".pt", ".pth")
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
