@@ -214,3 +214,34 @@ def test_old_module_names_still_import_as_the_same_module():
     from core.data import make_task, shared_mnist  # noqa: F401
     from core.export import export_script  # noqa: F401
     from core.runs import list_runs, load_run  # noqa: F401
+
+
+# A module past about 400 lines is probably two ideas, a function past about 80 two steps
+# (../shared/STYLE.md; issue 23): the engine, the app's pieces, the pages and the frame
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 420, 80
+
+
+def long_code(sources: dict[str, str]) -> list[str]:
+    """Return 'module: n lines' for each module, and 'module.function: n lines' for each
+    function, longer than the house allows."""
+    found = []
+    for name, text in sources.items():
+        if (lines := len(text.splitlines())) > MAX_MODULE_LINES:
+            found.append(f"{name}: {lines} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{name}.{node.name}: {length} lines")
+    return found
+
+
+def test_no_module_or_function_is_longer_than_the_house_allows():
+    paths = [*(REPO / "core").rglob("*.py"), *(REPO / "ui").rglob("*.py")]
+    paths += [*(REPO / "views").glob("*.py"), REPO / "app.py"]
+    sources = {str(p.relative_to(REPO)): p.read_text() for p in paths}
+    assert long_code(sources) == []
+    # and the check sees what it is for
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    assert long_code({"m": f"def f():\n{body}\n"}) == ["m.f: 81 lines"]
+    assert long_code({"m": "x = 1\n" * (MAX_MODULE_LINES + 1)}) == ["m: 421 lines"]
