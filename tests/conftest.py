@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,11 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 
         recorded = {**_recorded_durations(), **{k: round(v, 2) for k, v in _durations.items()}}
         DURATIONS_FILE.write_text(json.dumps(dict(sorted(recorded.items())), indent=0) + "\n")
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    """Wait until condition() is true, polling every 10 ms; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)

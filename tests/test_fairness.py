@@ -17,6 +17,7 @@ class StartsNothing:
     """An executor that trains nothing: it records the order jobs start in, the test ends them."""
 
     name = "fake"
+    parks = False  # the parking tests (tests/test_parking.py) let it park
 
     def __init__(self) -> None:
         self.started = []

@@ -35,3 +35,14 @@ def test_the_axes_of_a_one_epoch_run_stay_within_what_the_values_can_be():
     assert layout.yaxis.autorangeoptions.clipmin == 0  # the loss: never below 0
     accuracy = layout.yaxis2.autorangeoptions
     assert (accuracy.clipmin, accuracy.clipmax) == (0, 1)  # not 0% to 150%
+
+
+def test_a_parked_job_says_its_slot_is_lent_and_a_waiting_resume_says_when():
+    steps = [Step(step=483, epoch=483, loss=0.1, lr=1.0, samples_per_s=5_000.0)]
+    paused = {**progress(False), "state": "paused"}
+    assert progress_text(paused, steps, 64).endswith(" · paused")
+    parked = {**paused, "parked": True}
+    assert progress_text(parked, steps, 64).endswith("its slot lent to the next in line meanwhile")
+    assert "slot lent" in job_progress_text(Named(), parked)
+    waiting = {**parked, "resume_wanted": True}
+    assert progress_text(waiting, steps, 64).endswith("when the training now running ends")

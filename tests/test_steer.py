@@ -31,6 +31,7 @@ from core.train.job import Job
 from core.train.jobs import JobRegistry
 from core.train.run import JobRequest, run_job, train
 from core.train.steering import ChangeSettings, Mailbox, check_settings, parameter_labels
+from tests.conftest import wait_for
 
 SPEC = ModelSpec(dense=[DenseLayer(32)])
 
@@ -62,13 +63,6 @@ def change_at(step: int, control: TrainControl, **values):
             control.send(ChangeSettings(**values))
 
     return listener
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 # --- the loop: a change takes effect at the next step, and the schedule ends there

@@ -24,6 +24,7 @@ class ThreadExecutor:
     """Runs each job in a thread of this process (the CLI's way; tests that patch the trainer)."""
 
     name = "thread"
+    parks = True  # a paused job's thread waits without a slot (core.train.parking)
 
     def start(self, job: Job) -> TrainControl:
         """Start the job now; return its control."""
@@ -72,34 +73,46 @@ class ProcessExecutor:
     """Runs each job in a worker process, one per concurrent slot, started on demand, reused."""
 
     name = "local"
+    parks = True  # a paused job's process keeps it in memory and uses no CPU
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
         self._workers: list[Worker] = []
-        self._lock = threading.Lock()
+        # reentrant: a worker that dies as it is handed a job publishes its failure, and the
+        # registry then trims the workers, from within start()
+        self._lock = threading.RLock()
         _remember_for_exit(self)
 
     def _idle_worker(self, data_dir: str | None = None) -> Worker:
-        with self._lock:
-            self._workers = [w for w in self._workers if w.alive]
-            for worker in self._workers:
-                if not worker.busy:
-                    return worker
-            worker = Worker(self.threads, data_dir)
-            self._workers.append(worker)
-            return worker
+        # called with the lock held
+        self._workers = [w for w in self._workers if w.alive]
+        for worker in self._workers:
+            if not worker.busy:
+                return worker
+        worker = Worker(self.threads, data_dir)
+        self._workers.append(worker)
+        return worker
 
     def start(self, job: Job) -> TrainControl:
         """Send the job to an idle worker (a new one if none is idle); return its control."""
-        worker = self._idle_worker(job.request.data_dir)
-        return worker.start(job.request, job.publish)
+        with self._lock:  # busy before trim() can see the chosen worker idle
+            worker = self._idle_worker(job.request.data_dir)
+            return worker.start(job.request, job.publish)
 
     def warm(self, data_dir: str | None = None) -> None:
         """Start a worker now (loading torch and MNIST), so that Start does not wait for them."""
         with self._lock:
-            if any(w.alive for w in self._workers):
-                return
-        self._idle_worker(data_dir)
+            if not any(w.alive for w in self._workers):
+                self._idle_worker(data_dir)
+
+    def trim(self) -> None:
+        """End the idle workers but one (a parked job's successor started another)."""
+        with self._lock:
+            idle = [w for w in self._workers if w.alive and not w.busy]
+            extra = idle[1:]
+            self._workers = [w for w in self._workers if w not in extra]
+        for worker in extra:
+            worker.close()
 
     def capacity(self) -> int:
         """One job at a time: each worker already uses all but one of the machine's cores."""

@@ -60,6 +60,11 @@ class Job:
         None  # also told every event (the CLI's progress bar)
     )
     on_end: Callable[[Job], None] | None = None  # the registry, to start the next job
+    paused_at: float | None = None  # when it was paused (time.monotonic), while it is
+    # parked: paused so long while others waited that it gave up its slot (core.train.parking);
+    # resume_wanted: its owner pressed Resume, and it waits for a free slot
+    parked: bool = False
+    resume_wanted: bool = False
     _events: list[Event] = field(default_factory=list)
     _steps: StepColumns = field(default_factory=StepColumns)
     _epochs: list[EpochEnded] = field(default_factory=list)
@@ -233,14 +238,15 @@ class Job:
         with self._lock:
             if self.state == "running":
                 self.control.pause()
-                self.state = "paused"
+                self.state, self.paused_at = "paused", time.monotonic()
 
     def resume(self) -> None:
         """Go on after a pause."""
         with self._lock:
             if self.state == "paused":
                 self.control.resume()
-                self.state = "running"
+                self.state, self.paused_at = "running", None
+                self.parked = self.resume_wanted = False
 
     def stop(self) -> None:
         """Stop after the current step; a run with at least one step is saved as 'stopped'."""
@@ -324,4 +330,6 @@ class Job:
             "loss": latest.loss if latest else None,
             "device": plan.device if plan else None,
             "error": self.error,
+            "parked": self.parked,  # paused, its slot given to the next job (core.train.parking)
+            "resume_wanted": self.resume_wanted,
         }

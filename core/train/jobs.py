@@ -24,6 +24,7 @@ from core.train.executors import ProcessExecutor, make_executor
 from core.train.fairness import TurnOrder, entries_per_visitor, over_limit_message
 from core.train.job import Job
 from core.train.ownership import continue_refusal, owner_key, saved_at
+from core.train.parking import park_seconds, to_park
 
 log = logging.getLogger("digitlab.jobs")
 # An open tab touches its jobs every 2 s (the sidebar) or 0.5 s (the Train page's live view); a
@@ -54,8 +55,10 @@ class JobRegistry:
         orphan_timeout: float | None = None,
         keep_finished: int = KEEP_FINISHED,
         executor=None,  # a name for make_executor, or an executor object
+        park_after: float | None = None,  # seconds paused before a job gives up its slot
     ) -> None:
         self._max_concurrent = max_concurrent
+        self.park_after = park_seconds() if park_after is None else park_after
         self.orphan_timeout = _orphan_timeout() if orphan_timeout is None else orphan_timeout
         if not self.orphan_timeout > 0:
             raise ValueError(f"orphan_timeout must be above 0 seconds, got {self.orphan_timeout}")
@@ -73,6 +76,7 @@ class JobRegistry:
         self._queue: list[Job] = []  # in arrival order; they start in turns (core.train.fairness)
         self._turns = TurnOrder()
         self._running: set[str] = set()
+        self._parked: list[Job] = []  # paused jobs that gave up their slot, oldest first
         self._lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
 
@@ -147,7 +151,8 @@ class JobRegistry:
             self._jobs[job.run_id] = job
             self._queue.append(job)
             self._watch_owned_jobs()
-        self._start_waiting()
+        if not self.park_idle():  # which starts the next job itself
+            self._start_waiting()
         return job
 
     def warm(self, data_dir: str | None = None) -> None:
@@ -173,15 +178,31 @@ class JobRegistry:
                 self._watch_owned_jobs()
             return job.owner == owner
 
+    def _limit(self) -> int:
+        try:
+            return self.max_concurrent  # outside the lock: a cluster may take a while to ask
+        except ValueError:  # the cluster cannot be reached: starting the job will say so
+            return 1
+
     def _start_waiting(self) -> None:
         while True:
-            try:
-                limit = self.max_concurrent  # outside the lock: a cluster may take a while to ask
-            except ValueError:  # the cluster cannot be reached: starting the job will say so
-                limit = 1
+            limit = self._limit()
+            with self._lock:
+                if len(self._running) >= limit:
+                    return
+                # a parked job whose owner pressed Resume had started: it goes before the queue
+                wanting = next((j for j in self._parked if j.resume_wanted), None)
+                if wanting is not None:
+                    self._parked.remove(wanting)
+                    self._running.add(wanting.run_id)
+                elif not self._queue:
+                    return
+            if wanting is not None:
+                wanting.resume()
+                continue
             with self._lock:
                 if not self._queue or len(self._running) >= limit:
-                    return
+                    continue
                 job = self._turns.order(self._queue, self._running_jobs())[0]
                 self._queue.remove(job)
                 self._turns.started(job)
@@ -207,7 +228,41 @@ class JobRegistry:
     def _ended(self, job: Job) -> None:
         with self._lock:
             self._running.discard(job.run_id)
+            if job in self._parked:
+                self._parked.remove(job)
         self._start_waiting()
+        if trim := getattr(self.executor, "trim", None):
+            trim()  # a worker freed by a parked job's successor is not kept idle beside another
+
+    def park_idle(self) -> list[Job]:
+        """Park the jobs paused for park_after seconds while others wait (core.train.parking):
+        each gives up its slot to the next job in line; return them."""
+        if not getattr(self.executor, "parks", False):
+            return []
+        with self._lock:
+            running, waiting = self._running_jobs(), len(self._queue)
+            parked = to_park(running, waiting, len(self._parked), self.park_after)
+            for job in parked:
+                self._running.discard(job.run_id)
+                self._parked.append(job)
+                job.parked = True
+        if parked:
+            log.info("parked %s: paused while others waited", ", ".join(j.run_id for j in parked))
+            self._start_waiting()
+        return parked
+
+    def resume(self, job: Job) -> None:
+        """Resume a paused job: at once if it holds a slot or one is free; a parked one otherwise
+        as soon as a slot is free, before the queue (job.resume_wanted until then)."""
+        limit = self._limit()
+        with self._lock:
+            if job in self._parked:
+                if len(self._running) >= limit:
+                    job.resume_wanted = True
+                    return
+                self._parked.remove(job)
+                self._running.add(job.run_id)
+        job.resume()
 
     def _forget_ended(self) -> None:
         # called with the lock held; a forgotten run still shows from its run folder
@@ -226,8 +281,9 @@ class JobRegistry:
 
     def _watch(self) -> None:
         while True:
-            time.sleep(min(self.orphan_timeout / 4, 5.0))
+            time.sleep(min(self.orphan_timeout / 4, max(self.park_after / 2, 0.1), 5.0))
             self.stop_orphans()
+            self.park_idle()
             with self._lock:
                 if not self._has_owned_active():
                     self._watchdog = None

@@ -185,7 +185,11 @@ def job_progress_text(job, progress: dict) -> str:
     else:
         where = f"epoch {progress['epoch']}/{progress['epochs']}"
     text = f"{name} · {where} · {progress['fraction']:.0%}"
-    return text + " · paused" if progress["state"] == "paused" else text
+    if progress["state"] != "paused":
+        return text
+    return text + (
+        " · paused, its slot lent to the next in line" if progress.get("parked") else " · paused"
+    )
 
 
 def _label_font(size: int):

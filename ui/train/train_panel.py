@@ -7,6 +7,7 @@ control it, is ui.shared.session's.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -90,6 +91,10 @@ def progress_text(progress: dict, steps: list[Step], batch_size: int) -> str:
             f"{rate:,.0f} samples/s"
         )
     if progress["state"] == "paused":
+        if progress.get("resume_wanted"):
+            return text + " · resumes where it stopped when the training now running ends"
+        if progress.get("parked"):
+            return text + " · paused, its slot lent to the next in line meanwhile"
         return text + " · paused"
     return text + f" · ETA {format_seconds(eta)}"
 
@@ -124,7 +129,8 @@ def _controls(job: Job) -> None:
             "Resume",
             icon=":material/play_arrow:",
             on_click=_if_in_control,
-            args=(job, job.resume),
+            # a parked job waits for the slot it gave up (core.train.parking)
+            args=(job, partial(state.registry().resume, job)),
             width="stretch",
         )
     else:
