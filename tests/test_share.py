@@ -97,3 +97,46 @@ def test_separable_convolutions_and_global_pooling_travel_in_the_link():
     assert params["conv"].split("~")[1] == "9-3-valid-relu-none-bn-sep"
     assert params["global_pool"] == "1"
     assert share.decode(_through_url(params)) == ("small-cnn", spec, config)
+
+
+def test_the_longest_link_the_app_writes_stays_below_what_servers_and_proxies_accept():
+    # A hand-made URL past the server's limit (Tornado's 64 KiB of headers; 8 KiB at many
+    # proxies) is refused before the app runs (issue 28); what the app itself writes into the
+    # URL is bounded by the limits: every layer the builder allows, every number with all its
+    # digits, a lesson fixing everything, and a talk of its 9 steps each with that lesson
+    from dataclasses import fields
+
+    from core.spec.config import LIMITS, TrainConfig
+    from core.spec.lesson import NAMES, Lesson
+    from core.spec.models import MAX_CHANNELS, MAX_CONV_LAYERS, MAX_DENSE_LAYERS
+    from ui.shared.talk import MAX_STEPS, TALK_PARAM, Step, format_steps
+
+    spec, config = PRESETS["small-cnn"].fresh()
+    odd = 0.123456789012345
+    spec.conv = [
+        ConvLayer(
+            MAX_CHANNELS - i,
+            7,
+            "same",
+            "leaky_relu",
+            "avg" if i < 2 else "none",
+            True,
+            odd,
+            True,
+            True,
+        )  # the image must not shrink to nothing: pooled twice
+        for i in range(MAX_CONV_LAYERS)
+    ]
+    spec.dense = [DenseLayer(4095 - i, "tanh", odd, True) for i in range(MAX_DENSE_LAYERS)]
+    for field in fields(TrainConfig):
+        if field.name in LIMITS and field.name != "iterations":
+            low, high = LIMITS[field.name]
+            whole = isinstance(low, int) and isinstance(high, int)
+            setattr(config, field.name, high - 1 if whole else low + (high - low) * odd)
+    config.validate()
+    everything = Lesson(locked=frozenset(NAMES[: len(NAMES) // 2]), hidden=frozenset(NAMES))
+    params = {**share.encode(spec, config, "seed-3v7"), **everything.to_params()}
+    params[TALK_PARAM] = format_steps([Step("small-cnn", everything)] * MAX_STEPS)
+    url = "http://192.168.100.200:8501/build?" + urlencode(params)
+    assert share.decode(_through_url(params))[1:] == (spec, config)  # all of it is used
+    assert len(url) < 8 * 1024, len(url)  # 5,206 characters on 2026-12-06
