@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# A fresh runs folder gets the shipped ready model (core/runs/ready.py); the tests' folders start
+# empty, as they did before it, and its own tests switch it on. Set here, before any fixture
+# starts a server, so that the servers the tests start inherit it too.
+os.environ.setdefault("DIGITLAB_READY_MODEL", "0")
 
 
 def find_data_dir() -> Path | None:

@@ -8,6 +8,7 @@ from streamlit_drawable_canvas import st_canvas
 from core.data.mnist import DataUnavailable
 from core.draw.preprocess import Reading, read_drawing
 from core.draw.quicktrain import QUICK_EPOCHS, QUICK_NAME, find_quick_run, quick_spec_config
+from core.runs.ready import ready_run_id
 from core.runs.store import InvalidRun
 from core.train import timebudget
 from ui.shared import guard, inside_views, mydigits_views, session, state, widgets
@@ -173,7 +174,9 @@ if runs:
     with picker:
         summary = widgets.run_picker("draw-run", label="Model")
     with offer:
-        if find_quick_run(state.runs_dir()) is None or quick_job() is not None:
+        # the ready model (core/runs/ready.py) is a drawing model already: no need for another
+        has_ready = any(r.get("run_id") == ready_run_id() for r in runs)
+        if (find_quick_run(state.runs_dir()) is None and not has_ready) or quick_job() is not None:
             quick_train_offer(primary=False)
     try:
         run = state.cached_run(summary["path"])

@@ -20,6 +20,7 @@ from core.data.mnist import (
     to_float,
 )
 from core.runs import listing
+from core.runs.ready import install_ready_model, ready_run_id
 from core.runs.store import SUMMARY_FILE, Run, load_run, resolve_runs_dir
 from core.train import jobs
 from ui.shared import build_state
@@ -86,7 +87,15 @@ def saved_runs() -> list[dict]:
     A job still training keeps a checkpoint in its run folder: that is not a result yet.
     """
     training = registry().active_run_ids()
+    _offer_ready_model(str(runs_dir()))
     return [s for s in listing.list_runs(runs_dir()) if s.get("run_id") not in training]
+
+
+@st.cache_resource(show_spinner=False)
+def _offer_ready_model(folder: str) -> str | None:
+    # once per runs folder and server process: a stat of its marker after the first time
+    installed = install_ready_model(folder)
+    return str(installed) if installed is not None else None
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -124,13 +133,16 @@ ACTIVE_RUN_KEY = "active_run"
 
 
 def active_run_path() -> str | None:
-    """Return the folder of the active model (the sidebar's choice), or None if there is none."""
+    """Return the folder of the active model: the sidebar's choice, else the ready model (a run
+    trained later replaces it only when someone chooses that run), else the newest run."""
     path = st.session_state.get(ACTIVE_RUN_KEY)
     newest = runs_of_current_dataset()
     # a run of the other dataset stays chosen until the dataset is switched back
     if path and (Path(path) / SUMMARY_FILE).exists() and any(s["path"] == path for s in newest):
         return path
-    return newest[0]["path"] if newest else None
+    ready = ready_run_id()
+    pinned = [s["path"] for s in newest if ready is not None and s.get("run_id") == ready]
+    return pinned[0] if pinned else newest[0]["path"] if newest else None
 
 
 def set_active_run(path: str | Path) -> None:
