@@ -327,3 +327,21 @@ def test_a_batch_larger_than_the_training_data_is_refused_before_starting():
     assert not registry().active()
     _by_label(at.select_slider, "Batch size").set_value("full").run()
     assert not at.error  # full batch is one step over those 550 digits
+
+
+def test_a_first_visit_is_guided_from_data_to_draw_one_next_step_at_a_time(monkeypatch):
+    from core.runs.ready import READY_ENV
+
+    monkeypatch.setenv(READY_ENV, "1")  # a first visit has the ready model: Evaluate shows it
+    at = _app()
+    assert "Start here" in " ".join(str(i.value) for i in at.info)
+    path = ["views/1_Data.py", "views/2_Build.py", "views/3_Train.py", "views/4_Evaluate.py",
+            "views/5_Draw.py", "views/6_Inside.py"]  # fmt: skip
+    for page, following in zip(path, path[1:]):
+        at.switch_page(page).run()
+        assert not at.exception, page
+        links = [link for link in at.get("page_link") if link.proto.label.startswith("Next:")]
+        url = following.split("_", 1)[1].removesuffix(".py").lower()  # views/2_Build.py: build
+        assert [link.proto.page for link in links] == [url], page
+    at.switch_page(path[-1]).run()  # the last step has no next one
+    assert not [link for link in at.get("page_link") if link.proto.label.startswith("Next:")]

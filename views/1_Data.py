@@ -10,7 +10,8 @@ from core.spec.presets import suited_to
 from core.spec.task import ALL_DIGITS, NORMALIZATIONS, validate_classes
 from ui.charts import figures
 from ui.charts.figures import CHART_CONFIG
-from ui.shared import build_state, guard, lesson, mydigits_views, state, widgets
+from ui.shared import build_state, guard, guide, lesson, mydigits_views, state, widgets
+from ui.shared.pages import DATA_PAGE
 from ui.shared.widgets import digit_grid_image
 
 SUBSETS = {"All ten digits": list(ALL_DIGITS), "3 vs 7": [3, 7], "Custom": None}
@@ -24,6 +25,7 @@ GRID_DIGITS = 24
 config = build_state.current_config()
 
 st.title("Data")
+guide.start_here()
 if not lesson.hidden("dataset"):
     chosen_dataset = st.segmented_control(
         "Dataset",
@@ -181,3 +183,4 @@ with mean_column:
 
 with guard.section("my digits"):
     mydigits_views.data_section()
+guide.next_step(DATA_PAGE)

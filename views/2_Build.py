@@ -15,7 +15,8 @@ from core.train.checks import check_trainable
 from ui.build.layer_editor import conv_editor, dense_editor, output_editor
 from ui.charts import network_figure
 from ui.charts.figures import CHART_CONFIG
-from ui.shared import build_state, lesson, share
+from ui.shared import build_state, guide, lesson, share
+from ui.shared.pages import BUILD_PAGE
 
 try:
     from core.export.script import export_script
@@ -144,3 +145,4 @@ if valid:
                 icon=":material/download:",
             )
             st.code(script, language="python", line_numbers=True, height=420)
+guide.next_step(BUILD_PAGE)

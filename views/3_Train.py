@@ -10,7 +10,8 @@ from core.runs.schema import MAX_NAME_CHARS
 from core.spec import models
 from core.train import timebudget
 from core.train.preflight import preflight
-from ui.shared import build_state, lesson, mydigits_views, race_panel, session, share, state
+from ui.shared import build_state, guide, lesson, mydigits_views, race_panel, session, share, state
+from ui.shared.pages import TRAIN_PAGE
 from ui.train import train_panel
 from ui.train.train_settings import (
     augment_settings,
@@ -82,7 +83,8 @@ with settings_column:
             "Queue another training" if busy else "Start training",
             # a fixed key: the label changes when another tab starts, and a click must not be lost
             key="start_training",
-            type="primary",
+            # while a run trains, its Pause and Stop are the page's prominent buttons (issue 24)
+            type="secondary" if busy else "primary",
             icon=":material/play_arrow:",
             width="stretch",
             disabled=over_limit is not None,
@@ -138,3 +140,4 @@ with panel_column:
         train_panel.live_panel(job.run_id)
     else:
         train_panel.result_panel(job, job.run_id if job else session.wanted_run_id())
+guide.next_step(TRAIN_PAGE)

@@ -15,8 +15,8 @@ from ui.charts import evaluation_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version, shared_figure
 from ui.evaluate import run_import
-from ui.shared import guard, mydigits_views, race_panel, state, widgets
-from ui.shared.pages import TRAIN_PAGE
+from ui.shared import guard, guide, mydigits_views, race_panel, state, widgets
+from ui.shared.pages import EVALUATE_PAGE, TRAIN_PAGE
 from ui.train import train_panel
 
 GALLERY_SIZE = 24
@@ -347,3 +347,4 @@ with top_right:
         key="eval-export",
     )
 run_sections(summary, runs)
+guide.next_step(EVALUATE_PAGE)

@@ -11,7 +11,8 @@ from core.draw.quicktrain import QUICK_EPOCHS, QUICK_NAME, find_quick_run, quick
 from core.runs.ready import ready_run_id
 from core.runs.store import InvalidRun
 from core.train import timebudget
-from ui.shared import guard, inside_views, mydigits_views, session, state, widgets
+from ui.shared import guard, guide, inside_views, mydigits_views, session, state, widgets
+from ui.shared.pages import DRAW_PAGE
 from ui.train import follow_panel
 
 CANVAS_SIZE = 280
@@ -284,3 +285,4 @@ if probabilities is not None and st.toggle(
         predicted = int(probabilities.argmax())
         views = inside_views.digit_views(run, digit, predicted)
         inside_views.digit_layers(views, key="draw-inside")
+guide.next_step(DRAW_PAGE)

@@ -131,6 +131,7 @@ def _controls(job: Job) -> None:
             on_click=_if_in_control,
             # a parked job waits for the slot it gave up (core.train.parking)
             args=(job, partial(state.registry().resume, job)),
+            type="primary",
             width="stretch",
         )
     else:
@@ -140,6 +141,7 @@ def _controls(job: Job) -> None:
             on_click=_if_in_control,
             args=(job, job.pause),
             disabled=job.state != "running",
+            type="primary",
             width="stretch",
         )
     right.button(
@@ -148,6 +150,7 @@ def _controls(job: Job) -> None:
         on_click=_if_in_control,
         args=(job, job.stop),
         disabled=job.state == "stopping",
+        type="primary",
         width="stretch",
         help="Stop after this step; the model so far is tested and saved.",
     )
