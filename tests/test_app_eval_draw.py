@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from core.draw.quicktrain import QUICK_NAME, find_quick_run, quick_spec_config
@@ -72,13 +73,18 @@ def test_evaluate_without_runs_points_to_train_and_draw(isolated_folders):
     assert at.file_uploader(key="eval-import") is not None
 
 
-def test_evaluate_shows_test_accuracy_loss_and_confusion_matrix(saved_run):
+def test_evaluate_shows_test_accuracy_loss_and_confusion_matrix(saved_run, mnist):
     at = _page(EVALUATE).run()
     assert not at.exception
     metrics = {metric.label: metric.value for metric in at.metric}
-    summary = load_run(saved_run).summary
+    run = load_run(saved_run)
+    summary = run.summary
     assert metrics["Test accuracy"] == f"{summary['test_accuracy']:.2%}"
-    assert float(metrics["Test loss"]) == pytest.approx(summary["test_loss"], abs=1e-3)
+    # the loss of the probabilities shown: the network's, tempered by its calibration
+    shown = run.predict_proba(mnist.test_images.float().div(255).unsqueeze(1))
+    loss = -shown[torch.arange(len(shown)), mnist.test_labels].clamp_min(1e-12).log().mean()
+    assert float(metrics["Test loss"]) == pytest.approx(float(loss), abs=1e-3)
+    assert f"T = {summary['temperature']:.2f}" in " ".join(c.value for c in at.caption)
     confusion = _confusion_figure(at)
     assert confusion["data"][0]["x"] == [str(d) for d in range(10)]
     assert at.selectbox(key="eval-run").value == str(saved_run)

@@ -24,11 +24,32 @@ COMPARE_DEFAULT = 3
 RESULT_COLUMNS = ("test_accuracy", "test_loss", "seconds", "epochs_completed", "parameters")
 
 
+def calibration_text(summary: dict, temperature: float) -> str:
+    """Return the line on how honest the run's confidence is (core.analysis.calibration)."""
+    where = summary.get("calibrated_on", "held-out digits")
+    before, after = summary.get("ece_before"), summary.get("ece_after")
+    errors = (
+        f"; calibration error on the test set {before:.2%} → {after:.2%}"
+        if before is not None and after is not None
+        else ""
+    )
+    return (
+        f"Confidence calibrated: every probability shown is tempered by T = {temperature:.2f} "
+        f'(fit on the {where}){errors}. A calibration error of 1% means its "90% sure" is '
+        "right about 89 to 91 times in 100."
+    )
+
+
 def headline(summary: dict, evaluation) -> None:
     """Show the run's test scores and what it cost."""
     cols = st.columns(5)
     cols[0].metric("Test accuracy", f"{evaluation.accuracy:.2%}")
-    cols[1].metric("Test loss", f"{evaluation.loss:.4f}")
+    cols[1].metric(
+        "Test loss",
+        f"{evaluation.loss:.4f}",
+        help="The cross-entropy of the probabilities shown: the network's, tempered by its "
+        "calibration where it has one.",
+    )
     cols[2].metric(
         "Mistakes", f"{int(evaluation.confusion.sum() - evaluation.confusion.trace()):,}"
     )
@@ -39,6 +60,8 @@ def headline(summary: dict, evaluation) -> None:
         help=f"{widgets.number_or_dash(summary.get('epochs_completed'))} epochs on "
         f"{widgets.escape_markdown(str(summary.get('device', '?')))}",
     )
+    if (temperature := summary.get("temperature")) is not None:
+        st.caption(calibration_text(summary, temperature))
     if summary.get("status") == "interrupted":
         note, action = st.columns([4, 1], vertical_alignment="center")
         note.caption(

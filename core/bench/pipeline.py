@@ -132,6 +132,9 @@ def preset_costs(mnist, names: list[str], device: str) -> tuple[float, list[dict
                 "seconds": result.seconds,
                 "gflops_per_second": flops / result.seconds / 1e9,
                 "share_of_peak": flops / result.seconds / 1e9 / peak,
+                # honest confidence (core.analysis.calibration): its temperature, and the
+                # calibration error on the test set before and after it
+                **result.calibration,
             }
         )
         print(f"{name}: {result.test_accuracy:.2%} in {result.seconds:.1f} s", file=sys.stderr)
@@ -152,14 +155,16 @@ def run_preset_costs(args) -> int:
     )
     print(
         "| preset | test accuracy | parameters | multiply-adds / digit | training FLOPs "
-        "| seconds | GFLOP/s | share of peak |"
+        "| seconds | GFLOP/s | share of peak | temperature (fit on) | calibration error before → after |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['preset']} | {r['test_accuracy']:.2%} | {r['parameters']:,} | "
             f"{r['multiply_adds']:,} | {r['training_flops']:.2e} | {r['seconds']:.1f} | "
-            f"{r['gflops_per_second']:.1f} | {r['share_of_peak']:.1%} |"
+            f"{r['gflops_per_second']:.1f} | {r['share_of_peak']:.1%} | "
+            f"{r.get('temperature', 1.0):.2f} ({r.get('calibrated_on', '-')}) | "
+            f"{r.get('ece_before', float('nan')):.2%} → {r.get('ece_after', float('nan')):.2%} |"
         )
     print(json.dumps({"device": device, "matmul_peak_gflops": peak, "presets": rows}))
     return 0

@@ -15,6 +15,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
+from core.analysis.calibration import TEMPERATURE_RANGE
 from core.data.datasets import DATASETS
 from core.runs.replay_schema import MAX_REPLAY_FRAMES  # noqa: F401 (core.train.replay reads it here)
 from core.runs.rules import (
@@ -26,6 +27,7 @@ from core.runs.rules import (
     InvalidRun,
     Rule,
     is_non_negative,
+    is_number,
     is_text,
     is_whole,
     nullable,
@@ -146,6 +148,15 @@ SUMMARY: dict[str, Rule] = {
     "dataset": Rule(lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),  # older: mnist
     "fine_tuned_from": Rule(_run_id, "a run id"),  # core.train.finetune: the run it started from
     "my_digits_accuracy": nullable(FRACTION),  # on the set of my digits it was tuned on
+    # honest confidence (core.analysis.calibration): the temperature every probability shown is
+    # tempered by, what it was fit on, and the calibration error on the test set before and after
+    "temperature": Rule(
+        lambda v: is_number(v) and TEMPERATURE_RANGE[0] <= v <= TEMPERATURE_RANGE[1],
+        f"a number from {TEMPERATURE_RANGE[0]} to {TEMPERATURE_RANGE[1]}",
+    ),
+    "calibrated_on": TEXT,
+    "ece_before": nullable(FRACTION),
+    "ece_after": nullable(FRACTION),
     # the hash of its visitor's secret: who may continue it (core.train.ownership)
     "owner_key": Rule(
         lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None,

@@ -20,6 +20,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
+from core.analysis.calibration import temper
 from core.analysis.evaluation import predict_proba
 from core.analysis.probes import weighted_layers
 from core.events import EpochEnded, SettingsChanged, Step, StepColumns
@@ -130,8 +131,10 @@ class Run:
         return str(self.summary.get("name", "custom"))
 
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
-        """Return (N, len(classes)) probabilities for (N, 1, 28, 28) images with pixels in [0, 1]."""
-        return predict_proba(self.model, images, self.config.normalization, self.spec.output)
+        """Return (N, len(classes)) probabilities for (N, 1, 28, 28) images with pixels in [0, 1],
+        tempered by the run's calibration (core.analysis.calibration; runs without one: as is)."""
+        raw = predict_proba(self.model, images, self.config.normalization, self.spec.output)
+        return temper(raw, float(self.summary.get("temperature", 1.0)))
 
 
 def json_bytes(value) -> bytes:

@@ -170,9 +170,15 @@ ENGINES = {"autograd": AutogradEngine, "scratch": ScratchEngine}
 
 @torch.no_grad()
 def score(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config: TrainConfig, outputs: int
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig,
+    outputs: int,
+    kept: list[torch.Tensor] | None = None,
 ) -> tuple[float, float]:
-    """Return (mean loss, accuracy) of the model in eval mode on prepared images."""
+    """Return (mean loss, accuracy) of the model in eval mode on prepared images; its raw
+    outputs are appended to kept, if given, a batch at a time (the calibration reads them)."""
     if len(labels) == 0:
         return float("nan"), float("nan")
     was_training = model.training
@@ -181,6 +187,8 @@ def score(
     for start in range(0, len(labels), EVAL_BATCH):
         x, y = images[start : start + EVAL_BATCH], labels[start : start + EVAL_BATCH]
         out = model(x)
+        if kept is not None:
+            kept.append(out.detach())
         total_loss += float(loss_fn(out, y, config.loss, outputs)) * len(y)
         correct += int((predicted_class(out) == y).sum())
     model.train(was_training)

@@ -23,6 +23,8 @@ class TrainResult:
     test_loss: float | None = None
     test_accuracy: float | None = None
     settings_changes: list[SettingsChanged] = field(default_factory=list)
+    # its temperature and calibration errors (core.analysis.calibration); empty if not scored
+    calibration: dict = field(default_factory=dict)
 
 
 class TrainingFailed(RuntimeError):

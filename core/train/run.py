@@ -187,6 +187,8 @@ class RunWriter:
             "dataset": self.request.config.dataset,
             "data_source": self.data_source,
             "versions": versions(),
+            # its temperature, and how honest its confidence was before and after
+            **(result.calibration if result else {}),
         }
 
     def checkpoint(self, trainer: Trainer) -> str:

@@ -18,10 +18,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from core.analysis.evaluation import predicted_class
+from core.analysis.calibration import calibrate, split_for_calibration
+from core.analysis.evaluation import output_probabilities, predicted_class
 from core.analysis.probes import layer_labels, weighted_layers
 from core.data.mnist import Task
 from core.events import EpochEnded, Event, SettingsChanged, Started, Step, StepColumns, Validated
+from core.spec.budget import EVAL_BATCH
 from core.spec.config import TrainConfig, plan_steps  # plan_steps: also read from here
 from core.spec.models import ModelSpec, build
 from core.train.batches import batches, prepare
@@ -317,13 +319,16 @@ class Trainer:
         seconds = self.training_seconds()
         complete = [e for e in self.epochs if e.complete]
         x_test = prepare(self.task.test.images, self.config, self.device, normalized=True)
+        test_outputs: list[torch.Tensor] = []
         test_loss, test_accuracy = score(
             self.model,
             x_test,
             self.task.test.labels.to(self.device),
             self.config,
             self.spec.outputs,
+            kept=test_outputs,
         )
+        calibration = self._calibration(test_outputs)
         return TrainResult(
             model=self.model.to("cpu", memory_format=torch.contiguous_format).eval(),
             status="stopped" if self.control.stopped else "finished",
@@ -337,7 +342,29 @@ class Trainer:
             test_loss=test_loss,
             test_accuracy=test_accuracy,
             settings_changes=self.settings_changes,
+            calibration=calibration,
         )
+
+    @torch.no_grad()
+    def _calibration(self, test_outputs: list[torch.Tensor]) -> dict:
+        # a temperature fit on the validation digits; without any, on half of the test digits
+        # and judged on the other half (core.analysis.calibration)
+        if not test_outputs:
+            return {}
+        head, labels = self.spec.output, self.task.test.labels
+        test = output_probabilities(torch.cat(test_outputs), head).cpu()
+        if len(self.y_val):
+            self.model.eval()
+            parts = [
+                self.model(self.x_val[i : i + EVAL_BATCH])
+                for i in range(0, len(self.y_val), EVAL_BATCH)
+            ]
+            fit = output_probabilities(torch.cat(parts), head).cpu()
+            found = calibrate(fit, self.y_val.cpu(), test, labels)
+            return {**found, "calibrated_on": "validation"}
+        fit, check = split_for_calibration(len(labels))
+        found = calibrate(test[fit], labels[fit], test[check], labels[check])
+        return {**found, "calibrated_on": "half of the test set"}
 
     def release(self) -> None:
         """Drop every tensor the trainer holds (after running out of memory)."""

@@ -257,6 +257,14 @@ PREDICTION_CSS = """
 """
 
 
+def confidence_text(probability: float) -> str:
+    """Return a probability as a person reads it, never rounded up to a certainty it is not:
+    0.99996 is "99.9%", not "100%"."""
+    if 0.99 <= probability < 1.0:
+        return f"{math.floor(probability * 1000) / 10:.1f}%"
+    return f"{probability:.0%}"
+
+
 def prediction_html(probabilities, classes, unsure_below: float = 0.5) -> str:
     """Return the big answer: the digit and how sure, or the two leading guesses if unsure."""
     (first, p_first), (second, p_second) = top_probabilities(probabilities, classes, 2)
@@ -271,7 +279,7 @@ def prediction_html(probabilities, classes, unsure_below: float = 0.5) -> str:
         '<div class="dl-answer">'
         '<div class="dl-label">It is a</div>'
         f'<div class="dl-digit">{first}</div>'
-        f'<div class="dl-sure">{p_first:.0%} sure</div></div>'
+        f'<div class="dl-sure">{confidence_text(p_first)} sure</div></div>'
     )
 
 
