@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.cli_predict import add_predict
 from core.cli_train import add_race, add_train
 from core.data.datasets import DATASETS
 from core.data.mnist import DataUnavailable, load_mnist, resolve_data_dir
@@ -151,6 +152,7 @@ BENCH_SWITCHES = (
         "the local worker processes against Ray: job start times, and a race of 4 seeds",
     ),
     ("--browser", "where Chromium's time goes while the Train page is watched, part by part"),
+    ("--novelty", "how often 'not a digit' is said of digits and of non-digits (--run: whose)"),
     (
         "--pages",
         "server CPU per page view, and 30 sessions at once (its options: python -m core.bench.pages -h)",
@@ -169,6 +171,7 @@ def _add_bench(sub) -> None:
         help="train presets once each (comma-separated, or 'all'): accuracy, FLOPs, GFLOP/s",
     )
     bench.add_argument("--hardest", help="where --drawings saves the picture of the hardest cases")
+    bench.add_argument("--run", help="--novelty: the run folder (default: the ready model)")
     bench.add_argument(
         "--preset",
         choices=list(PRESETS),
@@ -200,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--dataset", default="mnist", choices=list(DATASETS))
     data.set_defaults(func=cmd_data)
-    for add in (add_train, add_race, _add_digits, _add_bench):
+    for add in (add_train, add_race, _add_digits, _add_bench, add_predict):
         add(sub)
     for name, sp in sub.choices.items():  # let --data/--runs also follow the command
         if name != "presets":

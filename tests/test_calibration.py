@@ -86,7 +86,7 @@ def test_a_summary_with_an_impossible_temperature_is_refused(temperature):
 
 
 def test_a_confidence_is_never_rounded_up_to_a_certainty():
-    from ui.shared.widgets import confidence_text
+    from ui.charts.evaluation_figures import confidence_text
 
     assert confidence_text(0.99996) == "99.9%" and confidence_text(0.9951) == "99.5%"
     assert confidence_text(1.0) == "100%" and confidence_text(0.904) == "90%"

@@ -260,9 +260,14 @@ with answer_column, guard.section("the prediction"):
             st.caption(f"This model tells apart {', '.join(map(str, run.classes))}.")
     elif digit is not None:
         probabilities = run.predict_proba(digit.unsqueeze(0))[0]
+        novelty = state.novelty_of(summary["path"])
+        not_digit = novelty is not None and bool(novelty.not_digits(run.model, digit[None])[0])
         answer, seen = st.columns([3, 2])
         with answer:
-            st.markdown(widgets.prediction_html(probabilities, run.classes), unsafe_allow_html=True)
+            st.markdown(
+                widgets.prediction_html(probabilities, run.classes, not_digit=not_digit),
+                unsafe_allow_html=True,
+            )
         with seen:
             st.image(
                 widgets.upscale_digit(digit, 112),

@@ -294,6 +294,10 @@ def run_bench(args) -> int:
         return run_browser_bench(args)
     if getattr(args, "step", False):
         return run_step_bench(args)
+    if getattr(args, "novelty", False):
+        from core.bench.novelty import run_novelty_bench
+
+        return run_novelty_bench(args)
     if getattr(args, "overhead", False):
         from core.bench.overhead import run_overhead_bench
 

@@ -118,8 +118,9 @@ def _slant_and_turn(glyph: Image.Image, slant: float, angle: float) -> Image.Ima
     return turned.crop(turned.getbbox())
 
 
-def draw_glyph(digit: int, font_file: str, rng: np.random.Generator) -> np.ndarray:
-    """Return a (280, 280) uint8 drawing of the font's digit, thickened to a brush stroke."""
+def draw_glyph(digit: int | str, font_file: str, rng: np.random.Generator) -> np.ndarray:
+    """Return a (280, 280) uint8 drawing of the font's digit (or any character: the letters of
+    core.draw.nondigits), thickened to a brush stroke."""
     char = str(digit)
     probe = _render(char, font_file, 200, 0)
     ink_per_size = probe.height / 200  # glyph ink height per point of font size

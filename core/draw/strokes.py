@@ -65,7 +65,7 @@ def _path_strokes(digit: int, variant: str, rng: np.random.Generator) -> list[np
     return [(s - 0.5) @ transform.T for s in strokes]
 
 
-def _stroke_image(strokes: list[np.ndarray], brush: float) -> np.ndarray:
+def stroke_image(strokes: list[np.ndarray], brush: float) -> np.ndarray:
     """Return strokes (canvas pixel coordinates) drawn with a round brush, anti-aliased."""
     big = Image.new("L", (CANVAS * SUPERSAMPLE, CANVAS * SUPERSAMPLE), 0)
     pen = ImageDraw.Draw(big)
@@ -131,8 +131,8 @@ def draw_path(
             (high[1] - low[1]) * scale, (high[0] - low[0]) * scale, brush / 2 + 2, rng
         )
         placed = [(s - low) * scale + (left, top) for s in strokes]
-        thick = _stroke_image(placed, brush)
-        if look in ("bold", "tiny") or loops_stay_open(_stroke_image(placed, 2), thick, brush):
+        thick = stroke_image(placed, brush)
+        if look in ("bold", "tiny") or loops_stay_open(stroke_image(placed, 2), thick, brush):
             break
         height, brush = retry_size(height, brush)
     return thick

@@ -3,6 +3,8 @@ probabilities, and saved runs' curves side by side (Evaluate and Draw pages)."""
 
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from ui.charts import palette
@@ -142,6 +144,14 @@ def per_class_accuracy_figure(
     return fig
 
 
+def confidence_text(probability: float) -> str:
+    """Return a probability as a person reads it, never rounded up to a certainty it is not:
+    0.99996 is "99.9%", not "100%"."""
+    if 0.99 <= probability < 1.0:
+        return f"{math.floor(probability * 1000) / 10:.1f}%"
+    return f"{probability:.0%}"
+
+
 def probability_figure(probabilities, classes, height: int = 300) -> go.Figure:
     """Return one bar per class with its probability, the most likely in the accent colour."""
     values = [float(p) for p in probabilities]
@@ -152,7 +162,7 @@ def probability_figure(probabilities, classes, height: int = 300) -> go.Figure:
             x=labels,
             y=values,
             marker_color=[ACCENT if i == top else MUTED for i in range(len(values))],
-            text=[f"{v:.0%}" if v >= 0.005 else "" for v in values],
+            text=[confidence_text(v) if v >= 0.005 else "" for v in values],
             textposition="outside",
             cliponaxis=False,
             hovertemplate="digit %{x}: %{y:.1%}<extra></extra>",

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from core.analysis.evaluation import Evaluation, evaluate_probabilities
+from core.analysis.novelty import Novelty, novelty_for_run
 from core.data.datasets import DEFAULT_DATASET, Dataset, get_dataset
 from core.data.mnist import (
     DataUnavailable,
@@ -107,6 +108,21 @@ def cached_run(path: str | Path) -> Run:
     """Return the run saved at path, loaded once and kept while its files are unchanged."""
     summary = Path(path) / SUMMARY_FILE
     return _run_at(str(path), summary.stat().st_mtime)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Learning what its digits look like…")
+def _novelty_at(path: str, modified: float, data: str) -> Novelty:
+    return novelty_for_run(_run_at(path, modified), _mnist_for(data))
+
+
+def novelty_of(path: str | Path) -> Novelty | None:
+    """Return the run's yardstick for 'that does not look like a digit' (fit once, about a
+    second), or None where its digits cannot be loaded."""
+    summary = Path(path) / SUMMARY_FILE
+    try:
+        return _novelty_at(str(path), summary.stat().st_mtime, str(data_dir()))
+    except DataUnavailable:
+        return None
 
 
 @st.cache_resource(show_spinner="Loading the images (the first time: fetching them)…")

@@ -8,7 +8,9 @@ import re
 import numpy as np
 import streamlit as st
 
+from core.analysis.novelty import UNSURE_BELOW
 from ui.charts import evaluation_figures, palette
+from ui.charts.evaluation_figures import confidence_text
 from ui.charts.figures import CHART_CONFIG
 from ui.shared import state
 
@@ -252,22 +254,25 @@ PREDICTION_CSS = """
 .dl-answer .dl-sure {font-size: 1.6rem; font-weight: 600;}
 .dl-unsure .dl-digit {color: #d97706; font-size: 4.8rem;}
 .dl-unsure .dl-or {font-size: 2rem; font-weight: 400; color: #6b7280;}
+.dl-closest {font-size: 2rem; color: inherit;}
 .dl-hint {font-size: 1.4rem; color: #6b7280; padding-top: 2.5rem;}
 </style>
 """
 
 
-def confidence_text(probability: float) -> str:
-    """Return a probability as a person reads it, never rounded up to a certainty it is not:
-    0.99996 is "99.9%", not "100%"."""
-    if 0.99 <= probability < 1.0:
-        return f"{math.floor(probability * 1000) / 10:.1f}%"
-    return f"{probability:.0%}"
-
-
-def prediction_html(probabilities, classes, unsure_below: float = 0.5) -> str:
-    """Return the big answer: the digit and how sure, or the two leading guesses if unsure."""
+def prediction_html(
+    probabilities, classes, unsure_below: float = UNSURE_BELOW, not_digit: bool = False
+) -> str:
+    """Return the big answer: the digit and how sure, the two leading guesses if unsure, or
+    that it does not look like a digit (core.analysis.novelty) with the closest one."""
     (first, p_first), (second, p_second) = top_probabilities(probabilities, classes, 2)
+    if not_digit:
+        return (
+            '<div class="dl-answer dl-unsure">'
+            '<div class="dl-label">That does not look like a digit</div>'
+            f'<div class="dl-sure">closest: <span class="dl-digit dl-closest">{first}</span> '
+            f"({confidence_text(p_first)}), but unlike the digits it learnt from</div></div>"
+        )
     if p_first < unsure_below:
         return (
             '<div class="dl-answer dl-unsure">'

@@ -1,0 +1,124 @@
+""" "That does not look like a digit": a score of how much an input is like the digits a run
+learnt from, and the verdict the Draw page, the room's phones and `python -m core predict` give.
+
+A network answers every input with ten probabilities, a scribble too (the ready model read
+scribbles as "8, 100% sure"). Two signals, each normalised by how it reads on real digits, are
+added up (measured on non-digit drawings in core.draw.nondigits, see docs/drawings.md):
+
+- the network's own energy, logsumexp of its raw outputs (Liu et al. 2020, "Energy-based
+  Out-of-distribution Detection"): low when no class fits well. For heads without raw logits,
+  the log of its largest probability;
+- the pixels' likeness to the training digits: the mean cosine similarity of the input to its 5
+  nearest among REFERENCE_DIGITS training digits of the run's classes. A face, a star or a scribble
+  is far from every digit whatever the network says of it.
+
+The threshold is the FLAG_QUANTILE of the summed score on held-out digits: the first half of
+the test set (the second half is the one a report may quote). Nothing here is computed during
+training: it is fit when first needed, in about a second, and kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from core.analysis.evaluation import EVAL_BATCH, output_probabilities
+from core.data.mnist import normalize, to_float
+
+REFERENCE_DIGITS = 10_000
+NEIGHBOURS = 5
+FLAG_QUANTILE = 0.035  # of held-out digits below the threshold (measured: docs/drawings.md)
+UNSURE_BELOW = 0.5  # a digit whose most likely class has a smaller (calibrated) probability
+VERDICTS = ("digit", "not sure", "not a digit")
+
+
+def _unit_rows(images: torch.Tensor) -> torch.Tensor:
+    rows = images.reshape(len(images), -1).float()
+    return rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+@torch.no_grad()
+def raw_outputs(model, images: torch.Tensor, normalization: str) -> torch.Tensor:
+    """Return the network's raw outputs for (N, 1, 28, 28) images in [0, 1]."""
+    model.eval()
+    parts = [
+        model(normalize(images[i : i + EVAL_BATCH], normalization))
+        for i in range(0, len(images), EVAL_BATCH)
+    ]
+    return torch.cat(parts) if parts else torch.zeros(0, 0)
+
+
+def fit_score(outputs: torch.Tensor, head: str) -> torch.Tensor:
+    """Return how well the best class fits each input: the energy of logits, else log max p."""
+    if head == "logits" and outputs.shape[1] > 1:
+        return torch.logsumexp(outputs.double(), dim=1)
+    return output_probabilities(outputs, head).double().max(dim=1).values.clamp_min(1e-30).log()
+
+
+@dataclass
+class Novelty:
+    """A run's yardstick for 'like its digits': the two signals' means and spreads on real
+    digits, the reference digits, and the threshold below which an input is not a digit."""
+
+    head: str
+    normalization: str
+    reference: torch.Tensor  # (R, 784) unit rows of training digits
+    fit_mean: float
+    fit_std: float
+    like_mean: float
+    like_std: float
+    threshold: float = float("-inf")
+
+    def likeness(self, images: torch.Tensor) -> torch.Tensor:
+        """Return each image's mean cosine similarity to its nearest reference digits."""
+        rows = _unit_rows(images)
+        parts = [
+            (rows[i : i + 500] @ self.reference.T).topk(NEIGHBOURS, dim=1).values.mean(1)
+            for i in range(0, len(rows), 500)
+        ]
+        return torch.cat(parts).double() if parts else torch.zeros(0, dtype=torch.float64)
+
+    def scores(self, model, images: torch.Tensor) -> torch.Tensor:
+        """Return each image's digit-likeness: 0 is a typical digit, below -3 far from all."""
+        fit = fit_score(raw_outputs(model, images, self.normalization), self.head)
+        like = self.likeness(images)
+        return (fit - self.fit_mean) / self.fit_std + (like - self.like_mean) / self.like_std
+
+    def not_digits(self, model, images: torch.Tensor) -> torch.Tensor:
+        """Return a boolean per image: True where it does not look like a digit."""
+        return self.scores(model, images) < self.threshold
+
+
+def fit_novelty(
+    model, head: str, normalization: str, train_images: torch.Tensor, held_out: torch.Tensor
+) -> Novelty:
+    """Return the yardstick fit on a run's training digits (uint8, the reference) and held-out
+    digits (uint8: the signals' spreads and the threshold)."""
+    reference = _unit_rows(to_float(train_images[:REFERENCE_DIGITS]))
+    digits = to_float(held_out)
+    fit = fit_score(raw_outputs(model, digits, normalization), head)
+    novelty = Novelty(head, normalization, reference, 0.0, 1.0, 0.0, 1.0)
+    like = novelty.likeness(digits)
+    novelty.fit_mean, novelty.fit_std = float(fit.mean()), float(fit.std().clamp_min(1e-9))
+    novelty.like_mean, novelty.like_std = float(like.mean()), float(like.std().clamp_min(1e-9))
+    novelty.threshold = float(torch.quantile(novelty.scores(model, digits), FLAG_QUANTILE))
+    return novelty
+
+
+def verdict(probabilities: torch.Tensor, not_digit: bool) -> str:
+    """Return 'not a digit', 'not sure' (the best class below UNSURE_BELOW) or 'digit'."""
+    if not_digit:
+        return "not a digit"
+    return "not sure" if float(probabilities.max()) < UNSURE_BELOW else "digit"
+
+
+def novelty_for_run(run, mnist) -> Novelty:
+    """Return the yardstick of a run (core.runs.store.Run) on its dataset's digits of its
+    classes: training digits as the reference, the first half of the test digits held out."""
+    classes = torch.tensor(list(run.classes))
+    train = mnist.train_images[torch.isin(mnist.train_labels, classes)]
+    test = mnist.test_images[torch.isin(mnist.test_labels, classes)]
+    return fit_novelty(
+        run.model, run.spec.output, run.config.normalization, train, test[: len(test) // 2]
+    )
