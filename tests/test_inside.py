@@ -54,11 +54,25 @@ def test_saliency_uses_the_score_before_softmax():
     spec = _dense_spec()
     spec.output = "softmax"
     model = build(spec)
-    heat = inside.saliency(model, _image(), class_index=0)
+    heat = inside.saliency(model, _image(), class_index=0, samples=1)
     # the input gradient of the last Linear's score, computed by hand
     x = _image().requires_grad_(True)
     model[:-1](x)[0, 0].backward()
     assert torch.allclose(heat, x.grad.abs().reshape(28, 28))
+
+
+def test_the_smoothed_saliency_is_the_mean_over_noisy_copies_and_calmer():
+    model = build(_dense_spec())
+    image = _image()
+    smooth = inside.saliency(model, image, class_index=3)
+    assert torch.equal(smooth, inside.saliency(model, image, class_index=3))  # repeatable
+    plain = inside.saliency(model, image, class_index=3, samples=1)
+    assert smooth.shape == plain.shape == (28, 28) and not torch.allclose(smooth, plain)
+
+    def roughness(heat):  # how much neighbouring pixels differ, for the map's own scale
+        return float((heat[1:] - heat[:-1]).abs().mean() / heat.mean())
+
+    assert roughness(smooth) < roughness(plain)
 
 
 def test_saliency_rejects_a_class_outside_the_outputs():

@@ -46,3 +46,14 @@ def test_a_parked_job_says_its_slot_is_lent_and_a_waiting_resume_says_when():
     assert "slot lent" in job_progress_text(Named(), parked)
     waiting = {**parked, "resume_wanted": True}
     assert progress_text(waiting, steps, 64).endswith("when the training now running ends")
+
+
+def test_log_axes_read_as_one_scale_powers_of_ten_or_plain_numbers():
+    import numpy as np
+
+    from ui.charts.curve_figures import log_ticks
+
+    wide = log_ticks(np.array([0.002, 0.03, 3.0]))
+    assert wide["dtick"] == 1 and wide["exponentformat"] == "power"  # 10⁻³, 10⁻², …
+    narrow = log_ticks(np.array([0.1, 0.3, 0.9]))
+    assert narrow["ticktext"] == ["0.05", "0.1", "0.2", "0.5", "1", "2"]

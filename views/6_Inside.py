@@ -35,6 +35,11 @@ def weights_section(run) -> None:
     """Show the first layer's weights, one tile per neuron or filter."""
     weights = inside.first_layer_weights(run.model, run.spec)
     st.header("First-layer weights")
+    st.caption(
+        "What to look for: each tile is the pattern of ink one neuron or filter answers to. "
+        "Strokes and blobs mean it has learnt shapes; fine static means it has not learnt much "
+        "yet."
+    )
     inside_views.weight_tiles(weights[:MAX_WEIGHT_TILES], bool(run.spec.conv), len(weights))
 
 
@@ -44,6 +49,11 @@ def digit_section(path: str, run, result) -> None:
     mistakes = (evaluation.predictions != evaluation.labels).nonzero().flatten()
     default = int(mistakes[0]) if len(mistakes) else 0
     st.header("One digit, layer by layer")
+    st.caption(
+        "What to look for: the glow over the digit is where ink mattered most to the answer "
+        "(averaged over slightly noisy copies, so strokes show rather than speckle); the "
+        "layers below show how the digit turns into a few strong numbers the last layer reads."
+    )
     choice, verdict_column = st.columns([1, 2], vertical_alignment="bottom")
     with choice:
         index = st.number_input(
@@ -68,6 +78,11 @@ def digit_section(path: str, run, result) -> None:
 def gradients_section(path: str, run) -> None:
     """Show how each layer's gradient norm moved while this run trained."""
     st.header("Gradient norms per layer")
+    st.caption(
+        "What to look for: how hard each layer was being pushed at each step. Lines that fall "
+        "steadily mean it is settling; one layer far below the others (several powers of ten) "
+        "barely learns: a vanishing gradient. Spikes are a learning rate too high."
+    )
     inside_views.grad_norms_chart(
         run.steps,
         probes.layer_labels(run.model),

@@ -47,8 +47,25 @@ def last_linear_index(model: nn.Sequential) -> int:
     return indices[-1]
 
 
-def saliency(model: nn.Sequential, image: torch.Tensor, class_index: int) -> torch.Tensor:
-    """Return |d score / d pixel| (28, 28) for the class's pre-softmax score (last Linear output)."""
+SMOOTH_SAMPLES, SMOOTH_NOISE = 24, 0.15  # SmoothGrad's copies, and their noise (of the range)
+
+
+def saliency(
+    model: nn.Sequential, image: torch.Tensor, class_index: int, samples: int = SMOOTH_SAMPLES
+) -> torch.Tensor:
+    """Return |d score / d pixel| (28, 28) for the class's pre-softmax score (last Linear output),
+    averaged over noisy copies of the digit (SmoothGrad, Smilkov et al. 2017; samples=1: the
+    plain gradient). One gradient is speckled noise to a student; the average keeps the strokes
+    and the places where ink would change the answer."""
+    if samples > 1:
+        noisy = image.detach().to(torch.float32)
+        spread = SMOOTH_NOISE * float(noisy.max() - noisy.min()) or SMOOTH_NOISE
+        generator = torch.Generator().manual_seed(0)  # the same picture for the same digit
+        total = torch.zeros(IMAGE_SIDE, IMAGE_SIDE)
+        for _ in range(samples):
+            copy = noisy + spread * torch.randn(noisy.shape, generator=generator)
+            total += saliency(model, copy, class_index, samples=1)
+        return total / samples
     model.eval()
     last = last_linear_index(model)
     outputs = model[last].out_features

@@ -129,6 +129,21 @@ def lr_figure(steps: list[Step], height: int = 260) -> go.Figure:
     return compact(fig, height, showlegend=False, **LR_AXES)
 
 
+def log_ticks(values: np.ndarray) -> dict:
+    """Return a log axis whose labels read at a glance: powers of ten (10⁻³, 10⁻², …) where the
+    values span a decade or more, else 1-2-5 steps as plain numbers (0.2, 0.5, 1).
+
+    plotly's own choice mixed both ("5, 10⁻¹, 2, 5, 1"), which no student reads as one scale.
+    """
+    low, high = float(np.min(values)), float(np.max(values))
+    if np.log10(high) - np.log10(low) >= 1:
+        return dict(type="log", dtick=1, exponentformat="power")
+    decades = range(int(np.floor(np.log10(low))) - 1, int(np.ceil(np.log10(high))) + 1)
+    steps = [m * 10.0**d for d in decades for m in (1, 2, 5)]
+    shown = [v for v in steps if low / 2.5 <= v <= high * 2.5]
+    return dict(type="log", tickvals=shown, ticktext=[f"{v:g}" for v in shown])
+
+
 def grad_norms_figure(steps: list[Step], layers: list[str], height: int = 300) -> go.Figure:
     """Return each layer's weight-gradient norm over the steps that sampled it, on a log scale."""
     sampled = [s for s in steps if s.grad_norms]
@@ -155,8 +170,7 @@ def grad_norms_figure(steps: list[Step], layers: list[str], height: int = 300) -
         xaxis=dict(title="step", rangemode="tozero"),
         yaxis=dict(
             title="‖∂L/∂W‖" + (" (log)" if log else ""),
-            type="log" if log else None,
-            exponentformat="power",
+            **(log_ticks(positive) if log else {}),
         ),
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
     )

@@ -270,7 +270,8 @@ def live_grad_norms(job: Job, key: str) -> bool:
         dict(
             font=_font(),
             xaxis=dict(title="step", rangemode="tozero"),
-            yaxis=dict(title="‖∂L/∂W‖ (log)", type="log", exponentformat="power"),
+            # powers of ten only (10⁻³, 10⁻², …): plotly's own mixed "5, 10⁻¹, 2, 5, 1"
+            yaxis=dict(title="‖∂L/∂W‖ (log)", type="log", dtick=1, exponentformat="power"),
         ),
         height=280,
     )
