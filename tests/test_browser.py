@@ -162,12 +162,36 @@ def test_training_streams_live_and_survives_a_refresh(page):
     shot(page, "3-train-done")
 
 
+# the confusion matrix's most frequent mistake: its true and predicted digit, and where on
+# the page its cell is (plotly's own axes map a category to a pixel)
+WORST_CELL = """() => {
+  const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .find(g => g.data && g.data.some(t => t.type === 'heatmap'));
+  const z = gd.data[0].z;
+  let best = [0, 1, -1];
+  z.forEach((row, t) => row.forEach((v, p) => { if (v !== null && v > best[2]) best = [t, p, v]; }));
+  const [t, p] = best, layout = gd._fullLayout, box = gd.getBoundingClientRect();
+  const x = box.left + layout.xaxis._offset + layout.xaxis.l2p(p);
+  const y = box.top + layout.yaxis._offset + layout.yaxis.l2p(t);
+  return {x, y, true: gd.data[0].y[t], predicted: gd.data[0].x[p]};
+}"""
+
+
 def test_evaluate_page_shows_the_new_run(page):
     open_page(page, "Evaluate")
     assert_no_exception(page)
     page.get_by_text("Test accuracy").first.wait_for()
     wait_for_charts(page, 2)  # per-class accuracy and confusion matrix
     shot(page, "4-evaluate")
+    # a click on the cell of the most frequent mistake shows those digits below the matrix
+    cell = page.evaluate(WORST_CELL)
+    page.mouse.click(cell["x"], cell["y"])
+    caption = page.get_by_text(re.compile(r"were predicted\s+as"))
+    caption.first.wait_for(timeout=30_000)
+    said = " ".join(caption.first.inner_text().split())
+    assert f"labelled {cell['true']} were predicted as {cell['predicted']}" in said, said
+    assert_no_exception(page)
+    shot(page, "4-evaluate-cell")
     page.get_by_role("tab", name=re.compile("Mistakes")).click()
     time.sleep(1.0)
     shot(page, "4-evaluate-mistakes")

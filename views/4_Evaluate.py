@@ -27,6 +27,7 @@ RESULT_COLUMNS = ("test_accuracy", "test_loss", "seconds", "epochs_completed", "
 def calibration_text(summary: dict, temperature: float) -> str:
     """Return the line on how honest the run's confidence is (core.analysis.calibration)."""
     where = summary.get("calibrated_on", "held-out digits")
+    where = "validation digits" if where == "validation" else where
     before, after = summary.get("ece_before"), summary.get("ece_after")
     errors = (
         f"; calibration error on the test set {before:.2%} → {after:.2%}"
@@ -79,8 +80,9 @@ def headline(summary: dict, evaluation) -> None:
             st.switch_page(TRAIN_PAGE)
 
 
-def scores_tab(version: tuple, evaluation, dataset) -> None:
-    """Per-class accuracy and the confusion matrix; version names the run's files."""
+def scores_tab(version: tuple, evaluation, dataset, test_images) -> None:
+    """Per-class accuracy and the confusion matrix, whose clicked cell shows its digits;
+    version names the run's files."""
     names = dataset.labels(evaluation.classes)
     left, right = st.columns([2, 3])
     with left:
@@ -117,7 +119,7 @@ def scores_tab(version: tuple, evaluation, dataset) -> None:
             label_visibility="collapsed",
             help="Row-normalised: each row shows where the digits of that class went.",
         )
-        st.plotly_chart(
+        event = st.plotly_chart(
             shared_figure(
                 (*version, "confusion", mode),
                 lambda: evaluation_figures.confusion_matrix_figure(
@@ -125,7 +127,58 @@ def scores_tab(version: tuple, evaluation, dataset) -> None:
                 ),
             ),
             config=CHART_CONFIG,
+            on_select="rerun",
+            selection_mode="points",
+            key=f"eval-confusion-{version[0]}-{mode}",
         )
+        clicked = [p for p in (event.selection.points if event else []) if "customdata" in p]
+        if not clicked:
+            st.caption(f"Click a cell to see its {dataset.item}s here.")
+    if clicked:
+        true_index, predicted_index = (int(v) for v in clicked[0]["customdata"])
+        classes = evaluation.classes
+        cell_gallery(
+            evaluation, test_images, dataset, classes[true_index], classes[predicted_index]
+        )
+
+
+def cell_gallery(evaluation, test_images, dataset, true_digit: int, predicted_digit: int) -> None:
+    """Show the test digits of one confusion-matrix cell, the most telling first."""
+    name = dataset.label
+    index_of = {digit: i for i, digit in enumerate(evaluation.classes)}
+    cell = evaluation.pair(index_of[true_digit], index_of[predicted_digit])
+    shown = cell.indices[:GALLERY_SIZE]
+    if true_digit == predicted_digit:
+        # the hardest correct answers teach more than the easiest
+        shown = cell.indices[::-1][:GALLERY_SIZE]
+        st.caption(
+            f"{cell.count:,} test {dataset.item}s labelled **{name(true_digit)}** were recognised; "
+            "the least confident first. Under each: the model's top three guesses."
+        )
+    elif not cell.count:
+        st.info(f"No {name(true_digit)} was taken for a {name(predicted_digit)}.")
+        return
+    else:
+        st.caption(
+            f"{cell.count:,} test {dataset.item}s labelled **{name(true_digit)}** were predicted "
+            f"as **{name(predicted_digit)}**; the most confident mistakes first. "
+            "Under each: the model's top three guesses."
+        )
+    captions = []
+    for row in shown:
+        top = widgets.top_probabilities(evaluation.probabilities[row], evaluation.classes, 3)
+        captions.append(
+            "  \n".join(
+                f"**{name(d)}** {p:.0%}" if i == 0 else f"{name(d)} {p:.0%}"
+                for i, (d, p) in enumerate(top)
+            )
+        )
+    alts = [
+        f"Test {dataset.item} #{int(row)}, labelled {name(true_digit)}; the model's guesses: "
+        + widgets.plain_text(caption)
+        for row, caption in zip(shown, captions)
+    ]
+    widgets.digit_gallery(test_images[shown], captions, columns=8, size=84, alts=alts)
 
 
 def mistakes_tab(run_id: str, evaluation, test_images, dataset) -> None:
@@ -170,39 +223,7 @@ def mistakes_tab(run_id: str, evaluation, test_images, dataset) -> None:
             format_func=name,
             key=f"eval-predicted-{run_id}",
         )
-        cell = evaluation.pair(index_of[true_digit], index_of[predicted_digit])
-        shown = cell.indices[:GALLERY_SIZE]
-        if true_digit == predicted_digit:
-            # the hardest correct answers teach more than the easiest
-            shown = cell.indices[::-1][:GALLERY_SIZE]
-            st.caption(
-                f"{cell.count:,} test {dataset.item}s labelled **{name(true_digit)}** were recognised; "
-                "the least confident first. Under each: the model's top three guesses."
-            )
-        elif not cell.count:
-            st.info(f"No {name(true_digit)} was taken for a {name(predicted_digit)}.")
-            return
-        else:
-            st.caption(
-                f"{cell.count:,} test {dataset.item}s labelled **{name(true_digit)}** were predicted "
-                f"as **{name(predicted_digit)}**; the most confident mistakes first. "
-                "Under each: the model's top three guesses."
-            )
-        captions = []
-        for row in shown:
-            top = widgets.top_probabilities(evaluation.probabilities[row], evaluation.classes, 3)
-            captions.append(
-                "  \n".join(
-                    f"**{name(d)}** {p:.0%}" if i == 0 else f"{name(d)} {p:.0%}"
-                    for i, (d, p) in enumerate(top)
-                )
-            )
-        alts = [
-            f"Test {dataset.item} #{int(row)}, labelled {name(true_digit)}; the model's guesses: "
-            + widgets.plain_text(caption)
-            for row, caption in zip(shown, captions)
-        ]
-        widgets.digit_gallery(test_images[shown], captions, columns=8, size=84, alts=alts)
+        cell_gallery(evaluation, test_images, dataset, true_digit, predicted_digit)
 
 
 def compare_tab(runs: list[dict], current: dict) -> None:
@@ -310,7 +331,12 @@ def run_sections(summary: dict, runs: list[dict]) -> None:
             tab.caption("Nothing to show for this run: it could not be scored (see above).")
     else:
         with scores, guard.section("the scores"):
-            scores_tab(run_version(summary["path"]), result.evaluation, state.dataset_of(summary))
+            scores_tab(
+                run_version(summary["path"]),
+                result.evaluation,
+                state.dataset_of(summary),
+                result.test_images,
+            )
         with mistakes, guard.section("the mistakes"):
             mistakes_tab(
                 summary.get("run_id", ""),

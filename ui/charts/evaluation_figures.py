@@ -20,6 +20,24 @@ def _item(labels: list[str]) -> str:
     return "digit" if all(label.isdigit() for label in labels) else "class"
 
 
+def cell_targets(labels: list[str], text: list[list[str]], hover: str) -> go.Scatter:
+    """Return an all but invisible square marker on each confusion-matrix cell, with its (true,
+    predicted) positions: heatmaps are not selectable in Streamlit, markers take the click."""
+    k = len(labels)
+    cells = [(t, p) for t in range(k) for p in range(k)]
+    return go.Scatter(
+        x=[labels[p] for _, p in cells],
+        y=[labels[t] for t, _ in cells],
+        customdata=[[t, p] for t, p in cells],
+        text=[text[t][p] or "0" for t, p in cells],
+        mode="markers",
+        marker=dict(symbol="square", size=max(12, 300 // k), opacity=0.01, color="#000"),
+        hovertemplate=hover,
+        showlegend=False,
+        name="cells",
+    )
+
+
 def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
     """Return an annotated heatmap of a confusion matrix (rows: true digit, columns: predicted)."""
     counts = matrix_rows(confusion)
@@ -80,9 +98,11 @@ def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
             if text[t][p]
         ]
     )
+    fig.add_trace(cell_targets(labels, text, hover))
     fig.update_layout(
         height=max(240, 34 * k + 60),
         margin=dict(l=60, r=10, t=10, b=50),
+        clickmode="event+select",
         xaxis=dict(title=f"predicted {item}", side="bottom", type="category", constrain="domain"),
         yaxis=dict(title=f"true {item}", autorange="reversed", type="category", scaleanchor="x"),
         plot_bgcolor="rgba(0,0,0,0)",
