@@ -164,6 +164,8 @@ def test_training_streams_live_and_survives_a_refresh(page):
 
 # the confusion matrix's most frequent mistake: its true and predicted digit, and where on
 # the page its cell is (plotly's own axes map a category to a pixel)
+HEATMAP_DRAWN = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .some(g => g.data && g.data.some(t => t.type === 'heatmap') && g._fullLayout)"""
 WORST_CELL = """() => {
   const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
     .find(g => g.data && g.data.some(t => t.type === 'heatmap'));
@@ -184,6 +186,7 @@ def test_evaluate_page_shows_the_new_run(page):
     wait_for_charts(page, 2)  # per-class accuracy and confusion matrix
     shot(page, "4-evaluate")
     # a click on the cell of the most frequent mistake shows those digits below the matrix
+    page.wait_for_function(HEATMAP_DRAWN)
     cell = page.evaluate(WORST_CELL)
     page.mouse.click(cell["x"], cell["y"])
     caption = page.get_by_text(re.compile(r"were predicted\s+as"))
@@ -416,6 +419,58 @@ def test_talk_mode_moves_through_its_presets_and_to_draw_by_keys(page, app_url):
         tab.wait_for_function("() => !location.search.includes('talk=')")
         wait_for_app_idle(tab)
         assert tab.locator("[data-testid='stSidebar']").is_visible()
+        assert_no_exception(tab)
+    finally:
+        context.close()
+
+
+# what an audience reads, measured in the page: every chart's tick labels, the confusion
+# matrix's numbers and plot width, the canvas
+STAGE_SIZES = """() => {
+  const px = el => parseFloat(getComputedStyle(el).fontSize);
+  const ticks = Array.from(document.querySelectorAll('.js-plotly-plot .xtick text, .js-plotly-plot .ytick text'));
+  const matrix = Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .find(g => g.data && g.data.some(t => t.type === 'heatmap'));
+  const numbers = matrix ? Array.from(matrix.querySelectorAll('.annotation-text')) : [];
+  return {
+    smallest_tick: ticks.length ? Math.min(...ticks.map(px)) : null,
+    ticks: ticks.length,
+    smallest_number: numbers.length ? Math.min(...numbers.map(px)) : null,
+    matrix_width: matrix ? matrix._fullLayout.xaxis._length : null,
+  };
+}"""
+
+
+def test_talk_mode_on_a_projector_enlarges_what_the_audience_reads(page, app_url):
+    open_page(page, "Evaluate")  # at 1280 × 720, out of talk mode: the sizes to beat
+    page.wait_for_function(HEATMAP_DRAWN)
+    desk = page.evaluate(STAGE_SIZES)
+    context = page.context.browser.new_context(viewport={"width": 1920, "height": 1080})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    try:
+        tab.goto(f"{app_url}/evaluate?talk=1")
+        wait_for_app_idle(tab)
+        tab.wait_for_function(HEATMAP_DRAWN)
+        stage = tab.evaluate(STAGE_SIZES)
+        assert stage["ticks"] > 10 and stage["smallest_tick"] >= 18, stage
+        assert stage["smallest_number"] >= 18, stage
+        assert stage["matrix_width"] >= desk["matrix_width"], (stage, desk)
+        caption = tab.locator("[data-testid='stCaptionContainer']").first
+        assert caption.evaluate("el => getComputedStyle(el).color") == "rgb(17, 17, 17)"
+        tab.screenshot(path=str(ARTIFACTS / "8-talk-evaluate-1920.png"))
+        tab.goto(f"{app_url}/draw?talk=1")
+        wait_for_app_idle(tab)
+        canvas = tab.locator("canvas.upper-canvas").first
+        canvas.wait_for()
+        assert canvas.bounding_box()["width"] >= 420
+        tab.goto(f"{app_url}/train?talk=1")
+        wait_for_app_idle(tab)
+        rate = tab.get_by_text("Learning rate", exact=True)
+        assert not rate.first.is_visible()  # the form is folded away
+        tab.get_by_text("Settings", exact=True).first.click()
+        rate.first.wait_for(state="visible")
+        tab.screenshot(path=str(ARTIFACTS / "8-talk-train-1920.png"))
         assert_no_exception(tab)
     finally:
         context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from contextlib import nullcontext
 
 import streamlit as st
 
@@ -10,7 +11,17 @@ from core.runs.schema import MAX_NAME_CHARS
 from core.spec import models
 from core.train import timebudget
 from core.train.preflight import preflight
-from ui.shared import build_state, guide, lesson, mydigits_views, race_panel, session, share, state
+from ui.shared import (
+    build_state,
+    guide,
+    lesson,
+    mydigits_views,
+    race_panel,
+    session,
+    share,
+    state,
+    talk,
+)
 from ui.shared.pages import TRAIN_PAGE
 from ui.train import train_panel
 from ui.train.train_settings import (
@@ -49,12 +60,20 @@ with settings_column:
     # the button and the reason it cannot start yet sit above the settings but are drawn after
     # them, so that they judge the values the widgets have just written, not the previous run's
     start_slot = st.container()
-    optimizer_settings(config)
-    loop_settings(config)
-    my_digits_settings(config, mydigits_views.set_names())
-    if not lesson.hidden("augment"):
-        with st.expander("Augmentation", expanded=config.augment.enabled):
-            augment_settings(config)
+    # on a projector the audience reads the run, not the form: one click opens it (issue 24)
+    folded = st.expander("Settings", icon=":material/tune:") if talk.active() else nullcontext()
+    with folded:
+        optimizer_settings(config)
+        loop_settings(config)
+        my_digits_settings(config, mydigits_views.set_names())
+        if not lesson.hidden("augment"):
+            # expanders do not nest: inside the folded settings it is a plain section
+            if talk.active():
+                st.markdown("**Augmentation**")
+                augment_settings(config)
+            else:
+                with st.expander("Augmentation", expanded=config.augment.enabled):
+                    augment_settings(config)
     # greyed-out widgets are not trusted: what a lesson fixes is put back before it is used
     lesson.enforce()
     name = st.text_input(

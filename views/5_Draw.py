@@ -11,12 +11,13 @@ from core.draw.quicktrain import QUICK_EPOCHS, QUICK_NAME, find_quick_run, quick
 from core.runs.ready import ready_run_id
 from core.runs.store import InvalidRun
 from core.train import timebudget
-from ui.shared import guard, guide, inside_views, mydigits_views, session, state, widgets
+from ui.shared import guard, guide, inside_views, mydigits_views, session, state, talk, widgets
 from ui.shared.pages import DRAW_PAGE
 from ui.train import follow_panel
 
 CANVAS_SIZE = 280
-STROKE_WIDTH = 20
+TALK_CANVAS_SIZE = 440  # on a projector (issue 24: at least 420 px)
+STROKE_WIDTH = 20  # at CANVAS_SIZE; the brush grows with the canvas, so a digit looks the same
 # white ink on black; the reader is told the background, so ink over the border is still ink
 CANVAS_BACKGROUND = (0, 0, 0)
 INK_COLOUR = "#FFFFFF"
@@ -199,17 +200,19 @@ canvas_column, answer_column = st.columns([5, 7], gap="large")
 with canvas_column:
     # the canvas's toolbar (undo, redo, clear) floats above it on hover: leave it room
     st.caption("Draw one digit")
-    canvas_key = f"draw-canvas-{st.session_state.get(CANVAS_VERSION_KEY, 0)}"
+    size = TALK_CANVAS_SIZE if talk.active() else CANVAS_SIZE
+    # the size in the key: a canvas of another size is a new one (a drawing is restored into it)
+    canvas_key = f"draw-canvas-{st.session_state.get(CANVAS_VERSION_KEY, 0)}-{size}"
     if canvas_key not in st.session_state:  # a fresh canvas: back from another page, or cleared
         st.session_state[RESTORE_KEY] = st.session_state.get(DRAWING_KEY)
     canvas = st_canvas(
         fill_color="#000000",
-        stroke_width=STROKE_WIDTH,
+        stroke_width=round(STROKE_WIDTH * size / CANVAS_SIZE),
         stroke_color=INK_COLOUR,
         background_color="#{:02x}{:02x}{:02x}".format(*CANVAS_BACKGROUND),
         update_streamlit=True,
-        height=CANVAS_SIZE,
-        width=CANVAS_SIZE,
+        height=size,
+        width=size,
         drawing_mode="freedraw",
         return_image_data=True,
         initial_drawing=st.session_state.get(RESTORE_KEY),

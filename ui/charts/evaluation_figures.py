@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from ui.charts import palette
 from ui.charts.figures import ACCENT, MUTED, matrix_rows, moving_average
+from ui.shared import talk
 
 
 def _percent(value: float) -> str:
@@ -57,6 +58,7 @@ def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
     diagonal = [values[i][i] for i in range(k)]
     low, high = min(diagonal, default=0.0), max(diagonal, default=1.0)
     hover = "true %{y} → predicted %{x}: %{text}<extra></extra>"
+    type_scale = talk.font_scale()  # on a projector the cells and their numbers grow with the type
     fig = go.Figure()
     for z, scale, zmin, zmax in (
         (mistakes, palette.MISTAKE_SCALE, 0.0, worst),
@@ -91,7 +93,9 @@ def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
                 y=labels[t],
                 text=text[t][p],
                 showarrow=False,
-                font=dict(color="white" if shade(t, p) > 0.55 else "#222", size=14),
+                font=dict(
+                    color="white" if shade(t, p) > 0.55 else "#222", size=round(14 * type_scale)
+                ),
             )
             for t in range(k)
             for p in range(k)
@@ -100,13 +104,13 @@ def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
     )
     fig.add_trace(cell_targets(labels, text, hover))
     fig.update_layout(
-        height=max(240, 34 * k + 60),
+        height=max(240, round(34 * type_scale) * k + 60),
         margin=dict(l=60, r=10, t=10, b=50),
         clickmode="event+select",
         xaxis=dict(title=f"predicted {item}", side="bottom", type="category", constrain="domain"),
         yaxis=dict(title=f"true {item}", autorange="reversed", type="category", scaleanchor="x"),
         plot_bgcolor="rgba(0,0,0,0)",
-        font=dict(size=14),
+        font=dict(size=round(14 * talk.font_scale())),
     )
     return fig
 
@@ -159,7 +163,7 @@ def per_class_accuracy_figure(
         xaxis=dict(title=f"true {item}", type="category"),
         yaxis=dict(title="accuracy", range=[bottom, 1.0], tickformat=".0%"),
         showlegend=False,
-        font=dict(size=14),
+        font=dict(size=round(14 * talk.font_scale())),
     )
     return fig
 
@@ -191,10 +195,10 @@ def probability_figure(probabilities, classes, height: int = 300) -> go.Figure:
     fig.update_layout(
         height=height,
         margin=dict(l=40, r=10, t=30, b=40),
-        xaxis=dict(type="category", tickfont=dict(size=20)),
+        xaxis=dict(type="category", tickfont=dict(size=round(20 * talk.font_scale()))),
         yaxis=dict(range=[0, 1.08], tickformat=".0%", showgrid=True),
         showlegend=False,
-        font=dict(size=15),
+        font=dict(size=round(15 * talk.font_scale())),
     )
     return fig
 
@@ -233,6 +237,6 @@ def run_curves_figure(
         xaxis=dict(title=x_title, dtick=_whole_step(series) if whole_x else None),
         yaxis=dict(title=y_title, tickformat=".2~%" if percent else None),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-        font=dict(size=13),
+        font=dict(size=round(13 * talk.font_scale())),
     )
     return fig

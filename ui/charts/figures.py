@@ -132,6 +132,6 @@ def digit_heatmap_figure(image, title: str = "") -> go.Figure:
         xaxis=dict(constrain="domain", dtick=4, showgrid=False),
         yaxis=dict(autorange="reversed", scaleanchor="x", dtick=4, showgrid=False),
         plot_bgcolor="rgba(0,0,0,0)",
-        font=dict(size=12),
+        font=dict(size=round(13 * talk.font_scale())),
     )
     return fig

@@ -33,7 +33,7 @@ DEFAULT_SEQUENCE = ("seed-3v7", "seed-mlp-128", "small-cnn")
 SEPARATOR = "~"
 MAX_STEPS = 9  # keys 1..9
 MAX_LISTED_PROBLEMS = 5  # a message stays short, however long the link
-FONT_SCALE = 1.3  # charts' text, matching the page's larger type
+FONT_SCALE = 1.4  # charts' text: 13 px becomes 18, what a projector's back row reads (issue 24)
 
 # Streamlit sizes its type in rem: a larger root font scales the whole page. Grey captions and
 # thin separators vanish on a projector, so they go black and solid.
@@ -50,6 +50,10 @@ html { font-size: 21px; }
 [data-testid="stMetricValue"] { font-weight: 700; }
 hr { border-bottom: 2px solid #000 !important; }
 .dl-talk-bar { font-weight: 700; }
+/* Streamlit's chart theme sizes tick labels in rem (0.75rem: 15.75 px here, some 11.8 px);
+   the back row of a room needs 18 px (issue 24) */
+.js-plotly-plot g.xtick text, .js-plotly-plot g.ytick text,
+.js-plotly-plot g.x2tick text, .js-plotly-plot g.y2tick text { font-size: 18px !important; }
 </style>
 """
 
