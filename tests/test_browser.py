@@ -104,9 +104,7 @@ def _overlapping(boxes: list[list[float]]) -> list[tuple[int, int]]:
 
 def test_the_diagram_of_the_biggest_network_has_no_overlapping_labels(page, app_url):
     # a context of its own: the shared tab's session must keep its small network for training
-    context = page.context.browser.new_context(viewport={"width": 1280, "height": 720})
-    tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    context, tab = fresh_tab(page, 1280, 720)
     try:
         tab.goto(f"{app_url}/build?preset=small-cnn&{BIGGEST_NETWORK}")
         wait_for_app_idle(tab)
@@ -292,9 +290,7 @@ def test_a_shared_link_opens_its_configuration_in_a_fresh_browser(page, app_url)
     params = {"preset": "small-cnn", "dense": "77-tanh-d0.2", "lr": "0.01", "epochs": "3"}
     expected = f"{parameter_count(share.decode(params).spec):,}"
     # a new context of the same browser: no cookies, no session, only the link
-    context = page.context.browser.new_context(viewport={"width": 1280, "height": 720})
-    tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    context, tab = fresh_tab(page, 1280, 720)
     try:
         tab.goto(f"{app_url}/build?{urlencode(params)}")
         tab.get_by_role("heading", name="Build", exact=True).first.wait_for()
@@ -325,12 +321,18 @@ def _image_sources(tab) -> list[str]:
     return tab.locator(WEIGHT_IMAGES).evaluate_all("els => els.map(e => e.src)")
 
 
+def fresh_tab(page, width: int = 1280, height: int = 720):
+    """Return a new browser context (a session of its own, to close) and its tab."""
+    context = page.context.browser.new_context(viewport={"width": width, "height": height})
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    return context, tab
+
+
 def start_in_a_new_tab(page, url: str):
     """Open url (a Train page link) in a fresh browser context, press Start and wait for the
     first steps; return the context (to close) and the tab."""
-    context = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    context, tab = fresh_tab(page, 1280, 900)
     tab.goto(url)
     wait_for_app_idle(tab)
     # by key: the label reads "Queue another training" while another job runs
@@ -396,9 +398,7 @@ def test_the_network_can_be_watched_from_inside_while_it_trains(page, app_url):
 
 
 def test_talk_mode_moves_through_its_presets_and_to_draw_by_keys(page, app_url):
-    context = page.context.browser.new_context(viewport={"width": 1280, "height": 720})
-    tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    context, tab = fresh_tab(page, 1280, 720)
     try:
         tab.goto(f"{app_url}/?talk=1")  # the Data page, the default one, lives at /
         wait_for_app_idle(tab)
@@ -445,9 +445,7 @@ def test_talk_mode_on_a_projector_enlarges_what_the_audience_reads(page, app_url
     open_page(page, "Evaluate")  # at 1280 × 720, out of talk mode: the sizes to beat
     page.wait_for_function(HEATMAP_DRAWN)
     desk = page.evaluate(STAGE_SIZES)
-    context = page.context.browser.new_context(viewport={"width": 1920, "height": 1080})
-    tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    context, tab = fresh_tab(page, 1920, 1080)
     try:
         tab.goto(f"{app_url}/evaluate?talk=1")
         wait_for_app_idle(tab)
