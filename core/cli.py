@@ -152,6 +152,10 @@ BENCH_SWITCHES = (
         "the local worker processes against Ray: job start times, and a race of 4 seeds",
     ),
     ("--browser", "where Chromium's time goes while the Train page is watched, part by part"),
+    (
+        "--switches",
+        "seconds a presenter waits in Chromium: page switches, talk keys, a Build click",
+    ),
     ("--novelty", "how often 'not a digit' is said of digits and of non-digits (--run: whose)"),
     (
         "--pages",
@@ -178,7 +182,7 @@ def _add_bench(sub) -> None:
         help="--app, --browser, --executors, --overhead: the preset (seed-mlp-128; --overhead: all)",
     )
     bench.add_argument(
-        "--repeat", type=int, help="--app, --step: rounds (3); --overhead: rounds (1)"
+        "--repeat", type=int, help="--app, --step, --switches: rounds (3); --overhead: rounds (1)"
     )
     bench.add_argument(
         "--worker-threads",

@@ -294,6 +294,10 @@ def run_bench(args) -> int:
         return run_browser_bench(args)
     if getattr(args, "step", False):
         return run_step_bench(args)
+    if getattr(args, "switches", False):
+        from core.bench.switches import run_switch_bench
+
+        return run_switch_bench(args)
     if getattr(args, "novelty", False):
         from core.bench.novelty import run_novelty_bench
 
