@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import platform
 import statistics
@@ -282,44 +283,34 @@ def _fmt(value, unit: str = "", digits: int = 2) -> str:
     return "not reached" if value is None else f"{value:.{digits}f}{unit}"
 
 
+# bench's switches, each to the module and function of its benchmark (imported when asked for:
+# some need a browser or Ray), in the order they are looked at
+OTHER_BENCHES = (
+    ("app", "core.bench.app", "run_app_bench"),
+    ("browser", "core.bench.browser", "run_browser_bench"),
+    ("step", "core.bench.pipeline", "run_step_bench"),
+    ("switches", "core.bench.switches", "run_switch_bench"),
+    ("novelty", "core.bench.novelty", "run_novelty_bench"),
+    ("overhead", "core.bench.overhead", "run_overhead_bench"),
+    ("executors", "core.bench.executors", "run_executor_bench"),
+    ("presets", "core.bench.pipeline", "run_preset_costs"),
+    ("optdigits", "core.draw.optdigits", "run_optdigits_cli"),
+    ("drawings", "core.bench.drawing", "run_drawings_cli"),
+)
+
+
+def _other_bench(args):
+    """Return the function of the benchmark a switch asks for, or None for the speed bench."""
+    for switch, module, function in OTHER_BENCHES:
+        if getattr(args, switch, None):
+            return getattr(importlib.import_module(module), function)
+    return None
+
+
 def run_bench(args) -> int:
     """Run the speed benchmark, print a markdown table, and a JSON line last."""
-    if getattr(args, "app", False):
-        from core.bench.app import run_app_bench
-
-        return run_app_bench(args)
-    if getattr(args, "browser", False):
-        from core.bench.browser import run_browser_bench
-
-        return run_browser_bench(args)
-    if getattr(args, "step", False):
-        return run_step_bench(args)
-    if getattr(args, "switches", False):
-        from core.bench.switches import run_switch_bench
-
-        return run_switch_bench(args)
-    if getattr(args, "novelty", False):
-        from core.bench.novelty import run_novelty_bench
-
-        return run_novelty_bench(args)
-    if getattr(args, "overhead", False):
-        from core.bench.overhead import run_overhead_bench
-
-        return run_overhead_bench(args)
-    if getattr(args, "executors", False):
-        from core.bench.executors import run_executor_bench
-
-        return run_executor_bench(args)
-    if getattr(args, "presets", None):
-        return run_preset_costs(args)
-    if getattr(args, "optdigits", False):
-        from core.draw.optdigits import run_optdigits_cli
-
-        return run_optdigits_cli(args)
-    if getattr(args, "drawings", False):
-        from core.bench.drawing import run_drawings_cli
-
-        return run_drawings_cli(args)
+    if (other := _other_bench(args)) is not None:
+        return other(args)
     data_dir = resolve_data_dir(args.data)
     mnist = load_mnist(data_dir)
     device = resolve_device(args.device)
