@@ -7,7 +7,7 @@ a run saved before replays were recorded has neither.
 
 from __future__ import annotations
 
-from core.runs.rules import WHOLE, InvalidRun, Rule, is_whole, required, shown
+from core.runs.rules import WHOLE, InvalidRun, Rule, check_fields, is_whole, required
 
 REPLAY_FORMAT_VERSION = 1
 MAX_REPLAY_FRAMES = 32  # core.train.replay records at most this many; a replay of 0 is none
@@ -58,14 +58,7 @@ def _whole_list(value, length: int, below: int | None = None) -> bool:
 
 def check_replay_meta(meta: dict) -> dict:
     """Return replay.json's fields if each is as a run writes it, else raise InvalidRun."""
-    for name, rule in REPLAY_META.items():
-        if name in meta:
-            rule.check(f"replay.json: {name}", meta[name])
-        elif rule.required:
-            raise InvalidRun(f"replay.json: {name} is missing")
-    for name in meta:
-        if name not in REPLAY_META:
-            raise InvalidRun(f"replay.json: {shown(name)[1:-1]} is not a field of a replay")
+    check_fields("replay.json", meta, REPLAY_META, "a replay")
     if len(meta["epochs"]) != len(meta["steps"]):
         raise InvalidRun(
             f"replay.json: {len(meta['epochs'])} epochs for {len(meta['steps'])} steps; "

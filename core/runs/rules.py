@@ -89,3 +89,17 @@ def required(rule: Rule) -> Rule:
 def nullable(rule: Rule) -> Rule:
     """Return the rule for a field that may also be null (not known when the file was written)."""
     return replace(rule, nullable=True)
+
+
+def check_fields(file: str, fields: dict, rules: dict[str, Rule], kind: str) -> None:
+    """Raise InvalidRun unless each of a JSON file's fields follows its rule, the required ones
+    are there and no other is (kind names what the file holds: "a run's summary")."""
+    # the known fields first: a file of a later format says so before its new fields do
+    for name, rule in rules.items():
+        if name in fields:
+            rule.check(f"{file}: {name}", fields[name])
+        elif rule.required:
+            raise InvalidRun(f"{file}: {name} is missing")
+    for name in fields:
+        if name not in rules:
+            raise InvalidRun(f"{file}: {shown(name)[1:-1]} is not a field of {kind}")

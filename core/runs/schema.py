@@ -26,6 +26,7 @@ from core.runs.rules import (
     WHOLE,
     InvalidRun,
     Rule,
+    check_fields,
     is_non_negative,
     is_number,
     is_text,
@@ -196,15 +197,7 @@ METRICS = {"steps": STEP_COLUMNS, "epochs": EPOCH_COLUMNS, "settings_changes": S
 
 def check_summary(summary: dict) -> dict:
     """Return summary.json's fields if each is of its type and in its range, else raise InvalidRun."""
-    # the known fields first: a file of a later format says so before its new fields do
-    for name, rule in SUMMARY.items():
-        if name in summary:
-            rule.check(f"summary.json: {name}", summary[name])
-        elif rule.required:
-            raise InvalidRun(f"summary.json: {name} is missing")
-    for name in summary:
-        if name not in SUMMARY:
-            raise InvalidRun(f"summary.json: {shown(name)[1:-1]} is not a field of a run's summary")
+    check_fields("summary.json", summary, SUMMARY, "a run's summary")
     return summary
 
 

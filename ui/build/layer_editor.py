@@ -151,25 +151,8 @@ def dense_editor(spec: ModelSpec, disabled: bool = False) -> None:
             disabled=disabled,
             label_visibility=labels,
         )
-        layer.activation = cells[2].selectbox(
-            "Activation",
-            ACTIVATION_NAMES,
-            index=ACTIVATION_NAMES.index(layer.activation),
-            key=widget_key(f"dense{i}_activation"),
-            disabled=disabled,
-            label_visibility=labels,
-        )
-        layer.dropout = cells[3].number_input(
-            "Dropout",
-            min_value=0.0,
-            max_value=MAX_DROPOUT,
-            value=float(layer.dropout),
-            step=0.05,
-            format="%.2f",
-            key=widget_key(f"dense{i}_dropout"),
-            disabled=disabled,
-            label_visibility=labels,
-        )
+        layer.activation = _activation_box(cells[2], f"dense{i}", layer, disabled, labels)
+        layer.dropout = _dropout_box(cells[3], f"dense{i}", layer, disabled, labels)
         layer.batch_norm = cells[4].checkbox(
             "BN",
             value=layer.batch_norm,
@@ -219,15 +202,35 @@ def _conv_filter_row(spec: ModelSpec, i: int, layer: ConvLayer, disabled: bool) 
     _row_buttons(top[4:], "conv", i, len(spec.conv), disabled)
 
 
-def _conv_options_row(i: int, layer: ConvLayer, disabled: bool) -> None:
-    bottom = st.columns(CONV_BOTTOM_COLUMNS, vertical_alignment="bottom")
-    layer.activation = bottom[1].selectbox(
+def _activation_box(cell, prefix: str, layer, disabled: bool, labels: str = "visible") -> str:
+    # a dense or convolutional layer's activation: one widget, keyed by the layer
+    return cell.selectbox(
         "Activation",
         ACTIVATION_NAMES,
         index=ACTIVATION_NAMES.index(layer.activation),
-        key=widget_key(f"conv{i}_activation"),
+        key=widget_key(f"{prefix}_activation"),
         disabled=disabled,
+        label_visibility=labels,
     )
+
+
+def _dropout_box(cell, prefix: str, layer, disabled: bool, labels: str = "visible") -> float:
+    return cell.number_input(
+        "Dropout",
+        min_value=0.0,
+        max_value=MAX_DROPOUT,
+        value=float(layer.dropout),
+        step=0.05,
+        format="%.2f",
+        key=widget_key(f"{prefix}_dropout"),
+        disabled=disabled,
+        label_visibility=labels,
+    )
+
+
+def _conv_options_row(i: int, layer: ConvLayer, disabled: bool) -> None:
+    bottom = st.columns(CONV_BOTTOM_COLUMNS, vertical_alignment="bottom")
+    layer.activation = _activation_box(bottom[1], f"conv{i}", layer, disabled)
     layer.pool = bottom[3].selectbox(
         "Pool 2×2",
         POOLS,
@@ -235,16 +238,7 @@ def _conv_options_row(i: int, layer: ConvLayer, disabled: bool) -> None:
         key=widget_key(f"conv{i}_pool"),
         disabled=disabled,
     )
-    layer.dropout = bottom[2].number_input(
-        "Dropout",
-        min_value=0.0,
-        max_value=MAX_DROPOUT,
-        value=float(layer.dropout),
-        step=0.05,
-        format="%.2f",
-        key=widget_key(f"conv{i}_dropout"),
-        disabled=disabled,
-    )
+    layer.dropout = _dropout_box(bottom[2], f"conv{i}", layer, disabled)
     for name, label, key, help_text in CONV_FLAGS:
         setattr(
             layer,
