@@ -33,6 +33,15 @@ DRAW_PAGE = st.Page(pages.DRAW_PAGE, title="Draw", icon=":material/gesture:", ur
 INSIDE_PAGE = st.Page(
     pages.INSIDE_PAGE, title="Inside", icon=":material/visibility:", url_path="inside"
 )
+ROOM_PAGE = st.Page(pages.ROOM_PAGE, title="Room", icon=":material/groups:", url_path="room")
+# a phone's page in a room: reached by the room's link only, never listed
+JOIN_PAGE = st.Page(
+    pages.JOIN_PAGE,
+    title="Join a room",
+    icon=":material/draw:",
+    url_path="join",
+    visibility="hidden",
+)
 # pages that work without MNIST (they only need a network or a saved run)
 WORKS_WITHOUT_DATA = {BUILD_PAGE.url_path}
 
@@ -46,10 +55,24 @@ st.html(
 
 talk.load_from_url()
 page = st.navigation(
-    [DATA_PAGE, BUILD_PAGE, TRAIN_PAGE, EVALUATE_PAGE, DRAW_PAGE, INSIDE_PAGE],
+    [
+        DATA_PAGE,
+        BUILD_PAGE,
+        TRAIN_PAGE,
+        EVALUATE_PAGE,
+        DRAW_PAGE,
+        INSIDE_PAGE,
+        ROOM_PAGE,
+        JOIN_PAGE,
+    ],
     # talk mode hides the sidebar: the pages move to the top bar
     position="top" if talk.active() else "sidebar",
 )
+if page.url_path == JOIN_PAGE.url_path:
+    # a phone in a room sees its one task, nothing of the presenter's: no sidebar, no talk bar
+    with guard.section("the room's page"):
+        page.run()
+    st.stop()
 # a shared link's settings replace the defaults before the sidebar or a page reads them
 share.load_from_url()
 # then a lesson link's locks, at those values; a preset loaded by a callback gets them back

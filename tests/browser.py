@@ -47,6 +47,7 @@ def running_app(data_dir: Path, runs_dir: Path, log_path: Path):
         "DIGITLAB_DATA": str(data_dir),
         "DIGITLAB_RUNS": str(runs_dir),
         "DIGITLAB_MY_DIGITS": str(runs_dir.with_name(f"{runs_dir.name}-my-digits")),
+        "DIGITLAB_ROOMS": str(runs_dir.with_name(f"{runs_dir.name}-rooms")),
     }
     with appserver.running_app(log_path, "app.py", env) as url:
         yield url

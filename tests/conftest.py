@@ -49,6 +49,7 @@ def isolated_folders(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITLAB_RUNS", str(runs))
     # my digits too: never in the shared MNIST folder
     monkeypatch.setenv("DIGITLAB_MY_DIGITS", str(tmp_path / "my-digits"))
+    monkeypatch.setenv("DIGITLAB_ROOMS", str(tmp_path / "rooms"))
     found = find_data_dir()
     if found is not None:
         monkeypatch.setenv("DIGITLAB_DATA", str(found))

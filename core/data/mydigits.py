@@ -254,14 +254,20 @@ def labelled_for(
     return images[keep], mapped[keep], int((~keep).sum())
 
 
-def with_my_digits(task: Task, set_name: str, repeat: int, data_dir=None) -> Task:
-    """Return task with a set of my digits added to its training split, each repeat times."""
+def with_my_digits(task: Task, set_name: str, repeat: int, data_dir=None, skip=()) -> Task:
+    """Return task with a set of my digits (but those whose ids are in skip) added to its
+    training split, each repeat times."""
     if not set_name:
         return task
     try:
         digit_set = load_set(set_name, data_dir)
     except InvalidDigits as exc:
         raise ValueError(f"my_digits: {exc}") from None
+    if skip:
+        skipped = set(skip)
+        digit_set = replace(
+            digit_set, digits=tuple(d for d in digit_set.digits if d.id not in skipped)
+        )
     images, labels, _ = labelled_for(digit_set, task.classes)
     if not len(labels):
         raise ValueError(

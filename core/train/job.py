@@ -85,9 +85,12 @@ class Job:
         race: str | None = None,
         variant: str | None = None,
         live: bool = True,
+        start_from: str | None = None,
+        skip_digits: tuple[str, ...] = (),
     ) -> Job:
         """Check the settings (the one check before training) and return a new, unstarted job;
-        live=False: no page will watch it (the command line), so it computes no live views."""
+        live=False: no page will watch it (the command line), so it computes no live views;
+        start_from (a run folder) and skip_digits make it a fine-tune (core.train.run)."""
         runs_dir = str(resolve_runs_dir(runs_dir))
         checked = preflight(spec, config, name, runs_dir)
         if not checked.ok:
@@ -104,6 +107,8 @@ class Job:
             variant=variant,
             checkpoint_seconds=checkpoint_seconds(),
             live=live,
+            start_from=str(start_from) if start_from else None,
+            skip_digits=tuple(skip_digits),
         )
         return cls(request, listener=listener)
 

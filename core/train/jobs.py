@@ -97,9 +97,13 @@ class JobRegistry:
         owner: str | None = None,
         race: str | None = None,
         variant: str | None = None,
+        **fine_tune,
     ) -> Job:
-        """Check and queue a training job for owner (a session id); it starts when a slot is free."""
-        job = Job.create(spec, config, name, data_dir, runs_dir, race=race, variant=variant)
+        """Check and queue a training job for owner (a session id); it starts when a slot is free.
+        fine_tune: Job.create's start_from and skip_digits."""
+        job = Job.create(
+            spec, config, name, data_dir, runs_dir, race=race, variant=variant, **fine_tune
+        )
         return self.enqueue(job, owner)
 
     def submit_all(self, runs: list[dict], owner: str | None = None) -> list[Job]:

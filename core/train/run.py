@@ -60,6 +60,10 @@ class JobRequest:
     # process's $DIGITLAB_CHECKPOINT_SECONDS. Set where the job is made, for every executor alike
     checkpoint_seconds: float | None = None
     owner_key: str | None = None  # the hash of the visitor's secret (core.train.ownership)
+    # a fine-tune: the run folder whose weights the network starts from, and the ids of the
+    # my-digits set's drawings kept out of training (held out to measure what it learnt)
+    start_from: str | None = None
+    skip_digits: tuple[str, ...] = ()
 
     def race_fields(self) -> dict:
         """Return the summary's race and variant fields: none for a run outside a race."""
@@ -82,6 +86,8 @@ class JobRequest:
             "variant": self.variant,
             "checkpoint_seconds": self.checkpoint_seconds,
             "owner_key": self.owner_key,
+            "start_from": self.start_from,
+            "skip_digits": list(self.skip_digits),
         }
 
     @classmethod
@@ -90,6 +96,7 @@ class JobRequest:
         data = dict(data)
         data["spec"] = ModelSpec.from_dict(data["spec"])
         data["config"] = TrainConfig.from_dict(data["config"])
+        data["skip_digits"] = tuple(str(i) for i in data.get("skip_digits") or ())
         return cls(**data)
 
 
@@ -104,6 +111,14 @@ def attach_standard_callbacks(trainer: Trainer, probes: bool = True, live: bool 
         LiveProbes().attach(trainer)
         ModelFollower().attach(trainer)  # the Draw page scores drawn digits with it
     return trainer
+
+
+def start_from_run(trainer: Trainer, run_dir: str, runs_dir: str | None) -> None:
+    """Give the trainer's network a saved run's weights (a fine-tune starts from them)."""
+    parent = load_run(run_dir, runs_dir)
+    if parent.spec.to_dict() != trainer.spec.to_dict():
+        raise ValueError(f"start_from: {parent.run_id} is another network than this job's")
+    trainer.model.load_state_dict(parent.model.state_dict())
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -260,8 +275,16 @@ def run_job(
         config = request.config
         mnist = shared_mnist(request.data_dir, config.dataset)
         task = make_task(mnist, tuple(config.classes), config.train_fraction, config.val_fraction)
-        task = with_my_digits(task, config.my_digits, config.my_digits_repeat, request.data_dir)
+        task = with_my_digits(
+            task,
+            config.my_digits,
+            config.my_digits_repeat,
+            request.data_dir,
+            skip=request.skip_digits,
+        )
         trainer = Trainer(request.spec, config, task, control, emit, emit_many)
+        if request.start_from and not request.resume:
+            start_from_run(trainer, request.start_from, request.runs_dir)
         attach_standard_callbacks(trainer, request.probes, request.live)
         writer = RunWriter(request, mnist.source)
         if request.resume:

@@ -6,3 +6,5 @@ TRAIN_PAGE = "views/3_Train.py"
 EVALUATE_PAGE = "views/4_Evaluate.py"
 DRAW_PAGE = "views/5_Draw.py"
 INSIDE_PAGE = "views/6_Inside.py"
+JOIN_PAGE = "views/7_Join.py"  # a phone's page in a room: no sidebar, no navigation
+ROOM_PAGE = "views/8_Room.py"  # the presenter's wall

@@ -1,0 +1,89 @@
+"""The room's pages through AppTest: the presenter opens and closes a room; a phone's page says
+clearly what is wrong with a code, and shows one prompt and nothing of the presenter's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.room.store import RoomStore
+from ui.room import hub
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+ROOM, JOIN = "views/8_Room.py", "views/7_Join.py"
+
+
+@pytest.fixture(autouse=True)
+def fresh_store():
+    """Each test gets a store over its own rooms folder (conftest points DIGITLAB_ROOMS there)."""
+    hub.store.clear()
+    yield
+    hub.store.clear()
+
+
+def texts(at: AppTest, kind: str) -> str:
+    return "\n".join(str(element.value) for element in getattr(at, kind))
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_the_presenter_opens_a_room_and_closes_it(data_dir):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(ROOM).run()
+    assert not at.exception
+    button(at, "Open a room").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [room] = RoomStore().rooms()
+    assert room.is_open(room.opened_at) and room.code in texts(at, "markdown")
+    assert "Teach it our handwriting" in [b.label for b in at.button]
+    # no drawings yet: the wall says where they will appear
+    assert "No drawings yet" in texts(at, "info")
+    button(at, "Close the room").click().run()
+    assert not at.exception
+    assert RoomStore().room(room.code).closed
+    assert [b.label for b in at.button if b.label == "Open a room"]
+
+
+def test_a_phone_without_a_code_is_asked_for_one_and_a_wrong_code_is_explained(data_dir):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(JOIN).run()
+    assert not at.exception
+    assert "Room code" in [t.label for t in at.text_input]
+    at.query_params["room"] = "QQQQQ"
+    at.run()
+    assert not at.exception
+    assert "There is no room with that code" in texts(at, "error")
+    at.query_params["room"] = "x" * 5000  # a hand-made link: refused in words, not repeated
+    at.run()
+    assert "There is no room with that code" in texts(at, "error")
+    assert "x" * 100 not in texts(at, "error")
+
+
+def test_a_phone_in_a_room_sees_a_prompt_a_canvas_and_nothing_of_the_presenters(data_dir):
+    room = RoomStore().open_room("presenter")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.query_params["room"] = room.code.lower()  # typed in lower case: still the room
+    at.switch_page(JOIN).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Draw a" in texts(at, "markdown")
+    assert [b.label for b in at.button] == ["Send", "Clear"]
+    assert not at.sidebar.children or not list(at.sidebar)  # no sidebar: nothing to reach
+    # Send with nothing drawn says what to do, and sends nothing
+    button(at, "Send").click().run()
+    assert "Draw the digit first" in texts(at, "warning")
+    assert RoomStore().drawings(room.code) == []
+
+
+def test_a_closed_room_tells_the_phone_so(data_dir):
+    store = RoomStore()
+    room = store.open_room("presenter")
+    store.close(room.code, "presenter")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.query_params["room"] = room.code
+    at.switch_page(JOIN).run()
+    assert not at.exception
+    assert "This room has closed" in texts(at, "error")

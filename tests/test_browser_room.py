@@ -1,0 +1,97 @@
+"""The room in real Chromium: a presenter opens a room; a phone (390×844, touch input) opens the
+QR code's link, draws a digit with a finger, sends it, and the presenter's wall shows it.
+
+Screenshots land in test-artifacts/room-phone.png and room-wall.png for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.request
+
+import pytest
+
+from core.runs.ready import READY_ENV
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, require_browser, running_app, wait_for_app_idle
+from ui.room.wall import QR_PIXELS, qr_png
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+PHONE = {"width": 390, "height": 844}
+SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]  # fractions of the canvas
+
+
+def touch_stroke(tab, box: dict, points: list[tuple[float, float]]) -> None:
+    """Draw a polyline with one finger through Chromium's touch events."""
+    cdp = tab.context.new_cdp_session(tab)
+
+    def at(point):
+        return {"x": box["x"] + point[0] * box["width"], "y": box["y"] + point[1] * box["height"]}
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [at(points[0])]})
+    for start, end in zip(points, points[1:]):
+        for step in range(1, 11):  # small moves, like a finger
+            t = step / 10
+            point = (start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [at(point)]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_a_phone_joins_by_the_qr_codes_link_draws_with_a_finger_and_the_wall_shows_it(
+    data_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(READY_ENV, "1")  # the ready model reads the room
+    chromium = require_browser()
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with (
+        running_app(data_dir, tmp_path / "runs", ARTIFACTS / "streamlit-room.log") as url,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        wall = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        wall.set_default_timeout(60_000)
+        wall.goto(f"{url}/room")
+        wait_for_app_idle(wall)
+        wall.get_by_role("button", name="Open a room").click()
+        code_box = wall.locator(".dl-code")
+        code_box.wait_for()
+        code, link = code_box.inner_text().strip(), wall.locator(".dl-link").inner_text().strip()
+        assert re.fullmatch(r"[A-Z0-9]{5}", code) and link.endswith(f"/join?room={code}")
+        # the QR code on the wall is the link's: the picture the page shows is the one made of it
+        source = wall.get_by_role("img", name=re.compile("")).first.get_attribute("src")
+        with urllib.request.urlopen(f"{url}{source}" if source.startswith("/") else source) as r:
+            assert r.read() == qr_png(link, QR_PIXELS)
+
+        phone = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True).new_page()
+        phone.set_default_timeout(60_000)
+        phone.goto(link)  # the server listens on 127.0.0.1 here: the link is this machine's
+        wait_for_app_idle(phone)
+        prompt = phone.locator("h1.dl-prompt").inner_text()
+        asked = int(re.search(r"Draw a (\d)", prompt).group(1))
+        canvas = phone.locator("canvas").last
+        box = canvas.bounding_box()
+        send = phone.get_by_role("button", name="Send")
+        # all it needs is above the fold, and the canvas spans most of the screen
+        assert send.bounding_box()["y"] + send.bounding_box()["height"] <= PHONE["height"]
+        assert box["width"] >= 0.8 * PHONE["width"]
+        assert phone.locator("[data-testid='stSidebar'] :visible").count() == 0
+        touch_stroke(phone, box, SEVEN)
+        assert phone.evaluate("window.scrollY") == 0  # drawing did not scroll the page
+        phone.get_by_text("The model reads").wait_for()
+        send.click()
+        said = phone.get_by_text(re.compile(r"Sent! The model read your \d as"))
+        said.wait_for()
+        phone.screenshot(path=str(ARTIFACTS / "room-phone.png"))
+
+        sent = time.monotonic()
+        wall.get_by_text(re.compile(rf"a {asked}, read \d")).first.wait_for(timeout=10_000)
+        seconds = time.monotonic() - sent
+        print(f"\nsend to wall: {seconds:.1f} s")
+        assert seconds < 5
+        time.sleep(1.5)  # the charts of the room's scores draw after the tile
+        wall.screenshot(path=str(ARTIFACTS / "room-wall.png"))
+        for tab in (wall, phone):
+            assert tab.locator("[data-testid='stException']").count() == 0
+        browser.close()

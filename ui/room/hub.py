@@ -1,0 +1,123 @@
+"""What the room's pages share: one store per server, who the presenter is, who a phone is."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from core.room.store import Room, RoomStore
+from core.runs.store import InvalidRun, Run
+from ui.shared import session, state
+
+SECRET_KEY = "_room_secret"
+SECRET_COOKIE = "digitlab-room-secret"  # the presenter's browser keeps its room across refreshes
+PHONE_KEY = "_room_phone"
+PHONE_COOKIE = "digitlab-room-phone"  # a phone keeps its id (and its limits) across refreshes
+COOKIE_SECONDS = 12 * 3600
+MAX_SCORES = 20_000  # drawings' probabilities kept per server: ten full rooms
+_scores: OrderedDict[tuple[str, float, str], np.ndarray] = OrderedDict()
+_scores_lock = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def store() -> RoomStore:
+    """Return the server's one room store (rooms live in files; this holds their pace limits)."""
+    return RoomStore(state.data_dir())
+
+
+def _write_cookie(name: str, value: str) -> None:
+    """Have this browser keep a cookie (written by the page; sent back when a tab connects)."""
+    if session.browser_cookies().get(name) == value:
+        return
+    cookie = f"{name}={value}; path=/; max-age={COOKIE_SECONDS}; SameSite=Strict"
+    st.html(
+        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
+    )
+
+
+def presenter_secret(make: bool = False) -> str | None:
+    """Return this browser's presenter secret (made on request), which owns its room."""
+    secret = st.session_state.get(SECRET_KEY) or session.browser_cookies().get(SECRET_COOKIE)
+    if not secret and make:
+        secret = secrets.token_urlsafe(18)
+    if secret:
+        st.session_state[SECRET_KEY] = secret
+    return secret
+
+
+def keep_presenter_cookie() -> None:
+    """Write the presenter's secret into this browser's cookie, so a refresh keeps the room."""
+    if secret := st.session_state.get(SECRET_KEY):
+        _write_cookie(SECRET_COOKIE, secret)
+
+
+def my_room() -> Room | None:
+    """Return the open room this browser presents, if any."""
+    secret = presenter_secret()
+    return store().owned_room(secret) if secret else None
+
+
+def phone_id() -> str:
+    """Return this phone's id: kept in a cookie, so a refresh is the same phone."""
+    phone = st.session_state.get(PHONE_KEY) or session.browser_cookies().get(PHONE_COOKIE)
+    if not phone or len(phone) > 64:
+        phone = uuid.uuid4().hex
+    st.session_state[PHONE_KEY] = phone
+    _write_cookie(PHONE_COOKIE, phone)
+    return phone
+
+
+def client_address() -> str:
+    """Return the address this browser connects from (wrong codes are counted per address)."""
+    try:
+        return st.context.ip_address or "unknown"
+    except Exception:  # no browser behind the session (a bare script run)
+        return "unknown"
+
+
+def room_model(room: Room) -> Run | None:
+    """Return the run that reads the room's drawings, or None (none chosen, or it is gone)."""
+    if not room.model or not (Path(room.model) / "summary.json").is_file():
+        return None
+    try:
+        return state.cached_run(room.model)
+    except (InvalidRun, OSError):
+        return None
+
+
+def probabilities(run: Run, room: Room, ids: list[str]) -> np.ndarray:
+    """Return the run's probabilities for the room's drawings (each computed once per model)."""
+    model_key = (room.model, _modified(room))
+    with _scores_lock:
+        missing = [i for i in ids if (*model_key, i) not in _scores]
+    if missing:
+        images = store().images(room.code, missing)
+        found = run.predict_proba(torch_images(images)).numpy()
+        with _scores_lock:
+            for digit_id, row in zip(missing, found, strict=True):
+                _scores[(*model_key, digit_id)] = row
+            while len(_scores) > MAX_SCORES:
+                _scores.popitem(last=False)
+    with _scores_lock:
+        return np.stack([_scores[(*model_key, i)] for i in ids]) if ids else np.zeros((0, 10))
+
+
+def torch_images(images: np.ndarray) -> torch.Tensor:
+    """Return (N, 28, 28) uint8 drawings as the (N, 1, 28, 28) floats in [0, 1] a run reads."""
+    return torch.from_numpy(images).float().div(255).unsqueeze(1)
+
+
+def _modified(room: Room) -> float:
+    """Return when the room's model was last written (a run trained on is a new model)."""
+    try:
+        return (Path(room.model) / "summary.json").stat().st_mtime
+    except OSError:
+        return 0.0
