@@ -158,6 +158,10 @@ BENCH_SWITCHES = (
     ),
     ("--novelty", "how often 'not a digit' is said of digits and of non-digits (--run: whose)"),
     (
+        "--room",
+        "a room of phones (--phones, --per-phone drawings each, over --seconds) while a training runs",
+    ),
+    (
         "--pages",
         "server CPU per page view, and 30 sessions at once (its options: python -m core.bench.pages -h)",
     ),
@@ -189,6 +193,9 @@ def _add_bench(sub) -> None:
         type=int,
         help="--app, --overhead: torch threads of the app's worker (cores - 1)",
     )
+    bench.add_argument("--phones", type=int, help="--room: simulated phones (100)")
+    bench.add_argument("--per-phone", type=int, help="--room: drawings each phone sends (10)")
+    bench.add_argument("--seconds", type=float, help="--room: over about this long (120)")
     bench.set_defaults(func=cmd_bench)
 
 

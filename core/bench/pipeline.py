@@ -291,6 +291,7 @@ OTHER_BENCHES = (
     ("step", "core.bench.pipeline", "run_step_bench"),
     ("switches", "core.bench.switches", "run_switch_bench"),
     ("novelty", "core.bench.novelty", "run_novelty_bench"),
+    ("room", "core.bench.room", "run_room_bench"),
     ("overhead", "core.bench.overhead", "run_overhead_bench"),
     ("executors", "core.bench.executors", "run_executor_bench"),
     ("presets", "core.bench.pipeline", "run_preset_costs"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
+from PIL import Image
+from streamlit_drawable_canvas import CanvasResult, st_canvas
 
 from core.draw.preprocess import read_drawing
 from core.room.codes import normalize_code
@@ -23,6 +24,7 @@ NOT_SENDABLE = {
     "speck": "That is a dot, not a digit yet: draw the whole digit.",
     "covered": "The square is almost all ink: press Clear and draw one digit, with black around it.",
 }
+MAX_DATA_URL = 4 * 2**20  # a 320 px canvas at 3× density is a PNG of well under 1 MB
 CANVAS_VERSION_KEY = "join-canvas"
 IMAGE_KEY = "join-image"
 RESULT_KEY = "join-result"  # what the last Send gave: said above the next prompt
@@ -69,9 +71,35 @@ def _clear() -> None:
     st.session_state[IMAGE_KEY] = None
 
 
+def _canvas_key() -> str:
+    return f"join-canvas-{st.session_state.get(CANVAS_VERSION_KEY, 0)}"
+
+
+def _drawn(key: str):
+    """Return the canvas's pixels as its last message sent them, or None (empty, or not a
+    drawing of this page's canvas: a hand-made message is not decoded past a sane size)."""
+    state = st.session_state.get(key)
+    drawing = state.get("drawing") if hasattr(state, "get") else None
+    if not isinstance(drawing, dict) or not (drawing.get("raw") or {}).get("objects"):
+        return None
+    data = drawing.get("data")
+    if not isinstance(data, str) or len(data) > MAX_DATA_URL:
+        return None
+    try:
+        image = CanvasResult(drawing["raw"], data, return_image_data=True).image_data
+    except (ValueError, OSError, Image.DecompressionBombError):
+        return None
+    if image is None or image.ndim != 3 or max(image.shape[:2]) > 4 * CANVAS_SIZE:
+        return None
+    return image
+
+
 def _send(room: Room, phone: str) -> None:
     """Send the drawing on the canvas (button callback): keep it, score it, ask the next digit."""
-    image = st.session_state.get(IMAGE_KEY)
+    # the canvas's own value first: a stroke and a tap on Send can arrive in the same message
+    image = _drawn(_canvas_key())
+    if image is None:
+        image = st.session_state.get(IMAGE_KEY)
     reading = read_drawing(image, BACKGROUND) if image is not None else None
     if reading is None or reading.digit is None:
         st.session_state[RESULT_KEY] = (
@@ -119,7 +147,7 @@ def draw_for(room: Room) -> None:
         width=CANVAS_SIZE,
         drawing_mode="freedraw",
         return_image_data=True,
-        key=f"join-canvas-{st.session_state.get(CANVAS_VERSION_KEY, 0)}",
+        key=_canvas_key(),
     )
     if canvas.json_data is not None:
         has_strokes = bool(canvas.json_data.get("objects"))
