@@ -87,3 +87,32 @@ def test_a_closed_room_tells_the_phone_so(data_dir):
     at.switch_page(JOIN).run()
     assert not at.exception
     assert "This room has closed" in texts(at, "error")
+
+
+def test_while_the_presenter_trains_the_phones_read_with_the_weights_of_the_moment(data_dir):
+    import time
+
+    import torch
+
+    from ui.shared import state
+
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page(ROOM).run()
+    button(at, "Open a room").click().run()
+    [room] = RoomStore().rooms()
+    assert hub.reader(room, None) is None  # no model, no training: nothing reads yet
+    at.switch_page("views/3_Train.py").run()
+    next(w for w in at.number_input if w.label == "Epochs").set_value(30)
+    at.run()
+    button(at, "Start training").click().run()
+    job = state.registry().get(at.session_state["job"])
+    try:
+        deadline = time.monotonic() + 60
+        while (reader := hub.reader(room, None)) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert reader is not None and reader.called.startswith("the network training now")
+        probabilities = reader.score(torch.zeros(1, 28, 28))
+        assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-4
+    finally:
+        job.stop()
+        job.wait(60)

@@ -180,9 +180,12 @@ def test_the_newer_rules_catch_what_they_forbid():
     ]
 
 
-# the page bench speaks Streamlit's wire protocol to a running server, as a browser does; it
-# imports the protocol's messages, not the framework
-STREAMLIT_CLIENT = {"core/bench/pages.py": "streamlit.proto"}
+# the page bench and the room's bench speak Streamlit's wire protocol to a running server, as a
+# browser or a phone does; they import the protocol's messages, not the framework
+STREAMLIT_CLIENT = {
+    "core/bench/pages.py": "streamlit.proto",
+    "core/bench/room.py": "streamlit.proto",
+}
 
 
 def test_core_never_imports_streamlit():

@@ -13,5 +13,6 @@ if room is None:
     wall.offer_a_room()
     st.stop()
 hub.keep_presenter_cookie()
+hub.remember_presenter(room)  # the phones follow the trainings this session starts
 room = wall.follow_active_model(room)
 wall.live_wall(room.code)

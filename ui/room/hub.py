@@ -7,12 +7,17 @@ import secrets
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
+from core.data.datasets import DEFAULT_DATASET
+from core.draw.follow import model_at, score_digit
+from core.events import ModelSnapshot
 from core.room.store import Room, RoomStore
 from core.runs.store import InvalidRun, Run
 from ui.shared import session, state
@@ -25,6 +30,9 @@ COOKIE_SECONDS = 12 * 3600
 MAX_SCORES = 20_000  # drawings' probabilities kept per server: ten full rooms
 _scores: OrderedDict[tuple[str, float, str], np.ndarray] = OrderedDict()
 _scores_lock = threading.Lock()
+_presenters: dict[str, str] = {}  # room code: the presenter's session id (this process)
+_live: dict[str, tuple] = {}  # a training's run id: its network and the step of its weights
+_live_lock = threading.Lock()
 
 
 @st.cache_resource(show_spinner=False)
@@ -108,6 +116,60 @@ def probabilities(run: Run, room: Room, ids: list[str]) -> np.ndarray:
                 _scores.popitem(last=False)
     with _scores_lock:
         return np.stack([_scores[(*model_key, i)] for i in ids]) if ids else np.zeros((0, 10))
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What reads a phone's drawing, and how the phone names it."""
+
+    score: Callable[[torch.Tensor], np.ndarray]  # a (1, 28, 28) digit: probabilities
+    classes: tuple[int, ...]
+    called: str  # "the model", or "the network training now (step 1,240)"
+
+
+def remember_presenter(room: Room) -> None:
+    """Note this session as the room's presenter: the phones follow the trainings it starts."""
+    with _live_lock:
+        _presenters[room.code] = session.session_id()
+
+
+def _training(room: Room):
+    """Return the presenter's training whose weights of the moment can read a drawing."""
+    with _live_lock:
+        presenter = _presenters.get(room.code)
+    found = [
+        job for job in state.registry().jobs()
+        if presenter and job.owner == presenter and job.state == "running"
+        and job.config.dataset == DEFAULT_DATASET and job.snapshot(ModelSnapshot) is not None
+    ]  # fmt: skip
+    return found[-1] if found else None
+
+
+def reader(room: Room, run: Run | None) -> Reader | None:
+    """Return what reads the room's drawings: a network the presenter is training (with its
+    weights of the moment), else the room's saved model, else None."""
+    job = _training(room)
+    if job is not None:
+        snapshot = job.snapshot(ModelSnapshot)
+        with _live_lock:
+            model, step = _live.get(job.run_id, (None, None))
+            if step != snapshot.step:
+                model = model_at(job.spec, snapshot, model)
+            _live.clear()  # one network kept: the one followed now
+            _live[job.run_id] = (model, snapshot.step)
+
+        def score(digit: torch.Tensor) -> np.ndarray:
+            with _live_lock:  # another phone's call may copy the next weights in
+                return score_digit(model, digit, job.spec, job.config)
+
+        called = f"the network training now (step {snapshot.step:,})"
+        return Reader(score, tuple(job.config.classes), called)
+    if run is None:
+        return None
+    return Reader(
+        lambda digit: run.predict_proba(digit.unsqueeze(0))[0].numpy(), tuple(run.classes),
+        "the model",
+    )  # fmt: skip
 
 
 def torch_images(images: np.ndarray) -> torch.Tensor:

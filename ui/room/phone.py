@@ -112,14 +112,14 @@ def _send(room: Room, phone: str) -> None:
     except RoomRefused as exc:
         st.session_state[RESULT_KEY] = ("warning", str(exc))
         return
-    run = hub.room_model(room)
-    if run is None:
+    reader = hub.reader(room, hub.room_model(room))
+    if reader is None:
         said = f"Sent your {drawing.label}! The model is not ready yet: watch the wall."
         st.session_state[RESULT_KEY] = ("info", said)
     else:
-        guess = run.classes[int(run.predict_proba(reading.digit.unsqueeze(0))[0].argmax())]
+        guess = reader.classes[int(reader.score(reading.digit).argmax())]
         right = guess == drawing.label
-        said = f"Sent! The model read your {drawing.label} as **{guess}**: " + (
+        said = f"Sent! {reader.called.capitalize()} read your {drawing.label} as **{guess}**: " + (
             "right ✓" if right else "wrong ✗ — it will learn from yours"
         )
         st.session_state[RESULT_KEY] = ("success" if right else "error", said)
@@ -179,18 +179,18 @@ def draw_for(room: Room) -> None:
 def live_guess(room: Room) -> None:
     """Say what the model reads in the drawing so far, before it is sent."""
     image = st.session_state.get(IMAGE_KEY)
-    run = hub.room_model(room)
-    if image is None or run is None:
+    reader = hub.reader(room, hub.room_model(room))
+    if image is None or reader is None:
         st.caption("Draw with your finger, then press Send. Your drawing goes to the wall.")
         return
     reading = read_drawing(image, BACKGROUND)
     if reading.digit is None:
         st.caption(NOT_SENDABLE.get(reading.problem, NOT_SENDABLE["empty"]))
         return
-    probabilities = run.predict_proba(reading.digit.unsqueeze(0))[0]
+    probabilities = reader.score(reading.digit)
     best = int(probabilities.argmax())
     st.markdown(
-        f'<p class="dl-said">The model reads <b>{run.classes[best]}</b> '
+        f'<p class="dl-said">{reader.called.capitalize()} reads <b>{reader.classes[best]}</b> '
         f"({float(probabilities[best]):.0%} sure). Press Send when it is your best.</p>",
         unsafe_allow_html=True,
     )
