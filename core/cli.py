@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.cli_export import add_export
 from core.cli_predict import add_predict
 from core.cli_train import add_race, add_train
 from core.data.datasets import DATASETS
@@ -157,6 +158,7 @@ BENCH_SWITCHES = (
         "seconds a presenter waits in Chromium: page switches, talk keys, a Build click",
     ),
     ("--novelty", "how often 'not a digit' is said of digits and of non-digits (--run: whose)"),
+    ("--onnx", "every preset and layer as ONNX, read by ONNX Runtime against PyTorch"),
     (
         "--room",
         "a room of phones (--phones, --per-phone drawings each, over --seconds) while a training runs",
@@ -214,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--dataset", default="mnist", choices=list(DATASETS))
     data.set_defaults(func=cmd_data)
-    for add in (add_train, add_race, _add_digits, _add_bench, add_predict):
+    for add in (add_train, add_race, _add_digits, _add_bench, add_predict, add_export):
         add(sub)
     for name, sp in sub.choices.items():  # let --data/--runs also follow the command
         if name != "presets":

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import streamlit as st
 
 from core.data.mnist import DataUnavailable
-from core.runs.archive import EXPORT_SUFFIX, export_run_bytes
 from core.runs.store import InvalidRun, has_checkpoint
 from core.spec.models import network_text
 from ui.charts import evaluation_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version, shared_figure
-from ui.evaluate import run_import
+from ui.evaluate import export_buttons, run_import
 from ui.shared import guard, guide, mydigits_views, race_panel, state, widgets
 from ui.shared.pages import EVALUATE_PAGE, TRAIN_PAGE
 from ui.train import train_panel
@@ -381,19 +379,10 @@ if not runs:
         run_import.import_section()
     st.stop()
 
-top_left, top_right = st.columns([3, 1], vertical_alignment="bottom")
+top_left, top_right = st.columns([5, 3], vertical_alignment="bottom")
 with top_left:
     summary = widgets.run_picker("eval-run", label="Run", runs=runs)
 with top_right:
-    st.download_button(
-        "Export run",
-        data=partial(export_run_bytes, summary["path"]),
-        file_name=f"{summary.get('run_id', 'run')}{EXPORT_SUFFIX}",
-        mime="application/zip",
-        on_click="ignore",
-        icon=":material/download:",
-        help="One file with the network, its settings and its curves; import it on another machine.",
-        key="eval-export",
-    )
+    export_buttons.export_buttons(summary)
 run_sections(summary, runs)
 guide.next_step(EVALUATE_PAGE)

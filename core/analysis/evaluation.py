@@ -10,6 +10,8 @@ from torch import nn
 from core.data.mnist import normalize, to_float
 from core.spec.budget import EVAL_BATCH
 
+SINGLE_OUTPUT_FLOOR = 1e-4
+
 
 def single_output_score(outputs: torch.Tensor) -> torch.Tensor:
     """Return the (N, 1) probability of the task's first digit from a single-output network.
@@ -33,8 +35,11 @@ def predicted_class(outputs: torch.Tensor) -> torch.Tensor:
 def output_probabilities(outputs: torch.Tensor, output_head: str) -> torch.Tensor:
     """Return (N, classes) probabilities from raw network outputs, whatever the output head."""
     if outputs.shape[1] == 1:
-        # a single output scores the task's first digit; the second gets the rest
-        p = single_output_score(outputs)
+        # a single output scores the task's first digit; the second gets the rest. Kept
+        # SINGLE_OUTPUT_FLOOR from 0 and 1: runtimes compute a sigmoid to about 1e-7 (PyTorch
+        # gave 0.99999994 where ONNX Runtime gave 1.0, 1.05e-6 where it gave 1.1e-6), and
+        # calibration's log-odds turned those last digits into whole percents (issue 26)
+        p = single_output_score(outputs).clamp(SINGLE_OUTPUT_FLOOR, 1.0 - SINGLE_OUTPUT_FLOOR)
         return torch.cat([p, 1.0 - p], dim=1)
     if output_head == "logits":
         return torch.softmax(outputs, dim=1)

@@ -292,6 +292,7 @@ OTHER_BENCHES = (
     ("switches", "core.bench.switches", "run_switch_bench"),
     ("novelty", "core.bench.novelty", "run_novelty_bench"),
     ("room", "core.bench.room", "run_room_bench"),
+    ("onnx", "core.bench.onnx", "run_onnx_bench"),
     ("overhead", "core.bench.overhead", "run_overhead_bench"),
     ("executors", "core.bench.executors", "run_executor_bench"),
     ("presets", "core.bench.pipeline", "run_preset_costs"),
