@@ -119,3 +119,19 @@ def draw_stroke(page, canvas_box: dict, points: list[tuple[float, float]]) -> No
                 *at((start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t))
             )
     page.mouse.up()
+
+
+def touch_stroke(tab, box: dict, points: list[tuple[float, float]]) -> None:
+    """Draw a polyline with one finger through Chromium's touch events."""
+    cdp = tab.context.new_cdp_session(tab)
+
+    def at(point):
+        return {"x": box["x"] + point[0] * box["width"], "y": box["y"] + point[1] * box["height"]}
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [at(points[0])]})
+    for start, end in zip(points, points[1:]):
+        for step in range(1, 11):  # small moves, like a finger
+            t = step / 10
+            point = (start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [at(point)]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})

@@ -155,10 +155,11 @@ def test_exported_run_imports_back_through_the_page(saved_run, tmp_path, monkeyp
     assert {m.label for m in at.metric} >= {"Test accuracy", "Test loss"}
     assert at.download_button(key="eval-export") is not None
     assert at.download_button(key="eval-export-onnx").proto.label == "ONNX"
+    assert at.download_button(key="eval-export-html").proto.label == "Offline page"
     # what the ONNX button gives when pressed: the run, for ONNX Runtime (tests/test_onnx.py)
-    from ui.evaluate.export_buttons import _onnx_file
-
     import onnx
+
+    from ui.evaluate.export_buttons import _onnx_file
 
     graph = onnx.load_from_string(_onnx_file(str(imported))).graph
     assert [i.name for i in graph.input] == ["pixels"]

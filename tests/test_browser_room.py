@@ -13,28 +13,19 @@ import urllib.request
 import pytest
 
 from core.runs.ready import READY_ENV
-from tests.browser import ARTIFACTS, CHROMIUM_ARGS, require_browser, running_app, wait_for_app_idle
+from tests.browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    require_browser,
+    running_app,
+    touch_stroke,
+    wait_for_app_idle,
+)
 from ui.room.wall import QR_PIXELS, qr_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 PHONE = {"width": 390, "height": 844}
 SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]  # fractions of the canvas
-
-
-def touch_stroke(tab, box: dict, points: list[tuple[float, float]]) -> None:
-    """Draw a polyline with one finger through Chromium's touch events."""
-    cdp = tab.context.new_cdp_session(tab)
-
-    def at(point):
-        return {"x": box["x"] + point[0] * box["width"], "y": box["y"] + point[1] * box["height"]}
-
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [at(points[0])]})
-    for start, end in zip(points, points[1:]):
-        for step in range(1, 11):  # small moves, like a finger
-            t = step / 10
-            point = (start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [at(point)]})
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
 def test_a_phone_joins_by_the_qr_codes_link_draws_with_a_finger_and_the_wall_shows_it(

@@ -379,7 +379,7 @@ if not runs:
         run_import.import_section()
     st.stop()
 
-top_left, top_right = st.columns([5, 3], vertical_alignment="bottom")
+top_left, top_right = st.columns([4, 5], vertical_alignment="bottom")
 with top_left:
     summary = widgets.run_picker("eval-run", label="Run", runs=runs)
 with top_right:
