@@ -21,7 +21,8 @@ from tests.browser import (
     touch_stroke,
     wait_for_app_idle,
 )
-from ui.room.wall import QR_PIXELS, qr_png
+from ui.room import take_home
+from ui.room.qr import QR_PIXELS, qr_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 PHONE = {"width": 390, "height": 844}
@@ -83,6 +84,18 @@ def test_a_phone_joins_by_the_qr_codes_link_draws_with_a_finger_and_the_wall_sho
         assert seconds < 5
         time.sleep(1.5)  # the charts of the room's scores draw after the tile
         wall.screenshot(path=str(ARTIFACTS / "room-wall.png"))
+
+        # take it home: the app serves the room's model as one page, for the phones
+        wall.get_by_role("button", name="Take it home").click()
+        wall.get_by_text("Take the model home").wait_for()
+        home = wall.locator(".dl-link").nth(1).inner_text().strip()
+        assert "/app/static/take-home/" in home and home.endswith(".html")
+        try:
+            with urllib.request.urlopen(home) as reply:
+                assert reply.headers["Content-Type"].startswith("text/html")
+                assert b"window.digitlab" in reply.read()
+        finally:
+            (take_home.FOLDER / home.rsplit("/", 1)[1]).unlink(missing_ok=True)
         for tab in (wall, phone):
             assert tab.locator("[data-testid='stException']").count() == 0
         browser.close()

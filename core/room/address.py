@@ -36,7 +36,13 @@ def lan_address() -> str | None:
 
 def join_address(code: str, port: int, listening_on: str | None, environ=os.environ) -> JoinAddress:
     """Return the room's join link for phones, with a problem when they cannot reach it."""
-    query = f"{JOIN_PATH}?room={quote(code)}"
+    return phone_address(f"{JOIN_PATH}?room={quote(code)}", port, listening_on, environ)
+
+
+def phone_address(
+    query: str, port: int, listening_on: str | None, environ=os.environ
+) -> JoinAddress:
+    """Return the link a phone opens for this path of the app, with a problem when it cannot."""
     public = (environ.get(PUBLIC_URL_ENV) or "").strip().rstrip("/")
     if public:
         return JoinAddress(f"{public}/{query}")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import html
-import io
 
-import segno
 import streamlit as st
 import torch
 
@@ -15,16 +12,14 @@ from core.room.address import join_address
 from core.room.store import Room, RoomDrawing, RoomRefused
 from ui.charts import evaluation_figures
 from ui.charts.figures import CHART_CONFIG
-from ui.room import hub, teach_panel
+from ui.room import hub, take_home, teach_panel
+from ui.room.qr import QR_PIXELS, TALK_QR_PIXELS, qr_png
 from ui.shared import state, talk, widgets
 
 WALL_TILES = 18  # the newest drawings on the wall: three rows of six
 PER_ROW = 6
 TILE_PIXELS = 84
 TALK_TILE_PIXELS = 120  # on a projector, read from the back of the room
-QR_PIXELS = 300
-TALK_QR_PIXELS = 380  # scanned from the back of a lecture hall
-QR_BORDER = 2  # modules of white around the code: scanners need a quiet zone
 REFRESH_SECONDS = 1.0  # a phone's drawing is on the wall within about this long
 WALL_CSS = """<style>
 .dl-code {font-size: 3.2rem; font-weight: 800; letter-spacing: 0.25em; line-height: 1;
@@ -68,17 +63,6 @@ def follow_active_model(room: Room) -> Room:
     if path and path != room.model and (secret := hub.presenter_secret()):
         return hub.store().set_model(room.code, secret, path)
     return room
-
-
-@functools.lru_cache(maxsize=16)
-def qr_png(url: str, pixels: int) -> bytes:
-    """Return the QR code of url as a PNG of at most pixels a side, in whole pixels per module
-    (made once per link: the wall redraws every second)."""
-    code = segno.make(url, error="m")
-    side, _ = code.symbol_size(border=QR_BORDER)
-    picture = io.BytesIO()
-    code.save(picture, kind="png", scale=max(1, pixels // side), border=QR_BORDER)
-    return picture.getvalue()
 
 
 def invitation(room: Room) -> None:
@@ -191,6 +175,7 @@ def live_wall(code: str) -> None:
         invitation(room)
         counts(room, drawings, run, evaluation)
         teach_panel.teach(room)
+        take_home.take_home(room)
         st.button(
             "Close the room",
             icon=":material/door_front:",
