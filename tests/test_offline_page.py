@@ -13,7 +13,7 @@ import pytest
 
 from core.bench.onnx import train_briefly
 from core.draw.preprocess import read_drawing
-from core.export.offline_page import OfflineRefused, offline_page, operation
+from core.export.offline_page import offline_page
 from core.runs.store import load_run
 from core.spec.presets import get_preset
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, draw_stroke, require_browser, touch_stroke
@@ -103,10 +103,3 @@ def test_the_offline_page_reads_drawings_as_python_does_with_the_network_off(den
         assert phone.evaluate("window.scrollY") == 0
         phone.screenshot(path=str(ARTIFACTS / "offline-page-phone.png"))
         browser.close()
-
-
-def test_a_layer_the_page_cannot_compute_is_refused_in_words():
-    from torch import nn
-
-    with pytest.raises(OfflineRefused, match="cannot compute a Hardswish layer"):
-        operation(nn.Hardswish())

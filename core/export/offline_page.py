@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from core.analysis.evaluation import SINGLE_OUTPUT_FLOOR
+from core.data.datasets import get_dataset
 from core.data.mnist import NORMALIZATIONS
 from core.runs.store import Run
 
@@ -88,6 +89,11 @@ def operation(module: nn.Module) -> dict:
 
 def page_model(run: Run, class_names: list[str]) -> dict:
     """Return everything the page needs to read a digit as the run does."""
+    if not get_dataset(run.config.dataset).drawable:
+        raise OfflineRefused(
+            f"{run.run_id} reads {get_dataset(run.config.dataset).title}: the offline page is "
+            "for drawn digits, and sketches of clothes are far from its photos"
+        )
     if not isinstance(run.model, nn.Sequential):
         raise OfflineRefused(f"{run.run_id}: the offline page runs layer-by-layer networks only")
     mean, std = NORMALIZATIONS[run.config.normalization]
@@ -109,8 +115,8 @@ def offline_page(run: Run, class_names: list[str] | None = None) -> str:
     model = page_model(run, class_names or [str(c) for c in run.classes])
     accuracy = model["test_accuracy"]
     subtitle = f"{run.name} · {accuracy:.2%} on MNIST's test digits" if accuracy else run.name
-    # "</" cannot close the script element from inside JSON written this way
-    payload = json.dumps(model, separators=(",", ":")).replace("</", "<\\/")
+    # no "<" at all in the JSON: nothing inside can close or confuse the script element
+    payload = json.dumps(model, separators=(",", ":")).replace("<", "\\u003c")
     return (
         TEMPLATE.read_text()
         .replace("{{TITLE}}", html.escape(f"Digit Lab · {run.name}"))

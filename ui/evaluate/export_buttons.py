@@ -43,14 +43,17 @@ def _offline_file(path: str) -> bytes:
 def export_buttons(summary: dict) -> None:
     """Draw the export buttons side by side: what each holds, as a table."""
     run_id, path = summary.get("run_id", "run"), summary["path"]
-    exports = (
+    exports = [
         ("Export run", partial(export_run_bytes, path), EXPORT_SUFFIX, "application/zip",
          ":material/download:", ARCHIVE_HELP, "eval-export"),
         ("ONNX", partial(_onnx_file, path), ONNX_SUFFIX, "application/octet-stream",
          ":material/deployed_code:", ONNX_HELP, "eval-export-onnx"),
-        ("Offline page", partial(_offline_file, path), OFFLINE_SUFFIX, "text/html",
-         ":material/phone_iphone:", OFFLINE_HELP, "eval-export-html"),
-    )  # fmt: skip
+    ]  # fmt: skip
+    if state.dataset_of(summary).drawable:  # sketches of clothes would mislead: as on Draw
+        exports.append(
+            ("Offline page", partial(_offline_file, path), OFFLINE_SUFFIX, "text/html",
+             ":material/phone_iphone:", OFFLINE_HELP, "eval-export-html")
+        )  # fmt: skip
     for column, (label, data, suffix, mime, icon, help_text, key) in zip(
         st.columns(len(exports)), exports, strict=True
     ):
