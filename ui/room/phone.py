@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 import streamlit as st
 from PIL import Image
@@ -13,7 +14,7 @@ from core.room.codes import normalize_code
 from core.room.store import Room, RoomRefused
 from ui.room import hub
 
-# 320 px fits a 360 px phone with the page's margins; 390 px phones keep 35 px of margin
+# drawn at 320 px, zoomed to the screen's width (upright) or height (sideways) by PHONE_CSS
 CANVAS_SIZE = 320
 STROKE_WIDTH = 24  # at 320 px: the Draw page's 20 px at 280, for a finger's wider line
 BACKGROUND = (0, 0, 0)
@@ -29,22 +30,61 @@ CANVAS_VERSION_KEY = "join-canvas"
 IMAGE_KEY = "join-image"
 RESULT_KEY = "join-result"  # what the last Send gave: said above the next prompt
 
-# A phone sees nothing of the presenter's: no header, sidebar or navigation, and the canvas
-# takes the page's width. Columns stay side by side (Streamlit stacks them under 640 px), and
-# the canvas does not let a finger scroll or zoom the page while it draws.
-PHONE_CSS = """<style>
+# A phone sees nothing of the presenter's: no header, sidebar or navigation. Upright, the page
+# is the prompt, the canvas as wide as the screen, Send and Clear, the answer; turned sideways,
+# a one-line prompt, the canvas as tall as the rest of the screen, the buttons and the answer
+# beside it. The
+# canvas is drawn at CANVAS_SIZE and zoomed (CSS zoom keeps a finger's position right), in
+# steps of media queries; it does not let a finger scroll or zoom the page while it draws.
+CANVAS_SELECTOR = '[class*="st-key-join-canvas"]'
+
+
+def _zoom(room: float) -> float:
+    """Return the canvas's zoom to fill room CSS pixels, rounded down to a fiftieth."""
+    return math.floor(room / CANVAS_SIZE * 50) / 50
+
+
+def _zoom_rules() -> list[str]:
+    """Return media queries that zoom the canvas to the screen, in 10 px steps."""
+    rules = []
+    for width in range(300, 640, 10):  # upright phones: the columns stack, the canvas is wide
+        rules.append(("portrait", "width", width, _zoom(width - 28)))
+    for width in range(640, 1300, 20):  # upright tablets: canvas and controls side by side
+        rules.append(("portrait", "width", width, _zoom((width - 28) / 2 - 12)))
+    for height in range(250, 560, 10):  # sideways: under the one-line prompt
+        rules.append(("landscape", "height", height, _zoom(height - 80)))
+    return [
+        f"@media (orientation: {side}) and (min-{extent}: {size}px) "
+        f"{{{CANVAS_SELECTOR} {{zoom: {zoom}}}}}"
+        for side, extent, size, zoom in rules
+    ]
+
+
+PHONE_CSS = (
+    """<style>
 header[data-testid="stHeader"], [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 [data-testid="stToolbar"], [data-testid="stDecoration"] {display: none !important;}
 [data-testid="stMainBlockContainer"] {padding: 0.6rem 0.75rem 1rem !important;}
-[data-testid="stHorizontalBlock"] {flex-wrap: nowrap !important; gap: 0.5rem !important;}
-[data-testid="stColumn"] {min-width: 0 !important; flex: 1 1 0 !important; width: auto !important;}
-.dl-prompt {font-size: 2rem !important; font-weight: 700; line-height: 1.1; margin: 0; padding: 0 !important;}
+.st-key-join-buttons [data-testid="stHorizontalBlock"] {flex-wrap: nowrap !important;
+  gap: 0.5rem !important;}
+.st-key-join-buttons [data-testid="stColumn"] {min-width: 0 !important; flex: 1 1 0 !important;
+  width: auto !important;}
+.dl-prompt {font-size: 2rem !important; font-weight: 700; line-height: 1.1; margin: 0;
+  padding: 0 !important;}
 .dl-prompt b {font-size: 2.6rem; color: #1d4ed8;}
 .dl-room {font-size: 0.95rem; color: #4b5563; margin: 0;}
 .dl-said {font-size: 1.15rem; margin: 0.2rem 0;}
-iframe, canvas {touch-action: none;}
+@media (orientation: landscape) {
+  .dl-room {display: none;}
+  .dl-prompt {font-size: 1.5rem !important; margin-bottom: 0.3rem;}
+  .dl-prompt b {font-size: 1.8rem;}
+  .st-key-join-stage [data-testid="stHorizontalBlock"] {flex-wrap: nowrap !important;}
+}
 button[kind="primary"], button[kind="secondary"] {min-height: 3rem; font-size: 1.15rem;}
-</style>"""
+"""
+    + "\n".join(_zoom_rules())
+    + "</style>"
+)
 
 
 def code_from_url() -> str:
@@ -132,43 +172,53 @@ def draw_for(room: Room) -> None:
     store = hub.store()
     store.join(room.code, phone)
     digit = store.prompt(room.code, phone)
-    st.markdown(
+    heading = (
         f'<p class="dl-room">Room {html.escape(room.code)}</p>'
-        f'<h1 class="dl-prompt">Draw a <b>{digit}</b></h1>',
-        unsafe_allow_html=True,
+        f'<h1 class="dl-prompt">Draw a <b>{digit}</b></h1>'
     )
-    canvas = st_canvas(
-        fill_color="#000000",
-        stroke_width=STROKE_WIDTH,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        update_streamlit=True,
-        height=CANVAS_SIZE,
-        width=CANVAS_SIZE,
-        drawing_mode="freedraw",
-        return_image_data=True,
-        key=_canvas_key(),
-    )
+    st.markdown(heading, unsafe_allow_html=True)
+    with st.container(key="join-stage"):
+        board, controls = st.columns(2, gap="small")
+    with board:
+        canvas = st_canvas(
+            fill_color="#000000",
+            stroke_width=STROKE_WIDTH,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            update_streamlit=True,
+            height=CANVAS_SIZE,
+            width=CANVAS_SIZE,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=_canvas_key(),
+        )
     if canvas.json_data is not None:
         has_strokes = bool(canvas.json_data.get("objects"))
         st.session_state[IMAGE_KEY] = canvas.image_data if has_strokes else None
-    send, clear = st.columns([3, 2])
-    send.button(
-        "Send",
-        type="primary",
-        icon=":material/send:",
-        use_container_width=True,
-        on_click=_send,
-        args=(room, phone),
-        key="join-send",
-    )
-    clear.button(
-        "Clear",
-        icon=":material/delete:",
-        use_container_width=True,
-        on_click=_clear,
-        key="join-clear",
-    )
+    with controls:
+        with st.container(key="join-buttons"):
+            send, clear = st.columns([3, 2])
+        send.button(
+            "Send",
+            type="primary",
+            icon=":material/send:",
+            use_container_width=True,
+            on_click=_send,
+            args=(room, phone),
+            key="join-send",
+        )
+        clear.button(
+            "Clear",
+            icon=":material/delete:",
+            use_container_width=True,
+            on_click=_clear,
+            key="join-clear",
+        )
+        _answer(room)
+
+
+def _answer(room: Room) -> None:
+    """Say what the last Send gave, or else what the model reads in the drawing so far."""
     said = st.session_state.pop(RESULT_KEY, None)
     if said is not None:
         getattr(st, said[0])(said[1])
