@@ -160,6 +160,10 @@ BENCH_SWITCHES = (
     ("--novelty", "how often 'not a digit' is said of digits and of non-digits (--run: whose)"),
     ("--onnx", "every preset and layer as ONNX, read by ONNX Runtime against PyTorch"),
     (
+        "--teach",
+        "a room of real handwriting (optdigits) taught to a model (--run): before and after",
+    ),
+    (
         "--room",
         "a room of phones (--phones, --per-phone drawings each, over --seconds) while a training runs",
     ),
@@ -181,7 +185,9 @@ def _add_bench(sub) -> None:
         help="train presets once each (comma-separated, or 'all'): accuracy, FLOPs, GFLOP/s",
     )
     bench.add_argument("--hardest", help="where --drawings saves the picture of the hardest cases")
-    bench.add_argument("--run", help="--novelty: the run folder (default: the ready model)")
+    bench.add_argument(
+        "--run", help="--novelty, --teach: the run folder (default: the ready model)"
+    )
     bench.add_argument(
         "--preset",
         choices=list(PRESETS),

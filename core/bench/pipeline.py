@@ -293,6 +293,7 @@ OTHER_BENCHES = (
     ("novelty", "core.bench.novelty", "run_novelty_bench"),
     ("room", "core.bench.room", "run_room_bench"),
     ("onnx", "core.bench.onnx", "run_onnx_bench"),
+    ("teach", "core.bench.teach", "run_teach_bench"),
     ("overhead", "core.bench.overhead", "run_overhead_bench"),
     ("executors", "core.bench.executors", "run_executor_bench"),
     ("presets", "core.bench.pipeline", "run_preset_costs"),
