@@ -14,7 +14,9 @@ st.set_page_config(
     page_title="Digit Lab",
     page_icon=":material/draw:",
     layout="wide",
-    initial_sidebar_state="expanded",
+    # "auto": open on a computer, closed on a phone, where it would cover the page (and the
+    # canvas: the first strokes landed on it)
+    initial_sidebar_state="auto",
 )
 
 DATA_PAGE = st.Page(

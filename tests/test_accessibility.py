@@ -71,6 +71,27 @@ def test_every_page_passes_axe_core(tab, title):
     assert blocking_violations(tab) == []
 
 
+def test_the_room_wall_and_the_phones_page_pass_axe_core(tab):
+    open_page(tab, "Room")
+    assert blocking_violations(tab) == []  # no room yet: what a room is, and Open
+    tab.get_by_role("button", name="Open a room").click()
+    tab.locator(".dl-code").wait_for()
+    tab.wait_for_timeout(1500)
+    assert_no_exception(tab)
+    assert blocking_violations(tab) == []
+    phone = tab.context.new_page()
+    try:
+        phone.set_viewport_size({"width": 390, "height": 844})
+        phone.goto(tab.locator(".dl-link").first.inner_text().strip())
+        wait_for_app_idle(phone)
+        assert_no_exception(phone)
+        assert blocking_violations(phone) == []
+    finally:
+        phone.close()
+        tab.get_by_role("button", name="Close the room").click()
+        wait_for_app_idle(tab)
+
+
 def test_the_train_page_passes_axe_core_while_it_trains_and_after(tab):
     open_page(tab, "Train")
     tab.locator(".st-key-start_training button").click()

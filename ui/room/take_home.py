@@ -3,6 +3,7 @@ the room's phones (a second QR code); saved on the phone, it works with no netwo
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import streamlit as st
@@ -49,9 +50,12 @@ def take_home(room: Room) -> None:
         return
     port = int(st.get_option("server.port") or 8501)
     address = phone_address(f"{URL_PATH}/{run_id}{SUFFIX}", port, st.get_option("server.address"))
-    st.image(qr_png(address.url, QR_PIXELS), output_format="PNG", caption="Take the model home")
+    st.image(
+        qr_png(address.url, QR_PIXELS), output_format="PNG", caption="Take the model home",
+        alt=f"QR code of the take-home page's link, {address.url}",
+    )  # fmt: skip
     st.markdown(
-        f'<div class="dl-link">{address.url}</div>'
+        f'<div class="dl-link">{html.escape(address.url)}</div>'
         "Open it, then save the page (Share → Save, or Download): it keeps working offline.",
         unsafe_allow_html=True,
     )

@@ -71,7 +71,10 @@ def invitation(room: Room) -> None:
     address = join_address(room.code, port, st.get_option("server.address"))
     picture = qr_png(address.url, TALK_QR_PIXELS if talk.active() else QR_PIXELS)
     # shown at its own size, as a PNG: a QR code scaled or made a JPEG scans worse
-    st.image(picture, output_format="PNG", caption="Scan with your phone's camera")
+    st.image(
+        picture, output_format="PNG", caption="Scan with your phone's camera",
+        alt=f"QR code of the room's link, {address.url}",
+    )  # fmt: skip
     st.markdown(
         f'<div class="dl-code" aria-label="room code {" ".join(room.code)}">{room.code}</div>'
         f'<div class="dl-link">{html.escape(address.url)}</div>',

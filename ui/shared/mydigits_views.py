@@ -77,7 +77,8 @@ def save_drawing_row(digit, canvas, predicted: int, on_saved) -> None:
         top.markdown("**Save to my digits** — click the digit this really is")
         with pick:
             name = set_picker("draw-save-set", label="Set", allow_new=True)
-        buttons = st.columns(10)
+        with st.container(key="draw-save-digits"):  # two rows of five on a phone (widgets.py)
+            buttons = st.columns(10)
         for label, cell in enumerate(buttons):
             if cell.button(
                 str(label),

@@ -256,6 +256,13 @@ PREDICTION_CSS = """
 .dl-unsure .dl-or {font-size: 2rem; font-weight: 400; color: #6b7280;}
 .dl-closest {font-size: 2rem; color: inherit;}
 .dl-hint {font-size: 1.4rem; color: #6b7280; padding-top: 2.5rem;}
+/* a phone stacks Streamlit's columns: the ten save buttons become two rows of five instead */
+@media (max-width: 640px) {
+  .st-key-draw-save-digits [data-testid="stHorizontalBlock"] {flex-wrap: wrap !important;
+    gap: 0.4rem !important;}
+  .st-key-draw-save-digits [data-testid="stColumn"] {flex: 1 1 calc(20% - 0.4rem) !important;
+    min-width: calc(20% - 0.4rem) !important; width: calc(20% - 0.4rem) !important;}
+}
 </style>
 """
 
