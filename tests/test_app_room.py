@@ -116,3 +116,34 @@ def test_while_the_presenter_trains_the_phones_read_with_the_weights_of_the_mome
     finally:
         job.stop()
         job.wait(60)
+
+
+def test_a_hand_made_canvas_message_is_not_read_past_its_checks():
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ui.room.canvas_message import canvas_pixels
+
+    def message(image: Image.Image, objects=({"type": "path"},)) -> dict:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        return {"drawing": {"raw": {"objects": list(objects)}, "data": data}}
+
+    stroke = np.zeros((320, 320, 4), np.uint8)
+    stroke[..., 3] = 255
+    stroke[100:220, 150:170, :3] = 255
+    cases = {
+        "drawn": message(Image.fromarray(stroke)),
+        "no strokes": message(Image.fromarray(stroke), objects=()),
+        "two channels": message(Image.fromarray(stroke[..., :2].copy(), mode="LA")),
+        "too big": message(Image.new("RGBA", (1290, 8))),
+        "not a picture": {"drawing": {"raw": {"objects": [{}]}, "data": "data:x;base64,AAAA"}},
+        "not a dict": {"drawing": "nonsense"},
+    }
+    assert canvas_pixels(cases["drawn"], 1280).shape == (320, 320, 4)
+    for name in cases.keys() - {"drawn"}:
+        assert canvas_pixels(cases[name], 1280) is None, name

@@ -6,13 +6,13 @@ import html
 import math
 
 import streamlit as st
-from PIL import Image
-from streamlit_drawable_canvas import CanvasResult, st_canvas
+from streamlit_drawable_canvas import st_canvas
 
 from core.draw.preprocess import read_drawing
 from core.room.codes import normalize_code
 from core.room.store import Room, RoomRefused
 from ui.room import hub
+from ui.room.canvas_message import canvas_pixels
 
 # drawn at 320 px, zoomed to the screen's width (upright) or height (sideways) by PHONE_CSS
 CANVAS_SIZE = 320
@@ -25,7 +25,6 @@ NOT_SENDABLE = {
     "speck": "That is a dot, not a digit yet: draw the whole digit.",
     "covered": "The square is almost all ink: press Clear and draw one digit, with black around it.",
 }
-MAX_DATA_URL = 4 * 2**20  # a 320 px canvas at 3× density is a PNG of well under 1 MB
 CANVAS_VERSION_KEY = "join-canvas"
 IMAGE_KEY = "join-image"
 RESULT_KEY = "join-result"  # what the last Send gave: said above the next prompt
@@ -116,22 +115,8 @@ def _canvas_key() -> str:
 
 
 def _drawn(key: str):
-    """Return the canvas's pixels as its last message sent them, or None (empty, or not a
-    drawing of this page's canvas: a hand-made message is not decoded past a sane size)."""
-    state = st.session_state.get(key)
-    drawing = state.get("drawing") if hasattr(state, "get") else None
-    if not isinstance(drawing, dict) or not (drawing.get("raw") or {}).get("objects"):
-        return None
-    data = drawing.get("data")
-    if not isinstance(data, str) or len(data) > MAX_DATA_URL:
-        return None
-    try:
-        image = CanvasResult(drawing["raw"], data, return_image_data=True).image_data
-    except (ValueError, OSError, Image.DecompressionBombError):
-        return None
-    if image is None or image.ndim != 3 or max(image.shape[:2]) > 4 * CANVAS_SIZE:
-        return None
-    return image
+    """Return the canvas's pixels as its last message sent them, or None."""
+    return canvas_pixels(st.session_state.get(key), 4 * CANVAS_SIZE)
 
 
 def _send(room: Room, phone: str) -> None:
