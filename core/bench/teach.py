@@ -34,7 +34,7 @@ PHONES = 60  # the room's drawings spread over this many phones (40 each at most
 
 
 def _accuracy(run, images: torch.Tensor, labels: list[int]) -> float:
-    guesses = run.predict_proba(images.float().div(255).unsqueeze(1)).argmax(1)
+    guesses = run.predict_proba(images).argmax(1)  # uint8 digits: it scales them itself
     wanted = torch.tensor([run.classes.index(label) for label in labels])
     return float((guesses == wanted).float().mean())
 

@@ -217,9 +217,11 @@ class RoomStore:
         with self._lock:
             self._joined.setdefault(code, set()).add(phone)
 
-    def phones(self, code: str) -> tuple[int, int]:
-        """Return how many phones joined this room (this process) and how many sent a drawing."""
-        drew = {entry.phone for entry in self.drawings(code)}
+    def phones(self, code: str, drawings: list[RoomDrawing] | None = None) -> tuple[int, int]:
+        """Return how many phones joined this room (this process) and how many sent a drawing;
+        drawings: the room's, when the caller has just read them."""
+        drawn = self.drawings(code) if drawings is None else drawings
+        drew = {entry.phone for entry in drawn}
         with self._lock:
             joined = self._joined.get(code, set()) | drew
         return len(joined), len(drew)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import uuid
@@ -45,10 +44,7 @@ def _write_cookie(name: str, value: str) -> None:
     """Have this browser keep a cookie (written by the page; sent back when a tab connects)."""
     if session.browser_cookies().get(name) == value:
         return
-    cookie = f"{name}={value}; path=/; max-age={COOKIE_SECONDS}; SameSite=Strict"
-    st.html(
-        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
-    )
+    session.set_cookies([f"{name}={value}; path=/; max-age={COOKIE_SECONDS}; SameSite=Strict"])
 
 
 def presenter_secret(make: bool = False) -> str | None:
@@ -108,7 +104,8 @@ def probabilities(run: Run, room: Room, ids: list[str]) -> np.ndarray:
         missing = [i for i in ids if (*model_key, i) not in _scores]
     if missing:
         images = store().images(room.code, missing)
-        found = run.predict_proba(torch_images(images)).numpy()
+        # uint8 digits as they are: predict_proba scales them as MNIST's are
+        found = run.predict_proba(torch.from_numpy(images)).numpy()
         with _scores_lock:
             for digit_id, row in zip(missing, found, strict=True):
                 _scores[(*model_key, digit_id)] = row
@@ -170,11 +167,6 @@ def reader(room: Room, run: Run | None) -> Reader | None:
         lambda digit: run.predict_proba(digit.unsqueeze(0))[0].numpy(), tuple(run.classes),
         "the model",
     )  # fmt: skip
-
-
-def torch_images(images: np.ndarray) -> torch.Tensor:
-    """Return (N, 28, 28) uint8 drawings as the (N, 1, 28, 28) floats in [0, 1] a run reads."""
-    return torch.from_numpy(images).float().div(255).unsqueeze(1)
 
 
 def _modified(room: Room) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+import torch
 
 from core.room.scores import held_out_ids
 from core.room.store import Room
@@ -23,7 +24,7 @@ def _held_out_accuracy(run: Run, room: Room, ids: list[str], labels: list[int]) 
     """Return the run's accuracy on the room's held-out drawings (None when there are none)."""
     if not ids:
         return None
-    probabilities = run.predict_proba(hub.torch_images(hub.store().images(room.code, ids))).numpy()
+    probabilities = run.predict_proba(torch.from_numpy(hub.store().images(room.code, ids))).numpy()
     guesses = [run.classes[int(row.argmax())] for row in probabilities]
     return float(np.mean([g == label for g, label in zip(guesses, labels, strict=True)]))
 

@@ -146,7 +146,7 @@ def _read(room: Room):
 
 def counts(room: Room, drawings, run, evaluation) -> None:
     """How many phones joined and drew, and how well the model reads the room against MNIST."""
-    joined, drew = hub.store().phones(room.code)
+    joined, drew = hub.store().phones(room.code, drawings)
     top, bottom = st.columns(2), st.columns(2)
     top[0].metric("Phones joined", joined)
     top[1].metric("Drawings", len(drawings), help=f"from {drew} phones")

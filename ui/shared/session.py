@@ -67,8 +67,14 @@ def write_secret_cookies() -> None:
         and job.active
     ]
     if cookies:
-        script = "".join(f"document.cookie = {json.dumps(c)};" for c in cookies)
-        st.sidebar.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+        set_cookies(cookies, st.sidebar)
+
+
+def set_cookies(cookies: list[str], where=st) -> None:
+    """Have this browser keep these cookies ("name=value; path=/; ..."): a page's script writes
+    them, and the browser sends them back when a tab connects."""
+    script = "".join(f"document.cookie = {json.dumps(c)};" for c in cookies)
+    where.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
 
 def controls(job: Job) -> bool:
