@@ -1,9 +1,6 @@
 #!/usr/bin/env bash
 # Install the test dependencies (plus Chromium and fonts from Debian) and run the tests.
-#   ./test.sh                     everything, browser tests included (what CI runs); the slowest listed.
-#                                 Two pytest processes share the tests file by file (pytest-xdist;
-#                                 DIGITLAB_TEST_WORKERS sets how many), then the tests marked
-#                                 `timed` (they assert how long something takes) run alone
+#   ./test.sh                     everything, browser tests included (what CI runs); the slowest listed
 #   ./test.sh --fast              the fast tier: no browser, servers or worker processes, and no test
 #                                 that took over 2 s in the last full run (tests/durations.json); from a
 #                                 warm virtual environment it skips the install
@@ -44,13 +41,5 @@ case "$tier" in
     export DIGITLAB_RECORD_DURATIONS=1
     exec "$venv/bin/python" -m pytest --durations=25 "$@" ;;
   *)
-    # a run that selects no test in one of the two parts (exit code 5) is not a failure
-    status=0
-    "$venv/bin/python" -m pytest -n "${DIGITLAB_TEST_WORKERS:-2}" --dist loadfile -m "not timed" \
-      --durations=25 "$@" || status=$?
-    [ "$status" = 5 ] && status=0
-    alone=0
-    "$venv/bin/python" -m pytest -m timed --durations=5 "$@" || alone=$?
-    [ "$alone" = 5 ] && alone=0
-    exit $(( status != 0 ? status : alone )) ;;
+    exec "$venv/bin/python" -m pytest --durations=25 "$@" ;;
 esac

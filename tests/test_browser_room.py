@@ -30,7 +30,6 @@ OTHER_SCREENS = [(360, 640), (844, 390), (568, 320)]
 SEVEN = [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]  # fractions of the canvas
 
 
-@pytest.mark.timed
 def test_a_phone_joins_by_the_qr_codes_link_draws_with_a_finger_and_the_wall_shows_it(
     data_dir, tmp_path, monkeypatch
 ):

@@ -220,7 +220,6 @@ def test_the_evaluate_page_skips_damaged_runs(isolated_folders):
     assert {m.label for m in at.metric} >= {"Test accuracy"}
 
 
-@pytest.mark.timed
 def test_listing_stays_cheap_once_checked(tmp_path):
     runs = tmp_path / "runs"
     for n in range(20):

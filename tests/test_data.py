@@ -42,7 +42,6 @@ def test_gzipped_files_in_the_folder_are_used(data_dir, tmp_path, monkeypatch):
     assert loaded.test_labels.shape == (10000,)
 
 
-@pytest.mark.timed
 def test_restart_reads_the_decoded_cache(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
     first = load_mnist(data_dir, sources=("folder",))

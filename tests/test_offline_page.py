@@ -67,7 +67,6 @@ def compare(page, run, name: str) -> dict:
     return page.evaluate("() => window.digitlab.timings")
 
 
-@pytest.mark.timed
 def test_the_offline_page_reads_drawings_as_python_does_with_the_network_off(dense_run, tmp_path):
     chromium = require_browser()
     from playwright.sync_api import sync_playwright

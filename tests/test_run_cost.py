@@ -80,7 +80,6 @@ def test_a_full_batch_run_writes_a_handful_of_checkpoints_and_probes_by_the_cloc
     assert all(math.isfinite(e.train_loss) for e in epochs)
 
 
-@pytest.mark.timed
 def test_a_ten_times_longer_full_batch_run_takes_about_ten_times_as_long(
     data_dir, tmp_path, monkeypatch
 ):

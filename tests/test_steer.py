@@ -353,7 +353,6 @@ def test_the_steering_box_a_report_and_marked_curves_draw_without_errors(small_t
     assert len(at.dataframe) == 1
 
 
-@pytest.mark.timed
 def test_steering_does_not_slow_the_loop_between_steps():
     control = TrainControl()
     started = time.perf_counter()
