@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data.mnist import DataUnavailable
-from ui.shared import guard, lesson, pages, session, share, sidebar, state, talk
+from ui.shared import guard, lesson, long_addresses, pages, session, share, sidebar, state, talk
 
 st.set_page_config(
     page_title="Digit Lab",
@@ -20,7 +20,7 @@ st.set_page_config(
 )
 
 DATA_PAGE = st.Page(
-    pages.DATA_PAGE, title="Data", icon=":material/grid_view:", url_path="data", default=True
+    pages.DATA_PAGE, title="Data", icon=":material/grid_view:", url_path="start", default=True
 )
 BUILD_PAGE = st.Page(
     pages.BUILD_PAGE, title="Build", icon=":material/account_tree:", url_path="build"
@@ -44,6 +44,15 @@ JOIN_PAGE = st.Page(
     url_path="join",
     visibility="hidden",
 )
+
+
+def _to_data_page() -> None:
+    """Never run: app.py switches to the Data page when this one is asked for."""
+
+
+# /data: the Data page is the default one, served at "/" only (Streamlit reserves its
+# url_path, "start", but finds no page there): a typed /data said "Page not found"
+DATA_ADDRESS = st.Page(_to_data_page, title="Data", url_path="data", visibility="hidden")
 # pages that work without MNIST (they only need a network or a saved run)
 WORKS_WITHOUT_DATA = {BUILD_PAGE.url_path}
 
@@ -55,6 +64,7 @@ st.html(
     "a:focus-visible {outline: 3px solid #1d4ed8 !important; outline-offset: 2px;}</style>"
 )
 
+long_addresses.serve_long_addresses()
 talk.load_from_url()
 page = st.navigation(
     [
@@ -66,6 +76,7 @@ page = st.navigation(
         INSIDE_PAGE,
         ROOM_PAGE,
         JOIN_PAGE,
+        DATA_ADDRESS,
     ],
     # talk mode hides the sidebar: the pages move to the top bar
     position="top" if talk.active() else "sidebar",
@@ -75,6 +86,9 @@ if page.url_path == JOIN_PAGE.url_path:
     with guard.section("the room's page"):
         page.run()
     st.stop()
+if page is DATA_ADDRESS:  # before anything that reads the link: the Data page reads it
+    st.switch_page(DATA_PAGE, query_params=st.query_params.to_dict())
+talk.show_link_problems()
 # a shared link's settings replace the defaults before the sidebar or a page reads them
 share.load_from_url()
 # then a lesson link's locks, at those values; a preset loaded by a callback gets them back

@@ -29,6 +29,7 @@ SEQUENCE_KEY = "talk_sequence"
 LESSONS_KEY = "talk_lessons"  # one core.spec.lesson.Lesson per step of the sequence, in order
 PICKER_KEY = "talk_sequence_picker"
 LOADED_KEY = "_talk_loaded"
+LINK_PROBLEMS_KEY = "_talk_link_problems"  # what a talk link asked that could not be used
 DEFAULT_SEQUENCE = ("seed-3v7", "seed-mlp-128", "small-cnn")
 SEPARATOR = "~"
 MAX_STEPS = 9  # keys 1..9
@@ -122,6 +123,15 @@ def load_from_url() -> None:
         shown = problems[:MAX_LISTED_PROBLEMS]
         if len(problems) > len(shown):
             shown.append(f"and {len(problems) - len(shown):,} more")
+        # said by show_link_problems, in the run that draws a page: a link to /data reruns
+        # once (app.py) before the Data page draws, and the words must survive that rerun
+        st.session_state[LINK_PROBLEMS_KEY] = shown
+
+
+def show_link_problems() -> None:
+    """Say, once, what the talk link asked that could not be used."""
+    shown = st.session_state.pop(LINK_PROBLEMS_KEY, None)
+    if shown:
         listed = "\n".join(f"- {problem}" for problem in shown)
         st.warning(
             f"Some of this talk link could not be used:\n{listed}\n\n"
