@@ -33,7 +33,7 @@ class StartsNothing:
         return 1
 
     def describe(self) -> dict:
-        return {}
+        return {"executor": self.name}
 
     def close(self) -> None:
         pass
@@ -104,3 +104,54 @@ def test_no_limit_when_set_to_zero(registry, tmp_path, monkeypatch):
     for _ in range(6):
         submit(registry, "a", tmp_path)
     assert registry.entry_problem("a") is None
+
+
+def test_thirty_visitors_pressing_start_three_times_on_the_train_page_take_turns(
+    data_dir, tmp_path, monkeypatch
+):
+    """The same, through the app: thirty AppTest sessions (thirty browsers, thirty owners)
+    press Start, then "Queue another training" twice, one visitor after the other."""
+    import time
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from core.train import jobs as core_jobs
+    from ui.shared import state
+
+    monkeypatch.setenv(VISITOR_LIMIT_ENV, "3")
+    monkeypatch.setenv("DIGITLAB_RUNS", str(tmp_path / "runs"))
+    executor = StartsNothing()
+    shared = JobRegistry(max_concurrent=1, orphan_timeout=3600, executor=executor)
+    monkeypatch.setattr(core_jobs, "_registry", shared)
+    state.registry.clear()
+    app = str(Path(__file__).resolve().parent.parent / "app.py")
+    started_at = time.perf_counter()
+    visitors = []
+    try:
+        for number in range(30):
+            at = AppTest.from_file(app, default_timeout=120).run()
+            at.switch_page("views/3_Train.py").run()
+            for press in range(3):  # "Queue another training" while the server is busy
+                labels = ("Start training", "Queue another training")
+                pressed = next((b for b in at.button if b.label in labels), None)
+                assert pressed is not None, (number, press, [b.label for b in at.button])
+                pressed.click().run()
+                assert not at.exception and not at.error, (number, press)
+            visitors.append(at)
+        owners = [at.session_state["_session_id"] for at in visitors]
+        mine = {o: [job for job in shared.active() if job.owner == o] for o in owners}
+        assert len(set(owners)) == 30 and all(len(jobs) == 3 for jobs in mine.values())
+        while len(executor.started) < 90:
+            finish(executor.started[-1])
+        order = {o: [n for n, job in enumerate(executor.started) if job.owner == o] for o in owners}
+        firsts, thirds = [turns[0] for turns in order.values()], [t[2] for t in order.values()]
+        assert max(firsts) < min(thirds)
+        assert [executor.started[n].owner for n in range(30)] == owners  # a turn each, in order
+        print(
+            f"\n30 visitors, 90 presses through the Train page: {time.perf_counter() - started_at:.1f} s"
+        )
+    finally:
+        for job in shared.active():
+            finish(job)
+        state.registry.clear()
