@@ -67,6 +67,9 @@ class Started(Event):
     first_layer_units: int = 0
     grad_every: int = 1  # gradient norms are sampled every this many steps
     start_step: int = 0  # above 0 when a checkpoint was resumed
+    # a forward pass's seconds per digit, timed on a few validation digits before the first
+    # step: what scoring the validation and test digits at the run's end will cost
+    scoring_seconds_per_digit: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +94,7 @@ class Validated(Event):
     epoch: int
     val_loss: float
     val_accuracy: float
+    seconds: float = 0.0  # the scoring's: the "left" counter prices the run's end by it
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -314,3 +314,23 @@ def test_stop_takes_effect_in_the_worker_and_is_saved(data_dir, tmp_path, worker
     assert job.state == "stopped" and run.summary["status"] == "stopped"
     # it stopped mid-epoch, within a few flushes of the click: not at the end of the run
     assert run.summary["steps"] < steps_then + 200 < job.plan.total_steps
+
+
+def test_the_left_counter_prices_the_runs_end_by_its_own_scoring_and_counts_it_down(tmp_path):
+    # issue 22: small-cnn's counter read 21% short; after the last step it scores 16,000
+    # digits (validation, test), which a third of its training rate made far too cheap
+    from core.events import Step, Validated
+
+    job = Job.create(ModelSpec(), TrainConfig(epochs=1), "eta", runs_dir=tmp_path, live=False)
+    job.state = "running"
+    plan = dict(steps_per_epoch=100, epochs=1, batch_size=10, device="cpu", n_val=1000)
+    job.publish(Started(total_steps=100, **plan, n_test=3000, scoring_seconds_per_digit=0.001))
+    job.publish(Step(step=50, epoch=1, loss=1.0, lr=0.1, samples_per_s=100.0))
+    # 50 steps of 10 digits at 100 a second, then 4,000 digits at 1 ms: 5 s + 4 s
+    assert job.progress()["eta_seconds"] == pytest.approx(9.0)
+    job.publish(Validated(step=50, epoch=1, val_loss=1.0, val_accuracy=0.5, seconds=2.0))
+    assert job.progress()["eta_seconds"] == pytest.approx(5.0 + 8.0)  # scored: 2 ms a digit
+    job.publish(
+        Step(step=100, epoch=1, loss=1.0, lr=0.1, samples_per_s=100.0, time=time.time() - 3)
+    )
+    assert job.progress()["eta_seconds"] == pytest.approx(5.0, abs=0.1)  # 3 s of its 8 gone
