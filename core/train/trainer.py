@@ -121,6 +121,7 @@ class Trainer:
         self.last_val: Validated | None = None
         self.val_outputs: list[torch.Tensor] = []  # last_val's outputs, a batch at a time
         self.scoring_seconds_per_digit = 0.0
+        self.stepping_seconds: float | None = None  # training_seconds() at the last step
         self.seconds_before = 0.0  # training seconds of the run before a resume
         self.paused_seconds = 0.0
         self.started = time.perf_counter()
@@ -302,6 +303,10 @@ class Trainer:
     def _end_epoch(self) -> None:
         val = self.last_val if self.last_val and self.last_val.step == self.step else None
         last = self.step >= self.total_steps or self.control.stopped
+        if last:
+            # the run's seconds end with its last step: scoring the final model on the
+            # validation digits, as on the test digits, is the run's end, not its training
+            self.stepping_seconds = self.training_seconds()
         # an epoch of one step (full batch) is scored when due; longer ones always, unless
         # the run ends a few steps later and is scored there
         due = self.validation.due() if self.epoch_is_a_step else not self.end_is_near
@@ -340,7 +345,9 @@ class Trainer:
         return self.seconds_before + time.perf_counter() - self.started - self.paused_seconds
 
     def _result(self) -> TrainResult:
-        seconds = self.training_seconds()
+        seconds = self.stepping_seconds
+        if seconds is None:  # stopped before its first step
+            seconds = self.training_seconds()
         complete = [e for e in self.epochs if e.complete]
         x_test = prepare(self.task.test.images, self.config, self.device, normalized=True)
         test_outputs: list[torch.Tensor] = []
