@@ -360,9 +360,9 @@ def test_in_chromium_an_open_tab_keeps_its_job_and_a_closed_tab_loses_it(
         second.get_by_text("1 other training from other tabs").wait_for()
         assert second.get_by_text(STEP).count() == 0
 
-        # on another page, only the sidebar touches the job: three timeouts later it still runs
+        # on another page, only the sidebar touches the job: two timeouts later it still runs
         open_page(first, "Data")
-        time.sleep(3 * BROWSER_ORPHAN_TIMEOUT)
+        time.sleep(2 * BROWSER_ORPHAN_TIMEOUT)
         open_page(first, "Train")
         first.get_by_text(STEP).first.wait_for()
         assert statuses(runs) <= {"interrupted"}  # still training: at most its checkpoint
