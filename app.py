@@ -8,7 +8,18 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data.mnist import DataUnavailable
-from ui.shared import guard, lesson, long_addresses, pages, session, share, sidebar, state, talk
+from ui.shared import (
+    guard,
+    lesson,
+    long_addresses,
+    pages,
+    session,
+    share,
+    sidebar,
+    state,
+    talk,
+    warm_up,
+)
 
 st.set_page_config(
     page_title="Digit Lab",
@@ -65,6 +76,7 @@ st.html(
 )
 
 long_addresses.serve_long_addresses()
+warm_up.start()  # once per server: the ready model's scores, for Evaluate's and Draw's first visit
 talk.load_from_url()
 page = st.navigation(
     [

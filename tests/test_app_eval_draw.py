@@ -315,3 +315,35 @@ def test_evaluate_lists_a_damaged_run_folder_and_keeps_it_out_of_the_picker(save
     [listed] = [frame.value for frame in at.dataframe if "folder" in frame.value.columns]
     assert listed["folder"].tolist() == [broken.name]  # as text: a folder's name is anyone's
     assert all(broken.name not in option for option in at.selectbox(key="eval-run").options)
+
+
+def test_the_first_visit_of_evaluate_finds_the_ready_models_scores_computed(monkeypatch):
+    # issue 24: Evaluate's first visit scored the ready model on 10,000 digits (3.5 s in
+    # Chromium); the server's first page run now starts that in a thread (ui/shared/warm_up.py)
+    import time
+
+    import streamlit as st
+
+    from ui.shared import state, warm_up
+
+    monkeypatch.setenv("DIGITLAB_READY_MODEL", "1")
+    scored = []
+    evaluate = state.evaluate_probabilities
+    monkeypatch.setattr(
+        state, "evaluate_probabilities", lambda *args: scored.append(1) or evaluate(*args)
+    )
+    st.cache_resource.clear()  # a fresh server: the warm-up has not run in this process
+    try:
+        app = Path(__file__).resolve().parent.parent / "app.py"
+        at = AppTest.from_file(str(app), default_timeout=120).run()
+        deadline = time.monotonic() + 60
+        while not scored and time.monotonic() < deadline:  # the app's first run started it
+            time.sleep(0.05)
+        assert scored == [1]  # the warm-up scored the ready model, before anyone asked
+        warm_up.start().join(120)  # the same thread: its yardstick done too
+        at.switch_page("views/4_Evaluate.py").run()
+        assert not at.exception
+        assert any("Test accuracy" in m.label for m in at.metric)
+        assert scored == [1]  # and the page used those scores
+    finally:
+        st.cache_resource.clear()

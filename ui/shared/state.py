@@ -99,6 +99,12 @@ def _offer_ready_model(folder: str) -> str | None:
     return str(installed) if installed is not None else None
 
 
+def ready_model_path(folder: str) -> str | None:
+    """Return the ready model's folder in a runs folder (offered once), or None if not there."""
+    path = _offer_ready_model(folder)
+    return path if path is not None and (Path(path) / SUMMARY_FILE).exists() else None
+
+
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _run_at(path: str, modified: float) -> Run:
     return load_run(path, runs_dir())  # a path from the URL or a picker stays inside runs/
