@@ -201,6 +201,9 @@ def _add_bench(sub) -> None:
         type=int,
         help="--app, --overhead: torch threads of the app's worker (cores - 1)",
     )
+    bench.add_argument(
+        "--seed", type=int, help="--novelty: the generated drawings' seed (0; non-digits: +1)"
+    )
     bench.add_argument("--phones", type=int, help="--room: simulated phones (100)")
     bench.add_argument("--per-phone", type=int, help="--room: drawings each phone sends (10)")
     bench.add_argument("--seconds", type=float, help="--room: over about this long (120)")

@@ -61,13 +61,17 @@ def run_novelty_bench(args) -> int:
     if path is None:
         raise ValueError("no run to measure: name one with --run (the ready model is off)")
     run = load_run(path)
-    rates = novelty_rates(run, load_mnist(args.data, dataset=run.config.dataset))
-    print(f"'Not a digit' for {run.run_id} (threshold: {FLAG_QUANTILE:.1%} of held-out digits)\n")
+    seed = getattr(args, "seed", None) or 0
+    rates = novelty_rates(run, load_mnist(args.data, dataset=run.config.dataset), seed)
+    print(
+        f"'Not a digit' for {run.run_id} (threshold: {FLAG_QUANTILE:.1%} of held-out digits; "
+        f"drawings of seed {seed}, non-digits of seed {seed + 1})\n"
+    )
     print("| inputs | flagged |\n|---|---:|")
     print(f"| MNIST test digits (the half not used to set it) | {rates['mnist_test']:.1%} |")
     print(f"| generated drawings of digits ({DRAWINGS}) | {rates['drawings']:.1%} |")
     print(f"| generated non-digits ({NON_DIGITS}) | {rates['non_digits']:.1%} |")
     for kind in KINDS:
         print(f"| … {kind}s | {rates[kind]:.1%} |")
-    print(json.dumps({"run": run.run_id, **rates}))
+    print(json.dumps({"run": run.run_id, "seed": seed, **rates}))
     return 0
