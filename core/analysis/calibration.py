@@ -93,3 +93,19 @@ def split_for_calibration(count: int) -> tuple[slice, slice]:
     """Return the halves of a test set to fit on and to check on, for a run without a
     validation split (the fit must not be judged on the digits it was fit on)."""
     return slice(0, count // 2), slice(count // 2, count)
+
+
+def calibrate_run(
+    val: torch.Tensor | None,
+    val_labels: torch.Tensor,
+    test: torch.Tensor,
+    test_labels: torch.Tensor,
+) -> dict:
+    """Return a run's calibration: a temperature fit on its validation probabilities, judged on
+    its test digits; without validation digits, fit on half of the test digits and judged on
+    the other half. The summary's fields, with the set it was fit on."""
+    if val is not None:
+        return {**calibrate(val, val_labels, test, test_labels), "calibrated_on": "validation"}
+    fit, check = split_for_calibration(len(test_labels))
+    found = calibrate(test[fit], test_labels[fit], test[check], test_labels[check])
+    return {**found, "calibrated_on": "half of the test set"}

@@ -26,7 +26,8 @@ from core.spec.config import TrainConfig
 from core.spec.image import IMAGE_SIDE
 from core.spec.models import ModelSpec
 from core.train.batches import batches
-from core.train.trainer import Trainer, flush_denormals, plan_steps
+from core.train.engines import flush_denormals
+from core.train.trainer import Trainer, plan_steps
 
 MEASURE_SECONDS = 0.25  # steps are timed for about this long, at least MIN_STEPS of them
 MIN_STEPS = 6

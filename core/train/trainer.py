@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from core.analysis.calibration import calibrate, split_for_calibration
+from core.analysis.calibration import calibrate_run
 from core.analysis.evaluation import output_probabilities, predicted_class
 from core.analysis.probes import layer_labels, weighted_layers
 from core.data.mnist import Task
@@ -31,7 +31,14 @@ from core.train.cadence import MAX_SHARE, VALIDATION_EVERY_SECONDS, Cadence
 from core.train.checkpoint import checkpoint_state, restore_state
 from core.train.control import TrainControl
 from core.train.device import choose_device, device_label
-from core.train.engines import ENGINES, LEAN_STEP, StepSettings, score
+from core.train.engines import (
+    ENGINES,
+    LEAN_STEP,
+    StepSettings,
+    flush_denormals,
+    score,
+    scoring_seconds_per_digit,
+)
 from core.train.outcome import TrainResult
 from core.train.steering import BatchProbe, ChangeSettings, OneBatch, check_settings
 
@@ -44,18 +51,6 @@ CALLBACK_POINTS = (
     "on_end",
     "on_flush",  # send the steps not yet reported (before a checkpoint)
 )
-
-
-def flush_denormals() -> None:
-    """Treat denormal floats as zero in this thread's CPU arithmetic.
-
-    Adam's running averages of pixels that are rarely inked decay into denormals, which the CPU
-    handles about 50 times slower: seed-mlp-512's step went from 2.5 to 3.9 ms between its
-    300th and 3,000th step, and stays at 2.6 ms with them flushed (one thread, 2026-12-05).
-    The values flushed are below 1e-38. The setting is the calling thread's: a run on several
-    threads keeps part of the slowdown.
-    """
-    torch.set_flush_denormal(True)
 
 
 def _has_batch_norm(model: nn.Module) -> bool:
@@ -160,7 +155,8 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train until the planned steps are done or a stop is asked for; return the result."""
         flush_denormals()
-        self.scoring_seconds_per_digit = self._time_scoring()
+        # the left counter prices the run's end with it (a few tens of ms for a convnet)
+        self.scoring_seconds_per_digit = scoring_seconds_per_digit(self.model, self.x_val[:1024])
         self.started = time.perf_counter()  # the clock of training_seconds() starts here
         self.emit(self.plan())
         self.trigger("on_start")
@@ -244,21 +240,6 @@ class Trainer:
             start_step=self.start_step,
             scoring_seconds_per_digit=self.scoring_seconds_per_digit,
         )
-
-    @torch.no_grad()
-    def _time_scoring(self, digits: int = 1024) -> float:
-        """Return a forward pass's seconds per digit, on a few validation digits (a few tens
-        of milliseconds for a convnet: the "left" counter prices the run's end with it)."""
-        x = self.x_val[:digits]
-        if not len(x):
-            return 0.0
-        was_training = self.model.training
-        self.model.eval()
-        float(self.model(x[:16]).sum())  # the first call pays for allocation and kernel choice
-        started = time.perf_counter()
-        float(self.model(x).sum())  # float(): waits for a GPU to finish
-        self.model.train(was_training)
-        return (time.perf_counter() - started) / len(x)
 
     def validate(self) -> Validated:
         """Score the validation digits now, emit and remember the result."""
@@ -378,27 +359,21 @@ class Trainer:
 
     @torch.no_grad()
     def _calibration(self, test_outputs: list[torch.Tensor]) -> dict:
-        # a temperature fit on the validation digits; without any, on half of the test digits
-        # and judged on the other half (core.analysis.calibration)
+        # a temperature fit on the validation digits, else on half of the test digits
         if not test_outputs:
             return {}
-        head, labels = self.spec.output, self.task.test.labels
+        head, fit = self.spec.output, None
         test = output_probabilities(torch.cat(test_outputs), head).cpu()
         if len(self.y_val):
-            parts = self.val_outputs
+            parts = self.val_outputs  # the last validation's, when it was of these weights
             if not (self.last_val and self.last_val.step == self.step and parts):
-                # else the last validation was of these very weights: its outputs serve
                 self.model.eval()
                 parts = [
                     self.model(self.x_val[i : i + EVAL_BATCH])
                     for i in range(0, len(self.y_val), EVAL_BATCH)
                 ]
             fit = output_probabilities(torch.cat(parts), head).cpu()
-            found = calibrate(fit, self.y_val.cpu(), test, labels)
-            return {**found, "calibrated_on": "validation"}
-        fit, check = split_for_calibration(len(labels))
-        found = calibrate(test[fit], labels[fit], test[check], labels[check])
-        return {**found, "calibrated_on": "half of the test set"}
+        return calibrate_run(fit, self.y_val.cpu(), test, self.task.test.labels)
 
     def release(self) -> None:
         """Drop every tensor the trainer holds (after running out of memory)."""
