@@ -9,7 +9,7 @@ short page of the app's own that says why and links to the start page.
 
 Both changes are made to the running server's process when the app first runs, so the very
 first request to a fresh server, before any page has run, still gets uvicorn's answer. With
-another HTTP parser (httptools, where installed) nothing is changed: that one reads 80 KiB.
+another HTTP parser (httptools, where installed) nothing is changed: its own limits apply.
 """
 
 from __future__ import annotations
