@@ -47,12 +47,6 @@ def _unit_rows(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def raw_outputs(model, images: torch.Tensor, normalization: str) -> torch.Tensor:
-    """Return the network's raw outputs for (N, 1, 28, 28) images in [0, 1]."""
-    return outputs_and_features(model, images, normalization)[0]
-
-
-@torch.no_grad()
 def outputs_and_features(
     model, images: torch.Tensor, normalization: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,14 +111,17 @@ class Novelty:
         outputs, features = outputs_and_features(model, images, self.normalization)
         return fit_score(outputs, self.head), self.likeness(images), self.nearness(features)
 
-    def scores(self, model, images: torch.Tensor) -> torch.Tensor:
-        """Return each image's digit-likeness: 0 is a typical digit, far below 0 unlike all."""
-        fit, like, near = self.signals(model, images)
+    def combined(self, fit: torch.Tensor, like: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
+        """Return the three signals normalised by how they read on digits, added up."""
         return (
             (fit - self.fit_mean) / self.fit_std
             + (like - self.like_mean) / self.like_std
             + (near - self.near_mean) / self.near_std
         )
+
+    def scores(self, model, images: torch.Tensor) -> torch.Tensor:
+        """Return each image's digit-likeness: 0 is a typical digit, far below 0 unlike all."""
+        return self.combined(*self.signals(model, images))
 
     def not_digits(self, model, images: torch.Tensor) -> torch.Tensor:
         """Return a boolean per image: True where it does not look like a digit."""
@@ -145,8 +142,7 @@ def fit_novelty(
     novelty.fit_mean, novelty.fit_std = float(fit.mean()), float(fit.std().clamp_min(1e-9))
     novelty.like_mean, novelty.like_std = float(like.mean()), float(like.std().clamp_min(1e-9))
     novelty.near_mean, novelty.near_std = float(near.mean()), float(near.std().clamp_min(1e-9))
-    digits = to_float(held_out)
-    novelty.threshold = float(torch.quantile(novelty.scores(model, digits), FLAG_QUANTILE))
+    novelty.threshold = float(torch.quantile(novelty.combined(fit, like, near), FLAG_QUANTILE))
     return novelty
 
 
