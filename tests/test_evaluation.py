@@ -50,3 +50,15 @@ def test_output_heads_all_become_probabilities():
     assert torch.allclose(
         output_probabilities(single, "sigmoid"), torch.tensor([[0.9, 0.1], [0.2, 0.8]])
     )
+
+
+def test_tallied_scores_weigh_each_batch_by_its_size():
+    from core.analysis.evaluation import tallied_scores
+
+    tallied = [
+        (torch.tensor(1.0), torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0])),  # 2 of 3 right
+        (torch.tensor(4.0), torch.tensor([2]), torch.tensor([2])),  # a last, smaller batch
+    ]
+    loss, accuracy = tallied_scores(tallied)
+    assert loss == pytest.approx((1.0 * 3 + 4.0 * 1) / 4)
+    assert accuracy == pytest.approx(3 / 4)

@@ -32,6 +32,16 @@ def predicted_class(outputs: torch.Tensor) -> torch.Tensor:
     return outputs.argmax(dim=1)
 
 
+def tallied_scores(tallied: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
+    """Return the mean loss and the accuracy of batches tallied as (loss, predicted, labels)."""
+    losses, predicted, labels = zip(*tallied)
+    sizes = torch.tensor([len(batch) for batch in labels], device=losses[0].device)
+    loss_sum = float((torch.stack(losses).float() * sizes).sum())
+    correct = int(torch.eq(torch.cat(predicted), torch.cat(labels)).sum())
+    seen = int(sizes.sum())
+    return loss_sum / seen, correct / seen
+
+
 def output_probabilities(outputs: torch.Tensor, output_head: str) -> torch.Tensor:
     """Return (N, classes) probabilities from raw network outputs, whatever the output head."""
     if outputs.shape[1] == 1:
