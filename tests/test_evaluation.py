@@ -56,8 +56,9 @@ def test_tallied_scores_weigh_each_batch_by_its_size():
     from core.analysis.evaluation import tallied_scores
 
     tallied = [
-        (torch.tensor(1.0), torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0])),  # 2 of 3 right
-        (torch.tensor(4.0), torch.tensor([2]), torch.tensor([2])),  # a last, smaller batch
+        # outputs whose largest is 0, 1, 1 against labels 0, 1, 0: two of three right
+        (torch.tensor(1.0), torch.eye(3)[[0, 1, 1]], torch.tensor([0, 1, 0])),
+        (torch.tensor(4.0), torch.eye(3)[[2]], torch.tensor([2])),  # a last, smaller batch
     ]
     loss, accuracy = tallied_scores(tallied)
     assert loss == pytest.approx((1.0 * 3 + 4.0 * 1) / 4)

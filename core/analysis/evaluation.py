@@ -33,11 +33,12 @@ def predicted_class(outputs: torch.Tensor) -> torch.Tensor:
 
 
 def tallied_scores(tallied: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
-    """Return the mean loss and the accuracy of batches tallied as (loss, predicted, labels)."""
-    losses, predicted, labels = zip(*tallied)
+    """Return the mean loss and the accuracy of batches tallied as (loss, outputs, labels)."""
+    losses, outputs, labels = zip(*tallied)
     sizes = torch.tensor([len(batch) for batch in labels], device=losses[0].device)
     loss_sum = float((torch.stack(losses).float() * sizes).sum())
-    correct = int(torch.eq(torch.cat(predicted), torch.cat(labels)).sum())
+    predicted = predicted_class(torch.cat(outputs))
+    correct = int(torch.eq(predicted, torch.cat(labels)).sum())
     seen = int(sizes.sum())
     return loss_sum / seen, correct / seen
 

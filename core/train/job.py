@@ -188,10 +188,17 @@ class Job:
         if ended and self.on_end is not None:
             self.on_end(self)
 
+    def publish_steps(self, steps: list[Step]) -> None:
+        """Record a group of steps under one lock (a sub-millisecond step's overhead counts)."""
+        with self._lock:
+            self._steps.extend(steps)
+        if self.listener is not None:
+            self.listener(steps[-1])  # a progress line shows the latest step only
+
     def run(self) -> None:
         """Train here, in the calling thread (the CLI); never raises."""
         self.state = "stopped" if self.control.stopped else "running"
-        run_job(self.request, self.publish, self.control)
+        run_job(self.request, self.publish, self.control, self.publish_steps)
 
     # what the pages read
     @property
