@@ -42,9 +42,14 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
+CHARTS_DRAWN = """() => document.querySelectorAll('.js-plotly-plot').length
+  + [...document.querySelectorAll('.live-lines')].filter(d => d.liveLines?.afterplots > 0).length"""
+
+
 def wait_for_charts(page, count: int) -> None:
-    """Wait until at least count plotly charts have rendered (they draw after the script run)."""
-    page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot').length >= {count}")
+    """Wait until at least count charts have drawn (after the script run): plotly's figures and
+    the live charts' canvases."""
+    page.wait_for_function(f"() => ({CHARTS_DRAWN})() >= {count}")
 
 
 def loss_points(page) -> int:
@@ -147,7 +152,6 @@ def test_training_streams_live_and_survives_a_refresh(page):
     assert loss_points(page) > points, "the loss chart did not grow in two seconds"
     stats = page.evaluate("() => document.querySelector('.live-lines').liveLines")
     assert stats["extends"] >= 2, stats  # new points were appended, not whole figures redrawn
-    wait_for_charts(page, 1)
     shot(page, "3-train-live")
     page.reload()  # a browser refresh reattaches to the running job through the URL
     page.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.wait_for(timeout=60_000)

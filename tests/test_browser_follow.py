@@ -28,7 +28,7 @@ EPOCHS = 40
 # what the browser holds: the follow panel's bars (the one bar chart on the page while it
 # follows), how many points its history chart has, and the step its weights are from
 FOLLOWED = """() => {
-    const plots = [...document.querySelectorAll('.js-plotly-plot')];
+    const plots = [...document.querySelectorAll('.js-plotly-plot, .live-lines')];
     const bars = plots.find(p => p.data && p.data.length === 1 && p.data[0].type === 'bar');
     const lines = plots.find(p => p.data && p.data.length === 10 && p.data[0].type === 'scatter');
     const status = [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]

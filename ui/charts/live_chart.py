@@ -1,29 +1,31 @@
-"""Live line charts that plotly.js draws in the browser; each rerun sends only the new points.
+"""Live line charts drawn on a canvas in the browser; each rerun sends only the new points.
 
 `live_lines(key, traces, layout)` is called like `st.plotly_chart`, with the full data of every
-trace on every rerun, but the browser keeps the figure and appends the new points with
-`Plotly.extendTraces`: the server no longer rebuilds and re-sends whole figures twice a second,
-nor does the browser parse and redraw them whole.
+trace on every rerun, but the browser keeps the chart and appends the new points: the server
+no longer rebuilds and re-sends whole figures twice a second, nor does the browser parse and
+redraw them whole. The traces and layout are plotly's (checked by plotly.py); the browser draws
+them with live_chart_assets/live_canvas.js, a small renderer of the part of plotly that these
+charts use (lines and markers, linear and log axes, side-by-side panels, a legend, marker lines
+and their words, a hover box). plotly.js took about 35 ms a redraw whatever the points, most of
+what watching a run cost the browser (issue 27, docs/performance.md); the canvas takes about a
+millisecond. The finished run's charts stay plotly figures.
 
 It is a Streamlit Components v2 element (`st.components.v2.component`): the registered
 JavaScript's default export receives `{data, key, parentElement, setStateValue}` each time the
 element's data changes (Streamlit skips it when a rerun's delta is byte-identical: an idle chart
-costs the browser nothing), and the cleanup it returns runs on unmount. `isolate_styles=False`,
-because plotly.js puts its CSS in document.head, which a shadow root would not see: the chart
-lives in the page's DOM (`div.live-lines`, which is the plotly graph div). `data` goes as bytes
-of compact JSON, numbers as base64 arrays (`_encoded`), which Streamlit forwards untouched.
+costs the browser nothing), and the cleanup it returns runs on unmount. `isolate_styles=False`:
+the chart reads Streamlit's theme (its CSS variables) from the page. It lives in the page's DOM
+(`div.live-lines`, holding the canvas; like a plotly graph div, `div.data` holds the traces
+drawn). `data` goes as bytes of compact JSON, numbers as base64 arrays (`_encoded`), which
+Streamlit forwards untouched.
 
-How plotly.js reaches the browser. The registered JavaScript travels inside every delta
-(`BidiComponent.js_content`, see streamlit/components/v2/bidi_component/main.py), so inlining
-plotly.min.js (4.8 MB) would re-send it on every rerun of every chart. Instead Streamlit's
-custom-component file route serves two folders, registered with
-`components.v1.declare_component(path=...)`, the one public way for a module that is not an
-installed package to serve files: plotly's own `plotly/package_data/` and `ui/charts/live_chart_assets/`.
-The registered JavaScript is a 300-byte loader that imports live_chart.js (8.8 kB, so 8.8 kB less
-per chart per rerun than inlining it), and live_chart.js adds one `<script>` for plotly.min.js
-per page, whatever the number of charts (a promise on `window`). Measured in Chromium (Resource
-Timing): 1.48 MB transferred (gzip), about 0.2 s on localhost, once per page load. Streamlit
-serves both with `Cache-Control: public` and no validator, so a reload fetches them again.
+How the JavaScript reaches the browser. The registered JavaScript travels inside every delta
+(`BidiComponent.js_content`, see streamlit/components/v2/bidi_component/main.py), so it is a
+300-byte loader; Streamlit's custom-component file route serves `ui/charts/live_chart_assets/`
+(registered with `components.v1.declare_component(path=...)`, the one public way for a module
+that is not an installed package to serve files), and the loader imports live_chart.js and
+live_canvas.js from there, each URL carrying the file's hash: Streamlit serves them with
+`Cache-Control: public` and no validator, so a changed file must change its URL.
 
 Protocol. Python keeps in `st.session_state` what it sent each chart (`_Sent`): a generation
 (bumped by every full figure), the number of points of each trace, and the last point of each.
@@ -74,13 +76,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import plotly
 import streamlit as st
 from streamlit import config
 from streamlit.components.v1 import declare_component
 
 ASSETS_DIR = Path(__file__).with_name("live_chart_assets")
-PLOTLY_DIR = Path(plotly.__file__).parent / "package_data"
 DEFAULT_MARGIN = dict(l=50, r=10, t=36, b=40)  # ui/charts/figures.py's compact look
 DEFAULT_FONT_SIZE = 13
 
@@ -244,15 +244,19 @@ def _version(path: Path) -> str:
 
 
 def _loader_js() -> str:
-    # live_chart.js and plotly.min.js change URL when they change, so no browser keeps a stale one
-    module = (
-        f"{_files('assets', ASSETS_DIR)}live_chart.js?v={_version(ASSETS_DIR / 'live_chart.js')}"
+    # each file changes URL when it changes, so that no browser keeps a stale one
+    assets = _files("assets", ASSETS_DIR)
+    chart, canvas = (
+        f"{assets}{name}?v={_version(ASSETS_DIR / name)}"
+        for name in ("live_chart.js", "live_canvas.js")
     )
-    plotly_js = f"{_files('plotly_js', PLOTLY_DIR)}plotly.min.js?v={plotly.__version__}"
     return (
-        f"const module = new URL({json.dumps(module)}, location.origin).href;\n"
-        f"const plotly = new URL({json.dumps(plotly_js)}, location.origin).href;\n"
-        "export default async (component) => (await import(module)).render(component, plotly);\n"
+        f"const chart = new URL({json.dumps(chart)}, location.origin).href;\n"
+        f"const canvas = new URL({json.dumps(canvas)}, location.origin).href;\n"
+        "export default async (component) => {\n"
+        "  const [module, renderer] = await Promise.all([import(chart), import(canvas)]);\n"
+        "  return module.render(component, renderer.drawChart);\n"
+        "};\n"
     )
 
 
