@@ -140,6 +140,8 @@ def test_training_streams_live_and_survives_a_refresh(page):
     page.get_by_role("button", name=re.compile("Start training")).click()
     page.get_by_text(re.compile(r"step [1-9][\d,]*/[\d,]+")).first.wait_for(timeout=120_000)
     first = current_step(page)
+    # nothing drawn yet: the follow view's hint, drawn once, outside the polled part
+    page.get_by_text("to watch this network learn it here").first.wait_for()
     page.wait_for_function("() => document.querySelector('.live-lines')?.data?.[0]?.x?.length > 0")
     points = loss_points(page)
     # a button outside the live panel still answers while the chart grows

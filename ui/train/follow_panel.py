@@ -162,6 +162,26 @@ def _finish(job: Job, follower: DigitFollower) -> None:
     follower.finish(int(run.summary.get("steps") or job.progress()["step"]), run.model)
 
 
+def follow_hint(job: Job) -> bool:
+    """Draw the Train page's hint when there is no digit to follow yet; return whether it did.
+
+    Drawn when the page runs, outside its polled part: redrawing the same words and link twice
+    a second cost the browser more than the curves (a digit is drawn on the Draw page, which
+    reruns the Train page when the visitor comes back).
+    """
+    if drawn_digit() is not None or not followable(job.spec):
+        return False
+    follower = _follower()
+    follower.follow(job.run_id, job.spec, job.config)
+    if len(follower.history):
+        return False
+    hint, link = st.columns([3, 1], vertical_alignment="center")
+    hint.caption("Draw a digit on the **Draw** page to watch this network learn it here.")
+    with link:
+        st.page_link(DRAW_PAGE, label="Draw", icon=":material/draw:")
+    return True
+
+
 def follow_view(job: Job, key: str, compact: bool = False) -> None:
     """Score the drawn digit with the job's newest weights; draw the bars and the history."""
     classes = list(job.config.classes)
@@ -177,12 +197,6 @@ def follow_view(job: Job, key: str, compact: bool = False) -> None:
     _finish(job, follower)
     digit = drawn_digit()
     follower.update(job.snapshot(ModelSnapshot), digit)
-    if digit is None and compact and not len(follower.history):
-        hint, link = st.columns([3, 1], vertical_alignment="center")
-        hint.caption("Draw a digit on the **Draw** page to watch this network learn it here.")
-        with link:
-            st.page_link(DRAW_PAGE, label="Draw", icon=":material/draw:")
-        return
     st.markdown(_status(job, follower, compact))
     if follower.latest is None or not len(follower.history):
         if digit is None:

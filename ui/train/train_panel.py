@@ -44,6 +44,8 @@ from ui.train import follow_panel, steer_panel
 VIEWS = ("Curves", "Inside the network")
 VIEW_KEY = "train-live-view"
 CONTINUE_ERROR_KEY = "_continue_error"
+CURVES_POLL_SECONDS = 0.5  # core/bench/overhead.py's PAGE_POLL_SECONDS watches a job as often
+INSIDE_POLL_SECONDS = 1.0
 
 
 def curves(
@@ -179,11 +181,20 @@ def live_panel(run_id: str) -> None:
             help="Inside the network: the first layer's weights, the last hidden layer's "
             "features in 2-D and each layer's gradient norm, as they change.",
         )
-    _live_updates(run_id, job.state, job.progress()["device"])
+    curves = st.session_state.get(VIEW_KEY, VIEWS[0]) != VIEWS[1]
+    hinted = curves and job.state != "queued" and follow_panel.follow_hint(job)
+    # the curves grow twice a second; the network's insides arrive about once a second
+    # (weights) and every two (features), so that view polls once a second: redrawing the
+    # same elements in between cost the browser a tenth of a core (bench --app)
+    every = CURVES_POLL_SECONDS if curves else INSIDE_POLL_SECONDS
+    st.fragment(_live_updates, run_every=every)(
+        run_id, job.state, job.progress()["device"], follow=curves and not hinted
+    )
 
 
-@st.fragment(run_every=0.5)
-def _live_updates(run_id: str, drawn_state: str, drawn_device: str | None) -> None:
+def _live_updates(
+    run_id: str, drawn_state: str, drawn_device: str | None, follow: bool = True
+) -> None:
     """Poll the job; when it ends, or the controls drawn above no longer match its state or
     its device (known once it starts), rerun the page (results, or the right buttons)."""
     job = state.registry().get(run_id)
@@ -224,8 +235,8 @@ def _live_updates(run_id: str, drawn_state: str, drawn_device: str | None) -> No
     if st.session_state.get(VIEW_KEY, VIEWS[0]) == VIEWS[1]:
         inside_views.live_inside(job, key="live-inside")
     else:
-        # the digit last drawn on the Draw page, scored with the weights of the moment
-        follow_panel.follow_view(job, key="train-follow", compact=True)
+        if follow:  # the digit last drawn on the Draw page, scored with the weights of the moment
+            follow_panel.follow_view(job, key="train-follow", compact=True)
         live_curves.live_job_curves(job, key="live")
 
 
