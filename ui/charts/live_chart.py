@@ -59,10 +59,8 @@ times vary by about 20% between runs on a shared machine):
     nothing new:                       live_lines   598 B 0.62 ms, st.plotly_chart 168,177 B 6.4 ms
     first run (whole figure):          live_lines 163,059 B 8 ms,  st.plotly_chart 168,815 B 16 ms
 
-In Chromium (CDP Performance.getMetrics TaskDuration over 10 s, the demo page with a loss chart
-at ~5,500 points and a learning-rate chart in a hidden tab, two reruns a second): 0.05 s/s for
-the page without charts, 0.15 s/s with live_lines (an extendTraces redraw takes about 30 ms),
-0.35 s/s with st.plotly_chart.
+In Chromium, the watched Train page: `python -m core bench --browser` and `bench --app`
+(docs/performance.md, "The live charts on a canvas"); the charts cost about 0.01 of a core.
 """
 
 from __future__ import annotations
