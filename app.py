@@ -20,6 +20,7 @@ from ui.shared import (
     talk,
     warm_up,
 )
+from ui.train import live_feed
 
 st.set_page_config(
     page_title="Digit Lab",
@@ -76,6 +77,7 @@ st.html(
 )
 
 long_addresses.serve_long_addresses()
+live_feed.install(state.registry)  # once per server: the Train page's curves over HTTP
 warm_up.start()  # once per server: the ready model's scores, for Evaluate's and Draw's first visit
 talk.load_from_url()
 page = st.navigation(

@@ -5,9 +5,11 @@ Screenshots of every page land in test-artifacts/ for a person to look at.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
+import urllib.request
 
 import pytest
 
@@ -127,6 +129,15 @@ def test_the_diagram_of_the_biggest_network_has_no_overlapping_labels(page, app_
         context.close()
 
 
+def test_the_feed_answers_an_unknown_job_and_nonsense_calmly(page, app_url):
+    # the route is added when the app first runs (a page opened), as the pages need it
+    wait_for_app_idle(page)
+    for query in ("", "?have=%7B%7D", "?have=not-json", "?have=%5B1%5D&scale=huge"):
+        with urllib.request.urlopen(f"{app_url}/_digitlab/live/no-such-run{query}") as reply:
+            assert reply.headers["Cache-Control"] == "no-store"
+            assert json.loads(reply.read()) == {"state": "gone"}
+
+
 def test_training_streams_live_and_survives_a_refresh(page):
     open_page(page, "Train")
     assert_no_exception(page)
@@ -154,6 +165,13 @@ def test_training_streams_live_and_survives_a_refresh(page):
     assert loss_points(page) > points, "the loss chart did not grow in two seconds"
     stats = page.evaluate("() => document.querySelector('.live-lines').liveLines")
     assert stats["extends"] >= 2, stats  # new points were appended, not whole figures redrawn
+    # the browser fetched them itself (ui/train/live_feed.py): the page's script did not rerun
+    # twice a second, and the progress line is the feed's
+    feed = page.evaluate("() => document.querySelector('.live-feed')?.liveFeed")
+    assert feed is not None and feed["replies"] >= 3 and feed["errors"] == 0, feed
+    assert page.locator(".live-feed .live-lines").count() == 3
+    assert page.locator("[data-testid='stProgress']").count() == 0
+    assert current_step(page) > 0  # the feed's line: "Epoch 2/15 · step 1,234/12,900 · …"
     shot(page, "3-train-live")
     page.reload()  # a browser refresh reattaches to the running job through the URL
     page.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.wait_for(timeout=60_000)

@@ -17,7 +17,7 @@ import pytest
 from core.bench import appserver
 from core.bench.browser import TELL_HIDDEN
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS, require_browser
-from ui.charts.live_chart import Trace, _Sent, figure_layout, next_payload
+from ui.charts.live_chart import Trace, _Sent, feed_payload, figure_layout, next_payload
 
 LAYOUT = figure_layout({"xaxis": {"title": "step"}}, height=280)
 TOTAL, STEP = 600, 20  # the demo's traces stop growing after 30 reruns, 15 seconds
@@ -33,6 +33,36 @@ def decoded(values) -> list:
         return values
     ((kind, text),) = values.items()
     return np.frombuffer(base64.b64decode(text), dtype="<i4" if kind == "i4" else "<f8").tolist()
+
+
+# --- what the fed view's server answers (ui/train/live_feed.py): stateless ------------------
+
+
+def test_the_feed_sends_a_browser_only_the_points_it_does_not_hold():
+    whole = feed_payload(None, traces(50), LAYOUT)
+    assert [len(decoded(t["y"])) for t in whole["traces"]] == [50, 50]
+    held = {"gen": whole["gen"], "counts": [50, 50]}
+    grown = feed_payload(held, traces(70), LAYOUT)
+    assert "traces" not in grown and grown["start"] == [50, 50]
+    assert decoded(grown["x"][0]) == list(range(50, 70))
+
+
+@pytest.mark.parametrize(
+    "held",
+    [
+        {"gen": "another figure", "counts": [50, 50]},
+        {"gen": None, "counts": [50, 50]},
+        {"counts": [80, 50]},  # more than there is
+        {"counts": [-1, 50]},
+        {"counts": ["50", 50]},
+        {"counts": [50]},
+        {"counts": "everything"},
+    ],
+)
+def test_the_feed_sends_the_whole_figure_to_a_browser_that_holds_another_or_says_nonsense(held):
+    gen = feed_payload(None, traces(60), LAYOUT)["gen"]
+    payload = feed_payload({"gen": gen, **held}, traces(60), LAYOUT)
+    assert [len(decoded(t["y"])) for t in payload["traces"]] == [60, 60]
 
 
 # --- what Python sends ---------------------------------------------------------------------

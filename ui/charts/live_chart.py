@@ -192,11 +192,49 @@ def figure_layout(layout: dict, height: int) -> dict:
     return {**defaults, **layout}
 
 
-def next_payload(sent: _Sent, report: dict | None, traces: Sequence[Trace], layout: dict) -> dict:
-    """Return what to send the browser this rerun, and update sent to match."""
-    shape = hashlib.sha1(
+def _shape(traces: Sequence[Trace], layout: dict) -> str:
+    """Return a name for the figure without its points: the same while only points are added."""
+    return hashlib.sha1(
         json.dumps([layout, [t.style() for t in traces]], sort_keys=True, default=_plain).encode()
     ).hexdigest()[:12]
+
+
+def _full(traces: Sequence[Trace], counts: list[int], layout: dict) -> dict:
+    return {
+        "layout": _plotly_layout(layout),
+        "traces": [
+            {**t.style(), "x": _encoded(t.x[:n]), "y": _encoded(t.y[:n])}
+            for t, n in zip(traces, counts)
+        ],
+    }
+
+
+def _points_from(traces: Sequence[Trace], starts: list[int], counts: list[int]) -> dict:
+    return {
+        "start": starts,
+        "x": [_encoded(t.x[s:n]) for t, s, n in zip(traces, starts, counts)],
+        "y": [_encoded(t.y[s:n]) for t, s, n in zip(traces, starts, counts)],
+    }
+
+
+def feed_payload(held: dict | None, traces: Sequence[Trace], layout: dict) -> dict:
+    """Return what a browser needs that holds `held` ({"gen", "counts"} or None): the new
+    points, or the whole figure where it holds another one (its generation names the shape)."""
+    shape = _shape(traces, layout)
+    counts = [min(len(t.x), len(t.y)) for t in traces]
+    have = held.get("counts") if held and held.get("gen") == shape else None
+    valid = (
+        isinstance(have, list)
+        and len(have) == len(traces)
+        and all(isinstance(h, int) and 0 <= h <= n for h, n in zip(have, counts))
+    )
+    body = _points_from(traces, have, counts) if valid else _full(traces, counts, layout)
+    return {"gen": shape, "height": layout.get("height"), **body}
+
+
+def next_payload(sent: _Sent, report: dict | None, traces: Sequence[Trace], layout: dict) -> dict:
+    """Return what to send the browser this rerun, and update sent to match."""
+    shape = _shape(traces, layout)
     if report and [report.get("mount"), report.get("seq")] != sent.ack:
         sent.ack = [report.get("mount"), report.get("seq")]
         same_figure = report.get("gen") == sent.gen and len(report.get("counts", ())) == len(traces)
@@ -212,19 +250,9 @@ def next_payload(sent: _Sent, report: dict | None, traces: Sequence[Trace], layo
     if full:
         sent.gen += 1
         sent.shape = shape
-        payload = {
-            "layout": _plotly_layout(layout),
-            "traces": [
-                {**t.style(), "x": _encoded(t.x[:n]), "y": _encoded(t.y[:n])}
-                for t, n in zip(traces, counts)
-            ],
-        }
+        payload = _full(traces, counts, layout)
     else:
-        payload = {
-            "start": sent.counts,
-            "x": [_encoded(t.x[s:n]) for t, s, n in zip(traces, sent.counts, counts)],
-            "y": [_encoded(t.y[s:n]) for t, s, n in zip(traces, sent.counts, counts)],
-        }
+        payload = _points_from(traces, sent.counts, counts)
     sent.counts = counts
     sent.last_points = [_last_point(t, n) for t, n in zip(traces, counts)]
     return {"gen": sent.gen, "ack": sent.ack, "height": layout.get("height"), **payload}
@@ -241,24 +269,43 @@ def _version(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()[:10]
 
 
-def _loader_js() -> str:
-    # each file changes URL when it changes, so that no browser keeps a stale one
+def _asset_urls(*names: str) -> list[str]:
+    """Return the served URLs of asset files, each carrying the file's hash: Streamlit serves
+    them with `Cache-Control: public` and no validator, so a changed file must change URL."""
     assets = _files("assets", ASSETS_DIR)
-    chart, canvas = (
-        f"{assets}{name}?v={_version(ASSETS_DIR / name)}"
-        for name in ("live_chart.js", "live_canvas.js")
+    return [f"{assets}{name}?v={_version(ASSETS_DIR / name)}" for name in names]
+
+
+def _imports(names: tuple[str, ...]) -> str:
+    """Return JavaScript that imports the named assets as the list `modules`."""
+    urls = ", ".join(
+        f"new URL({json.dumps(url)}, location.origin).href" for url in _asset_urls(*names)
     )
     return (
-        f"const chart = new URL({json.dumps(chart)}, location.origin).href;\n"
-        f"const canvas = new URL({json.dumps(canvas)}, location.origin).href;\n"
+        f"const urls = [{urls}];\nconst load = () => Promise.all(urls.map((url) => import(url)));\n"
+    )
+
+
+def _loader_js() -> str:
+    return _imports(("live_chart.js", "live_canvas.js")) + (
         "export default async (component) => {\n"
-        "  const [module, renderer] = await Promise.all([import(chart), import(canvas)]);\n"
-        "  return module.render(component, renderer.drawChart);\n"
+        "  const [chart, canvas] = await load();\n"
+        "  return chart.render(component, canvas.drawChart);\n"
+        "};\n"
+    )
+
+
+def _feed_loader_js() -> str:
+    return _imports(("live_feed.js", "live_chart.js", "live_canvas.js")) + (
+        "export default async (component) => {\n"
+        "  const [feed, chart, canvas] = await load();\n"
+        "  return feed.render(component, chart, canvas.drawChart);\n"
         "};\n"
     )
 
 
 _component = None
+_feed_component = None
 
 
 def _live_lines_component():
@@ -269,6 +316,16 @@ def _live_lines_component():
             "digitlab.live_lines", js=_loader_js(), isolate_styles=False
         )
     return _component
+
+
+def live_feed_component():
+    """Return the fed live view's component (ui/train/live_feed.py), registered once."""
+    global _feed_component
+    if _feed_component is None:
+        _feed_component = st.components.v2.component(
+            "digitlab.live_feed", js=_feed_loader_js(), isolate_styles=False
+        )
+    return _feed_component
 
 
 def _ignore() -> None:

@@ -178,12 +178,17 @@ def stride(total_steps: int) -> int:
     return max(1, -(-total_steps // MAX_POINTS))
 
 
-def live_job_curves(job: Job, key: str) -> None:
-    """Draw a running job's loss, per-epoch scores and learning rate, sending only what is new."""
-    columns = _columns(job)
+LOSS_HEIGHT, EPOCHS_HEIGHT, LR_HEIGHT = 280, 260, 190
+NO_STEPS = "The loss curve appears after the first steps."
+NO_EPOCHS = "Train and validation curves appear after the first epoch."
+
+
+def curve_charts(job: Job, columns: StepColumns, scale: float) -> tuple[list, list[str]]:
+    """Return a running job's charts as (key, traces, layout, height), and the captions that
+    stand for those not drawn yet: the loss, the per-epoch scores, the learning rate."""
     if not len(columns.step):
-        st.caption("The loss curve appears after the first steps.")
-        return
+        return [], [NO_STEPS]
+    font = dict(size=round(13 * scale))
     # a change redraws the two charts whole, once: their layouts hold the markers
     changes = job.settings_changes()
     optimizer = job.config.optimizer
@@ -191,15 +196,19 @@ def live_job_curves(job: Job, key: str) -> None:
     every = stride(total)
     steps = columns.step[::every]
     smoothed = columns.smoothed(smoothing_window(total), every)
-    live_lines(
-        f"{key}-loss",
-        [
-            Trace("loss per step", steps, columns.loss[::every], color=RAW_LINE, width=1),
-            Trace("smoothed", steps, smoothed, color=TRAIN_COLOR, width=2.5),
-        ],
-        dict(font=_font(), **loss_axes(), **settings_markers(changes, optimizer)),
-        height=280,
-    )
+    loss = [
+        Trace("loss per step", steps, columns.loss[::every], color=RAW_LINE, width=1),
+        Trace("smoothed", steps, smoothed, color=TRAIN_COLOR, width=2.5),
+    ]
+    charts = [
+        (
+            "loss",
+            loss,
+            dict(font=font, **loss_axes(), **settings_markers(changes, optimizer)),
+            LOSS_HEIGHT,
+        )
+    ]
+    captions = []
     epochs = columns.epochs
     # fixed for the run: a layout that changed would redraw the whole chart
     tick = 1 if job.plan is None or job.plan.epochs <= 20 else None
@@ -227,22 +236,26 @@ def live_job_curves(job: Job, key: str) -> None:
                         hovertemplate=f"epoch %{{x}}: %{{y:{number}}}<extra></extra>",
                     )
                 )
-        live_lines(
-            f"{key}-epochs",
-            traces,
-            dict(font=_font(), **epoch_axes(tick)),
-            height=260,
-        )
+        charts.append(("epochs", traces, dict(font=font, **epoch_axes(tick)), EPOCHS_HEIGHT))
     else:
-        st.caption("Train and validation curves appear after the first epoch.")
-    live_lines(
-        f"{key}-lr",
-        [Trace("learning rate", steps, columns.lr[::every], color=LR_COLOR, width=2)],
-        dict(
-            font=_font(), showlegend=False, **LR_AXES, **settings_markers(changes, optimizer, False)
-        ),
-        height=190,
+        captions.append(NO_EPOCHS)
+    lr = [Trace("learning rate", steps, columns.lr[::every], color=LR_COLOR, width=2)]
+    lr_layout = dict(
+        font=font, showlegend=False, **LR_AXES, **settings_markers(changes, optimizer, False)
     )
+    charts.append(("lr", lr, lr_layout, LR_HEIGHT))
+    return charts, captions
+
+
+def live_job_curves(job: Job, key: str) -> None:
+    """Draw a running job's loss, per-epoch scores and learning rate, sending only what is new."""
+    charts, captions = curve_charts(job, _columns(job), talk.font_scale())
+    for name, traces, layout, height in charts:
+        if name == "lr" and NO_EPOCHS in captions:
+            st.caption(NO_EPOCHS)  # where the epochs' chart will be
+        live_lines(f"{key}-{name}", traces, layout, height=height)
+    if not charts:
+        st.caption(NO_STEPS)
 
 
 def live_grad_norms(job: Job, key: str) -> bool:

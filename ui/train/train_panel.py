@@ -22,7 +22,7 @@ from core.train.ownership import continue_refusal, saved_at
 from ui.charts import curve_figures, live_curves
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version
-from ui.shared import inside_views, state
+from ui.shared import inside_views, state, talk
 from ui.shared.pages import EVALUATE_PAGE
 from ui.shared.session import (
     adopt_finished,
@@ -32,6 +32,7 @@ from ui.shared.session import (
     session_id,
     shown_secret,
 )
+from ui.shared.sidebar import JOBS_POLL_SECONDS
 from ui.shared.widgets import (
     escape_markdown,
     format_seconds,
@@ -39,7 +40,8 @@ from ui.shared.widgets import (
     number_or_dash,
     percent_or_dash,
 )
-from ui.train import follow_panel, steer_panel
+from ui.train import follow_panel, live_feed, steer_panel
+from ui.train.progress_line import progress_line
 
 VIEWS = ("Curves", "Inside the network")
 VIEW_KEY = "train-live-view"
@@ -72,33 +74,6 @@ def curves(
     rate = curve_figures.lr_figure(steps, height=190)
     rate.update_layout(**live_curves.settings_markers(list(changes), optimizer, words=False))
     st.plotly_chart(rate, key=f"{key}_lr", config=CHART_CONFIG)
-
-
-def progress_text(progress: dict, steps: list[Step], batch_size: int) -> str:
-    """Return the progress line: epoch, step, samples per second and time left."""
-    # the trainer's rate covers only its last flush; the mean of the last 20 is steadier
-    recent = [s.samples_per_s for s in steps[-20:] if s.samples_per_s]
-    rate = sum(recent) / len(recent) if recent else 0.0
-    remaining = max(progress["total_steps"] - progress["step"], 0)
-    eta = remaining * batch_size / rate if rate > 0 else None
-    if progress.get("full_batch"):  # an epoch a step: "epoch 483/2000" read as a bug
-        text = (
-            f"Iteration {progress['step']:,}/{progress['total_steps']:,} · full batch of "
-            f"{batch_size:,} digits · {rate:,.0f} samples/s"
-        )
-    else:
-        text = (
-            f"Epoch {progress['epoch']}/{progress['epochs']} · "
-            f"step {progress['step']:,}/{progress['total_steps']:,} · "
-            f"{rate:,.0f} samples/s"
-        )
-    if progress["state"] == "paused":
-        if progress.get("resume_wanted"):
-            return text + " · resumes where it stopped when the training now running ends"
-        if progress.get("parked"):
-            return text + " · paused, its slot lent to the next in line meanwhile"
-        return text + " · paused"
-    return text + f" · ETA {format_seconds(eta)}"
 
 
 def _if_in_control(job: Job, action) -> None:
@@ -183,17 +158,26 @@ def live_panel(run_id: str) -> None:
         )
     curves = st.session_state.get(VIEW_KEY, VIEWS[0]) != VIEWS[1]
     hinted = curves and job.state != "queued" and follow_panel.follow_hint(job)
+    # nothing to follow: the browser fetches the progress and curves itself, and the page's
+    # script runs only every JOBS_POLL_SECONDS to keep the tab's jobs going (ui/train/live_feed)
+    fed = hinted and live_feed.served()
+    if fed:
+        live_feed.live_feed_view(job, key="live-feed", scale=talk.font_scale())
     # the curves grow twice a second; the network's insides arrive about once a second
     # (weights) and every two (features), so that view polls once a second: redrawing the
     # same elements in between cost the browser a tenth of a core (bench --app)
     every = CURVES_POLL_SECONDS if curves else INSIDE_POLL_SECONDS
-    st.fragment(_live_updates, run_every=every)(
-        run_id, job.state, job.progress()["device"], follow=curves and not hinted
+    st.fragment(_live_updates, run_every=JOBS_POLL_SECONDS if fed else every)(
+        run_id, job.state, job.progress()["device"], follow=curves and not hinted, fed=fed
     )
 
 
 def _live_updates(
-    run_id: str, drawn_state: str, drawn_device: str | None, follow: bool = True
+    run_id: str,
+    drawn_state: str,
+    drawn_device: str | None,
+    follow: bool = True,
+    fed: bool = False,
 ) -> None:
     """Poll the job; when it ends, or the controls drawn above no longer match its state or
     its device (known once it starts), rerun the page (results, or the right buttons)."""
@@ -208,6 +192,8 @@ def _live_updates(
         st.rerun()  # the full run draws the results and stops polling
     if job.state != drawn_state or job.progress()["device"] != drawn_device:
         st.rerun()  # running → paused from elsewhere, queued → running, the device now known
+    if fed:
+        return  # the feed draws the progress and the curves
     if job.state == "queued":
         position = state.registry().queue_position(job)
         st.info(
@@ -225,11 +211,7 @@ def _live_updates(
         return
     progress = job.progress()
     plan = job.plan
-    if plan is None:
-        text = "Starting: the training process is loading the digits…"
-    else:
-        text = progress_text(progress, job.steps(-20), plan.batch_size)
-    st.progress(min(progress["fraction"], 1.0), text=text)
+    st.progress(min(progress["fraction"], 1.0), text=progress_line(job, progress))
     if plan is not None and plan.notice:
         st.warning(plan.notice, icon=":material/memory:")
     if st.session_state.get(VIEW_KEY, VIEWS[0]) == VIEWS[1]:

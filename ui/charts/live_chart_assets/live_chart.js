@@ -4,6 +4,11 @@
 
 let drawChart = null; // live_canvas.js's, given by the loader (its URL carries its version)
 
+/** Use draw (live_canvas.js's drawChart) for the charts of this page. */
+export function useRenderer(draw) {
+  drawChart = draw;
+}
+
 // one per page, however many charts and however often Streamlit re-imports this module
 const page = (window.__liveLines ??= { charts: new Set() });
 page.charts ??= new Set(); // a page that loaded an older copy of this module
@@ -50,7 +55,7 @@ function decoded(values) {
   return Array.from(type === "i4" ? new Int32Array(bytes.buffer) : new Float64Array(bytes.buffer));
 }
 
-function newChart(parentElement, mount) {
+export function newChart(parentElement, mount) {
   const div = document.createElement("div");
   div.className = "live-lines";
   div.style.width = "100%";
@@ -106,7 +111,7 @@ function report(chart, payload) {
   chart.seq += 1;
   chart.stats.reports += 1;
   const { mount, seq, gen, counts } = chart;
-  chart.setStateValue("have", { mount, seq, gen, counts });
+  chart.setStateValue?.("have", { mount, seq, gen, counts }); // none in the fed view
 }
 
 // draw what changed, if the chart can be seen: after a whole figure, new points or a resize
@@ -133,7 +138,7 @@ function paint(chart, redraw = false) {
   chart.stale = false;
 }
 
-function apply(chart, payload) {
+export function apply(chart, payload) {
   chart.stats.payloads += 1;
   const { div } = chart;
   if (payload.height && div.style.height !== `${payload.height}px`) {
