@@ -124,7 +124,7 @@ def app_run(page, url: str, preset: str, runs_dir: Path, condition: str) -> dict
     _wait_idle(page)
     cpu_before = cpu_seconds_by_kind()
     page.get_by_role("button", name="Start training").first.click()
-    page.wait_for_selector("[data-testid='stProgress']", timeout=120_000)
+    page.wait_for_selector("[data-testid='stProgress'], .live-progress", timeout=120_000)
     if condition == "elsewhere":
         page.locator("[data-testid='stSidebarNav'] a", has_text=then).first.click()
     elif then:

@@ -304,28 +304,23 @@ def _feed_loader_js() -> str:
     )
 
 
-_component = None
-_feed_component = None
+_components: dict[str, object] = {}
+
+
+def _registered(name: str, js) -> object:
+    # registered in the first script run: declare_component serves files only inside one
+    if name not in _components:
+        _components[name] = st.components.v2.component(name, js=js(), isolate_styles=False)
+    return _components[name]
 
 
 def _live_lines_component():
-    # registered in the first script run: declare_component serves files only inside one
-    global _component
-    if _component is None:
-        _component = st.components.v2.component(
-            "digitlab.live_lines", js=_loader_js(), isolate_styles=False
-        )
-    return _component
+    return _registered("digitlab.live_lines", _loader_js)
 
 
 def live_feed_component():
     """Return the fed live view's component (ui/train/live_feed.py), registered once."""
-    global _feed_component
-    if _feed_component is None:
-        _feed_component = st.components.v2.component(
-            "digitlab.live_feed", js=_feed_loader_js(), isolate_styles=False
-        )
-    return _feed_component
+    return _registered("digitlab.live_feed", _feed_loader_js)
 
 
 def _ignore() -> None:
