@@ -132,7 +132,8 @@ def test_the_diagram_of_the_biggest_network_has_no_overlapping_labels(page, app_
 def test_the_feed_answers_an_unknown_job_and_nonsense_calmly(page, app_url):
     # the route is added when the app first runs (a page opened), as the pages need it
     wait_for_app_idle(page)
-    for query in ("", "?have=%7B%7D", "?have=not-json", "?have=%5B1%5D&scale=huge"):
+    queries = ("", "?have=%7B%7D", "?have=not-json", "?have=%5B1%5D&scale=huge", "?scale=nan")
+    for query in queries:
         with urllib.request.urlopen(f"{app_url}/_digitlab/live/no-such-run{query}") as reply:
             assert reply.headers["Cache-Control"] == "no-store"
             assert json.loads(reply.read()) == {"state": "gone"}

@@ -3,7 +3,7 @@
 Polled by a Streamlit fragment, the live curves reran the page's script twice a second, and
 each rerun cost the browser about 0.06 of a core whatever it drew (Streamlit redrawing the app
 around the fragment; `python -m core bench --browser`, docs/performance.md). Here a small
-component (live_feed_assets/live_feed.js) asks `GET <FEED_PATH>/<run id>` twice a second for
+component (ui/charts/live_chart_assets/live_feed.js) asks `GET <FEED_PATH>/<run id>` twice a second for
 the job's progress line and the points its charts do not hold yet, and draws them with the
 live charts' canvas renderer; the page's script does not run while a run trains, but for a
 fragment every JOBS_POLL_SECONDS that keeps the tab's jobs alive and notices when they end.
@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import threading
 from collections import OrderedDict
+from urllib.parse import quote
 
 from core.train.job import Job
 from ui.charts.live_chart import feed_payload, figure_layout, live_feed_component
@@ -109,7 +111,7 @@ def _ignore() -> None:
 def live_feed_view(job: Job, key: str, scale: float) -> None:
     """Draw the job's progress line and curves, which the browser then fetches by itself."""
     settings = {
-        "url": f"{_base()}{FEED_PATH}/{job.run_id}",
+        "url": f"{_base()}{FEED_PATH}/{quote(job.run_id, safe='')}",
         "state": job.state,
         "device": job.progress()["device"],
         "scale": scale,
@@ -119,18 +121,15 @@ def live_feed_view(job: Job, key: str, scale: float) -> None:
     live_feed_component()(key=key, data=data, height="content", on_moved_change=_ignore)
 
 
-def _job_columns(job: Job) -> StepColumns:
-    """Return the job's step columns, updated; shared by every browser watching it."""
+def _job_columns(job: Job) -> tuple[threading.Lock, StepColumns]:
+    """Return the job's step columns and their lock; shared by every browser watching it."""
     with _columns_lock:
         if job.run_id not in _columns:
             _columns[job.run_id] = (threading.Lock(), StepColumns())
             while len(_columns) > CACHED_JOBS:
                 _columns.popitem(last=False)
         _columns.move_to_end(job.run_id)
-        lock, columns = _columns[job.run_id]
-    with lock:
-        columns.update(job)
-    return columns
+        return _columns[job.run_id]
 
 
 def _parse_have(text: str) -> dict:
@@ -149,22 +148,26 @@ def answer(registry, run_id: str, have_text: str, scale_text: str = "1") -> byte
     if job is None:
         return json.dumps({"state": "gone"}).encode()
     try:
-        scale = min(max(float(scale_text), 0.5), 3.0)
+        scale = float(scale_text)
     except ValueError:
         scale = 1.0
+    scale = min(max(scale, 0.5), 3.0) if math.isfinite(scale) else 1.0
     progress = job.progress()
     reply = {
         "state": job.state,
         "device": progress["device"],
         "fraction": min(progress["fraction"], 1.0),
-        "text": progress_line(job),
+        "text": progress_line(job, progress),
         "notice": job.plan.notice if job.plan is not None else None,
         "charts": {},
         "captions": [],
     }
     if job.state != "queued":
         have = _parse_have(have_text)
-        charts, captions = curve_charts(job, _job_columns(job), scale)
+        lock, columns = _job_columns(job)
+        with lock:  # two browsers' requests must not extend the same columns at once
+            columns.update(job)
+            charts, captions = curve_charts(job, columns, scale)
         for key, traces, layout, height in charts:
             held = have.get(key) if isinstance(have.get(key), dict) else None
             reply["charts"][key] = feed_payload(held, traces, figure_layout(layout, height))
