@@ -193,7 +193,8 @@ class Job:
         with self._lock:
             self._steps.extend(steps)
         if self.listener is not None:
-            self.listener(steps[-1])  # a progress line shows the latest step only
+            for step in steps:  # each, as publish() gives them (a progress bar skips most)
+                self.listener(step)
 
     def run(self) -> None:
         """Train here, in the calling thread (the CLI); never raises."""
