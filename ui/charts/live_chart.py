@@ -169,7 +169,7 @@ def _changed(trace: Trace, last: tuple[int, object, object]) -> bool:
     )
 
 
-def _plain(value: object) -> object:
+def plain_value(value: object) -> object:
     """Return numpy arrays and scalars as lists and numbers, for JSON."""
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
@@ -195,7 +195,9 @@ def figure_layout(layout: dict, height: int) -> dict:
 def _shape(traces: Sequence[Trace], layout: dict) -> str:
     """Return a name for the figure without its points: the same while only points are added."""
     return hashlib.sha1(
-        json.dumps([layout, [t.style() for t in traces]], sort_keys=True, default=_plain).encode()
+        json.dumps(
+            [layout, [t.style() for t in traces]], sort_keys=True, default=plain_value
+        ).encode()
     ).hexdigest()[:12]
 
 
@@ -323,7 +325,7 @@ def live_feed_component():
     return _registered("digitlab.live_feed", _feed_loader_js)
 
 
-def _ignore() -> None:
+def ignore_change() -> None:
     """Streamlit pairs each state key of a component with an on_<key>_change callback."""
 
 
@@ -333,5 +335,5 @@ def live_lines(key: str, traces: Sequence[Trace], layout: dict, height: int = 28
     sent = st.session_state.setdefault(f"_live_lines_sent:{key}", _Sent())
     state = st.session_state.get(key) or {}
     payload = next_payload(sent, state.get("have"), traces, layout)
-    data = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=_plain).encode()
-    _live_lines_component()(key=key, data=data, height="content", on_have_change=_ignore)
+    data = json.dumps(payload, separators=(",", ":"), allow_nan=False, default=plain_value).encode()
+    _live_lines_component()(key=key, data=data, height="content", on_have_change=ignore_change)

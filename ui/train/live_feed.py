@@ -25,7 +25,13 @@ from collections import OrderedDict
 from urllib.parse import quote
 
 from core.train.job import Job
-from ui.charts.live_chart import feed_payload, figure_layout, live_feed_component
+from ui.charts.live_chart import (
+    feed_payload,
+    figure_layout,
+    ignore_change,
+    live_feed_component,
+    plain_value,
+)
 from ui.charts.live_curves import StepColumns, curve_charts
 from ui.train.progress_line import progress_line
 
@@ -104,10 +110,6 @@ def _base() -> str:
     return f"/{base}" if base else ""
 
 
-def _ignore() -> None:
-    """Streamlit pairs each trigger of a component with an on_<name>_change callback."""
-
-
 def live_feed_view(job: Job, key: str, scale: float) -> None:
     """Draw the job's progress line and curves, which the browser then fetches by itself."""
     settings = {
@@ -118,7 +120,7 @@ def live_feed_view(job: Job, key: str, scale: float) -> None:
         "every": round(POLL_SECONDS * 1000),
     }
     data = json.dumps(settings, separators=(",", ":")).encode()
-    live_feed_component()(key=key, data=data, height="content", on_moved_change=_ignore)
+    live_feed_component()(key=key, data=data, height="content", on_moved_change=ignore_change)
 
 
 def _job_columns(job: Job) -> tuple[threading.Lock, StepColumns]:
@@ -172,8 +174,4 @@ def answer(registry, run_id: str, have_text: str, scale_text: str = "1") -> byte
             held = have.get(key) if isinstance(have.get(key), dict) else None
             reply["charts"][key] = feed_payload(held, traces, figure_layout(layout, height))
         reply["captions"] = captions
-    return json.dumps(reply, separators=(",", ":"), allow_nan=False, default=_plain).encode()
-
-
-def _plain(value: object) -> object:
-    return value.tolist() if hasattr(value, "tolist") else str(value)
+    return json.dumps(reply, separators=(",", ":"), allow_nan=False, default=plain_value).encode()
