@@ -72,11 +72,39 @@ def browser_tab(url: str, width: int = 1280, height: int = 720):
             browser.close()
 
 
+# any title shown in the main area: not only the first match, which may be one being replaced
+A_TITLE_SHOWN = """() => [...document.querySelectorAll("[data-testid='stMain'] h1")]
+  .some(h => h.getClientRects().length > 0 && getComputedStyle(h).visibility !== 'hidden')"""
+
+
+def what_the_page_shows(page) -> str:
+    """Describe the page for a failure message: its address, its main area's text, its h1s."""
+    try:
+        return page.evaluate(
+            """() => {
+                const main = document.querySelector("[data-testid='stMain']");
+                const titles = [...document.querySelectorAll('h1')].map(h =>
+                    `${h.innerText.trim()}(${h.getClientRects().length ? 'shown' : 'hidden'})`);
+                return `${location.href}; h1: ${titles.join(', ') || 'none'}; main: ` +
+                    (main ? main.innerText.replace(/\\s+/g, ' ').slice(0, 600) : 'none');
+            }"""
+        )
+    except Exception as exc:  # the page itself may be gone: say so rather than hide the first error
+        return f"(the page could not be read: {exc})"
+
+
 def wait_for_app_idle(page, timeout: float = 60.0) -> None:
     """Wait until Streamlit has finished the current script run (its status widget is gone)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.wait_for_load_state("domcontentloaded")
     # every page has a title; the navigation may be in the sidebar or (talk mode) at the top
-    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout * 1000)
+    try:
+        page.wait_for_function(A_TITLE_SHOWN, polling=200, timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        raise AssertionError(
+            f"no page title shown within {timeout:g} s: {what_the_page_shows(page)}"
+        ) from None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if page.locator("[data-testid='stStatusWidget']").count() == 0:
@@ -84,7 +112,7 @@ def wait_for_app_idle(page, timeout: float = 60.0) -> None:
             if page.locator("[data-testid='stStatusWidget']").count() == 0:
                 return
         time.sleep(0.2)
-    raise TimeoutError("the app kept running its script")
+    raise TimeoutError(f"the app kept running its script: {what_the_page_shows(page)}")
 
 
 def open_page(page, title: str) -> None:
