@@ -152,8 +152,6 @@ def pytest_configure(config) -> None:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    # a test whose slow part runs in the background goes last, to give that part the most time
-    items.sort(key=lambda item: item.get_closest_marker("background") is not None)
     durations = _recorded_durations()
     for item in items:
         text = _sources(item)
@@ -165,24 +163,6 @@ def pytest_collection_modifyitems(config, items) -> None:
         )
         if slow_fixture or durations.get(item.nodeid, 0.0) > FAST_TEST_SECONDS:
             item.add_marker(pytest.mark.long)
-
-
-def pytest_collection_finish(session) -> None:
-    # after -k and -m: start only what will run (tests/test_container.py's install)
-    if session.config.option.collectonly:
-        return
-    for item in session.items:
-        if item.get_closest_marker("background") is not None:
-            item.module.start_early()
-
-
-def pytest_unconfigure(config) -> None:
-    import sys
-
-    for module in list(sys.modules.values()):
-        end = getattr(module, "end_early_start", None)
-        if callable(end) and getattr(module, "__name__", "").startswith("tests."):
-            end()
 
 
 _durations: dict[str, float] = {}

@@ -13,12 +13,6 @@ change what is tested: a .pth file pointing into ./.venv would reuse torch witho
 it, and the local CPU torch wheel (2.13.0+cpu) has no matching CPU torchvision here (PyPI's
 torchvision is linked against CUDA torch and fails to import). The venv is deleted afterwards.
 
-The install is mostly pip unpacking files, so it starts in the background when the test session
-does (conftest.py calls start_early() for a test marked `background`), at the lowest CPU and
-disk priority, and the test runs last: it waits for the install, then starts the server. Run
-alone, the test starts the install itself. The venv goes to /dev/shm where there is room, so
-that its 6 GB of writes do not slow the other tests' fsyncs.
-
 With a working engine (podman, or docker with a daemon), the image itself is built and run:
 from the Dockerfile's base image, or DIGITLAB_BASE_IMAGE where no registry can be reached.
 """
@@ -27,9 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -81,88 +73,46 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-INSTALL_SECONDS = 540
-# the background install: its process, folder, environment, log and start time
-_install: dict = {}
-
-
-def install_folder() -> Path:
-    """Return a new folder for the venv: in /dev/shm where it has room for 6 GB and more."""
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 16e9:
-        return Path(tempfile.mkdtemp(prefix="digitlab-install-", dir=shm))
-    return Path(tempfile.mkdtemp(prefix="digitlab-install-"))
-
-
-def start_early() -> None:
-    """Start deploy/install.sh into a fresh folder in the background, at the lowest priority."""
-    if _install:
-        return
-    folder = install_folder()
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_install_and_start_scripts_serve_the_app_from_a_fresh_venv(tmp_path):
+    venv, data = tmp_path / "venv", tmp_path / "data"
     env = {
         **os.environ,
-        "DIGITLAB_VENV": str(folder / "venv"),
-        "DIGITLAB_DATA": str(folder / "data"),
+        "DIGITLAB_VENV": str(venv),
+        "DIGITLAB_DATA": str(data),
         "TORCH_INDEX_URL": TORCH_INDEX_URL,
         # pip byte-compiling torch's modules is a third of torch's install here (40 s with it,
         # 27 s without, 2026-12-06) and is pip's work, not the recipe's; the image keeps it
         "PIP_COMPILE": "0",
     }
-    lowest = ["nice", "-n", "19"] if shutil.which("nice") else []
-    if shutil.which("ionice"):
-        lowest += ["ionice", "-c", "3"]
-    log = open(folder / "install.log", "w")  # noqa: SIM115 - open while the install runs
-    process = subprocess.Popen(
-        [*lowest, "bash", "deploy/install.sh"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopping it stops pip too
-    )
-    _install.update(process=process, folder=folder, env=env, log=log, started=time.monotonic())
-
-
-def end_early_start() -> None:
-    """Stop the background install if it still runs and delete its folder (6 GB)."""
-    if not _install:
-        return
-    process = _install["process"]
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(30)
-    _install["log"].close()
-    shutil.rmtree(_install["folder"], ignore_errors=True)
-    _install.clear()
-
-
-@pytest.mark.slow
-@pytest.mark.background
-@pytest.mark.timeout(900)
-def test_install_and_start_scripts_serve_the_app_from_a_fresh_venv():
-    start_early()  # started when the session did; run alone, now
-    folder, env = _install["folder"], _install["env"]
-    data, install_log = folder / "data", folder / "install.log"
+    install_log = tmp_path / "install.log"
     try:
-        try:
-            returncode = _install["process"].wait(INSTALL_SECONDS)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"the install took over {INSTALL_SECONDS} s: {log_tail(install_log)}")
-        install_seconds = time.monotonic() - _install["started"]
-        assert returncode == 0, log_tail(install_log)
+        started = time.monotonic()
+        with open(install_log, "w") as log:
+            result = subprocess.run(
+                ["bash", "deploy/install.sh"],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=540,
+            )
+        install_seconds = time.monotonic() - started
+        assert result.returncode == 0, log_tail(install_log)
         # from the data pack here; torchvision's download comes first where it is reachable
         assert (data / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file()
-        print(f"install: {install_seconds:.0f} s after it started (in the background)")
+        print(f"install: {install_seconds:.0f} s")
 
         port = free_port()
         server_env = {
             **env,
             "DIGITLAB_ADDRESS": "127.0.0.1",
             "DIGITLAB_PORT": str(port),
-            "DIGITLAB_RUNS": str(folder / "runs"),
-            "DIGITLAB_MY_DIGITS": str(folder / "my-digits"),
+            "DIGITLAB_RUNS": str(tmp_path / "runs"),
+            "DIGITLAB_MY_DIGITS": str(tmp_path / "my-digits"),
         }
-        server_log = folder / "server.log"
+        server_log = tmp_path / "server.log"
         with open(server_log, "w") as log:
             server = subprocess.Popen(
                 ["bash", "deploy/start.sh"],
@@ -183,7 +133,7 @@ def test_install_and_start_scripts_serve_the_app_from_a_fresh_venv():
         with pytest.raises(OSError):
             urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
     finally:
-        end_early_start()
+        shutil.rmtree(venv, ignore_errors=True)  # 6 GB
 
 
 def container_engine() -> str:
