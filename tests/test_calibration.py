@@ -90,3 +90,21 @@ def test_a_confidence_is_never_rounded_up_to_a_certainty():
 
     assert confidence_text(0.99996) == "99.9%" and confidence_text(0.9951) == "99.5%"
     assert confidence_text(1.0) == "100%" and confidence_text(0.904) == "90%"
+
+
+def test_a_class_with_no_digits_has_no_bar_and_says_so_rather_than_zero():
+    # a room where nobody drew a 3 yet: its recall is 0/0, which is not "0% right"
+    from ui.charts.evaluation_figures import per_class_accuracy_figure
+
+    accuracy = [1.0, 0.5, 0.8, 0.0]
+    figure = per_class_accuracy_figure(accuracy, ["0", "1", "2", "3"], 0.75, counts=[4, 2, 5, 0])
+    bar = figure.data[0]
+    assert list(bar.y) == [1.0, 0.5, 0.8, None]
+    words = {a.text: a.x for a in figure.layout.annotations}
+    assert words["none yet"] == "3"
+    assert list(bar.text) == ["4/4", "1/2", "4/5", ""]  # right of drawn, where counts are known
+    assert words["weakest"] == "1"  # among the classes drawn, not the empty one
+    # without counts, as on the Evaluate page's test set, every class has its bar
+    plain = per_class_accuracy_figure(accuracy, ["0", "1", "2", "3"], 0.75)
+    assert list(plain.data[0].y) == accuracy
+    assert {a.text for a in plain.layout.annotations} == {"weakest"}

@@ -115,36 +115,60 @@ def confusion_matrix_figure(confusion, classes, normalized: bool) -> go.Figure:
     return fig
 
 
+def _bar_words(values: list, counts: list[int] | None) -> list[str] | None:
+    """Return the words over each bar: how many were right of how many, where counts are
+    known (a room's few drawings); the percentage for five classes or fewer; else none (ten
+    percentages would be too small to read: the table beside the chart has them)."""
+    if counts is not None:
+        return [
+            f"{round(v * n)}/{n}" if v is not None else ""
+            for v, n in zip(values, counts, strict=True)
+        ]
+    return [f"{v:.1%}" for v in values] if len(values) <= 5 else None
+
+
 def per_class_accuracy_figure(
-    per_class_accuracy, classes, overall: float | None = None
+    per_class_accuracy, classes, overall: float | None = None, counts=None
 ) -> go.Figure:
-    """Return a bar chart of accuracy per true digit, the weakest in the accent colour and named."""
-    values = list(per_class_accuracy)
+    """Return a bar chart of accuracy per true digit, the weakest in the accent colour and named.
+
+    With `counts` (digits of each true class), a class with none has no bar and says so: a
+    room's digit that nobody drew yet is not one the model got 0% of.
+    """
     labels = [str(c) for c in classes]
+    counts = [int(n) for n in counts] if counts is not None else None
+    scored = [counts is None or counts[i] > 0 for i in range(len(labels))]
+    values = [float(v) if scored[i] else None for i, v in enumerate(per_class_accuracy)]
     item = _item(labels)
-    weakest = min(range(len(values)), key=values.__getitem__) if values else -1
+    drawn = [i for i in range(len(values)) if scored[i]]
+    weakest = min(drawn, key=values.__getitem__) if drawn else -1
     colors = [ACCENT if i == weakest else MUTED for i in range(len(values))]
-    low = min(values, default=0.0)
+    low = min((values[i] for i in drawn), default=0.0)
+    hover = "digit %{x}: %{y:.2%}<extra></extra>"
+    if counts is not None:
+        hover = "digit %{x}: %{y:.2%} of %{customdata:,}<extra></extra>"
     fig = go.Figure(
         go.Bar(
             x=labels,
             y=values,
+            customdata=counts,
             marker_color=colors,
-            # ten labels would be too small to read: the table beside the chart has them
-            text=[f"{v:.1%}" for v in values] if len(values) <= 5 else None,
+            text=_bar_words(values, counts),
             textposition="outside",
-            textfont=dict(size=14),
-            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+            # ten columns side by side: their words stand upright to fit
+            textangle=-90 if len(values) > 5 else 0,
+            textfont=dict(size=14 if len(values) <= 5 else 11, color="#111"),
+            hovertemplate=hover,
             cliponaxis=False,
         )
     )
-    if overall is not None:
+    if overall is not None and drawn:
         fig.add_hline(
             y=overall,
             line_dash="dot",
             line_color="#555",
         )
-    if weakest >= 0 and len(values) > 1:
+    if weakest >= 0 and len(drawn) > 1:
         # said in words as well as in colour
         fig.add_annotation(
             x=labels[weakest],
@@ -155,6 +179,18 @@ def per_class_accuracy_figure(
             yshift=2,
             font=dict(size=12, color="#111"),
         )
+    for i in range(len(values)):
+        if not scored[i]:  # no bar: say why, at the foot of its column
+            fig.add_annotation(
+                x=labels[i],
+                yref="paper",
+                y=0,
+                text="none yet",
+                textangle=-90,
+                showarrow=False,
+                yanchor="bottom",
+                font=dict(size=11, color="#555"),
+            )
     # zoom in on the top of the scale, where good models differ
     bottom = max(0.0, min(low - (1 - low) * 0.6, 0.9)) if low > 0.5 else 0.0
     fig.update_layout(

@@ -209,8 +209,12 @@ def scores(evaluation, classes) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**The room's accuracy per digit**")
+        # a digit nobody drew yet has no bar, not a bar of 0%
         figure = evaluation_figures.per_class_accuracy_figure(
-            evaluation.per_class_accuracy, names, evaluation.accuracy
+            evaluation.per_class_accuracy,
+            names,
+            evaluation.accuracy,
+            counts=evaluation.confusion.sum(dim=1).tolist(),
         )
         st.plotly_chart(
             figure.update_layout(height=height), config=CHART_CONFIG, key="room-per-digit"

@@ -267,7 +267,10 @@ def evaluate_tab(run, mnist_accuracy: float | None) -> None:
     left, right = st.columns([2, 3])
     left.plotly_chart(
         evaluation_figures.per_class_accuracy_figure(
-            evaluation.per_class_accuracy, evaluation.classes, evaluation.accuracy
+            evaluation.per_class_accuracy,
+            evaluation.classes,
+            evaluation.accuracy,
+            counts=evaluation.confusion.sum(dim=1).tolist(),  # a digit not in the set: no bar
         ),
         config=CHART_CONFIG,
         key="eval-my-per-class",
