@@ -60,13 +60,19 @@ def cpu_seconds_by_kind() -> dict[str, float]:
     return totals
 
 
-def cli_seconds(preset: str, data_dir: str | None, runs_dir: str, device: str) -> float:
-    """Return the training seconds of `python -m core train --preset preset`, from its JSON line."""
+def cli_seconds(
+    preset: str, data_dir: str | None, runs_dir: str, device: str, threads: int | None = None
+) -> float:
+    """Return the training seconds of `python -m core train --preset preset`, from its JSON line
+    (on `threads` torch threads where given, else torch's default: one per core)."""
     command = [sys.executable, "-m", "core", "train", "--preset", preset, "--device", device]
     if data_dir:
         command += ["--data", data_dir]
     command += ["--runs", runs_dir]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    env = None
+    if threads:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True, env=env)
     return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
 
 
@@ -215,6 +221,12 @@ def run_app_bench(args) -> int:
         env["DIGITLAB_WORKER_THREADS"] = str(args.worker_threads)
     if args.data:
         env["DIGITLAB_DATA"] = str(Path(args.data).resolve())
+    # the second reference: the CLI on the worker's thread count (the app leaves a core to the
+    # server and the browser), which tells the app's own cost from that choice's
+    from core.train.device import worker_threads
+
+    same_threads = args.worker_threads or worker_threads()
+    cli_alike = []
     with running_app(work / "streamlit.log", env=env) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -223,7 +235,13 @@ def run_app_bench(args) -> int:
         page.wait_for_timeout(3000)  # the worker process starts while the page is open
         for round_number in range(1, repeat + 1):
             cli.append(cli_seconds(preset, args.data, str(work / "cli"), device))
-            line = [f"round {round_number}: CLI {cli[-1]:.1f} s"]
+            cli_alike.append(
+                cli_seconds(preset, args.data, str(work / "cli"), device, same_threads)
+            )
+            line = [
+                f"round {round_number}: CLI {cli[-1]:.1f} s, on {same_threads} thread(s) "
+                f"{cli_alike[-1]:.1f} s"
+            ]
             for name in CONDITIONS:
                 row = app_run(page, url, preset, runs, name)
                 rows[name].append(row)
@@ -235,19 +253,27 @@ def run_app_bench(args) -> int:
             print("; ".join(line), flush=True)
         browser.close()
     cli.append(cli_seconds(preset, args.data, str(work / "cli"), device))
-    reference = _median(cli)
+    reference, alike = _median(cli), _median(cli_alike)
     results = {
         "preset": preset,
         "device": ", ".join(sorted(str(d) for d in devices)),
         "cli_seconds": cli,
+        "cli_seconds_on_worker_threads": cli_alike,
+        "worker_threads": same_threads,
         "conditions": rows,
     }
     print(
-        "\n| while training | training seconds (median) | vs the CLI | browser CPU (cores), "
+        "\n| while training | training seconds (median) | vs the CLI "
+        f"| vs the CLI on {same_threads} thread(s) | browser CPU (cores), "
         "start included / settled "
-        "| frames over 50 ms a second (longest) | loss chart updates/s |\n|---|---:|---:|---:|---:|---:|"
+        "| frames over 50 ms a second (longest) | loss chart updates/s |"
+        "\n|---|---:|---:|---:|---:|---:|---:|"
     )
-    print(f"| `python -m core train` | {reference:.1f} | 1.00× | | | |")
+    print(f"| `python -m core train` | {reference:.1f} | 1.00× | {reference / alike:.2f}× | | | |")
+    print(
+        f"| the same on {same_threads} thread(s) | {alike:.1f} | {alike / reference:.2f}× "
+        "| 1.00× | | | |"
+    )
     for name, (label, _, _) in CONDITIONS.items():
         seconds = _median([r["seconds"] for r in rows[name]])
         cores = _median([r["browser_cpu_per_second"] for r in rows[name]])
@@ -256,8 +282,10 @@ def run_app_bench(args) -> int:
         worst = max(r["worst_frame_ms"] for r in rows[name])
         rates = [r["updates_per_second"] for r in rows[name] if r["updates_per_second"]]
         results[f"{name}_ratio"] = seconds / reference
+        results[f"{name}_ratio_same_threads"] = seconds / alike
         print(
-            f"| {label} | {seconds:.1f} | {seconds / reference:.2f}× | {cores:.2f} / {settled:.2f} | "
+            f"| {label} | {seconds:.1f} | {seconds / reference:.2f}× | {seconds / alike:.2f}× "
+            f"| {cores:.2f} / {settled:.2f} | "
             f"{frames:.2f} ({worst:.0f} ms) | {f'{_median(rates):.1f}' if rates else ''} |"
         )
     print(json.dumps(results))
