@@ -253,10 +253,18 @@ def run_app_bench(args) -> int:
             print("; ".join(line), flush=True)
         browser.close()
     cli.append(cli_seconds(preset, args.data, str(work / "cli"), device))
+    results = _table(cli, cli_alike, same_threads, rows)
+    results["preset"] = preset
+    results["device"] = ", ".join(sorted(str(d) for d in devices))
+    print(json.dumps(results))
+    return 0
+
+
+def _table(cli: list[float], cli_alike: list[float], same_threads: int, rows: dict) -> dict:
+    """Print the medians of every condition as a markdown table against both CLI references;
+    return them with the raw readings, for the JSON line."""
     reference, alike = _median(cli), _median(cli_alike)
     results = {
-        "preset": preset,
-        "device": ", ".join(sorted(str(d) for d in devices)),
         "cli_seconds": cli,
         "cli_seconds_on_worker_threads": cli_alike,
         "worker_threads": same_threads,
@@ -288,5 +296,4 @@ def run_app_bench(args) -> int:
             f"| {cores:.2f} / {settled:.2f} | "
             f"{frames:.2f} ({worst:.0f} ms) | {f'{_median(rates):.1f}' if rates else ''} |"
         )
-    print(json.dumps(results))
-    return 0
+    return results
