@@ -21,6 +21,14 @@ def test_scores_of_a_crafted_three_class_problem():
     assert result.row_normalized_confusion()[0].tolist() == pytest.approx([0.5, 0.5, 0.0])
 
 
+def test_a_class_nobody_scored_counts_zero_digits_not_zero_accuracy():
+    labels = torch.tensor([0, 0, 2])  # no digit of the middle class
+    probabilities = torch.nn.functional.one_hot(torch.tensor([0, 1, 2]), 3).float()
+    result = evaluate_probabilities(probabilities, labels, (1, 4, 7))
+    assert result.class_counts() == [2, 0, 1]
+    assert result.per_class_accuracy == pytest.approx([0.5, 0.0, 1.0])  # 0 of 0 reads 0
+
+
 def test_most_confused_pairs_name_digits_and_examples():
     labels = torch.tensor([0, 0, 0, 1, 1])
     probabilities = torch.tensor([[0.1, 0.9], [0.4, 0.6], [0.9, 0.1], [0.8, 0.2], [0.2, 0.8]])

@@ -122,6 +122,11 @@ class Evaluation:
             self.classes[true_index], self.classes[predicted_index], int(len(rows)), rows.tolist()
         )
 
+    def class_counts(self) -> list[int]:
+        """Return how many digits of each true class were scored (a class with none has no
+        accuracy to show: its recall reads 0 but means 0 of 0)."""
+        return self.confusion.sum(dim=1).tolist()
+
     def row_normalized_confusion(self) -> torch.Tensor:
         """Return the confusion matrix with each row divided by its total (recall per cell)."""
         totals = self.confusion.sum(dim=1, keepdim=True).clamp_min(1)

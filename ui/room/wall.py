@@ -214,7 +214,7 @@ def scores(evaluation, classes) -> None:
             evaluation.per_class_accuracy,
             names,
             evaluation.accuracy,
-            counts=evaluation.confusion.sum(dim=1).tolist(),
+            counts=evaluation.class_counts(),
         )
         st.plotly_chart(
             figure.update_layout(height=height), config=CHART_CONFIG, key="room-per-digit"

@@ -270,7 +270,7 @@ def evaluate_tab(run, mnist_accuracy: float | None) -> None:
             evaluation.per_class_accuracy,
             evaluation.classes,
             evaluation.accuracy,
-            counts=evaluation.confusion.sum(dim=1).tolist(),  # a digit not in the set: no bar
+            counts=evaluation.class_counts(),  # a digit not in the set: no bar
         ),
         config=CHART_CONFIG,
         key="eval-my-per-class",
