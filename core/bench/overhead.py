@@ -31,7 +31,7 @@ from core.data.mnist import make_task, resolve_data_dir, shared_mnist
 from core.data.mydigits import with_my_digits
 from core.runs.store import read_summary
 from core.spec.presets import PRESETS, get_preset
-from core.train import timebudget
+from core.train import steptime, timebudget
 from core.train.race import apply_settings
 from core.train.steptime import time_steps
 from core.train.trainer import Trainer
@@ -158,6 +158,7 @@ def measure_preset(
     row: dict = {"preset": name, "short_steps": short, "long_steps": short * GROWTH}
     cli_threads = torch.get_num_threads()
     etas: list[float] = []
+    estimates: list[float] = []
     for path in ("cli", "app"):
         threads = cli_threads if path == "cli" else worker_threads
         for length, steps in (("short", short), ("long", short * GROWTH)):
@@ -176,6 +177,9 @@ def measure_preset(
                     runs.append(
                         app_run_seconds(registry, spec, config, name, data_dir, runs_dir, shown)
                     )
+                    if length == "long":  # the page's estimate, timed afresh each round
+                        steptime.forget()
+                        estimates.append(timebudget.estimate_seconds(spec, config, runs_dir))
             row[f"{path}_{length}_bare"] = statistics.median(bares)
             row[f"{path}_{length}_run"] = statistics.median(runs)
         row[f"{path}_overhead"] = row[f"{path}_long_run"] / row[f"{path}_long_bare"] - 1
@@ -184,8 +188,10 @@ def measure_preset(
         row["eta_error_median"] = statistics.median(etas)
         row["eta_error_worst"] = max(etas, key=abs)
     spec, config = settings_for(name, short * GROWTH)
-    # the Train page's estimate, with the correction the runs so far taught this runs folder
-    row["estimate"] = timebudget.estimate_seconds(spec, config, runs_dir)
+    # the Train page's estimate (its step timed as the page times it, or the constants with
+    # the correction the runs so far taught this runs folder): the median of the rounds'
+    row["estimate"] = statistics.median(estimates)
+    row["estimate_spread"] = (min(estimates), max(estimates))
     row["raw_estimate"] = timebudget.raw_estimate(spec, config)  # a fresh runs folder's
     return row
 
@@ -195,6 +201,14 @@ def growth_ok(row: dict, path: str) -> bool:
     than its bare steps' own time grew (on this shared machine the steps alone can take 12×)."""
     bare = row[f"{path}_long_bare"] / row[f"{path}_short_bare"]
     return row[f"{path}_growth"] <= max(GROWTH_TARGET, bare * GROWTH_TARGET / GROWTH)
+
+
+def _estimate_cell(row: dict) -> str:
+    """Return the estimate, its error against the app's run and, over rounds, its range."""
+    error = row["estimate"] / row["app_long_run"] - 1
+    low, high = (e / row["app_long_run"] - 1 for e in row["estimate_spread"])
+    spread = f"; {low:+.0%}..{high:+.0%}" if high > low else ""
+    return f"{row['estimate']:.1f} s ({error:+.0%}{spread})"
 
 
 def print_table(rows: list[dict]) -> None:
@@ -215,8 +229,7 @@ def print_table(rows: list[dict]) -> None:
         print(
             f"| {r['preset']} | {r['short_steps']:,} / {r['long_steps']:,} | "
             + " | ".join(cells)
-            + f" | {r['app_long_run']:.1f} s | {r['estimate']:.1f} s "
-            f"({r['estimate'] / r['app_long_run'] - 1:+.0%}) | "
+            + f" | {r['app_long_run']:.1f} s | {_estimate_cell(r)} | "
             f"{r.get('eta_error_median', math.nan):+.0%} ({r.get('eta_error_worst', math.nan):+.0%}) |"
         )
 

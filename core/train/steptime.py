@@ -29,8 +29,9 @@ from core.train.batches import batches
 from core.train.engines import flush_denormals
 from core.train.trainer import Trainer, plan_steps
 
-MEASURE_SECONDS = 0.25  # steps are timed for about this long, at least MIN_STEPS of them
-MIN_STEPS = 6
+MEASURE_SECONDS = 0.3  # steps are timed for about this long, at least MIN_STEPS of them
+MIN_STEPS = 8
+WARM_UP_STEPS = 2  # timed but not counted: allocation, oneDNN preparing each kernel
 CACHED = 64  # settings remembered, so that a page's reruns measure once
 _cache: OrderedDict[str, float] = OrderedDict()
 _lock = threading.Lock()  # one measurement at a time: torch's thread count is process-wide
@@ -67,6 +68,21 @@ def random_task(n_train: int, classes: int) -> Task:
     return Task(tuple(range(classes)), split(n_train), split(2), split(2))
 
 
+def typical_step(times: list[float]) -> float:
+    """Return the lower quartile of timed steps: what a step costs when nothing else runs."""
+    # A busy moment only ever slows a step, and a process's first steps run slow for a while
+    # (small-cnn's first measurement in a fresh process read up to 1.36x its later ones, a
+    # median of the later half then still 1.2x: the Train page's estimate +29% on 2026-12-06).
+    # A run averages such moments out over its length, a few timed steps do not.
+    return statistics.quantiles(times, n=4, method="inclusive")[0]
+
+
+def forget() -> None:
+    """Forget every measured step, so that the next estimate times its step afresh."""
+    with _lock:
+        _cache.clear()
+
+
 def _key(spec: ModelSpec, config: TrainConfig, n_train: int, threads: int) -> str:
     # what a step's time depends on; epochs, rate and seed do not change it
     settings = config.to_dict()
@@ -96,9 +112,7 @@ def step_seconds(spec: ModelSpec, config: TrainConfig, n_train: int, threads: in
                 times.append(time_steps(trainer, 1))
         finally:
             torch.set_num_threads(before)
-        # the first steps are slow (allocation, oneDNN preparing each kernel: tiny's first five
-        # took 29 to 15 ms, then 12.6): the median of the later half
-        _cache[key] = statistics.median(times[len(times) // 2 :])
+        _cache[key] = typical_step(times[WARM_UP_STEPS:])
         while len(_cache) > CACHED:
             _cache.popitem(last=False)
         return _cache[key]
