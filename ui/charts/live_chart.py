@@ -234,6 +234,12 @@ def feed_payload(held: dict | None, traces: Sequence[Trace], layout: dict) -> di
     return {"gen": shape, "height": layout.get("height"), **body}
 
 
+def chart_payload(have: dict, key: str, traces: Sequence[Trace], layout: dict, height: int):
+    """Return feed_payload for the chart `key` of a browser that says it holds `have`."""
+    held = have.get(key) if isinstance(have.get(key), dict) else None
+    return feed_payload(held, traces, figure_layout(layout, height))
+
+
 def next_payload(sent: _Sent, report: dict | None, traces: Sequence[Trace], layout: dict) -> dict:
     """Return what to send the browser this rerun, and update sent to match."""
     shape = _shape(traces, layout)

@@ -107,10 +107,6 @@ def _columns(job: Job) -> StepColumns:
     return columns
 
 
-def _font() -> dict:
-    return dict(size=round(13 * talk.font_scale()))
-
-
 MARKER_COLOR = palette.PURPLE
 
 
@@ -258,11 +254,13 @@ def live_job_curves(job: Job, key: str) -> None:
         st.caption(NO_STEPS)
 
 
-def live_grad_norms(job: Job, key: str) -> bool:
-    """Draw each layer's gradient norm as it is sampled; return False while there is none."""
-    columns = _columns(job)
+GRADS_HEIGHT, FEATURES_HEIGHT = 280, 380
+
+
+def grad_norms_chart(job: Job, columns: StepColumns, scale: float) -> tuple[list, dict] | None:
+    """Return each layer's sampled gradient norm as (traces, layout); None while there is none."""
     if not columns.grad_norms or job.plan is None:
-        return False
+        return None
     xs = columns.sampled_steps
     norms = np.asarray(columns.grad_norms, dtype=float)
     traces = [
@@ -277,22 +275,17 @@ def live_grad_norms(job: Job, key: str) -> bool:
         )
         for position, name in enumerate(job.plan.layers[: norms.shape[1]])
     ]
-    live_lines(
-        key,
-        traces,
-        dict(
-            font=_font(),
-            xaxis=dict(title="step", rangemode="tozero"),
-            # powers of ten only (10⁻³, 10⁻², …): plotly's own mixed "5, 10⁻¹, 2, 5, 1"
-            yaxis=dict(title="‖∂L/∂W‖ (log)", type="log", dtick=1, exponentformat="power"),
-        ),
-        height=280,
+    layout = dict(
+        font=dict(size=round(13 * scale)),
+        xaxis=dict(title="step", rangemode="tozero"),
+        # powers of ten only (10⁻³, 10⁻², …): plotly's own mixed "5, 10⁻¹, 2, 5, 1"
+        yaxis=dict(title="‖∂L/∂W‖ (log)", type="log", dtick=1, exponentformat="power"),
     )
-    return True
+    return traces, layout
 
 
-def live_features(snapshot: FeaturesSnapshot, classes, key: str, height: int = 380) -> None:
-    """Draw a live 2-D projection of test digits' features, one colour per class (number or name)."""
+def features_chart(snapshot: FeaturesSnapshot, classes, scale: float) -> tuple[list, dict]:
+    """Return a 2-D projection of test digits' features as (traces, layout), a colour a class."""
     coords = np.asarray(snapshot.coords)
     labels = np.asarray(snapshot.labels).astype(int)
     traces = [
@@ -309,14 +302,26 @@ def live_features(snapshot: FeaturesSnapshot, classes, key: str, height: int = 3
     ]
     first, second = (float(r) for r in snapshot.explained)
     legend_title = "digit" if all(str(c).isdigit() for c in classes) else "class"
-    live_lines(
-        key,
-        traces,
-        dict(
-            font=_font(),
-            xaxis=dict(title=f"PC 1 ({first:.0%} of variance)", zeroline=False),
-            yaxis=dict(title=f"PC 2 ({second:.0%} of variance)", zeroline=False),
-            legend=dict(title=dict(text=legend_title), orientation="v", x=1.01, y=1),
-        ),
-        height=height,
+    layout = dict(
+        font=dict(size=round(13 * scale)),
+        xaxis=dict(title=f"PC 1 ({first:.0%} of variance)", zeroline=False),
+        yaxis=dict(title=f"PC 2 ({second:.0%} of variance)", zeroline=False),
+        legend=dict(title=dict(text=legend_title), orientation="v", x=1.01, y=1),
     )
+    return traces, layout
+
+
+def live_grad_norms(job: Job, key: str) -> bool:
+    """Draw each layer's gradient norm as it is sampled; return False while there is none."""
+    chart = grad_norms_chart(job, _columns(job), talk.font_scale())
+    if chart is None:
+        return False
+    live_lines(key, *chart, height=GRADS_HEIGHT)
+    return True
+
+
+def live_features(
+    snapshot: FeaturesSnapshot, classes, key: str, height: int = FEATURES_HEIGHT
+) -> None:
+    """Draw a live 2-D projection of test digits' features, one colour per class (number or name)."""
+    live_lines(key, *features_chart(snapshot, classes, talk.font_scale()), height=height)

@@ -29,25 +29,54 @@ GRAD_NORMS_CAPTION = (
 SKIPPED_MODULES = (nn.Flatten, nn.Dropout, nn.Dropout2d)
 
 
+def weights_caption(count: int, conv: bool, total: int) -> str:
+    """Return the words under the first layer's weight tiles."""
+    kind = "filter" if conv else "neuron"
+    return (
+        f"One tile per {kind} ({count} of {total} shown): {palette.POSITIVE_WORD} "
+        f"pixels push the unit up, {palette.NEGATIVE_WORD} pull it down; each tile is scaled "
+        "to its own largest weight."
+    )
+
+
+def weights_alt(count: int, conv: bool) -> str:
+    """Return the weight tiles' text alternative."""
+    kind = "filter" if conv else "neuron"
+    return (
+        f"The first layer's weights as {count} tiles, one per {kind}, each 28 by 28 "
+        f"for a dense layer or the kernel's size for a convolution: {palette.POSITIVE_WORD} "
+        f"pushes the unit up, {palette.NEGATIVE_WORD} pulls it down."
+    )
+
+
+def features_heading(step: int) -> str:
+    """Return what follows the live PCA's title: when its projection was taken."""
+    return "before training" if step == 0 else f"step {step:,}"
+
+
+def features_caption(count: int) -> str:
+    """Return the words under the live PCA."""
+    return (
+        f"PCA of {count:,} test digits' features, redrawn every two seconds: watch the "
+        "clusters form."
+    )
+
+
+WEIGHTS_TITLE = "First-layer weights"
+FEATURES_TITLE = "Last hidden layer in 2-D"
+GRADS_TITLE = "Gradient norms per layer"
+WAITING_INSIDE = "The network's insides appear once training has started."
+NO_GRADS = "Gradient norms appear after the first steps."
+
+
 def weight_tiles(
     weights: torch.Tensor, conv: bool, total: int, columns: int = 16, image=None
 ) -> None:
     """Show first-layer weights as a grid of tiles, one per neuron or filter."""
-    kind = "filter" if conv else "neuron"
-    st.caption(
-        f"One tile per {kind} ({len(weights)} of {total} shown): {palette.POSITIVE_WORD} "
-        f"pixels push the unit up, {palette.NEGATIVE_WORD} pull it down; each tile is scaled "
-        "to its own largest weight."
-    )
+    st.caption(weights_caption(len(weights), conv, total))
     if image is None:
         image = widgets.weight_grid_image(weights, columns=columns, size=56)
-    st.image(
-        image,
-        width="stretch",
-        alt=f"The first layer's weights as {len(weights)} tiles, one per {kind}, each 28 by 28 "
-        f"for a dense layer or the kernel's size for a convolution: {palette.POSITIVE_WORD} "
-        f"pushes the unit up, {palette.NEGATIVE_WORD} pulls it down.",
-    )
+    st.image(image, width="stretch", alt=weights_alt(len(weights), conv))
 
 
 def _per_snapshot(kind: str, snapshot, make):
@@ -73,7 +102,7 @@ def grad_norms_chart(
     """
     if not any(s.grad_norms for s in steps):
         st.caption(
-            "Gradient norms appear after the first steps."
+            NO_GRADS
             if live
             else "This run was saved without gradient norms (trained before they were recorded)."
         )
@@ -105,11 +134,11 @@ def live_inside(job: Job, key: str) -> None:
     snapshot = job.snapshot(WeightsSnapshot)
     latest = job.snapshot(FeaturesSnapshot)
     if plan is None or snapshot is None:
-        st.caption("The network's insides appear once training has started.")
+        st.caption(WAITING_INSIDE)
         return
     weights_column, features_column = st.columns(2, gap="medium")
     with weights_column:
-        st.markdown(f"**First-layer weights** · step {snapshot.step:,}")
+        st.markdown(f"**{WEIGHTS_TITLE}** · step {snapshot.step:,}")
         total = plan.first_layer_units or len(snapshot.weights)
         image = _per_snapshot(
             "weights", snapshot, lambda: widgets.weight_grid_image(snapshot.weights, 8, 56)
@@ -117,23 +146,19 @@ def live_inside(job: Job, key: str) -> None:
         weight_tiles(snapshot.weights, bool(job.spec.conv), total, columns=8, image=image)
     with features_column:
         if latest is not None:
-            when = "before training" if latest.step == 0 else f"step {latest.step:,}"
-            st.markdown(f"**Last hidden layer in 2-D** · {when}")
+            st.markdown(f"**{FEATURES_TITLE}** · {features_heading(latest.step)}")
             # a live chart: redrawn when a new projection arrives, and not in between
             live_curves.live_features(
                 latest,
                 get_dataset(job.config.dataset).labels(job.config.classes),
                 key=f"{key}-features",
             )
-            st.caption(
-                f"PCA of {len(latest.labels):,} test digits' features, redrawn every two "
-                "seconds: watch the clusters form."
-            )
-    st.markdown("**Gradient norms per layer**")
+            st.caption(features_caption(len(latest.labels)))
+    st.markdown(f"**{GRADS_TITLE}**")
     if live_curves.live_grad_norms(job, key=f"{key}-grads"):
         st.caption(GRAD_NORMS_CAPTION)
     else:
-        st.caption("Gradient norms appear after the first steps.")
+        st.caption(NO_GRADS)
 
 
 @dataclass(frozen=True)

@@ -26,19 +26,20 @@ from urllib.parse import quote
 
 from core.train.job import Job
 from ui.charts.live_chart import (
-    feed_payload,
-    figure_layout,
+    chart_payload,
     ignore_change,
     live_feed_component,
     plain_value,
 )
 from ui.charts.live_curves import StepColumns, curve_charts
+from ui.train.inside_feed import inside_reply
 from ui.train.progress_line import progress_line
 
 FEED_PATH = "/_digitlab/live"
 POLL_SECONDS = 0.5  # as the polled fragment did: the curves grow twice a second
 MAX_HAVE_BYTES = 4096  # what the browser says it holds: three charts' counts
 CACHED_JOBS = 4  # step columns kept, one per job being watched
+VIEWS = ("curves", "inside")  # what a feed answers: the Train page's two views
 
 _installed = False
 _tried = False  # a process either runs a server or not: one scan tells
@@ -90,7 +91,8 @@ def install(registry_of) -> bool:
             run_id = request.path_params["run_id"]
             have = request.query_params.get("have", "")
             scale = request.query_params.get("scale", "1")
-            body = await anyio.to_thread.run_sync(answer, registry_of(), run_id, have, scale)
+            view = request.query_params.get("view", "curves")
+            body = await anyio.to_thread.run_sync(answer, registry_of(), run_id, have, scale, view)
             return Response(body, media_type="application/json", headers=NO_STORE)
 
         path = f"{_base()}{FEED_PATH}/{{run_id}}"
@@ -110,10 +112,12 @@ def _base() -> str:
     return f"/{base}" if base else ""
 
 
-def live_feed_view(job: Job, key: str, scale: float) -> None:
-    """Draw the job's progress line and curves, which the browser then fetches by itself."""
+def live_feed_view(job: Job, key: str, scale: float, view: str = "curves") -> None:
+    """Draw the job's progress line and its curves (or, view "inside", the network's insides),
+    which the browser then fetches by itself."""
     settings = {
         "url": f"{_base()}{FEED_PATH}/{quote(job.run_id, safe='')}",
+        "view": view if view in VIEWS else "curves",
         "state": job.state,
         "device": job.progress()["device"],
         "scale": scale,
@@ -144,8 +148,18 @@ def _parse_have(text: str) -> dict:
     return have if isinstance(have, dict) else {}
 
 
-def answer(registry, run_id: str, have_text: str, scale_text: str = "1") -> bytes:
-    """Return the feed's JSON for a job: its state, progress line and its charts' new points."""
+def _curves_reply(job: Job, columns: StepColumns, have: dict, scale: float) -> dict:
+    """Return the curves' new points, and the words that stand for charts not drawn yet."""
+    charts, captions = curve_charts(job, columns, scale)
+    payloads = {key: chart_payload(have, key, *chart) for key, *chart in charts}
+    return {"charts": payloads, "captions": captions}
+
+
+def answer(
+    registry, run_id: str, have_text: str, scale_text: str = "1", view: str = "curves"
+) -> bytes:
+    """Return the feed's JSON for a job: its state, progress line and its charts' new points
+    (view "inside": also the first layer's weights and the words around them)."""
     job = registry.get(run_id)
     if job is None:
         return json.dumps({"state": "gone"}).encode()
@@ -169,9 +183,6 @@ def answer(registry, run_id: str, have_text: str, scale_text: str = "1") -> byte
         lock, columns = _job_columns(job)
         with lock:  # two browsers' requests must not extend the same columns at once
             columns.update(job)
-            charts, captions = curve_charts(job, columns, scale)
-        for key, traces, layout, height in charts:
-            held = have.get(key) if isinstance(have.get(key), dict) else None
-            reply["charts"][key] = feed_payload(held, traces, figure_layout(layout, height))
-        reply["captions"] = captions
+            feed = inside_reply if view == "inside" else _curves_reply
+            reply.update(feed(job, columns, have, scale))
     return json.dumps(reply, separators=(",", ":"), allow_nan=False, default=plain_value).encode()

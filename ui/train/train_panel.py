@@ -157,12 +157,15 @@ def live_panel(run_id: str) -> None:
             "features in 2-D and each layer's gradient norm, as they change.",
         )
     curves = st.session_state.get(VIEW_KEY, VIEWS[0]) != VIEWS[1]
-    hinted = curves and job.state != "queued" and follow_panel.follow_hint(job)
-    # nothing to follow: the browser fetches the progress and curves itself, and the page's
-    # script runs only every JOBS_POLL_SECONDS to keep the tab's jobs going (ui/train/live_feed)
-    fed = hinted and live_feed.served()
+    started = job.state != "queued"
+    hinted = curves and started and follow_panel.follow_hint(job)
+    # the curves with nothing to follow, or the network's insides: the browser fetches them
+    # and the progress itself, and the page's script runs only every JOBS_POLL_SECONDS to
+    # keep the tab's jobs going (ui/train/live_feed)
+    fed = (hinted or (started and not curves)) and live_feed.served()
     if fed:
-        live_feed.live_feed_view(job, key="live-feed", scale=talk.font_scale())
+        view = "curves" if curves else "inside"
+        live_feed.live_feed_view(job, key=f"live-feed-{view}", scale=talk.font_scale(), view=view)
     # the curves grow twice a second; the network's insides arrive about once a second
     # (weights) and every two (features), so that view polls once a second: redrawing the
     # same elements in between cost the browser a tenth of a core (bench --app)
