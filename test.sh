@@ -4,19 +4,26 @@
 #   ./test.sh --fast              the fast tier: no browser, servers or worker processes, and no test
 #                                 that took over 2 s in the last full run (tests/durations.json); from a
 #                                 warm virtual environment it skips the install
-#   ./test.sh --record-durations  everything, writing each test's seconds to tests/durations.json
-# DIGITLAB_VENV chooses the virtual environment (default ./.venv); other arguments go to pytest.
+#   ./test.sh --record-durations  everything one at a time, writing each test's seconds to
+#                                 tests/durations.json
+# Tests that need no browser or server run side by side, one pytest process per core (pytest-xdist;
+# each process's torch on its share of the cores, tests/conftest.py); those that do run one at a
+# time after them, as they time what a person waits for.
+# DIGITLAB_VENV chooses the virtual environment (default ./.venv), DIGITLAB_TEST_WORKERS the
+# processes side by side (default: the cores); other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 venv="${DIGITLAB_VENV:-.venv}"
+workers="${DIGITLAB_TEST_WORKERS:-$(nproc 2>/dev/null || echo 2)}"
+fast_marks="not browser and not servers and not processes and not long and not slow"
 tier=full
 case "${1:-}" in
   --fast) tier=fast; shift ;;
   --record-durations) tier=record; shift ;;
 esac
-if [ "$tier" = fast ] && [ -x "$venv/bin/python" ]; then
+if [ "$tier" = fast ] && [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import xdist" 2>/dev/null; then
   export DIGITLAB_FAST_TESTS=1
-  exec "$venv/bin/python" -m pytest -q -m "not browser and not servers and not processes and not long and not slow" "$@"
+  exec "$venv/bin/python" -m pytest -q -n "$workers" -m "$fast_marks" "$@"
 fi
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
@@ -36,10 +43,19 @@ fi
 case "$tier" in
   fast)
     export DIGITLAB_FAST_TESTS=1
-    exec "$venv/bin/python" -m pytest -q -m "not browser and not servers and not processes and not long and not slow" "$@" ;;
+    exec "$venv/bin/python" -m pytest -q -n "$workers" -m "$fast_marks" "$@" ;;
   record)
     export DIGITLAB_RECORD_DURATIONS=1
-    exec "$venv/bin/python" -m pytest --durations=25 "$@" ;;
-  *)
-    exec "$venv/bin/python" -m pytest --durations=25 "$@" ;;
+    exec "$venv/bin/python" -m pytest -p no:xdist --durations=25 "$@" ;;
 esac
+# the full tier in two parts; pytest's 5 says a part had no test to run (arguments that pick
+# tests of one part only), which is not a failure unless both say it
+side=0 alone=0
+echo "== side by side ($workers processes): the tests that need no browser or server"
+"$venv/bin/python" -m pytest -n "$workers" --durations=15 -m "not browser and not servers" "$@" || side=$?
+echo "== one at a time: the tests that drive a browser or start servers"
+"$venv/bin/python" -m pytest -p no:xdist --durations=25 -m "browser or servers" "$@" || alone=$?
+if [ "$side" = 5 ] && [ "$alone" = 5 ]; then exit 5; fi
+for status in "$side" "$alone"; do
+  if [ "$status" != 0 ] && [ "$status" != 5 ]; then exit "$status"; fi
+done

@@ -142,6 +142,14 @@ def _recorded_durations() -> dict[str, float]:
 
 
 def pytest_configure(config) -> None:
+    # side by side (test.sh, pytest-xdist): each process's torch on its share of the cores;
+    # two processes each on every core ran 4 threads on 2 cores, and 7 tests that time
+    # something failed that way (2026-12-06)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     for name, words in NEEDS.items():
         config.addinivalue_line(
             "markers", f"{name}: needs {', '.join(words[:2])} (found automatically)"
