@@ -159,25 +159,8 @@ def pytest_configure(config) -> None:
     )
 
 
-def _longest_files_first(items, durations: dict[str, float]) -> None:
-    """Order the files by their recorded seconds, longest first, each file's tests in order.
-
-    Side by side, pytest-xdist hands out the tests in the order collected: a long file
-    collected last ran alone at the end while the other process idled (the soak, 107 s)."""
-    totals: dict[str, float] = {}
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        totals[path] = totals.get(path, 0.0) + durations.get(item.nodeid, 0.0)
-    position = {id(item): index for index, item in enumerate(items)}
-    items.sort(key=lambda item: (-totals[item.nodeid.split("::")[0]], position[id(item)]))
-
-
 def pytest_collection_modifyitems(config, items) -> None:
     durations = _recorded_durations()
-    # side by side in the full tier (every process collects, all in the same order); the
-    # fast tier has no long file, and there it measured no faster (1:47 and 1:50 against 1:42)
-    if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get(FAST_ENV) != "1":
-        _longest_files_first(items, durations)
     for item in items:
         text = _sources(item)
         for name, words in NEEDS.items():
