@@ -94,7 +94,8 @@ def test_the_inside_view_gets_the_weights_picture_once_then_only_what_is_new(tra
     snapshot = job.snapshot(WeightsSnapshot)
     # the picture the polled view draws, at the step it says
     png = base64.b64decode(weights["image"].removeprefix("data:image/png;base64,"))
-    expected = widgets.weight_grid_image(snapshot.weights, 8, 56)
+    tiles = (inside_views.LIVE_TILE_COLUMNS, inside_views.LIVE_TILE_SIZE)
+    expected = widgets.weight_grid_image(snapshot.weights, *tiles)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")), expected)
     assert weights["title"] == inside_views.WEIGHTS_TITLE
     assert weights["detail"] == f"step {snapshot.step:,}"

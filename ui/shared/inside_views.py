@@ -49,9 +49,14 @@ def weights_alt(count: int, conv: bool) -> str:
     )
 
 
+def step_words(step: int) -> str:
+    """Return what follows a live view's title: the step its snapshot was taken at."""
+    return f"step {step:,}"
+
+
 def features_heading(step: int) -> str:
     """Return what follows the live PCA's title: when its projection was taken."""
-    return "before training" if step == 0 else f"step {step:,}"
+    return "before training" if step == 0 else step_words(step)
 
 
 def features_caption(count: int) -> str:
@@ -62,6 +67,7 @@ def features_caption(count: int) -> str:
     )
 
 
+LIVE_TILE_COLUMNS, LIVE_TILE_SIZE = 8, 56  # the live weight tiles, polled or fed
 WEIGHTS_TITLE = "First-layer weights"
 FEATURES_TITLE = "Last hidden layer in 2-D"
 GRADS_TITLE = "Gradient norms per layer"
@@ -138,12 +144,14 @@ def live_inside(job: Job, key: str) -> None:
         return
     weights_column, features_column = st.columns(2, gap="medium")
     with weights_column:
-        st.markdown(f"**{WEIGHTS_TITLE}** · step {snapshot.step:,}")
+        st.markdown(f"**{WEIGHTS_TITLE}** · {step_words(snapshot.step)}")
         total = plan.first_layer_units or len(snapshot.weights)
         image = _per_snapshot(
-            "weights", snapshot, lambda: widgets.weight_grid_image(snapshot.weights, 8, 56)
+            "weights",
+            snapshot,
+            lambda: widgets.weight_grid_image(snapshot.weights, LIVE_TILE_COLUMNS, LIVE_TILE_SIZE),
         )
-        weight_tiles(snapshot.weights, bool(job.spec.conv), total, columns=8, image=image)
+        weight_tiles(snapshot.weights, bool(job.spec.conv), total, image=image)
     with features_column:
         if latest is not None:
             st.markdown(f"**{FEATURES_TITLE}** · {features_heading(latest.step)}")

@@ -31,7 +31,6 @@ from ui.charts.live_curves import (
 )
 from ui.shared import inside_views, widgets
 
-TILE_COLUMNS, TILE_SIZE = 8, 56  # as the polled view draws them
 CACHED_IMAGES = 8  # one weight image per job watched, made once for every browser
 
 _images: OrderedDict[tuple, str] = OrderedDict()
@@ -49,7 +48,8 @@ def weights_image(run_id: str, snapshot: WeightsSnapshot) -> str:
     with _images_lock:
         if key in _images:
             return _images[key]
-    pixels = widgets.weight_grid_image(snapshot.weights, TILE_COLUMNS, TILE_SIZE)
+    columns, size = inside_views.LIVE_TILE_COLUMNS, inside_views.LIVE_TILE_SIZE
+    pixels = widgets.weight_grid_image(snapshot.weights, columns, size)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
@@ -66,7 +66,7 @@ def _weights(job: Job, snapshot: WeightsSnapshot, held: object) -> dict:
     reply = {
         "title": inside_views.WEIGHTS_TITLE,
         "stamp": _stamp(snapshot),
-        "detail": f"step {snapshot.step:,}",
+        "detail": inside_views.step_words(snapshot.step),
         "caption": inside_views.weights_caption(count, conv, total),
         "alt": inside_views.weights_alt(count, conv),
     }
