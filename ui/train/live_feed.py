@@ -37,7 +37,7 @@ from ui.train.progress_line import progress_line
 
 FEED_PATH = "/_digitlab/live"
 POLL_SECONDS = 0.5  # as the polled fragment did: the curves grow twice a second
-MAX_HAVE_BYTES = 4096  # what the browser says it holds: three charts' counts
+MAX_HAVE_BYTES = 4096  # what the browser says it holds: a few charts' counts, a snapshot's stamp
 CACHED_JOBS = 4  # step columns kept, one per job being watched
 VIEWS = ("curves", "inside")  # what a feed answers: the Train page's two views
 
