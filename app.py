@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data.mnist import DataUnavailable
+from ui.feed import live_feed
 from ui.shared import (
     guard,
     lesson,
@@ -20,7 +21,6 @@ from ui.shared import (
     talk,
     warm_up,
 )
-from ui.train import live_feed
 
 st.set_page_config(
     page_title="Digit Lab",

@@ -166,7 +166,7 @@ def test_training_streams_live_and_survives_a_refresh(page):
     assert loss_points(page) > points, "the loss chart did not grow in two seconds"
     stats = page.evaluate("() => document.querySelector('.live-lines').liveLines")
     assert stats["extends"] >= 2, stats  # new points were appended, not whole figures redrawn
-    # the browser fetched them itself (ui/train/live_feed.py): the page's script did not rerun
+    # the browser fetched them itself (ui/feed/live_feed.py): the page's script did not rerun
     # twice a second, and the progress line is the feed's
     feed = page.evaluate("() => document.querySelector('.live-feed')?.liveFeed")
     assert feed is not None and feed["replies"] >= 3 and feed["errors"] == 0, feed
@@ -339,12 +339,28 @@ def test_a_shared_link_opens_its_configuration_in_a_fresh_browser(page, app_url)
         context.close()
 
 
-# the Train page's Inside view is fed over HTTP (ui/train/inside_feed.py): a picture per snapshot
+# the Train page's Inside view is fed over HTTP (ui/feed/inside_feed.py): a picture per snapshot
 WEIGHT_IMAGES = ".live-feed img.live-weights[src^='data:image/png']"
 
 
 def _image_sources(tab) -> list[str]:
     return tab.locator(WEIGHT_IMAGES).evaluate_all("els => els.map(e => e.src)")
+
+
+def wait_for_a_new_picture(tab) -> None:
+    """Wait until the fed weight picture changes: the browser fetched a new snapshot itself."""
+    tab.locator(WEIGHT_IMAGES).first.wait_for(timeout=60_000)
+    before = _image_sources(tab)
+    # snapshots come every second and the feed is asked twice a second; a busy machine may
+    # take longer, so wait for a change rather than for a fixed time
+    tab.wait_for_function(
+        """([selector, before]) => {
+            const now = [...document.querySelectorAll(selector)].map(e => e.src);
+            return now.length > 0 && now.join() !== before.join();
+        }""",
+        arg=[WEIGHT_IMAGES, before],
+        timeout=60_000,
+    )
 
 
 def fresh_tab(page, width: int = 1280, height: int = 720):
@@ -397,17 +413,7 @@ def test_the_network_can_be_watched_from_inside_while_it_trains(page, app_url):
         tab.get_by_text("Last hidden layer in 2-D").first.wait_for()
         # the heading is drawn before its image arrives
         tab.locator(WEIGHT_IMAGES).first.wait_for()
-        before = _image_sources(tab)
-        # snapshots come every second and the panel redraws twice a second; a busy machine
-        # may take longer, so wait for a change rather than for a fixed time
-        tab.wait_for_function(
-            """([selector, before]) => {
-                const now = [...document.querySelectorAll(selector)].map(e => e.src);
-                return now.length > 0 && now.join() !== before.join();
-            }""",
-            arg=[WEIGHT_IMAGES, before],
-            timeout=60_000,
-        )
+        wait_for_a_new_picture(tab)
         # the gradient norms lie about at the fold, and a chart out of sight is drawn when seen
         tab.locator(".live-feed [data-chart='grads'] .live-lines").scroll_into_view_if_needed()
         wait_for_charts(tab, 2)  # the live PCA and the gradient norms
@@ -419,6 +425,10 @@ def test_the_network_can_be_watched_from_inside_while_it_trains(page, app_url):
 
         open_page(tab, "Inside")
         tab.get_by_text(re.compile("Live: .* is training")).first.wait_for()
+        # the Inside page's live part is fed as well: no fragment redraws it
+        wait_for_a_new_picture(tab)
+        assert tab.evaluate("() => document.querySelector('.live-feed').liveFeed.replies") > 1
+        assert tab.get_by_text("Gradient norms per layer").first.is_visible()
         assert_no_exception(tab)
         tab.screenshot(path=str(ARTIFACTS / "7-inside-live.png"))
         open_page(tab, "Train")

@@ -115,7 +115,7 @@ def test_the_cycle_finder_finds_a_cycle():
 # definitions without files, locks or training (the datasets' table, the augmentation settings)
 LEAF_MAY_IMPORT = {"core.data.datasets", "core.data.augment"}
 PAGE_PANELS = ("ui.build", "ui.train", "ui.evaluate", "ui.inside")  # one package per page
-SHARED_UI = ("ui.shared", "ui.charts")
+SHARED_UI = ("ui.shared", "ui.charts", "ui.feed")
 
 
 def leaf_breaches(graph: dict[str, set[str]]) -> list[str]:

@@ -35,7 +35,7 @@ def decoded(values) -> list:
     return np.frombuffer(base64.b64decode(text), dtype="<i4" if kind == "i4" else "<f8").tolist()
 
 
-# --- what the fed view's server answers (ui/train/live_feed.py): stateless ------------------
+# --- what the fed view's server answers (ui/feed/live_feed.py): stateless ------------------
 
 
 def test_the_feed_sends_a_browser_only_the_points_it_does_not_hold():

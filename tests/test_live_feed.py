@@ -1,4 +1,4 @@
-"""The Train page's feed (ui/train/live_feed.py) answers what it is asked, whatever it is asked."""
+"""The Train page's feed (ui/feed/live_feed.py) answers what it is asked, whatever it is asked."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from core.events import FeaturesSnapshot, WeightsSnapshot
 from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.train.jobs import JobRegistry
+from ui.feed import live_feed
+from ui.feed.progress_line import STARTING
 from ui.shared import inside_views, widgets
-from ui.train import live_feed
-from ui.train.progress_line import STARTING
 
 
 class QueuedJob:
@@ -56,7 +56,7 @@ def test_outside_a_server_the_page_polls_as_before():
     assert live_feed.served() is False
 
 
-# --- the "Inside the network" view (ui/train/inside_feed.py) --------------------------------
+# --- the "Inside the network" view (ui/feed/inside_feed.py) --------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from core.events import EpochEnded, Step
 from ui.charts.curve_figures import epoch_curves_figure
+from ui.feed.progress_line import progress_text
 from ui.shared.widgets import job_progress_text
-from ui.train.progress_line import progress_text
 
 
 class Named:

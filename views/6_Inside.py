@@ -12,8 +12,9 @@ from core.data.mnist import normalize, to_float
 from ui.charts import inside_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version, shared_figure
+from ui.feed import live_feed
 from ui.inside import backprop_panel, replay_views
-from ui.shared import guard, inside_views, session, state, widgets
+from ui.shared import guard, inside_views, session, state, talk, widgets
 
 MAX_WEIGHT_TILES = 64
 PCA_POINTS = 2000
@@ -92,18 +93,34 @@ def gradients_section(path: str, run) -> None:
     )
 
 
+def live_section(job) -> None:
+    """Follow this session's running job: its weights, features and gradients as they change.
+
+    Where the server answers the live feed, the browser fetches them itself and the page's
+    script does not run while the job trains (ui/feed/live_feed.py); the feed's element reruns
+    the page when the job ends or changes state, and the sidebar keeps the tab's jobs going.
+    """
+    st.header(f"Live: {widgets.escape_markdown(job.name)} is training")
+    if job.state != "queued" and live_feed.served():
+        scale = talk.font_scale()
+        live_feed.live_feed_view(job, key="inside-live-feed", scale=scale, view="inside")
+    else:
+        polled_live_section(job.run_id)
+    st.divider()
+
+
 @st.fragment(run_every=0.5)
-def live_section(run_id: str) -> None:
-    """Follow this session's running job: its weights, features and gradients as they change."""
+def polled_live_section(run_id: str) -> None:
+    """Poll the running job twice a second and draw its insides (no feed, or still queued)."""
     job = state.registry().get(run_id)
     if job is None or not job.active:
         st.rerun()  # the whole page shows the finished run instead
-    st.header(f"Live: {widgets.escape_markdown(job.name)} is training")
     if job.state == "queued":
         st.info("It is queued: the views start when its training does.")
         return
+    if live_feed.served():
+        st.rerun()  # it has started: the browser fetches the views from now on
     inside_views.live_inside(job, key="inside-live")
-    st.divider()
 
 
 def pca_section(path: str, result) -> None:
@@ -150,7 +167,7 @@ def pca_section(path: str, result) -> None:
 st.title("Inside")
 live_job = session.find_job()
 if live_job is not None and live_job.active:
-    live_section(live_job.run_id)
+    live_section(live_job)
 summary = widgets.run_picker("inside-run")
 if summary is None and live_job is not None and live_job.active:
     st.stop()

@@ -3,10 +3,10 @@
 It starts the app on a free local port, drives Chromium (Playwright) through Start on a preset,
 and compares the run's own training seconds (summary.json) in several conditions, in one run so
 that the machine's load affects them alike: the Train page's live Curves watched, the same in
-talk mode, the Inside-the-network view, the browser on the Build page while it trains, and
-`python -m core train` from the command line (between them; the median). For each it reports
-the browser's CPU per second of training (its share of a core), the frames that took over
-50 ms (stutters), and the loss chart's updates a second.
+talk mode, the Inside-the-network view, the Inside page's live part, the browser on the Build
+page while it trains, and `python -m core train` from the command line (between them; the
+median). For each it reports the browser's CPU per second of training (its share of a core),
+the frames that took over 50 ms (stutters), and the loss chart's updates a second.
 """
 
 from __future__ import annotations
@@ -98,12 +98,14 @@ def _wait_idle(page, timeout: float = 120.0) -> None:
         time.sleep(0.2)
 
 
-# what the browser shows while the run trains: (label, URL query, after Start)
+# what the browser shows while the run trains: (label, URL query, after Start: a view of the
+# Train page to click or a page to open from the sidebar, or None)
 CONDITIONS = {
     "watched": ("Train page, live Curves watched", "", None),
     "talk": ("the same in talk mode", "&talk=1", None),
-    "inside": ("Train page, Inside the network", "", "Inside the network"),
-    "elsewhere": ("browser on the Build page", "", "Build"),
+    "inside": ("Train page, Inside the network", "", ("view", "Inside the network")),
+    "inside-page": ("Inside page, its live part", "", ("page", "Inside")),
+    "elsewhere": ("browser on the Build page", "", ("page", "Build")),
 }
 SETTLE_SECONDS = 2.0
 # Frames that took over 50 ms (the Long Animation Frames API): what a person sees as a stutter.
@@ -131,10 +133,10 @@ def app_run(page, url: str, preset: str, runs_dir: Path, condition: str) -> dict
     cpu_before = cpu_seconds_by_kind()
     page.get_by_role("button", name="Start training").first.click()
     page.wait_for_selector("[data-testid='stProgress'], .live-progress", timeout=120_000)
-    if condition == "elsewhere":
-        page.locator("[data-testid='stSidebarNav'] a", has_text=then).first.click()
-    elif then:
-        page.get_by_text(then, exact=True).first.click()
+    if then is not None and then[0] == "page":
+        page.locator("[data-testid='stSidebarNav'] a", has_text=then[1]).first.click()
+    elif then is not None:
+        page.get_by_text(then[1], exact=True).first.click()
     page.evaluate(WATCH_LONG_FRAMES)
     # the browser's steady cost is read from here: the page's start (plotly.js parsed, the
     # figures drawn whole, another page loaded) is over, and is not what watching costs

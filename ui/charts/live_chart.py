@@ -327,7 +327,7 @@ def _live_lines_component():
 
 
 def live_feed_component():
-    """Return the fed live view's component (ui/train/live_feed.py), registered once."""
+    """Return the fed live view's component (ui/feed/live_feed.py), registered once."""
     return _registered("digitlab.live_feed", _feed_loader_js)
 
 

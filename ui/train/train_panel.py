@@ -22,6 +22,8 @@ from core.train.ownership import continue_refusal, saved_at
 from ui.charts import curve_figures, live_curves
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version
+from ui.feed import live_feed
+from ui.feed.progress_line import progress_line
 from ui.shared import inside_views, state, talk
 from ui.shared.pages import EVALUATE_PAGE
 from ui.shared.session import (
@@ -40,8 +42,7 @@ from ui.shared.widgets import (
     number_or_dash,
     percent_or_dash,
 )
-from ui.train import follow_panel, live_feed, steer_panel
-from ui.train.progress_line import progress_line
+from ui.train import follow_panel, steer_panel
 
 VIEWS = ("Curves", "Inside the network")
 VIEW_KEY = "train-live-view"
@@ -161,7 +162,7 @@ def live_panel(run_id: str) -> None:
     hinted = curves and started and follow_panel.follow_hint(job)
     # the curves with nothing to follow, or the network's insides: the browser fetches them
     # and the progress itself, and the page's script runs only every JOBS_POLL_SECONDS to
-    # keep the tab's jobs going (ui/train/live_feed)
+    # keep the tab's jobs going (ui/feed/live_feed)
     fed = (hinted or (started and not curves)) and live_feed.served()
     if fed:
         view = "curves" if curves else "inside"

@@ -1,8 +1,8 @@
-// The browser half of ui/train/live_feed.py: it asks the server for a job's progress line and
+// The browser half of ui/feed/live_feed.py: it asks the server for a job's progress line and
 // its charts' new points twice a second and draws them (live_chart.js's charts, on a canvas),
 // without running the page's script. When the job's state is no longer the one the page drew
 // (it ended, was paused elsewhere, or learned its device), it asks Streamlit for a rerun.
-// Two views: the curves, and "inside" (ui/train/inside_feed.py): the first layer's weights as
+// Two views: the curves, and "inside" (ui/feed/inside_feed.py): the first layer's weights as
 // a picture (sent only when a new snapshot is taken), the live PCA and the gradient norms.
 
 // live_chart.js's module, given by the loader (each file's URL carries its version)

@@ -1,4 +1,6 @@
-"""The Train page's live curves fed over HTTP: the browser fetches the new points itself.
+"""A running job's live views fed over HTTP: the browser fetches the new points itself.
+
+Used by the Train page (its curves, or the network's insides) and the Inside page's live part.
 
 Polled by a Streamlit fragment, the live curves reran the page's script twice a second, and
 each rerun cost the browser about 0.06 of a core whatever it drew (Streamlit redrawing the app
@@ -32,8 +34,8 @@ from ui.charts.live_chart import (
     plain_value,
 )
 from ui.charts.live_curves import StepColumns, curve_charts
-from ui.train.inside_feed import inside_reply
-from ui.train.progress_line import progress_line
+from ui.feed.inside_feed import inside_reply
+from ui.feed.progress_line import progress_line
 
 FEED_PATH = "/_digitlab/live"
 POLL_SECONDS = 0.5  # as the polled fragment did: the curves grow twice a second

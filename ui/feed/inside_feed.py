@@ -1,4 +1,5 @@
-"""The Train page's "Inside the network" view fed over HTTP, as its curves are (live_feed.py).
+"""The "Inside the network" view fed over HTTP, as the curves are (live_feed.py): the Train
+page's view and the Inside page's live part.
 
 Polled by a Streamlit fragment once a second, the view cost the browser 0.20 of a core on a
 2-core machine (`python -m core bench --app`, 2026-12-06), against 0.11 for the fed curves:
