@@ -234,6 +234,10 @@ def draw_and_read(page, points: list[tuple[float, float]]) -> str:
     if page.locator(".dl-digit").count():
         page.get_by_role("button", name=re.compile("Clear")).click()
         page.wait_for_function("() => document.querySelector('.dl-digit') === null", timeout=30_000)
+        # Clear gives the canvas a new key: a stroke drawn before the run that draws it has
+        # ended goes to the old key and is dropped (under load a test that drew at once waited
+        # 30 s for a reading)
+        wait_for_app_idle(page)
     box = page.locator("canvas.upper-canvas").first.bounding_box()
     draw_stroke(page, box, points)
     page.wait_for_function("() => document.querySelector('.dl-digit') !== null", timeout=30_000)
