@@ -7,8 +7,9 @@
 #   ./test.sh --record-durations  everything one at a time, writing each test's seconds to
 #                                 tests/durations.json
 # Tests that need no browser or server run side by side, one pytest process per core (pytest-xdist;
-# each process's torch on its share of the cores, tests/conftest.py); those that do run one at a
-# time after them, as they time what a person waits for.
+# each process's torch on its share of the cores, tests/conftest.py), at the lowest priority;
+# those that do run one at a time at the same time, as they time what a person waits for (the
+# marks `timed` and `untimed` move a test between the two: tests/conftest.py).
 # DIGITLAB_VENV chooses the virtual environment (default ./.venv), DIGITLAB_TEST_WORKERS the
 # processes side by side (default: the cores); other arguments go to pytest.
 set -euo pipefail
@@ -48,13 +49,29 @@ case "$tier" in
     export DIGITLAB_RECORD_DURATIONS=1
     exec "$venv/bin/python" -m pytest -p no:xdist --durations=25 "$@" ;;
 esac
-# the full tier in two parts; pytest's 5 says a part had no test to run (arguments that pick
-# tests of one part only), which is not a failure unless both say it
+# the full tier in two lanes at once: the tests that time what a person waits for one at a time
+# at normal priority, the rest side by side at the lowest (nice 19), in the CPU time the first
+# lane leaves idle (it waits on browsers and servers: 0.8 of a core on average here). pytest's
+# 5 says a lane had no test to run (arguments that pick tests of one lane only), which is not a
+# failure unless both say it
+alone_marks="(browser or servers or timed) and not untimed"
+side_log=$(mktemp)
+trap 'rm -f "$side_log"' EXIT
 side=0 alone=0
-echo "== side by side ($workers processes): the tests that need no browser or server"
-"$venv/bin/python" -m pytest -n "$workers" --durations=15 -m "not browser and not servers" "$@" || side=$?
-echo "== one at a time: the tests that drive a browser or start servers"
-"$venv/bin/python" -m pytest -p no:xdist --durations=25 -m "browser or servers" "$@" || alone=$?
+echo "== two lanes at once: side by side ($workers processes, nice 19) and one at a time; the"
+echo "== side-by-side lane's report follows the other's"
+nice -n 19 "$venv/bin/python" -m pytest -n "$workers" --dist worksteal --durations=15 -m "not ($alone_marks)" "$@" \
+  >"$side_log" 2>&1 &
+side_pid=$!
+echo "== one at a time: the tests that drive a browser, start servers or time CPU-bound work"
+alone_args=(-p no:xdist)
+if [ "${DIGITLAB_BROWSER_WORKERS:-1}" -gt 1 ]; then
+  alone_args=(-n "$DIGITLAB_BROWSER_WORKERS" --dist loadfile)
+fi
+"$venv/bin/python" -m pytest "${alone_args[@]}" --durations=25 -m "$alone_marks" "$@" || alone=$?
+wait "$side_pid" || side=$?
+echo "== side by side: the other tests"
+cat "$side_log"
 if [ "$side" = 5 ] && [ "$alone" = 5 ]; then exit 5; fi
 for status in "$side" "$alone"; do
   if [ "$status" != 0 ] && [ "$status" != 5 ]; then exit "$status"; fi

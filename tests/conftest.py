@@ -101,6 +101,16 @@ NEEDS = {
     "servers": ("running_app", "subprocess", "Popen", "haproxy"),
     "processes": ("ProcessExecutor", "workers", "make_executor", "ray.", "cluster"),
 }
+# The full tier runs in two lanes at once (test.sh): the tests that time what a person waits for
+# (the browser and server tests) one at a time at normal priority, and the rest side by side at
+# the lowest priority, in the CPU time the first lane leaves idle. Two marks, set by hand, move
+# a test between them: `timed` (no browser or server, but it times CPU-bound work that a
+# starved process would miss) and `untimed` (it starts servers or subprocesses but times
+# nothing a person waits for).
+LANE_MARKS = {
+    "timed": "times CPU-bound work: runs in the one-at-a-time lane at normal priority",
+    "untimed": "starts servers or subprocesses but times nothing: runs side by side",
+}
 FAST_ENV = "DIGITLAB_FAST_TESTS"
 RECORD_ENV = "DIGITLAB_RECORD_DURATIONS"
 DURATIONS_FILE = Path(__file__).with_name("durations.json")
@@ -157,10 +167,29 @@ def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", f"long: took over {FAST_TEST_SECONDS:g} s in the last full run"
     )
+    for name, words in LANE_MARKS.items():
+        config.addinivalue_line("markers", f"{name}: {words}")
+
+
+def longest_first(items: list, durations: dict[str, float]) -> list:
+    """Return items with whole modules ordered by their longest recorded test, longest first
+    (a module's own order kept, its fixtures set up once per process): run side by side with
+    --dist worksteal, the longest tests start first instead of ending the run."""
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    longest = {
+        name: max(durations.get(item.nodeid, 0.0) for item in group)
+        for name, group in modules.items()
+    }
+    order = sorted(modules, key=lambda name: (-longest[name], name))
+    return [item for name in order for item in modules[name]]
 
 
 def pytest_collection_modifyitems(config, items) -> None:
     durations = _recorded_durations()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every process orders them alike
+        items[:] = longest_first(items, durations)
     for item in items:
         text = _sources(item)
         for name, words in NEEDS.items():

@@ -122,6 +122,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.untimed
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker through /proc")
 def test_after_the_server_is_killed_the_run_is_listed_as_interrupted_and_continues(
     data_dir, tmp_path

@@ -73,6 +73,7 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+@pytest.mark.untimed
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_install_and_start_scripts_serve_the_app_from_a_fresh_venv(tmp_path):

@@ -61,6 +61,7 @@ def small_run(runs: Path, run_id: str) -> Path:
     return save_run(runs, run_id, spec, TrainConfig(), build(spec), summary, [], [])
 
 
+@pytest.mark.untimed
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_killing_savers_at_random_moments_leaves_only_complete_runs(tmp_path):
     runs = tmp_path / "runs"

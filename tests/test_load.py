@@ -216,6 +216,9 @@ class Monitor:
         self._thread.join()
 
 
+# its tabs' polls take turns under one lock: starved of CPU, an open tab misses the closed-tab
+# timeout (a run at nice 19 beside the browser tests: 'finish' stopped as orphaned)
+@pytest.mark.timed
 def test_twenty_sessions_each_train_queue_and_see_only_their_own_job(
     data_dir, short_orphan_registry
 ):

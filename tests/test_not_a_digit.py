@@ -51,6 +51,7 @@ def test_the_verdict_says_not_sure_below_half_and_not_a_digit_when_flagged():
     assert verdict(torch.tensor([0.9, 0.1]), True) == "not a digit"
 
 
+@pytest.mark.untimed
 def test_predict_reads_images_in_order_and_fails_on_a_file_it_cannot_read(tmp_path, data_dir):
     rng = np.random.default_rng(3)
     seven = tmp_path / "seven.png"  # dark ink on white paper, 280 px

@@ -18,6 +18,7 @@ from ui.charts import shared_figures
 pytestmark = [pytest.mark.timeout(300)]
 
 
+@pytest.mark.untimed
 def test_a_websocket_session_draws_every_page_of_a_real_server(data_dir, tmp_path):
     runs = tmp_path / "runs"
     preset = get_preset("seed-mlp-128")
@@ -41,6 +42,7 @@ def test_a_websocket_session_draws_every_page_of_a_real_server(data_dir, tmp_pat
     assert used > 0.0  # drawing six pages costs the server something measurable
 
 
+@pytest.mark.untimed
 def test_a_page_that_does_not_exist_counts_as_an_error(data_dir, tmp_path):
     with running_app(data_dir, tmp_path / "runs", tmp_path / "streamlit.log") as url:
         client = pagebench.SessionClient(url)
