@@ -11,7 +11,8 @@
 # those that do run one at a time at the same time, as they time what a person waits for (the
 # marks `timed` and `untimed` move a test between the two: tests/conftest.py).
 # DIGITLAB_VENV chooses the virtual environment (default ./.venv), DIGITLAB_TEST_WORKERS the
-# processes side by side (default: the cores); other arguments go to pytest.
+# processes side by side (default: the cores), DIGITLAB_BROWSER_WORKERS those for the browser and
+# server tests (default 1); other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 venv="${DIGITLAB_VENV:-.venv}"
