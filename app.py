@@ -110,9 +110,12 @@ lesson.load_from_url()
 lesson.enforce()
 problem = state.data_problem()
 with guard.section("the sidebar"):  # drawn on every page: its failure must not stop them all
-    # on the Train page, its live view polls this tab's job: one poll, not two (issue 27)
-    live = page.url_path == TRAIN_PAGE.url_path and not problem
-    sidebar.draw(problem, session.job_polled_by_train_page() if live else None)
+    # on the Train page, its live view polls this tab's job: one poll, not two (issue 27); the
+    # Inside page shows its progress too, fed, and the sidebar's poll keeps the job going
+    train, inside = (page.url_path == p.url_path for p in (TRAIN_PAGE, INSIDE_PAGE))
+    live = (train or (inside and live_feed.served())) and not problem
+    shown = session.job_shown_live() if live else None
+    sidebar.draw(problem, shown, page_polls=train)
 session.keep_job_in_url()  # every page: a refresh anywhere reattaches to the running job
 talk.style()
 talk.bar()

@@ -168,9 +168,9 @@ def heartbeat() -> list[Job]:
     return mine
 
 
-def job_polled_by_train_page() -> str | None:
-    """Return the run id of this tab's job that the Train page follows live, or None: that
-    page's live view keeps the tab's jobs going, and the sidebar need not poll as well."""
+def job_shown_live() -> str | None:
+    """Return the run id of this tab's active job, which the Train and Inside pages show live,
+    or None: the sidebar then names it instead of drawing its progress a second time."""
     job = find_job()
     mine = job is not None and job.active and job.owner == session_id()
     return job.run_id if mine else None

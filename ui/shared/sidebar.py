@@ -98,11 +98,12 @@ def _active_model_picker() -> None:
         state.set_active_run(chosen["path"])
 
 
-def _jobs_panel(shown_live: str | None = None) -> None:
+def _jobs_panel(shown_live: str | None = None, page_polls: bool = True) -> None:
     # on every page while a job is active, this is the open tab's heartbeat; where the page
     # polls a job itself (the Train page's live view), that page's poll is, and that job's
-    # progress is shown there (the other jobs' lines are redrawn when the page reruns)
-    mine = session.session_jobs() if shown_live else session.heartbeat()
+    # progress is shown there (the other jobs' lines are redrawn when the page reruns). The
+    # Inside page shows its progress too but does not poll: there the panel still does
+    mine = session.session_jobs() if shown_live and page_polls else session.heartbeat()
     others = len(state.registry().active()) - len(mine)
     if mine:
         st.markdown("**Training now**")
@@ -134,9 +135,10 @@ def _jobs_panel(shown_live: str | None = None) -> None:
         st.caption(f"On Ray: {registry.running_count()} running, {registry.queued_count()} queued.")
 
 
-def draw(problem: str | None, shown_live: str | None = None) -> None:
+def draw(problem: str | None, shown_live: str | None = None, page_polls: bool = True) -> None:
     """Draw the shared sidebar (below the page navigation); shown_live: the run id of this
-    tab's job that the page polls itself (the Train page's live view), so the sidebar does not."""
+    tab's job whose progress the page shows itself (the Train page's live view, which also
+    polls it, so the sidebar does not; the Inside page's, page_polls False)."""
     with st.sidebar:
         _data_status(problem)
         _device_picker()
@@ -145,8 +147,10 @@ def draw(problem: str | None, shown_live: str | None = None) -> None:
         if not talk.active():  # talk mode hides the sidebar: its bar has "Leave lesson"
             lesson.sidebar_controls()
         talk.sidebar_controls()
-        if shown_live:
+        if shown_live and page_polls:
             _jobs_panel(shown_live)
         else:
             polling = bool(state.registry().active())
-            st.fragment(_jobs_panel, run_every=JOBS_POLL_SECONDS if polling else None)()
+            st.fragment(_jobs_panel, run_every=JOBS_POLL_SECONDS if polling else None)(
+                shown_live, page_polls=False
+            )
