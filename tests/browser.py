@@ -115,10 +115,22 @@ def wait_for_app_idle(page, timeout: float = 60.0) -> None:
     raise TimeoutError(f"the app kept running its script: {what_the_page_shows(page)}")
 
 
+def wait_for_heading(page, title: str, timeout: float = 60.0) -> None:
+    """Wait for a page's heading; on a timeout, say what the page shows instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        raise AssertionError(
+            f"no heading {title!r} within {timeout:g} s: {what_the_page_shows(page)}"
+        ) from None
+
+
 def open_page(page, title: str) -> None:
     """Click a page in the sidebar navigation and wait for its heading."""
     page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
-    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=60_000)
+    wait_for_heading(page, title)
     wait_for_app_idle(page)
 
 
