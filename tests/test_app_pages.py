@@ -109,7 +109,11 @@ def test_build_page_shows_editor_counts_diagram_and_code():
     assert _metric(at, "Parameters") == "118,282"  # 784·128+128 + 128·128+128 + 128·10+10
     assert _metric(at, "Multiply-adds") == "118,016"
     assert len([w for w in at.number_input if w.label == "Width"]) == 2
-    assert len(at.get("plotly_chart")) == 1
+    # the diagram is the page's own HTML: the Build page loads no plotly.js
+    assert not at.get("plotly_chart")
+    diagram = next(h.value for h in at.html if "dl-net" in h.value)
+    assert diagram.count('class="dl-stage"') == 5  # input, flatten, two dense layers, output
+    assert "<b>Dense 2</b> 128" in diagram
     assert "Linear(in_features=784, out_features=128" in at.code[0].value
     assert "class Net(nn.Module)" in at.code[1].value
     assert "nn.Linear(784, 128)" in at.code[1].value

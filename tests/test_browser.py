@@ -80,7 +80,9 @@ def test_build_page_shows_size_diagram_and_code(page):
     open_page(page, "Build")
     assert_no_exception(page)
     assert page.get_by_text("118,282").count() > 0  # seed-mlp-128's parameters
-    wait_for_charts(page, 1)
+    page.locator(".dl-net").first.wait_for()
+    assert page.locator(".dl-net .dl-stage").count() == 5
+    assert page.locator(".js-plotly-plot").count() == 0  # no chart here: no plotly.js to load
     shot(page, "2-build")
     page.get_by_role("tab", name=re.compile("PyTorch code")).click()
     page.get_by_text("class Net(nn.Module)").first.wait_for()
@@ -95,8 +97,8 @@ BIGGEST_NETWORK = (
     + "~".join(["512-relu-bn-d0.5"] * 8)
 )
 # every label of the diagram as the browser laid it out
-DIAGRAM_LABELS = """() => [...document.querySelectorAll('.js-plotly-plot .annotation-text-g')]
-    .map(g => g.getBoundingClientRect())
+DIAGRAM_LABELS = """() => [...document.querySelectorAll('.dl-net .dl-head, .dl-net .dl-detail')]
+    .map(label => label.getBoundingClientRect())
     .filter(r => r.width > 0)
     .map(r => [r.left, r.top, r.right, r.bottom])"""
 
@@ -110,6 +112,17 @@ def _overlapping(boxes: list[list[float]]) -> list[tuple[int, int]]:
     ]
 
 
+def diagram_labels_inside_their_frame(tab) -> list[list[float]]:
+    """Return the diagram's labels after checking that none overlaps another or leaves it."""
+    boxes = tab.evaluate(DIAGRAM_LABELS)
+    assert _overlapping(boxes) == []
+    frame = tab.locator(".dl-net-frame").first.bounding_box()
+    right, bottom = frame["x"] + frame["width"], frame["y"] + frame["height"]
+    outside = [b for b in boxes if b[0] < frame["x"] or b[2] > right + 1 or b[3] > bottom + 1]
+    assert outside == [], "labels run off the diagram"
+    return boxes
+
+
 def test_the_diagram_of_the_biggest_network_has_no_overlapping_labels(page, app_url):
     # a context of its own: the shared tab's session must keep its small network for training
     context, tab = fresh_tab(page, 1280, 720)
@@ -117,15 +130,22 @@ def test_the_diagram_of_the_biggest_network_has_no_overlapping_labels(page, app_
         tab.goto(f"{app_url}/build?preset=small-cnn&{BIGGEST_NETWORK}")
         wait_for_app_idle(tab)
         assert_no_exception(tab)
-        wait_for_charts(tab, 1)
-        boxes = tab.evaluate(DIAGRAM_LABELS)
+        tab.locator(".dl-net").first.wait_for()
+        boxes = diagram_labels_inside_their_frame(tab)
         assert len(boxes) >= 14, boxes  # a label per stage at least: 14 stages
-        assert _overlapping(boxes) == []
-        chart = tab.locator(".js-plotly-plot").first.bounding_box()
-        right, bottom = chart["x"] + chart["width"], chart["y"] + chart["height"]
-        outside = [b for b in boxes if b[0] < chart["x"] or b[2] > right + 1 or b[3] > bottom + 1]
-        assert outside == [], "labels run off the chart"
+        assert tab.locator(".dl-net.dl-stacked").count() == 1
         shot(tab, "2-build-biggest")
+        # a small network runs across where its column is wide enough (a projector)
+        tab.set_viewport_size({"width": 1920, "height": 1080})
+        tab.goto(f"{app_url}/build?preset=seed-mlp-128&talk=1")
+        wait_for_app_idle(tab)
+        tab.locator(".dl-net").first.wait_for()
+        heads = tab.locator(".dl-net .dl-head").all()
+        # side by side, not one per row: the labels above the boxes end on one line
+        bottoms = [head.bounding_box()["y"] + head.bounding_box()["height"] for head in heads]
+        assert len(heads) == 5 and max(bottoms) - min(bottoms) < 2, bottoms
+        diagram_labels_inside_their_frame(tab)
+        shot(tab, "2-build-across-talk")
     finally:
         context.close()
 

@@ -13,8 +13,7 @@ from core.spec import models
 from core.spec.presets import PRESETS
 from core.train.checks import check_trainable
 from ui.build.layer_editor import conv_editor, dense_editor, output_editor
-from ui.charts import network_figure
-from ui.charts.figures import CHART_CONFIG
+from ui.build.network_diagram import network_diagram_html
 from ui.shared import build_state, guide, lesson, share
 from ui.shared.pages import BUILD_PAGE
 
@@ -103,10 +102,7 @@ with view_column:
         metrics[1].metric(
             "Multiply-adds", f"{models.multiply_adds(spec):,}", help="Per image, forward pass."
         )
-        st.plotly_chart(
-            network_figure.network_diagram_figure(spec),
-            config={**CHART_CONFIG, "staticPlot": True},
-        )
+        st.html(network_diagram_html(spec))
 
 if valid:
     with st.expander(

@@ -1,1 +1,1 @@
-"""The Build page's panels: the layer editor."""
+"""The Build page's panels: the layer editor and the network diagram."""

@@ -1,7 +1,7 @@
 """What every figure shares (colours, the compact look, downsampling, the chart config), and the
 Data page's figures. One function per chart, in the module of its page: pages never build
-figures inline (curves: curve_figures; evaluation: evaluation_figures; the network:
-network_figure; the Inside page: inside_figures)."""
+figures inline (curves: curve_figures; evaluation: evaluation_figures; the Inside page:
+inside_figures). The Build page's network diagram is HTML, not a figure: ui/build/network_diagram."""
 
 from __future__ import annotations
 
