@@ -19,7 +19,8 @@ added up (measured on non-digit drawings in core.draw.nondigits, see docs/drawin
 
 The threshold is the FLAG_QUANTILE of the summed score on held-out digits: the first half of
 the test set (the second half is the one a report may quote). Nothing here is computed during
-training: it is fit when first needed, in about a second, and kept.
+training: it is fit when first needed (8 CPU-seconds for the ready model) and kept, in memory
+and in the cache folder (core.analysis.derived).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from core.analysis import derived
 from core.analysis.evaluation import EVAL_BATCH, output_probabilities
 from core.analysis.inside import last_linear_index
 from core.data.mnist import normalize, to_float
@@ -128,15 +130,22 @@ class Novelty:
         return self.scores(model, images) < self.threshold
 
 
+def reference_features(model, normalization: str, train_images: torch.Tensor) -> torch.Tensor:
+    """Return the unit last hidden features of the first FEATURE_REFERENCE training digits,
+    rounded to half precision: what the cache keeps (core.analysis.derived) is what was fit."""
+    _, features = outputs_and_features(
+        model, to_float(train_images[:FEATURE_REFERENCE]), normalization
+    )
+    return features.half().float()
+
+
 def fit_novelty(
     model, head: str, normalization: str, train_images: torch.Tensor, held_out: torch.Tensor
 ) -> Novelty:
     """Return the yardstick fit on a run's training digits (uint8, the reference) and held-out
     digits (uint8: the signals' spreads and the threshold)."""
     reference = _unit_rows(to_float(train_images[:REFERENCE_DIGITS]))
-    _, features = outputs_and_features(
-        model, to_float(train_images[:FEATURE_REFERENCE]), normalization
-    )
+    features = reference_features(model, normalization, train_images)
     novelty = Novelty(head, normalization, reference, 0.0, 1.0, 0.0, 1.0, features)
     fit, like, near = novelty.signals(model, to_float(held_out))
     novelty.fit_mean, novelty.fit_std = float(fit.mean()), float(fit.std().clamp_min(1e-9))
@@ -153,12 +162,58 @@ def verdict(probabilities: torch.Tensor, not_digit: bool) -> str:
     return "not sure" if float(probabilities.max()) < UNSURE_BELOW else "digit"
 
 
+# the yardstick's numbers, in the order the cache keeps them
+STATS = ("fit_mean", "fit_std", "like_mean", "like_std", "near_mean", "near_std", "threshold")
+# reference features larger than this are not kept but computed again from the model (a
+# network without hidden layers: its features are its 784 pixels, which cost nothing)
+KEPT_FEATURES_BYTES = 8 * 2**20
+
+
+def _kept(novelty: Novelty) -> dict[str, torch.Tensor]:
+    stats = torch.tensor([getattr(novelty, name) for name in STATS], dtype=torch.float64)
+    small = novelty.features.numel() * 2 <= KEPT_FEATURES_BYTES
+    return {"stats": stats, **({"features": novelty.features.half()} if small else {})}
+
+
 def novelty_for_run(run, mnist) -> Novelty:
     """Return the yardstick of a run (core.runs.store.Run) on its dataset's digits of its
-    classes: training digits as the reference, the first half of the test digits held out."""
+    classes: training digits as the reference, the first half of the test digits held out.
+
+    Fit once for the same weights and digits, then read from the cache folder
+    (core.analysis.derived): about 8 CPU-seconds for the ready model, every server start.
+    """
     classes = torch.tensor(list(run.classes))
     train = mnist.train_images[torch.isin(mnist.train_labels, classes)]
     test = mnist.test_images[torch.isin(mnist.test_labels, classes)]
-    return fit_novelty(
-        run.model, run.spec.output, run.config.normalization, train, test[: len(test) // 2]
+    held_out = test[: len(test) // 2]
+    head, normalization = run.spec.output, run.config.normalization
+    fitted: list[Novelty] = []
+
+    def fit() -> dict[str, torch.Tensor]:
+        fitted.append(fit_novelty(run.model, head, normalization, train, held_out))
+        return _kept(fitted[0])
+
+    sizes = (
+        f"{REFERENCE_DIGITS}:{FEATURE_REFERENCE}:{NEIGHBOURS}:{FEATURE_NEIGHBOURS}:{FLAG_QUANTILE}"
     )
+    key = derived.run_digest(run) + derived.digits_digest(
+        train[: max(REFERENCE_DIGITS, FEATURE_REFERENCE)], held_out
+    )
+    kept = derived.remembered("novelty", f"{key}:{sizes}", fit)
+    if fitted:
+        return fitted[0]
+    features = kept.get("features")
+    novelty = Novelty(
+        head,
+        normalization,
+        _unit_rows(to_float(train[:REFERENCE_DIGITS])),
+        *([0.0] * 4),
+        features=(
+            features.float()
+            if features is not None
+            else reference_features(run.model, normalization, train)
+        ),
+    )
+    for name, value in zip(STATS, kept["stats"].tolist(), strict=True):
+        setattr(novelty, name, value)
+    return novelty

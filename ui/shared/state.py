@@ -8,6 +8,7 @@ from typing import NamedTuple
 import streamlit as st
 import torch
 
+from core.analysis import derived
 from core.analysis.evaluation import Evaluation, evaluate_probabilities
 from core.analysis.novelty import Novelty, novelty_for_run
 from core.data.datasets import DEFAULT_DATASET, Dataset, get_dataset
@@ -18,7 +19,6 @@ from core.data.mnist import (
     resolve_data_dir,
     shared_mnist,
     task_test_split,
-    to_float,
 )
 from core.runs import listing
 from core.runs.ready import install_ready_model, ready_run_id
@@ -193,7 +193,7 @@ RUNS_EVALUATED = 8
 def _evaluation_at(path: str, modified: float, data: str) -> RunEvaluation:
     run = _run_at(path, modified)
     test = _test_split_for(data, tuple(run.classes), run.config.dataset)
-    probabilities = run.predict_proba(to_float(test.images))
+    probabilities = derived.test_probabilities(run, test.images)
     return RunEvaluation(
         evaluate_probabilities(probabilities, test.labels, run.classes), test.images
     )
