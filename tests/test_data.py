@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 import pytest
 import torch
@@ -34,9 +35,9 @@ def _idx(tensor: torch.Tensor) -> bytes:
     return header + tensor.numpy().tobytes()
 
 
-def test_gzipped_files_in_the_folder_are_used(mnist, tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
-    raw = tmp_path / "MNIST" / "raw"
+def small_mnist_folder(mnist, root):
+    """Write a few thousand digits as MNIST's four gzipped files under root/MNIST/raw."""
+    raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     # a few thousand digits: the format is tested, not the size (the whole set took 15 s)
     parts = {
@@ -49,6 +50,11 @@ def test_gzipped_files_in_the_folder_are_used(mnist, tmp_path, monkeypatch):
     for name, tensor in parts.items():
         with gzip.open(raw / f"{name}.gz", "wb", compresslevel=1) as packed:
             packed.write(_idx(tensor))
+
+
+def test_gzipped_files_in_the_folder_are_used(mnist, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+    small_mnist_folder(mnist, tmp_path)
     loaded = load_mnist(tmp_path, sources=("folder",))
     assert loaded.source == "folder"
     assert torch.equal(loaded.test_images, mnist.test_images[:500])
@@ -62,6 +68,24 @@ def test_restart_reads_the_decoded_cache(data_dir, tmp_path, monkeypatch):
     second = load_mnist(data_dir, sources=("folder",))
     assert torch.equal(first.train_images, second.train_images)
     assert second.seconds_to_load < 1.0
+
+
+def test_the_cache_keeps_the_most_recently_used_datasets_only(mnist, tmp_path, monkeypatch):
+    # every data folder has a cache of its own (55 MB for MNIST): copies and moves must not pile up
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DIGITLAB_CACHE", str(cache))
+    monkeypatch.setattr(data, "KEPT_DATASETS", 2)
+    small_mnist_folder(mnist, tmp_path / "used")
+    load_mnist(tmp_path / "used", sources=("folder",))
+    (used,) = cache.glob("mnist-*.safetensors")
+    for i in range(3):  # three other folders, each read after the files were made a day older
+        small_mnist_folder(mnist, tmp_path / f"other-{i}")
+        load_mnist(tmp_path / f"other-{i}", sources=("folder",))
+        for path in cache.glob("mnist-*.safetensors"):
+            os.utime(path, (path.stat().st_mtime - 86400,) * 2)
+        load_mnist(tmp_path / "used", sources=("folder",))  # read again: the most recently used
+    kept = set(cache.glob("mnist-*.safetensors"))
+    assert len(kept) == 2 and used in kept
 
 
 def test_no_source_raises_data_unavailable_naming_three_ways(tmp_path):

@@ -11,6 +11,7 @@ costs the time; the KEEP most recently used files are kept.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,7 +23,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
-from core.data.mnist import cache_dir, to_float
+from core.data.mnist import cache_dir, keep_most_recent, to_float
 from core.runs.atomic import write_file
 
 FORMAT = "1"  # changes when what is stored, or how it is computed, changes
@@ -73,23 +74,11 @@ def _read(path: Path, key: str) -> dict[str, torch.Tensor] | None:
             if (handle.metadata() or {}).get("key") != key:
                 return None
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-        os.utime(path)  # most recently used: kept longest
+        with contextlib.suppress(OSError):  # most recently used: kept longest (where writable)
+            os.utime(path)
         return tensors
     except Exception:  # missing, half-written by a killed process, or foreign: computed again
         return None
-
-
-def _used_at(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:  # pruned by another process meanwhile
-        return 0.0
-
-
-def _prune(folder: Path) -> None:
-    files = sorted(folder.glob("*.safetensors"), key=_used_at, reverse=True)
-    for old in files[KEEP:]:
-        old.unlink(missing_ok=True)
 
 
 def remembered(
@@ -103,7 +92,7 @@ def remembered(
     try:
         stored = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
         write_file(path, safetensors_bytes(stored, metadata={"key": key}))
-        _prune(path.parent)
+        keep_most_recent(path.parent, "*.safetensors", KEEP)
     except OSError as exc:  # a read-only or full cache folder: the result is simply not kept
         log.warning("could not keep %s in %s: %s", kind, path.parent, exc)
     return tensors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -218,6 +219,25 @@ def cache_path(signature: str) -> Path:
     return base / f"mnist-{digest}.safetensors"  # a signature names the folder, so any dataset
 
 
+# decoded datasets kept in the cache folder, the most recently used: a data folder moved or
+# copied (each test's temporary one) has a signature of its own, 55 MB each for MNIST
+KEPT_DATASETS = 6
+
+
+def _used_at(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed by another process meanwhile
+        return 0.0
+
+
+def keep_most_recent(folder: Path, pattern: str, keep: int) -> None:
+    """Delete all but the keep most recently used (modified or touched) files matching pattern."""
+    files = sorted(folder.glob(pattern), key=_used_at, reverse=True)
+    for old in files[keep:]:
+        old.unlink(missing_ok=True)
+
+
 def _load_cache(cache: Path, signature: str) -> dict[str, torch.Tensor] | None:
     from safetensors import safe_open
 
@@ -225,7 +245,10 @@ def _load_cache(cache: Path, signature: str) -> dict[str, torch.Tensor] | None:
         with safe_open(str(cache), framework="pt") as handle:
             if (handle.metadata() or {}).get("signature") != signature:
                 return None
-            return {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        with contextlib.suppress(OSError):  # most recently used: kept longest (where writable)
+            os.utime(cache)
+        return tensors
     except Exception:  # a half-written or foreign cache is simply rebuilt
         return None
 
@@ -240,6 +263,7 @@ def _save_cache(cache: Path, tensors: dict[str, torch.Tensor], signature: str) -
         cache.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(tmp), metadata={"signature": signature})
         os.replace(tmp, cache)
+        keep_most_recent(cache.parent, "mnist-*.safetensors", KEPT_DATASETS)
     except OSError:  # a read-only data folder still works, only without the cache
         tmp.unlink(missing_ok=True)
 
