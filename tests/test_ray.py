@@ -115,8 +115,12 @@ def test_pause_resume_steer_and_stop_reach_the_task(data_dir, tmp_path, cluster)
     assert load_run(job.run_dir).summary["status"] == "stopped"
 
 
-def _train_task_pids() -> list[int]:
-    """Return the pids of Ray workers running a training task now (named after the task)."""
+def _train_task_pids(run_id: str) -> list[int]:
+    """Return the pids of Ray workers running this run's training task now (named after it).
+
+    Only this run's: another test may train on Ray at the same time (test.sh runs the browser
+    tests beside these; CI once found two tasks here, 2026-12-07).
+    """
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -124,7 +128,7 @@ def _train_task_pids() -> list[int]:
                 title = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
             except OSError:
                 continue
-            if title.startswith(b"ray::train "):  # the task is named "train RUN_ID"
+            if title.split()[:2] == [b"ray::train", run_id.encode()]:  # "train RUN_ID"
                 pids.append(int(entry.name))
     return pids
 
@@ -146,7 +150,7 @@ def test_a_killed_worker_fails_its_job_and_the_next_job_still_trains(data_dir, t
     registry = JobRegistry(executor=cluster)
     job = registry.submit(ModelSpec(), long_config(), "killed", data_dir, tmp_path)
     wait_for_steps(job, 30)
-    (pid,) = _train_task_pids()
+    (pid,) = _train_task_pids(job.run_id)
     os.kill(pid, signal.SIGKILL)  # what the out-of-memory killer, or a lost node, does to it
     assert job.wait(60) and job.state == "failed"
     assert "ended unexpectedly" in job.error and "died" in job.error, job.error
