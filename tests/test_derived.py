@@ -119,9 +119,9 @@ def test_the_yardstick_read_back_is_the_one_fit(cache, mnist):
 def test_the_test_probabilities_are_read_back_for_the_same_digits_only(cache, mnist):
     run = small_run()
     images = mnist.test_images[:300]
-    first = derived.test_probabilities(run, images)
+    first = derived.probabilities_of(run, images)
     assert torch.equal(first, run.predict_proba(to_float(images)))
-    assert torch.equal(derived.test_probabilities(run, images), first)
-    other = derived.test_probabilities(run, mnist.test_images[300:600])
+    assert torch.equal(derived.probabilities_of(run, images), first)
+    other = derived.probabilities_of(run, mnist.test_images[300:600])
     assert torch.equal(other, run.predict_proba(to_float(mnist.test_images[300:600])))
     assert len(list(cache.iterdir())) == 2

@@ -98,7 +98,7 @@ def remembered(
     return tensors
 
 
-def test_probabilities(run, images: torch.Tensor) -> torch.Tensor:
+def probabilities_of(run, images: torch.Tensor) -> torch.Tensor:
     """Return the run's probabilities for uint8 images (its test digits), computed once for
     these weights and these images (2.5 CPU-seconds for the ready model on 10,000 digits)."""
     key = run_digest(run) + digits_digest(images)

@@ -180,7 +180,8 @@ def novelty_for_run(run, mnist) -> Novelty:
     classes: training digits as the reference, the first half of the test digits held out.
 
     Fit once for the same weights and digits, then read from the cache folder
-    (core.analysis.derived): about 8 CPU-seconds for the ready model, every server start.
+    (core.analysis.derived): the fit took 8 CPU-seconds for the ready model, at every server
+    start before it was kept.
     """
     classes = torch.tensor(list(run.classes))
     train = mnist.train_images[torch.isin(mnist.train_labels, classes)]

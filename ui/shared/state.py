@@ -193,7 +193,7 @@ RUNS_EVALUATED = 8
 def _evaluation_at(path: str, modified: float, data: str) -> RunEvaluation:
     run = _run_at(path, modified)
     test = _test_split_for(data, tuple(run.classes), run.config.dataset)
-    probabilities = derived.test_probabilities(run, test.images)
+    probabilities = derived.probabilities_of(run, test.images)
     return RunEvaluation(
         evaluate_probabilities(probabilities, test.labels, run.classes), test.images
     )
