@@ -86,8 +86,8 @@ def network_stages(spec) -> list[dict]:
 
 
 # more stages than this never run across: they are stacked top to bottom, as every network is in
-# a column narrower than ACROSS_REM_PER_STAGE rem a stage (the Build page's column at 1280 px
-# holds five; a phone, three)
+# a column narrower than ACROSS_REM_PER_STAGE rem a stage (the Build page's column at 1280 px,
+# 350 px, and a phone's, 326 px, hold four: there the presets are stacked; across on a projector)
 MAX_STAGES_ACROSS = 6
 ACROSS_REM_PER_STAGE = 5
 ARROW = "#555"
