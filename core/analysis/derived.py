@@ -11,19 +11,16 @@ costs the time; the KEEP most recently used files are kept.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
-from core.data.mnist import cache_dir, keep_most_recent, to_float
+from core.data.mnist import cache_dir, keep_most_recent, read_cache_file, to_float
 from core.runs.atomic import write_file
 
 FORMAT = "1"  # changes when what is stored, or how it is computed, changes
@@ -68,25 +65,12 @@ def result_path(kind: str, key: str) -> Path:
     return cache_dir() / FOLDER / f"{kind}-{name}.safetensors"
 
 
-def _read(path: Path, key: str) -> dict[str, torch.Tensor] | None:
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            if (handle.metadata() or {}).get("key") != key:
-                return None
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-        with contextlib.suppress(OSError):  # most recently used: kept longest (where writable)
-            os.utime(path)
-        return tensors
-    except Exception:  # missing, half-written by a killed process, or foreign: computed again
-        return None
-
-
 def remembered(
     kind: str, key: str, compute: Callable[[], dict[str, torch.Tensor]]
 ) -> dict[str, torch.Tensor]:
     """Return compute()'s tensors for key: read from the cache folder, else computed and kept."""
     path = result_path(kind, key)
-    if (found := _read(path, key)) is not None:
+    if (found := read_cache_file(path, "key", key)) is not None:
         return found
     tensors = compute()
     try:

@@ -238,18 +238,20 @@ def keep_most_recent(folder: Path, pattern: str, keep: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def _load_cache(cache: Path, signature: str) -> dict[str, torch.Tensor] | None:
+def read_cache_file(path: Path, field: str, value: str) -> dict[str, torch.Tensor] | None:
+    """Return the tensors of a safetensors file in the cache folder whose metadata has field set
+    to value, and mark it most recently used; None where it is missing, damaged or foreign."""
     from safetensors import safe_open
 
     try:
-        with safe_open(str(cache), framework="pt") as handle:
-            if (handle.metadata() or {}).get("signature") != signature:
+        with safe_open(str(path), framework="pt") as handle:
+            if (handle.metadata() or {}).get(field) != value:
                 return None
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         with contextlib.suppress(OSError):  # most recently used: kept longest (where writable)
-            os.utime(cache)
+            os.utime(path)
         return tensors
-    except Exception:  # a half-written or foreign cache is simply rebuilt
+    except Exception:  # half-written by a killed process, or foreign: rebuilt by the caller
         return None
 
 
@@ -280,7 +282,7 @@ def load_mnist(
     raw = raw_dir(root, dataset)
     signature = _raw_signature(raw)
     cache = cache_path(signature)
-    tensors = _load_cache(cache, signature)
+    tensors = read_cache_file(cache, "signature", signature)
     if tensors is None:
         tensors = _read_with_torchvision(root, dataset)
         _save_cache(cache, tensors, signature)
