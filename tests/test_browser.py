@@ -140,10 +140,15 @@ def test_the_diagram_of_the_biggest_network_has_no_overlapping_labels(page, app_
         tab.goto(f"{app_url}/build?preset=seed-mlp-128&talk=1")
         wait_for_app_idle(tab)
         tab.locator(".dl-net").first.wait_for()
-        heads = tab.locator(".dl-net .dl-head").all()
+        # talk mode's larger type comes with the page's first run: measure once it is applied,
+        # every label in one go (one at a time, a relayout could fall between two of them)
+        tab.wait_for_function("getComputedStyle(document.documentElement).fontSize === '21px'")
+        bottoms = tab.evaluate(
+            "() => [...document.querySelectorAll('.dl-net .dl-head')]"
+            ".map(head => head.getBoundingClientRect().bottom)"
+        )
         # side by side, not one per row: the labels above the boxes end on one line
-        bottoms = [head.bounding_box()["y"] + head.bounding_box()["height"] for head in heads]
-        assert len(heads) == 5 and max(bottoms) - min(bottoms) < 2, bottoms
+        assert len(bottoms) == 5 and max(bottoms) - min(bottoms) < 2, bottoms
         diagram_labels_inside_their_frame(tab)
         shot(tab, "2-build-across-talk")
     finally:
