@@ -1,6 +1,7 @@
 """The house's rules, read from the imports: core/ imports neither Streamlit nor ui/; the run
 store imports no training code; the leaves (core/spec/) import no I/O; a page's panels import
-no other page's panels; no module imports another's private names; no import cycles."""
+no other page's panels; no module imports another's private names; no import cycles; core/
+imports torchvision only inside the functions that use it."""
 
 from __future__ import annotations
 
@@ -248,3 +249,36 @@ def test_no_module_or_function_is_longer_than_the_house_allows():
     body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
     assert long_code({"m": f"def f():\n{body}\n"}) == ["m.f: 81 lines"]
     assert long_code({"m": "x = 1\n" * (MAX_MODULE_LINES + 1)}) == ["m: 421 lines"]
+
+
+def module_level_imports(source: str) -> set[str]:
+    """Return the modules a source imports outside any function or class."""
+    found = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_core_imports_torchvision_only_where_it_is_used():
+    # importing torchvision costs a process ~1.8 CPU-seconds (it pulls in torch._dynamo): a
+    # module-level import would make every CLI command and page that loads settings pay it
+    eager = [
+        path
+        for path in CORE.rglob("*.py")
+        if any(m.split(".")[0] == "torchvision" for m in module_level_imports(path.read_text()))
+    ]
+    assert eager == []
+    assert module_level_imports("import torchvision\ndef f():\n    import numpy\n") == {
+        "torchvision"
+    }
+
+
+def test_a_runs_versions_name_torchvision_as_it_names_itself():
+    import torchvision
+
+    from core.runs.store import versions
+
+    assert versions()["torchvision"] == torchvision.__version__

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2 import functional as TF
 
 # field -> (lowest, highest): checked here, and the Train page's sliders span the same
 AUGMENT_LIMITS: dict[str, tuple[float, float]] = {
@@ -90,6 +89,10 @@ def _elastic_offsets(shape, cfg: AugmentConfig, generator, device) -> torch.Tens
     n, _, h, w = shape
     noise = torch.rand(n, 2, h, w, generator=generator, device=device) * 2 - 1
     kernel = int(2 * math.ceil(3 * cfg.elastic_sigma) + 1)
+    # imported here: torchvision costs every process that loads the settings ~1.8 CPU-seconds
+    # (it pulls in torch._dynamo), and only elastic distortion needs it
+    from torchvision.transforms.v2 import functional as TF
+
     smooth = TF.gaussian_blur(noise, [kernel, kernel], [cfg.elastic_sigma, cfg.elastic_sigma])
     # rescale so the typical displacement is elastic_alpha pixels, whatever the smoothing
     smooth = smooth / smooth.abs().mean().clamp_min(1e-6) * cfg.elastic_alpha

@@ -3,6 +3,8 @@ keeps a checkpoint.pt (torch.save), read back only with torch.load(weights_only=
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import io
 import json
 import logging
@@ -96,13 +98,31 @@ def new_run_id(name: str) -> str:
 
 def versions() -> dict[str, str]:
     """Return the versions that produced a run."""
-    import torchvision
-
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": torchvision_version(),
     }
+
+
+def torchvision_version() -> str:
+    """Return torchvision's version as torchvision.__version__ gives it, without importing it."""
+    # importing torchvision costs ~1.8 CPU-seconds (it pulls in torch._dynamo), in every
+    # process that saves a run; its version.py holds the version with its local part (+cu130),
+    # which the package's metadata leaves out
+    spec = importlib.util.find_spec("torchvision")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        version_file = Path(folder) / "version.py"
+        if version_file.is_file():
+            found = re.search(
+                r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", version_file.read_text(), re.M
+            )
+            if found:
+                return found.group(1)
+    try:
+        return importlib.metadata.version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 @dataclass
