@@ -18,6 +18,10 @@ cd "$(dirname "$0")"
 venv="${DIGITLAB_VENV:-.venv}"
 workers="${DIGITLAB_TEST_WORKERS:-$(nproc 2>/dev/null || echo 2)}"
 fast_marks="not browser and not servers and not processes and not long and not slow"
+# torch's OpenMP threads sleep rather than spin while they wait for work: the two lanes keep
+# both cores busy, and a server's spinning thread took CPU from the tests that had work
+# (tests/test_browser.py alone: 168 → 156 CPU-seconds, docs/reliability.md)
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 tier=full
 case "${1:-}" in
   --fast) tier=fast; shift ;;
