@@ -160,6 +160,11 @@ def pytest_configure(config) -> None:
         import torch
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    if os.environ.get("PYTEST_XDIST_WORKER") or workers == 1:
+        # torch imports torch._dynamo at the first optimizer a process makes (~2 CPU-seconds
+        # here): every test process makes one, and paid inside the first test that trains, it
+        # pushed that test over the fast tier's guard or not depending on the order (6.3 s)
+        import torch._dynamo  # noqa: F401
     for name, words in NEEDS.items():
         config.addinivalue_line(
             "markers", f"{name}: needs {', '.join(words[:2])} (found automatically)"
