@@ -263,8 +263,8 @@ def module_level_imports(source: str) -> set[str]:
 
 
 def test_core_imports_torchvision_only_where_it_is_used():
-    # importing torchvision costs a process ~1.8 CPU-seconds (it pulls in torch._dynamo): a
-    # module-level import would make every CLI command and page that loads settings pay it
+    # importing torchvision pulls in torch._dynamo, 1.6 CPU-seconds: a module-level import
+    # made every CLI command and page that reads settings pay it
     eager = [
         path
         for path in CORE.rglob("*.py")

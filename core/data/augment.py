@@ -89,8 +89,8 @@ def _elastic_offsets(shape, cfg: AugmentConfig, generator, device) -> torch.Tens
     n, _, h, w = shape
     noise = torch.rand(n, 2, h, w, generator=generator, device=device) * 2 - 1
     kernel = int(2 * math.ceil(3 * cfg.elastic_sigma) + 1)
-    # imported here: torchvision costs every process that loads the settings ~1.8 CPU-seconds
-    # (it pulls in torch._dynamo), and only elastic distortion needs it
+    # imported here: torchvision pulls in torch._dynamo, 1.6 CPU-seconds for every process
+    # that reads settings (CLI commands, pages), and only elastic distortion needs it
     from torchvision.transforms.v2 import functional as TF
 
     smooth = TF.gaussian_blur(noise, [kernel, kernel], [cfg.elastic_sigma, cfg.elastic_sigma])
