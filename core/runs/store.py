@@ -107,9 +107,9 @@ def versions() -> dict[str, str]:
 
 def torchvision_version() -> str:
     """Return torchvision's version as torchvision.__version__ gives it, without importing it."""
-    # importing torchvision pulls in torch._dynamo: 1.6 CPU-seconds here in a process that does
-    # not train (an import of a state dict, `python -m core predict`); its version.py holds the
-    # version with its local part (+cu130), which the package's metadata leaves out
+    # importing torchvision pulls in torch._dynamo: 1.6 CPU-seconds here in a process that saves
+    # a run without training one (an imported state dict); its version.py holds the version
+    # with its local part (+cu130), which the package's metadata leaves out
     spec = importlib.util.find_spec("torchvision")
     for folder in (spec.submodule_search_locations or []) if spec else []:
         version_file = Path(folder) / "version.py"
