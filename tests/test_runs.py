@@ -12,7 +12,7 @@ import torch
 from core.events import EpochEnded, Step
 from core.runs.archive import export_run, export_run_bytes, import_run
 from core.runs.listing import list_runs
-from core.runs.store import RUN_FILES, InvalidRun, delete_run, load_run, save_run
+from core.runs.store import RUN_FILES, InvalidRun, delete_run, load_run, save_run, versions
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec, build
 
@@ -198,3 +198,9 @@ def test_importing_the_same_file_twice_keeps_one_run(tmp_path):
     first = import_run(io.BytesIO(data), tmp_path / "other-runs")
     second = import_run(data, tmp_path / "other-runs")
     assert first.run_id == second.run_id and len(list_runs(tmp_path / "other-runs")) == 1
+
+
+def test_a_runs_versions_name_torchvision_as_it_names_itself():
+    import torchvision
+
+    assert versions()["torchvision"] == torchvision.__version__
