@@ -8,6 +8,7 @@ probabilities within 1e-3, for a dense and a convolutional run. The page's timin
 
 from __future__ import annotations
 
+import base64
 import statistics
 
 import numpy as np
@@ -31,6 +32,14 @@ STROKES = {  # fractions of the canvas: a 7, a 1, a 0 and a 4
     "4": [[(0.3, 0.15), (0.25, 0.55), (0.75, 0.55)], [(0.6, 0.3), (0.6, 0.88)]],
 }
 MAX_DIFFERENCE = 1e-3
+# the canvas's RGBA bytes as base64: a plain array of its 313,600 numbers took Playwright and
+# this process about a CPU-second per drawing to serialise and parse (2026-12-07)
+CANVAS_BYTES = """() => {
+  const data = document.getElementById('pad').getContext('2d').getImageData(0, 0, 280, 280).data;
+  let text = '';
+  for (let i = 0; i < data.length; i += 8192) text += String.fromCharCode(...data.subarray(i, i + 8192));
+  return btoa(text);
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +60,8 @@ def compare(page, run, name: str) -> dict:
         for stroke in strokes:
             draw_stroke(page, box, stroke)
         reading = page.evaluate("() => window.digitlab.predict()")
-        rgba = page.evaluate(
-            "() => Array.from(document.getElementById('pad').getContext('2d')"
-            ".getImageData(0, 0, 280, 280).data)"
-        )
-        pixels = np.array(rgba, np.uint8).reshape(280, 280, 4)
+        rgba = base64.b64decode(page.evaluate(CANVAS_BYTES))
+        pixels = np.frombuffer(rgba, np.uint8).reshape(280, 280, 4)
         ours = read_drawing(pixels, (0, 0, 0))
         assert ours.digit is not None and "probabilities" in reading, (digit, ours.problem)
         expected = run.predict_proba(ours.digit.unsqueeze(0))[0].numpy()
