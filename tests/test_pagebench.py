@@ -18,23 +18,29 @@ from ui.charts import shared_figures
 pytestmark = [pytest.mark.timeout(300)]
 
 
-@pytest.mark.untimed
-def test_a_websocket_session_draws_every_page_of_a_real_server(data_dir, tmp_path):
-    runs = tmp_path / "runs"
+@pytest.fixture(scope="module")
+def server(data_dir, tmp_path_factory):
+    """A real server with one saved run; its URL and process id (one server for the module)."""
+    folder = tmp_path_factory.mktemp("pagebench")
     preset = get_preset("seed-mlp-128")
     config = copy.deepcopy(preset.config)  # the preset itself is shared: never change it
     config.epochs = 1
-    train_tiny_run(runs, data_dir, "bench run", preset.spec, config)
-    with running_app(data_dir, runs, tmp_path / "streamlit.log") as url:
-        pid = pagebench.server_pid(int(url.rsplit(":", 1)[1]))
-        client = pagebench.SessionClient(url)
-        try:
-            before = pagebench.cpu_seconds(pid)
-            visits = [client.visit(page) for page in pagebench.PAGES]
-            used = pagebench.cpu_seconds(pid) - before
-        finally:
-            client.close()
-        assert pagebench.resident_bytes(pid) > 50 * 2**20  # a server with torch in it
+    train_tiny_run(folder / "runs", data_dir, "bench run", preset.spec, config)
+    with running_app(data_dir, folder / "runs", folder / "streamlit.log") as url:
+        yield url, pagebench.server_pid(int(url.rsplit(":", 1)[1]))
+
+
+@pytest.mark.untimed
+def test_a_websocket_session_draws_every_page_of_a_real_server(server):
+    url, pid = server
+    client = pagebench.SessionClient(url)
+    try:
+        before = pagebench.cpu_seconds(pid)
+        visits = [client.visit(page) for page in pagebench.PAGES]
+        used = pagebench.cpu_seconds(pid) - before
+    finally:
+        client.close()
+    assert pagebench.resident_bytes(pid) > 50 * 2**20  # a server with torch in it
     assert [v.errors for v in visits] == [[] for _ in visits]
     # each page sent its elements: the Evaluate page's charts take far more than a bare page
     sizes = {v.page: v.received_bytes for v in visits}
@@ -43,13 +49,12 @@ def test_a_websocket_session_draws_every_page_of_a_real_server(data_dir, tmp_pat
 
 
 @pytest.mark.untimed
-def test_a_page_that_does_not_exist_counts_as_an_error(data_dir, tmp_path):
-    with running_app(data_dir, tmp_path / "runs", tmp_path / "streamlit.log") as url:
-        client = pagebench.SessionClient(url)
-        try:
-            visit = client.visit("no-such-page")
-        finally:
-            client.close()
+def test_a_page_that_does_not_exist_counts_as_an_error(server):
+    client = pagebench.SessionClient(server[0])
+    try:
+        visit = client.visit("no-such-page")
+    finally:
+        client.close()
     assert visit.errors == ["page not found: 'no-such-page'"]
 
 
