@@ -1,15 +1,18 @@
-"""One writer process for tests/test_shared_runs.py: saves runs, digits or timings into a shared folder.
+"""Writer processes for tests/test_shared_runs.py: save runs, digits or timings into a shared folder.
 
-    python tests/shared_writers.py runs|digits|timings|checkpoints|listings FOLDER COUNT TAG
+    python tests/shared_writers.py FOLDER COUNT KIND:TAG [KIND:TAG ...]
 
-A writer says "ready" once its imports are done, then waits for a line on stdin: the test
-starts every writer's loop at the same moment, so that they write at once.
+KIND is runs, digits, timings, checkpoints or listings. The process imports torch and the app
+once, then forks one writer process per KIND:TAG; the writers wait until every one of them is
+there and start their loops at the same moment, so that they write at once. The exit status is
+0 only if every writer's was (each writer's traceback goes to stderr).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -17,8 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from core.data import mydigits  # noqa: E402
+from core.runs.listing import list_runs  # noqa: E402
+from core.runs.store import new_run_id, save_run  # noqa: E402
 from core.spec.config import TrainConfig  # noqa: E402
 from core.spec.models import DenseLayer, ModelSpec, build  # noqa: E402
+from core.train import timebudget  # noqa: E402
 from tests.test_runs import EPOCHS, STEPS  # noqa: E402  (the tiny run's curves)
 
 SPEC = ModelSpec(dense=[DenseLayer(8)], outputs=10)
@@ -31,8 +38,6 @@ SLOWDOWN = 2.0
 
 def save_runs(folder: Path, count: int, tag: str) -> None:
     """Save count small runs with the app's own id and save path (core.runs.store.save_run)."""
-    from core.runs.store import new_run_id, save_run
-
     torch.manual_seed(0)
     model = build(SPEC).eval()
     for i in range(count):
@@ -42,8 +47,6 @@ def save_runs(folder: Path, count: int, tag: str) -> None:
 
 def save_digits(folder: Path, count: int, tag: str) -> None:
     """Add count digits to one set of my digits in folder, as the Draw page does."""
-    from core.data import mydigits
-
     os.environ[mydigits.FOLDER_ENV] = str(folder)
     for i in range(count):
         image = np.full((28, 28), i % 256, dtype=np.uint8)
@@ -52,8 +55,6 @@ def save_digits(folder: Path, count: int, tag: str) -> None:
 
 def record_timings(folder: Path, count: int, tag: str) -> None:
     """Record count finished runs in the runs folder's time-estimate correction."""
-    from core.train import timebudget
-
     seconds = SLOWDOWN * timebudget.raw_estimate(SPEC, CONFIG)
     for _ in range(count):
         timebudget.record_run(folder, SPEC, CONFIG, seconds)
@@ -61,8 +62,6 @@ def record_timings(folder: Path, count: int, tag: str) -> None:
 
 def save_checkpoints(folder: Path, count: int, tag: str) -> None:
     """Save one run over itself count times, as a training's checkpoints do (replace=True)."""
-    from core.runs.store import save_run
-
     model = build(SPEC).eval()
     summary = {"name": tag, "status": "interrupted"}
     for _ in range(count):
@@ -72,8 +71,6 @@ def save_checkpoints(folder: Path, count: int, tag: str) -> None:
 
 def list_runs_repeatedly(folder: Path, count: int, tag: str) -> None:
     """List the runs count times, as every page of every replica does."""
-    from core.runs.listing import list_runs
-
     for _ in range(count):
         list_runs(folder)
 
@@ -86,8 +83,34 @@ WRITERS = {
     "listings": list_runs_repeatedly,
 }
 
+
+def write_at_once(folder: Path, count: int, writers: list[str]) -> int:
+    """Fork a process per "kind:tag", start them together; return 0 if every one succeeded."""
+    torch.set_num_threads(1)  # no thread pool exists when the writers fork
+    start_read, start_write = os.pipe()
+    children = []
+    for writer in writers:
+        kind, tag = writer.split(":")
+        pid = os.fork()
+        if pid == 0:
+            os.close(start_write)
+            os.read(start_read, 1)  # returns when the parent closes its end: all start at once
+            status = 1
+            try:
+                WRITERS[kind](folder, count, tag)
+                status = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(status)
+        children.append(pid)
+    os.close(start_read)
+    os.close(start_write)
+    statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    return 0 if all(status == 0 for status in statuses) else 1
+
+
 if __name__ == "__main__":
-    kind, folder, count, tag = sys.argv[1:]
-    print("ready", flush=True)
-    sys.stdin.readline()
-    WRITERS[kind](Path(folder), int(count), tag)
+    sys.exit(write_at_once(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]))
