@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import time
@@ -117,10 +118,20 @@ DURATIONS_FILE = Path(__file__).with_name("durations.json")
 FAST_TEST_SECONDS = 2.0
 
 
-def _sources(item) -> str:
-    """Return the source of a test and of the fixtures it uses, and of theirs."""
+@functools.cache
+def _source_of(function) -> str:
+    """Return a function's source ('' where there is none): read once per function, since
+    every test shares fixtures (reading them anew for each of 1,140 tests took 3 CPU-s)."""
     import inspect
 
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+
+
+def _sources(item) -> str:
+    """Return the source of a test and of the fixtures it uses, and of theirs."""
     texts, seen = [], set()
     functions = [item.function]
     definitions = getattr(item, "_fixtureinfo", None)
@@ -132,10 +143,7 @@ def _sources(item) -> str:
         if function in seen:
             continue
         seen.add(function)
-        try:
-            texts.append(inspect.getsource(function))
-        except (OSError, TypeError):
-            continue
+        texts.append(_source_of(function))
     module = getattr(item, "module", None)
     marks = getattr(module, "pytestmark", [])
     texts += [str(mark) for mark in (marks if isinstance(marks, list) else [marks])]

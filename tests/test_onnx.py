@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import onnx
 import pytest
 
 from core.bench.onnx import train_briefly
@@ -40,6 +39,8 @@ def test_onnx_runtime_reads_every_test_digit_as_pytorch_does(runs, name, data_di
 
 
 def test_the_file_says_what_goes_in_and_what_comes_out(runs):
+    import onnx  # here, not at the top: every lane's collection imported it (1.3 CPU-s)
+
     run = load_run(runs["seed-3v7"])
     model = onnx.load_from_string(onnx_bytes(run, ["three", "seven"]))
     meta = {p.key: p.value for p in model.metadata_props}
