@@ -37,7 +37,7 @@ if [ "$tier" = fast ] && [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "imp
   exec "$venv/bin/python" -m pytest -q -n "$workers" -m "$fast_marks" "$@"
 fi
 # an install writes the requirements' hash into the environment; while it matches, the next run
-# skips pip (about 10 s of a full run here; delete the environment, or its stamp, to reinstall)
+# skips pip (7 s of a full run here; delete the environment, or its stamp, to reinstall)
 stamp="$venv/.digitlab-requirements"
 wanted=$(cat requirements.txt requirements-ray.txt requirements-dev.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then

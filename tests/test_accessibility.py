@@ -55,8 +55,8 @@ def blocking_violations(page) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
     # every node of every violation, but one node of each other kind of result: the whole
-    # report (passes included) was 1.6-2.8 MB a page, and serialising it cost 3.3-5.3 CPU-s
-    # against 1.2-1.8 (Evaluate, Inside; 2026-12-07). axe-core truncates, never drops, them
+    # report (passes included) was 1.6-2.8 MB a page, and an audit cost 2.8-5.3 CPU-s against
+    # 1.2-1.8 (Evaluate, Inside; 2026-12-07). axe-core truncates the others, never drops them
     found = Axe().run(page, options={"resultTypes": ["violations"]}).response["violations"]
     return [
         f"[{v['impact']}] {v['id']}: {node['target']} {node.get('failureSummary', '')[:200]}"
@@ -68,7 +68,7 @@ def blocking_violations(page) -> list[str]:
 
 def test_the_audit_reports_every_node_of_a_blocking_violation(tab):
     page = tab.context.new_page()
-    try:  # two nameless buttons and an image without a text: critical, each node reported
+    try:  # two nameless buttons, an image without a text alternative: critical
         page.set_content(
             '<main><h1>Audit</h1><button></button><button></button><img src="x.png"></main>'
         )

@@ -1,7 +1,7 @@
 """Replicas share one folder (DIGITLAB_RUNS, DIGITLAB_MY_DIGITS): writers in two processes at once lose nothing.
 
-Each test starts two real processes (tests/shared_writers.py) that write through the app's own
-functions into one folder at the same moment, then reads the folder back.
+Each test has two real processes (forked by tests/shared_writers.py) write through the app's
+own functions into one folder at the same moment, then reads the folder back.
 """
 
 from __future__ import annotations
