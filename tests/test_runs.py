@@ -75,6 +75,18 @@ def test_list_runs_reads_summaries_newest_first(tmp_path):
     assert set(ids) == {"20261124-000000-a-0001", "20261124-000001-b-0001"}
 
 
+def test_a_listed_summary_is_read_again_only_when_its_file_changed(tmp_path):
+    path, _ = saved(tmp_path, "20261124-000000-a-0001")
+    summary = json.loads((path / "summary.json").read_text())
+    (path / "summary.json").write_text(json.dumps({**summary, "classes": [3, 7]}))
+    [first] = list_runs(tmp_path / "runs")
+    first["name"], first["classes"][0] = "changed by a caller", 9  # a copy: the next list is not
+    [again] = list_runs(tmp_path / "runs")
+    assert again["name"] == "test" and again["classes"] == [3, 7]
+    (path / "summary.json").write_text(json.dumps({**summary, "name": "renamed on disk"}))
+    assert list_runs(tmp_path / "runs")[0]["name"] == "renamed on disk"
+
+
 def test_export_then_import_round_trips(tmp_path):
     path, _ = saved(tmp_path)
     file = tmp_path / "run.digitlab.zip"

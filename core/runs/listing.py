@@ -3,6 +3,7 @@ summary, remembers what it found per folder state, and never loads a model."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -72,8 +73,10 @@ def _find_replay_damage(run_dir: Path, spec: ModelSpec, config: TrainConfig) -> 
         check_replay_header(meta, file, size, len(config.classes), first_layer_shape(spec))
 
 
-# run folder -> (its files' sizes and times, what is wrong with it): pages list runs on every rerun
-_damage_seen: dict[str, tuple[tuple, str | None]] = {}
+# run folder -> (its files' sizes and times, what is wrong with it, its summary): pages list
+# the runs on every rerun, and a folder whose files did not change is neither checked nor read
+# again; a summary is kept as its JSON text, so that each scan hands out a copy of its own
+_seen: dict[str, tuple[tuple, str | None, str | None]] = {}
 
 
 def _stamp(run_dir: Path) -> tuple:
@@ -87,16 +90,21 @@ def _stamp(run_dir: Path) -> tuple:
     return tuple(stamps)
 
 
+def _checked(run_dir: Path) -> tuple[str | None, dict | None]:
+    """Return why a run folder cannot be loaded (or None) and its summary (None if damaged)."""
+    stamp = _stamp(run_dir)
+    seen = _seen.get(str(run_dir))
+    if seen is None or seen[0] != stamp:
+        reason = _find_damage(run_dir)
+        summary = read_summary(run_dir) if reason is None else None
+        seen = (stamp, reason, None if summary is None else json.dumps(summary))
+        _seen[str(run_dir)] = seen
+    return seen[1], None if seen[2] is None else json.loads(seen[2])
+
+
 def run_damage(run_dir: str | os.PathLike) -> str | None:
     """Return why a run folder cannot be loaded, or None; checked without loading the weights."""
-    run_dir = Path(run_dir)
-    stamp = _stamp(run_dir)
-    seen = _damage_seen.get(str(run_dir))
-    if seen is not None and seen[0] == stamp:
-        return seen[1]
-    reason = _find_damage(run_dir)
-    _damage_seen[str(run_dir)] = (stamp, reason)
-    return reason
+    return _checked(Path(run_dir))[0]
 
 
 def _scan(runs_dir: str | os.PathLike | None) -> tuple[list[dict], list[dict]]:
@@ -110,12 +118,11 @@ def _scan(runs_dir: str | os.PathLike | None) -> tuple[list[dict], list[dict]]:
         if not child.is_dir():
             continue
         if is_temporary(child):
-            reason = "an unfinished save: the process writing it was stopped"
+            reason, summary = "an unfinished save: the process writing it was stopped", None
         elif child.name.startswith("."):
             continue
         else:
-            reason = run_damage(child)
-        summary = read_summary(child) if reason is None else None
+            reason, summary = _checked(child)
         if summary is None:
             damaged.append({"run_id": child.name, "path": str(child), "damaged": reason})
         else:
