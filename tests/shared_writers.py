@@ -84,7 +84,7 @@ WRITERS = {
 }
 
 
-def write_at_once(folder: Path, count: int, writers: list[str]) -> int:
+def fork_writers(folder: Path, count: int, writers: list[str]) -> int:
     """Fork a process per "kind:tag", start them together; return 0 if every one succeeded."""
     torch.set_num_threads(1)  # no thread pool exists when the writers fork
     start_read, start_write = os.pipe()
@@ -113,4 +113,4 @@ def write_at_once(folder: Path, count: int, writers: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(write_at_once(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]))
+    sys.exit(fork_writers(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]))
