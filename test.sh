@@ -77,7 +77,7 @@ trap 'rm -f "$side_log"' EXIT
 side=0 alone=0
 echo "== two lanes at once: side by side ($workers processes, nice 19) and one at a time; the"
 echo "== side-by-side lane's report follows the other's"
-nice -n 19 "$venv/bin/python" -m pytest -n "$workers" --dist worksteal --durations=15 -m "not ($alone_marks)" "$@" \
+nice -n 19 "$venv/bin/python" -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder --durations=15 -m "not ($alone_marks)" "$@" \
   >"$side_log" 2>&1 &
 side_pid=$!
 echo "== one at a time: the tests that drive a browser, start servers or time CPU-bound work"

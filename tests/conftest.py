@@ -185,17 +185,18 @@ def pytest_configure(config) -> None:
 
 
 def longest_first(items: list, durations: dict[str, float]) -> list:
-    """Return items with whole modules ordered by their longest recorded test, longest first
-    (a module's own order kept, its fixtures set up once per process): run side by side with
-    --dist worksteal, the longest tests start first instead of ending the run."""
+    """Return items with whole modules ordered by their recorded seconds in all, longest first
+    (a module's own order kept). Side by side (test.sh, --dist loadfile) each process takes the
+    next whole module when it runs out, so the longest start first instead of ending the run,
+    and a module's fixtures (a Ray cluster, a server) start once."""
     modules: dict[str, list] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::")[0], []).append(item)
-    longest = {
-        name: max(durations.get(item.nodeid, 0.0) for item in group)
+    seconds = {
+        name: sum(durations.get(item.nodeid, 0.0) for item in group)
         for name, group in modules.items()
     }
-    order = sorted(modules, key=lambda name: (-longest[name], name))
+    order = sorted(modules, key=lambda name: (-seconds[name], name))
     return [item for name in order for item in modules[name]]
 
 
