@@ -339,6 +339,8 @@ def test_a_canvas_scribbled_all_over_says_why_there_is_no_digit(page):
 def test_a_shared_link_opens_its_configuration_in_a_fresh_browser(page, app_url):
     from urllib.parse import urlencode
 
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     from core.spec.models import parameter_count
     from ui.shared import share
 
@@ -364,7 +366,13 @@ def test_a_shared_link_opens_its_configuration_in_a_fresh_browser(page, app_url)
         open_page(tab, "Train")
         assert_no_exception(tab)
         assert tab.get_by_label("Epochs").input_value() == "3"
-        assert "lr=0.01" in tab.url and "epochs=3" in tab.url  # the Train page keeps the link
+        # the Train page keeps the link: the address follows the page's run, so wait for it
+        # rather than look once (once it still read /train, 2026-12-07)
+        kept = "() => ['lr=0.01', 'epochs=3'].every(p => location.search.includes(p))"
+        try:
+            tab.wait_for_function(kept, polling=100, timeout=15_000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"the Train page dropped the link's settings: {tab.url}") from None
     finally:
         context.close()
 
