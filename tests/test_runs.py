@@ -12,7 +12,15 @@ import torch
 from core.events import EpochEnded, Step
 from core.runs.archive import export_run, export_run_bytes, import_run
 from core.runs.listing import list_runs
-from core.runs.store import RUN_FILES, InvalidRun, delete_run, load_run, save_run, versions
+from core.runs.store import (
+    RUN_FILES,
+    InvalidRun,
+    delete_run,
+    load_run,
+    read_summary,
+    save_run,
+    versions,
+)
 from core.spec.config import TrainConfig
 from core.spec.models import DenseLayer, ModelSpec, build
 
@@ -75,7 +83,11 @@ def test_list_runs_reads_summaries_newest_first(tmp_path):
     assert set(ids) == {"20261124-000000-a-0001", "20261124-000001-b-0001"}
 
 
-def test_a_listed_summary_is_read_again_only_when_its_file_changed(tmp_path):
+def test_a_listed_summary_is_read_again_only_when_its_file_changed(tmp_path, monkeypatch):
+    from core.runs import listing
+
+    reads = []
+    monkeypatch.setattr(listing, "read_summary", lambda d: reads.append(d) or read_summary(d))
     path, _ = saved(tmp_path, "20261124-000000-a-0001")
     summary = json.loads((path / "summary.json").read_text())
     (path / "summary.json").write_text(json.dumps({**summary, "classes": [3, 7]}))
@@ -83,8 +95,10 @@ def test_a_listed_summary_is_read_again_only_when_its_file_changed(tmp_path):
     first["name"], first["classes"][0] = "changed by a caller", 9  # a copy: the next list is not
     [again] = list_runs(tmp_path / "runs")
     assert again["name"] == "test" and again["classes"] == [3, 7]
+    assert len(reads) == 1  # the second listing found the folder unchanged
     (path / "summary.json").write_text(json.dumps({**summary, "name": "renamed on disk"}))
     assert list_runs(tmp_path / "runs")[0]["name"] == "renamed on disk"
+    assert len(reads) == 2
 
 
 def test_export_then_import_round_trips(tmp_path):
