@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import apptest_harness
+
 REPO = Path(__file__).resolve().parent.parent
 # A fresh runs folder gets the shipped ready model (core/runs/ready.py); the tests' folders start
 # empty, as they did before it, and its own tests switch it on. Set here, before any fixture
@@ -173,6 +175,8 @@ def pytest_configure(config) -> None:
         # here): every test process makes one, and paid inside the first test that trains, it
         # pushed that test over the fast tier's guard or not depending on the order (6.3 s)
         import torch._dynamo  # noqa: F401
+    apptest_harness.scan_components_once()
+    apptest_harness.share_compiled_scripts()
     for name, words in NEEDS.items():
         config.addinivalue_line(
             "markers", f"{name}: needs {', '.join(words[:2])} (found automatically)"
