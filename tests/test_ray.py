@@ -56,6 +56,18 @@ def cluster():
     executor.close()
 
 
+def wait_until_settled(job, still: float = 1.0, timeout: float = 30) -> int:
+    """Return the job's step once it has not moved for `still` seconds; fail if it keeps moving."""
+    deadline = time.monotonic() + timeout
+    step, since = job.progress()["step"], time.monotonic()
+    while time.monotonic() - since < still:
+        assert time.monotonic() < deadline, f"still stepping {timeout:g} s later (step {step})"
+        time.sleep(0.05)
+        if (now := job.progress()["step"]) != step:
+            step, since = now, time.monotonic()
+    return step
+
+
 def wait_for_steps(job, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while job.progress()["step"] < count:
@@ -101,10 +113,13 @@ def test_pause_resume_steer_and_stop_reach_the_task(data_dir, tmp_path, cluster)
     job = registry.submit(ModelSpec(), long_config(), "steered", data_dir, tmp_path)
     wait_for_steps(job, 20)
     job.pause()
-    time.sleep(0.5)  # the pause reaches the task within a pump (0.1 s) and the relay's poll
-    paused_at = job.progress()["step"]
-    time.sleep(0.6)
+    # the pause reaches the task within a pump (0.1 s), but the steps it sent before arrive
+    # with the relay's polls: on the low-priority lane they came later than 0.5 s (160, then
+    # 192 after 0.6 s more, 2026-12-07), so wait for the count to settle, then see it stay
+    paused_at = wait_until_settled(job)
+    time.sleep(1.0)
     assert job.progress()["step"] == paused_at  # nothing trains while paused
+    assert job.state == "paused"  # settled because it paused, not because it ended
     job.steer(lr=0.005)
     job.resume()
     wait_for_steps(job, paused_at + 20)
