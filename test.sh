@@ -36,6 +36,21 @@ if [ "$tier" = fast ] && [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "imp
   export DIGITLAB_FAST_TESTS=1
   exec "$venv/bin/python" -m pytest -q -n "$workers" -m "$fast_marks" "$@"
 fi
+# Chromium drives the browser tests, HAProxy the replicas test; the fonts draw the handwriting half
+# of the drawing benchmark. Debian's install runs while pip installs: each keeps about one core
+# busy (apt 15 s, pip 80 s on a new machine here, 2026-12-07)
+packages="chromium haproxy fontconfig fonts-bwht fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans fonts-klee
+  fonts-rufscript fonts-breip fonts-dejavu-core fonts-liberation fonts-urw-base35"
+missing=$(for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+apt_pid=""
+if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing from Debian's packages: $(echo $missing)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; sudo -v; fi  # a password is asked here, not in the background
+  # shellcheck disable=SC2086
+  { $SUDO apt-get install -y --no-install-recommends $missing >/dev/null \
+    || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends $missing >/dev/null; }; } &
+  apt_pid=$!
+fi
 # an install writes the requirements' hash into the environment; while it matches, the next run
 # skips pip (7 s of a full run here; delete the environment, or its stamp, to reinstall)
 stamp="$venv/.digitlab-requirements"
@@ -46,17 +61,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
   echo "$wanted" >"$stamp"
 fi
-# Chromium drives the browser tests, HAProxy the replicas test; the fonts draw the handwriting half
-# of the drawing benchmark
-packages="chromium haproxy fontconfig fonts-bwht fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans fonts-klee
-  fonts-rufscript fonts-breip fonts-dejavu-core fonts-liberation fonts-urw-base35"
-missing=$(for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
-if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing from Debian's packages: $(echo $missing)"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  # shellcheck disable=SC2086
-  $SUDO apt-get install -y --no-install-recommends $missing >/dev/null \
-    || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends $missing >/dev/null; }
+if [ -n "$apt_pid" ]; then
+  wait "$apt_pid" || { echo "test.sh: installing Debian's packages failed" >&2; exit 1; }
 fi
 case "$tier" in
   fast)
