@@ -41,7 +41,10 @@ fi
 # busy (apt 15 s, pip 80 s on a new machine here, 2026-12-07)
 packages="chromium haproxy fontconfig fonts-bwht fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans fonts-klee
   fonts-rufscript fonts-breip fonts-dejavu-core fonts-liberation fonts-urw-base35"
-missing=$(for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+# installed, not only known: a removed package's left configuration satisfies `dpkg -s`
+missing=$(for p in $packages; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || echo "$p"
+done)
 apt_pid=""
 if [ -n "$missing" ] && command -v apt-get >/dev/null 2>&1; then
   echo "Installing from Debian's packages: $(echo $missing)"
