@@ -4,12 +4,14 @@ one batch at a time while paused; bad values refused with the field named."""
 from __future__ import annotations
 
 import math
-import time
+import multiprocessing
+import timeit
 from dataclasses import replace
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import torch
 
 from core.data.mnist import make_task
 from core.events import (
@@ -353,11 +355,30 @@ def test_the_steering_box_a_report_and_marked_curves_draw_without_errors(small_t
     assert len(at.dataframe) == 1
 
 
-def test_steering_does_not_slow_the_loop_between_steps():
-    control = TrainControl()
-    started = time.perf_counter()
-    for _ in range(10_000):
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_steering_costs_the_loop_a_small_share_of_a_step(where):
+    if where == "thread":
+        control = TrainControl()
+    else:  # a worker's flags and mailbox, as the process executor hands them over
+        context = multiprocessing.get_context("spawn")
+        control = TrainControl(context.Event(), context.Event(), Mailbox(context))
+        control.resume()
+
+    def ask() -> None:  # the loop's two questions between steps
         control.next_request()
-        control.paused  # noqa: B018 - the loop's two questions between steps
-    per_step = (time.perf_counter() - started) / 10_000
-    assert per_step < 20e-6, per_step  # a small network's step takes ~300 µs on one core
+        control.paused  # noqa: B018
+
+    model = build(SPEC)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    images, labels = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+
+    def step() -> None:  # one step of the smallest network a person trains
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+
+    # the best of several tries, both measured here: a busy machine slows both, and a try that
+    # another process interrupted is not the best (an absolute 20 µs failed at 21 in a full CI run)
+    asking = min(timeit.repeat(ask, number=1_000, repeat=9)) / 1_000
+    stepping = min(timeit.repeat(step, number=20, repeat=5)) / 20
+    assert asking < 0.02 * stepping, (asking, stepping)
