@@ -97,6 +97,7 @@ def test_seed_3v7_is_one_sigmoid_neuron_with_standard_normal_weights():
     assert (
         0.9 < float(linear.weight.detach().std()) < 1.1
     )  # randn, not PyTorch's small uniform init
+    assert parameter_count(preset.spec) == 785  # counted on the meta device, with nothing drawn
     assert (
         preset.config.optimizer == "sgd"
         and preset.config.full_batch

@@ -309,9 +309,12 @@ def build(spec: ModelSpec) -> nn.Sequential:
     model = nn.Sequential(*modules)
     if spec.init == "randn":
         # the from-scratch tutorials draw every weight and bias from a standard normal
+        # (not on the meta device, where only shapes count: its normal_ imports torch's
+        # compiler, a second of a command line's start)
         with torch.no_grad():
             for parameter in model.parameters():
-                parameter.normal_(0.0, 1.0)
+                if not parameter.is_meta:
+                    parameter.normal_(0.0, 1.0)
     return model
 
 
