@@ -32,6 +32,7 @@ from core.spec.config import TrainConfig
 from core.spec.models import ModelSpec
 from core.train.executors import ProcessExecutor, make_executor
 from core.train.jobs import JobRegistry
+from tests.conftest import wait_until_settled
 
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
 from core.train.rayexec import WORKER_BASE_BYTES, RayExecutor, RayUnavailable  # noqa: E402
@@ -54,18 +55,6 @@ def cluster():
     executor._connect()
     yield executor
     executor.close()
-
-
-def wait_until_settled(job, still: float = 1.0, timeout: float = 30) -> int:
-    """Return the job's step once it has not moved for `still` seconds; fail if it keeps moving."""
-    deadline = time.monotonic() + timeout
-    step, since = job.progress()["step"], time.monotonic()
-    while time.monotonic() - since < still:
-        assert time.monotonic() < deadline, f"still stepping {timeout:g} s later (step {step})"
-        time.sleep(0.05)
-        if (now := job.progress()["step"]) != step:
-            step, since = now, time.monotonic()
-    return step
 
 
 def wait_for_steps(job, count: int, timeout: float = 60) -> None:

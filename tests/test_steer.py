@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import threading
 import timeit
 from dataclasses import replace
 
@@ -31,8 +32,9 @@ from core.train.engines import AutogradEngine
 from core.train.executors import ProcessExecutor
 from core.train.job import Job
 from core.train.jobs import JobRegistry
-from core.train.run import JobRequest, run_job, train
+from core.train.run import JobRequest, attach_standard_callbacks, run_guarded, run_job, train
 from core.train.steering import ChangeSettings, Mailbox, check_settings, parameter_labels
+from core.train.trainer import Trainer
 from tests.conftest import wait_for
 
 SPEC = ModelSpec(dense=[DenseLayer(32)])
@@ -65,6 +67,28 @@ def change_at(step: int, control: TrainControl, **values):
             control.send(ChangeSettings(**values))
 
     return listener
+
+
+def test_a_paused_run_has_reported_every_step_it_took(small_task):
+    control, reported = TrainControl(), []
+
+    def emit(event) -> None:
+        if isinstance(event, Step):
+            reported.append(event.step)
+
+    trainer = attach_standard_callbacks(
+        Trainer(SPEC, tiny_config(epochs=5), small_task, control, emit), probes=False
+    )
+    # paused after step 5, inside a group of 32 steps that would otherwise wait for the resume
+    trainer.add_callback("on_batch_end", lambda t: t.step == 5 and control.pause())
+    runner = threading.Thread(target=run_guarded, args=(trainer,), daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: reported and reported[-1] == 5, timeout=30)
+        assert trainer.step == 5 and control.paused
+    finally:
+        control.stop()
+        runner.join(30)
 
 
 # --- the loop: a change takes effect at the next step, and the schedule ends there

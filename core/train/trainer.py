@@ -49,7 +49,7 @@ CALLBACK_POINTS = (
     "before_epoch_end",
     "on_epoch_end",
     "on_end",
-    "on_flush",  # send the steps not yet reported (before a checkpoint)
+    "on_flush",  # send the steps not yet reported (before a checkpoint, on a pause)
 )
 
 
@@ -186,9 +186,12 @@ class Trainer:
     def _wait_and_steer(self) -> bool:
         """Take the requests sent since the last step, waiting while paused; return True when
         the paused loop is asked to train one batch (it stays paused after it)."""
-        one_batch, waited = False, 0.0
+        one_batch, waited, reported = False, 0.0, False
         while (request := self.control.next_request()) is not None or self.control.paused:
             if request is None:
+                if not reported:  # a paused run shows every step it took, not the last group's
+                    self.trigger("on_flush")
+                    reported = True
                 waited += self.control.wait_while_paused(timeout=0.05)
             elif isinstance(request, ChangeSettings):
                 self.change_settings(request.lr, request.momentum)
