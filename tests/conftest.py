@@ -264,13 +264,13 @@ def wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
-def wait_until_settled(job, still: float = 1.0, timeout: float = 30) -> int:
-    """Return the job's step once it has not moved for `still` seconds; fail if it keeps moving."""
+def wait_until_settled(count, still: float = 1.0, timeout: float = 30) -> int:
+    """Return count() once it has not moved for `still` seconds; fail if it keeps moving."""
     deadline = time.monotonic() + timeout
-    step, since = job.progress()["step"], time.monotonic()
+    value, since = count(), time.monotonic()
     while time.monotonic() - since < still:
-        assert time.monotonic() < deadline, f"still stepping {timeout:g} s later (step {step})"
+        assert time.monotonic() < deadline, f"still moving {timeout:g} s later (at {value})"
         time.sleep(0.05)
-        if (now := job.progress()["step"]) != step:
-            step, since = now, time.monotonic()
-    return step
+        if (now := count()) != value:
+            value, since = now, time.monotonic()
+    return value

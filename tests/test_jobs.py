@@ -19,7 +19,7 @@ from core.train.control import TrainControl
 from core.train.executors import ProcessExecutor
 from core.train.job import Job
 from core.train.jobs import JobRegistry
-from tests.conftest import wait_until_settled
+from tests.conftest import wait_for, wait_until_settled
 
 
 def quick_config(**changes) -> TrainConfig:
@@ -81,7 +81,7 @@ def test_a_stopped_job_is_saved_as_stopped(data_dir, tmp_path, workers):
     assert job.state == "paused"
     # the steps sent before the pause may arrive late on a starved core: wait for the count to
     # settle (the paused loop reports every step it took), then see it stay
-    settled = wait_until_settled(job)
+    settled = wait_until_settled(lambda: job.progress()["step"])
     time.sleep(1.0)
     assert job.progress()["step"] == settled  # nothing trains while paused
     job.stop()
@@ -200,11 +200,19 @@ def test_a_running_job_of_a_closed_tab_is_stopped_after_the_timeout(data_dir, tm
         runs_dir=tmp_path,
         owner="tab-1",
     )
-    submitted = time.monotonic()
+
+    # the tab stays open until the job trains (alone, a worker's start outlasted the timeout
+    # and the job was stopped before its first step, with nothing to save), then closes
+    def open_tab_sees_it_train() -> bool:
+        job.touch()
+        return job.progress()["step"] > 0
+
+    wait_for(open_tab_sees_it_train, timeout=60)
+    closed = time.monotonic()
     assert job.wait(30)
     assert job.state == "stopped"
     assert job.events(Orphaned)[0].unseen_seconds > 1.0
-    assert time.monotonic() - submitted < 10
+    assert time.monotonic() - closed < 10
     assert load_run(job.run_dir).summary["status"] == "stopped"
 
 

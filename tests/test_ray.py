@@ -105,7 +105,7 @@ def test_pause_resume_steer_and_stop_reach_the_task(data_dir, tmp_path, cluster)
     # the pause reaches the task within a pump (0.1 s), but the steps it sent before arrive
     # with the relay's polls: on the low-priority lane they came later than 0.5 s (160, then
     # 192 after 0.6 s more, 2026-12-07), so wait for the count to settle, then see it stay
-    paused_at = wait_until_settled(job)
+    paused_at = wait_until_settled(lambda: job.progress()["step"])
     time.sleep(1.0)
     assert job.progress()["step"] == paused_at  # nothing trains while paused
     assert job.state == "paused"  # settled because it paused, not because it ended

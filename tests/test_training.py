@@ -19,6 +19,7 @@ from core.train.device import resolve_device
 from core.train.outcome import TrainingDiverged
 from core.train.run import train
 from core.train.trainer import plan_steps
+from tests.conftest import wait_until_settled
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +155,9 @@ def test_pause_holds_the_step_count_until_resumed(small_task):
     while not any(isinstance(e, Step) for e in seen):
         time.sleep(0.01)
     control.pause()
-    time.sleep(0.3)  # let the current step and its flush land
-    held = len(seen)
+    # the current step and the paused loop's report land within a step, or later on a core
+    # the suite starves: wait for them, then see nothing more come
+    held = wait_until_settled(lambda: len(seen), still=0.5)
     time.sleep(0.5)
     assert len(seen) == held and control.paused
     control.resume()
