@@ -132,7 +132,9 @@ def test_epoch_seconds_leave_out_the_time_spent_paused(small_task):
     start = next(e for e in events if isinstance(e, Started))
     (epoch,) = [e for e in events if isinstance(e, EpochEnded)]
     wall = epoch.time - start.time
-    assert epoch.seconds <= wall - 1.4, (epoch.seconds, wall)
+    # the loop waits from the step after the pause: on a starved core that step can take a
+    # few tenths of a second, so the 1.5 s pause counts here as at least 1 s
+    assert epoch.seconds <= wall - 1.0, (epoch.seconds, wall)
 
 
 def test_out_of_memory_in_full_batch_names_the_batch_actually_used(monkeypatch, small_task):

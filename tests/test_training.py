@@ -17,8 +17,8 @@ from core.spec.presets import get_preset
 from core.train.control import TrainControl
 from core.train.device import resolve_device
 from core.train.outcome import TrainingDiverged
-from core.train.run import train
-from core.train.trainer import plan_steps
+from core.train.run import attach_standard_callbacks, run_guarded, train
+from core.train.trainer import Trainer, plan_steps
 from tests.conftest import wait_until_settled
 
 
@@ -111,29 +111,19 @@ def test_same_seed_reproduces_on_cpu(small_task):
     assert [s.loss for s in other.steps] != [s.loss for s in first.steps]
 
 
-def test_stop_ends_training_within_a_second(small_task):
+def test_a_stop_ends_training_before_the_next_step(small_task):
+    # the loop looks before each step, so a run stopped after step 19 ends there and is scored
+    # (how many milliseconds a stop from the page takes is measured where it counts, in a
+    # worker's loop: tests/test_jobs.py, docs/reliability.md)
     control = TrainControl()
-    config = TrainConfig(epochs=50, batch_size=32)
-    stepped, stopped_at = threading.Event(), []
-
-    def stop_half_a_second_after_the_first_step() -> None:
-        # counted from the first step, not from the start: on a starved core (the suite's
-        # low-priority lane) the set-up once outlasted 0.5 s, and no step was left to judge
-        stepped.wait(60)
-        time.sleep(0.5)
-        stopped_at.append(time.perf_counter())
-        control.stop()
-
-    def emit(event) -> None:
-        if isinstance(event, Step):
-            stepped.set()
-
-    threading.Thread(target=stop_half_a_second_after_the_first_step, daemon=True).start()
-    result = train(ModelSpec(), config, small_task, emit=emit, control=control)
-    stop_latency = time.perf_counter() - stopped_at[0]
-    assert result.status == "stopped"
-    assert 0 < len(result.steps) < 50 * 43
-    assert stop_latency < 1.0 + 0.5  # one second, plus the final test evaluation
+    trainer = attach_standard_callbacks(
+        Trainer(ModelSpec(), TrainConfig(epochs=50, batch_size=32), small_task, control),
+        probes=False,
+    )
+    trainer.add_callback("on_batch_end", lambda t: t.step == 19 and control.stop())
+    result = run_guarded(trainer)
+    assert result.status == "stopped" and result.test_accuracy is not None
+    assert result.steps[-1].step == 19 and len(result.steps) == 19
 
 
 def test_pause_holds_the_step_count_until_resumed(small_task):
