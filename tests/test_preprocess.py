@@ -189,6 +189,7 @@ def test_a_wrong_shape_is_a_value_error_naming_the_field():
         to_mnist(np.zeros((SIZE, SIZE, 2), np.uint8))
 
 
+@pytest.mark.timed  # times CPU work: at normal priority, not on the starved lane
 def test_to_mnist_takes_a_few_milliseconds_per_canvas():
     rgba = np.zeros((SIZE, SIZE, 4), np.uint8)
     rgba[..., 3] = 255

@@ -379,6 +379,7 @@ def test_the_steering_box_a_report_and_marked_curves_draw_without_errors(small_t
     assert len(at.dataframe) == 1
 
 
+@pytest.mark.timed  # times CPU work: at normal priority, not on the starved lane
 @pytest.mark.parametrize("where", ["thread", "process"])
 def test_steering_costs_the_loop_a_small_share_of_a_step(where):
     if where == "thread":

@@ -15,6 +15,7 @@ from core.train.job import Job
 from core.train.run import JobRequest, run_job
 
 
+@pytest.mark.timed  # times CPU work: at normal priority, not on the starved lane
 def test_the_presets_are_estimated_in_seconds_to_minutes():
     for name, low, high in (("seed-mlp-128", 5, 60), ("small-cnn", 60, 900)):
         spec, config = get_preset(name).fresh()
