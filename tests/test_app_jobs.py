@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.train.jobs import HANDOVER_SECONDS
+from ui.charts import curve_figures
 from ui.shared import session, state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -163,3 +165,28 @@ def test_another_window_can_watch_a_running_job_with_one_click_from_the_sidebar(
     assert any("training by someone else" in i.value for i in followed.info)
     assert len(followed.get("progress")) >= 1
     assert not {"Pause", "Stop"} & _labels(followed)
+
+
+def test_a_finished_runs_curves_are_built_once_not_at_every_rerun(data_dir, monkeypatch):
+    built = collections.Counter()
+    for name in ("loss_curve_figure", "epoch_curves_figure", "lr_figure"):
+        original = getattr(curve_figures, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            built[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(curve_figures, name, counted)
+    at = _open()
+    next(w for w in at.number_input if w.label == "Epochs").set_value(1)
+    next(w for w in at.select_slider if w.label == "Training data used").set_value(0.01)
+    at.run()
+    next(b for b in at.button if b.key == "start_training").click().run()
+    job = state.registry().get(at.session_state["job"])
+    assert job.wait(120) and job.state == "finished", job.error
+    built.clear()  # the live view's figures while it trained
+    for _ in range(3):  # the result panel, then two reruns (a click on any setting)
+        at.run()
+        assert not at.exception, at.exception
+        assert any("finished: test accuracy" in s.value for s in at.success)
+    assert built == {"loss_curve_figure": 1, "epoch_curves_figure": 1, "lr_figure": 1}

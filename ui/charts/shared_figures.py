@@ -18,9 +18,10 @@ import streamlit as st
 from core.runs.store import SUMMARY_FILE
 from ui.shared import state, talk
 
-# the figures of as many runs as have their scores kept: a run shows up to five (per-digit
-# accuracy, two confusion matrices, the PCA, the gradient norms); more would only pile up
-FIGURES_PER_RUN = 5
+# the figures of as many runs as have their scores kept: a run shows up to eight (per-digit
+# accuracy, two confusion matrices, the PCA, the gradient norms, and the Train page's loss,
+# epoch and rate curves); more would only pile up
+FIGURES_PER_RUN = 8
 MAX_FIGURES = state.RUNS_EVALUATED * FIGURES_PER_RUN
 
 
@@ -38,3 +39,9 @@ def run_version(path: str | Path) -> tuple[str, float]:
 def shared_figure(key: tuple, build: Callable[[], go.Figure]) -> go.Figure:
     """Return build()'s figure, built once per key (and font scale), for every session."""
     return _built((*key, talk.font_scale()), build)
+
+
+def figure_for(version: tuple | None, what: tuple, build: Callable[[], go.Figure]) -> go.Figure:
+    """Return build()'s figure: built once and shared where version names a saved run's files
+    (run_version), built afresh for a run still training (None)."""
+    return build() if version is None else shared_figure((*version, *what), build)

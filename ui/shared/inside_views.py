@@ -16,7 +16,7 @@ from core.events import FeaturesSnapshot, Step, WeightsSnapshot
 from core.train.job import Job
 from ui.charts import curve_figures, inside_figures, live_curves, palette
 from ui.charts.figures import CHART_CONFIG
-from ui.charts.shared_figures import run_version, shared_figure
+from ui.charts.shared_figures import figure_for, run_version
 from ui.shared import state, talk, widgets
 
 SNAPSHOT_CACHE_KEY = "_live_snapshot_pictures"
@@ -117,7 +117,7 @@ def grad_norms_chart(
     def build():
         return curve_figures.grad_norms_figure(steps, layers, height=height)
 
-    figure = build() if version is None else shared_figure((*version, "grad norms", height), build)
+    figure = figure_for(version, ("grad norms", height), build)
     st.plotly_chart(figure, key=key, config=CHART_CONFIG)
     st.caption(GRAD_NORMS_CAPTION)
 
