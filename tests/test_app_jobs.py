@@ -28,15 +28,25 @@ def _open(params: dict | None = None, page: str = TRAIN) -> AppTest:
     return at.run().switch_page(page).run()
 
 
+def _small_training(at: AppTest, epochs: int) -> None:
+    """Set the Train page to epochs over 1% of the training digits."""
+    next(w for w in at.number_input if w.label == "Epochs").set_value(epochs)
+    next(w for w in at.select_slider if w.label == "Training data used").set_value(0.01)
+    at.run()
+
+
+def _start(at: AppTest):
+    """Press Start training; return the job it started."""
+    next(b for b in at.button if b.key == "start_training").click().run()
+    return state.registry().get(at.session_state["job"])
+
+
 @pytest.fixture
 def running(data_dir):
     """A long training started from the Train page of one session (its owner); stopped after."""
     owner = _open()
-    next(w for w in owner.number_input if w.label == "Epochs").set_value(200)
-    next(w for w in owner.select_slider if w.label == "Training data used").set_value(0.01)
-    owner.run()
-    next(b for b in owner.button if b.label == "Start training").click().run()
-    job = state.registry().get(owner.session_state["job"])
+    _small_training(owner, 200)
+    job = _start(owner)
     deadline = time.monotonic() + 60
     while job.progress()["step"] == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -140,13 +150,9 @@ def test_past_two_trainings_the_start_button_says_why(running, monkeypatch):
 
 def test_the_sidebars_active_model_is_the_new_run_as_soon_as_it_ends(data_dir):
     at = _open()
-    next(w for w in at.number_input if w.label == "Epochs").set_value(1)
-    next(w for w in at.select_slider if w.label == "Training data used").set_value(0.01)
-    at.run()
+    _small_training(at, 1)
     for _ in range(2):  # the second run replaces the first as the active model
-        start = next(b for b in at.button if b.key == "start_training")
-        start.click().run()
-        job = state.registry().get(at.session_state["job"])
+        job = _start(at)
         assert job.wait(120) and job.state == "finished", job.error
         at.run()  # the first rerun after the end (the live view's poll, in the browser)
         [picker] = [s for s in at.sidebar.selectbox if s.label == "Active model"]
@@ -178,11 +184,8 @@ def test_a_finished_runs_curves_are_built_once_not_at_every_rerun(data_dir, monk
 
         monkeypatch.setattr(curve_figures, name, counted)
     at = _open()
-    next(w for w in at.number_input if w.label == "Epochs").set_value(1)
-    next(w for w in at.select_slider if w.label == "Training data used").set_value(0.01)
-    at.run()
-    next(b for b in at.button if b.key == "start_training").click().run()
-    job = state.registry().get(at.session_state["job"])
+    _small_training(at, 1)
+    job = _start(at)
     assert job.wait(120) and job.state == "finished", job.error
     built.clear()  # the live view's figures while it trained
     for _ in range(3):  # the result panel, then two reruns (a click on any setting)
