@@ -229,6 +229,25 @@ def test_inside_page_steps_a_dense_network_through_backprop(data_dir, isolated_f
     assert "match autograd" in _texts(at, "success")
 
 
+def test_a_rerun_of_the_inside_page_reuses_the_walk_until_its_digit_or_rate_changes(
+    data_dir, isolated_folders, monkeypatch
+):
+    _saved(isolated_folders, "walked", ModelSpec(dense=[DenseLayer(16, "relu")]))
+    traced = []
+    original = backprop.trace_run_step
+    monkeypatch.setattr(
+        backprop, "trace_run_step", lambda *args: traced.append(args[2:]) or original(*args)
+    )
+    at = _inside()
+    at.run()  # a click anywhere on the page: the same digit at the same rate
+    assert not at.exception, at.exception
+    assert len(traced) == 1
+    at.number_input(key="backprop-lr").set_value(0.5).run()
+    assert not at.exception
+    assert len(traced) == 2 and traced[-1][-1] == 0.5
+    assert "match autograd" in _texts(at, "success")
+
+
 def test_inside_page_says_the_walk_through_needs_a_dense_network(data_dir, isolated_folders):
     _saved(isolated_folders, "conv", ModelSpec(conv=[ConvLayer(4, 5)], dense=[DenseLayer(8)]))
     at = _inside()
