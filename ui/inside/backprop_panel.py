@@ -51,11 +51,8 @@ def backprop_panel(path: str) -> None:
     except ValueError as exc:
         st.error(f"This step cannot be traced: {exc}.")
         return
-    trace, equations, classes = (
-        walk.trace,
-        backprop.stage_equations(run.spec, run.config.loss),
-        run.classes,
-    )
+    trace, classes = walk.trace, run.classes
+    equations = backprop.stage_equations(run.spec, run.config.loss)
     st.markdown(
         f"Test digit **#{index}**: a **{classes[trace.label]}**; the network says "
         f"**{classes[trace.predicted]}** ({float(trace.probabilities[trace.predicted]):.0%})."
@@ -79,9 +76,8 @@ def backprop_panel(path: str) -> None:
 # click on it, or coming back to it) reuses them
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _walk(path: str, modified: float, index: int, lr: float, font_scale: float) -> Walk:
-    run = state.cached_run(path)
-    image = state.cached_evaluation(path).test_images[index]
-    label = int(state.cached_evaluation(path).evaluation.labels[index])
+    run, result = state.cached_run(path), state.cached_evaluation(path)
+    image, label = result.test_images[index], int(result.evaluation.labels[index])
     trace = backprop.trace_run_step(run, image, label, lr)
     difference = backprop.check_against_autograd(
         run.spec, run.model, image, trace, run.config.normalization
