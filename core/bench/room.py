@@ -46,7 +46,7 @@ CANVAS = 320  # the phone page's canvas (ui.room.phone.CANVAS_SIZE)
 WALL_SECONDS = 1.0  # the wall's fragment reruns this often in a browser (ui.room.wall)
 PACE = RoomLimits().seconds_between  # a phone's drawings are at least this far apart
 TARGET_P95 = 2.0  # issue 25: send to wall, p95, seconds
-PROMPT = re.compile(r"Draw a <b>(\d)</b>")
+PROMPT = re.compile(r"Draw an? <b>(\d)</b>")
 CODE = re.compile(r'class="dl-code"[^>]*>([A-Z0-9]{5})<')
 
 

@@ -17,6 +17,7 @@ from ui.charts import inside_figures, palette
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version
 from ui.shared import state, talk, widgets
+from ui.shared.words import article
 
 DIGIT_KEY = "backprop-digit"
 DRAWS_KEY = "backprop-draws"
@@ -54,7 +55,8 @@ def backprop_panel(path: str) -> None:
     trace, classes = walk.trace, run.classes
     equations = backprop.stage_equations(run.spec, run.config.loss)
     st.markdown(
-        f"Test digit **#{index}**: a **{classes[trace.label]}**; the network says "
+        f"Test digit **#{index}**: {article(classes[trace.label])} **{classes[trace.label]}**; "
+        "the network says "
         f"**{classes[trace.predicted]}** ({float(trace.probabilities[trace.predicted]):.0%})."
     )
     st.subheader("Forward: the digit goes in")

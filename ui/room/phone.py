@@ -13,6 +13,7 @@ from core.room.codes import normalize_code
 from core.room.store import Room, RoomRefused
 from ui.room import hub
 from ui.room.canvas_message import canvas_pixels
+from ui.shared.words import article
 
 # drawn at 320 px, zoomed to the screen's width (upright) or height (sideways) by PHONE_CSS
 CANVAS_SIZE = 320
@@ -159,7 +160,7 @@ def draw_for(room: Room) -> None:
     digit = store.prompt(room.code, phone)
     heading = (
         f'<p class="dl-room">Room {html.escape(room.code)}</p>'
-        f'<h1 class="dl-prompt">Draw a <b>{digit}</b></h1>'
+        f'<h1 class="dl-prompt">Draw {article(digit)} <b>{digit}</b></h1>'
     )
     st.markdown(heading, unsafe_allow_html=True)
     with st.container(key="join-stage"):

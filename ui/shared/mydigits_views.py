@@ -15,6 +15,7 @@ from core.train.finetune import FINE_TUNE_STEPS, fine_tune, score_set
 from ui.charts import evaluation_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.shared import state, widgets
+from ui.shared.words import article
 
 SET_KEY = "my-digits-set"  # the set this session works with, on every page
 FLASH_KEY = "my-digits-flash"  # a message to show after the rerun that follows a change
@@ -85,9 +86,15 @@ def save_drawing_row(digit, canvas, predicted: int, on_saved) -> None:
                 key=f"draw-save-{label}",
                 type="primary" if label == predicted else "secondary",
                 width="stretch",
-                help="Save as the model's answer" if label == predicted else f"It was a {label}",
+                help=_save_help(label, predicted),
             ):
                 _save(name, label, digit, canvas, on_saved)
+
+
+def _save_help(label: int, predicted: int) -> str:
+    return (
+        "Save as the model's answer" if label == predicted else f"It was {article(label)} {label}"
+    )
 
 
 def _save(name: str | None, label: int, digit, canvas, on_saved) -> None:
@@ -98,7 +105,7 @@ def _save(name: str | None, label: int, digit, canvas, on_saved) -> None:
         st.error(f"The drawing was not saved: {exc}")
         return
     flash(
-        f"Saved as a {label} in “{name or DEFAULT_SET}” "
+        f"Saved as {article(label)} {label} in “{name or DEFAULT_SET}” "
         f"({count} {'digit' if count == 1 else 'digits'}). Draw the next one!"
     )
     on_saved()
@@ -298,7 +305,7 @@ def _my_mistakes(score) -> None:
     for row in shown:
         true = evaluation.classes[int(evaluation.labels[row])]
         top = widgets.top_probabilities(evaluation.probabilities[row], evaluation.classes, 2)
-        captions.append(f"a {true}: **{top[0][0]}** {top[0][1]:.0%}")
+        captions.append(f"{article(true)} {true}: **{top[0][0]}** {top[0][1]:.0%}")
     widgets.digit_gallery(score.images[shown], captions, columns=8, size=84)
 
 

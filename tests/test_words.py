@@ -1,0 +1,16 @@
+"""ui.shared.words: the article before a digit or a class name, as it is read aloud."""
+
+from __future__ import annotations
+
+import pytest
+
+from ui.shared.words import article
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [(7, "a"), (8, "an"), ("8", "an"), (0, "a"), (1, "a"), (11, "an"), (18, "an"), (80, "an")]
+    + [("Ankle boot", "an"), ("T-shirt/top", "a"), ("Bag", "a"), ("", "a")],
+)
+def test_the_article_follows_the_sound_of_the_label(label, expected):
+    assert article(label) == expected
