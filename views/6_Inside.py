@@ -160,7 +160,7 @@ def pca_section(path: str, result) -> None:
             alt=f"Test digit #{index}, {article(labels[index])} {labels[index]}",
         )
         st.markdown(
-            f"Test digit **#{index}**: a **{labels[index]}**, predicted "
+            f"Test digit **#{index}**: {article(labels[index])} **{labels[index]}**, predicted "
             f"**{state.class_names(state.cached_run(path))[int(predicted)]}**."
         )
 

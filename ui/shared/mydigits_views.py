@@ -163,7 +163,7 @@ def _browse(digit_set) -> None:
     chosen = pick.selectbox(
         "Digit to delete",
         [d.id for d in digits],
-        format_func=lambda digit_id: f"#{int(digit_id[1:6])} (a {label})",
+        format_func=lambda digit_id: f"#{int(digit_id[1:6])} ({article(label)} {label})",
         key=f"data-my-delete-{digit_set.name}-{label}",
     )
     if action.button("Delete", icon=":material/delete:", key="data-my-delete", width="stretch"):
