@@ -16,6 +16,7 @@ from core.spec.config import TrainConfig
 from core.spec.models import ConvLayer, DenseLayer, ModelSpec, build
 from core.spec.presets import get_preset
 from core.train.scratch import Dense, ScratchNet
+from ui.charts import inside_figures
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 INSIDE = "views/6_Inside.py"
@@ -229,22 +230,28 @@ def test_inside_page_steps_a_dense_network_through_backprop(data_dir, isolated_f
     assert "match autograd" in _texts(at, "success")
 
 
-def test_a_rerun_of_the_inside_page_reuses_the_walk_until_its_digit_or_rate_changes(
+def test_a_rerun_of_the_inside_page_reuses_the_walks_charts_until_its_digit_or_rate_changes(
     data_dir, isolated_folders, monkeypatch
 ):
     _saved(isolated_folders, "walked", ModelSpec(dense=[DenseLayer(16, "relu")]))
-    traced = []
-    original = backprop.trace_run_step
-    monkeypatch.setattr(
-        backprop, "trace_run_step", lambda *args: traced.append(args[2:]) or original(*args)
-    )
+    built = []
+    original = inside_figures.activation_bars_figure
+
+    def counted(*args, **kwargs):
+        built.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(inside_figures, "activation_bars_figure", counted)
     at = _inside()
+    assert not at.exception, at.exception
+    first = len(built)
     at.run()  # a click anywhere on the page: the same digit at the same rate
     assert not at.exception, at.exception
-    assert len(traced) == 1
+    assert len(built) == first  # nothing drawn again
     at.number_input(key="backprop-lr").set_value(0.5).run()
     assert not at.exception
-    assert len(traced) == 2 and traced[-1][-1] == 0.5
+    walk = built[first:]  # a new rate: the walk's four charts, two layers forward and two back
+    assert len(walk) == 4 and sum("δ" in title for title in walk) == 2
     assert "match autograd" in _texts(at, "success")
 
 

@@ -18,10 +18,10 @@ import streamlit as st
 from core.runs.store import SUMMARY_FILE
 from ui.shared import state, talk
 
-# the figures of as many runs as have their scores kept: a run shows up to eight (per-digit
-# accuracy, two confusion matrices, the PCA, the gradient norms, and the Train page's loss,
-# epoch and rate curves); more would only pile up
-FIGURES_PER_RUN = 8
+# the figures of as many runs as have their scores kept: five each (a run shows up to eight:
+# per-digit accuracy, two confusion matrices, the PCA, the gradient norms, and the Train page's
+# loss, epoch and rate curves, but not all on one page); the least recently used go first
+FIGURES_PER_RUN = 5
 MAX_FIGURES = state.RUNS_EVALUATED * FIGURES_PER_RUN
 
 

@@ -27,13 +27,11 @@ AGREEMENT = 1e-6  # in float64 the two engines differ by rounding only, far belo
 
 
 @dataclass(frozen=True)
-class Walk:
-    """One traced step and its charts: the same for every session that picks this digit."""
+class WalkFigures:
+    """The bar charts of one traced step: the same for every session that picks this digit."""
 
-    trace: StepTrace
-    difference: float  # the largest gap between the hand-written gradients and autograd's
-    forward_figures: tuple[go.Figure, ...]  # one bar chart a layer, shared: never changed
-    backward_figures: tuple[go.Figure, ...]
+    forward: tuple[go.Figure, ...]  # one a layer, first layer first; shared: never changed
+    backward: tuple[go.Figure, ...]  # last layer first, as the step computes them
 
 
 def backprop_panel(path: str) -> None:
@@ -47,48 +45,48 @@ def backprop_panel(path: str) -> None:
     result = state.cached_evaluation(path)
     index, lr = _controls(len(result.test_images), run.config.lr)
     image = result.test_images[index]
+    label = int(result.evaluation.labels[index])
     try:
-        walk = _walk(*run_version(path), index, lr, talk.font_scale())
+        trace = backprop.trace_run_step(run, image, label, lr)
+        difference = backprop.check_against_autograd(
+            run.spec, run.model, image, trace, run.config.normalization
+        )
     except ValueError as exc:
         st.error(f"This step cannot be traced: {exc}.")
         return
-    trace, classes = walk.trace, run.classes
+    figures = _walk_figures(*run_version(path), index, lr, talk.font_scale(), trace)
     equations = backprop.stage_equations(run.spec, run.config.loss)
+    classes = run.classes
     st.markdown(
-        f"Test digit **#{index}**: {article(classes[trace.label])} **{classes[trace.label]}**; "
+        f"Test digit **#{index}**: {article(classes[label])} **{classes[label]}**; "
         "the network says "
         f"**{classes[trace.predicted]}** ({float(trace.probabilities[trace.predicted]):.0%})."
     )
     st.subheader("Forward: the digit goes in")
     _input_stage(image, trace, equations, run.config.normalization)
-    for stage, lines, figure in zip(trace.forward, equations.forward, walk.forward_figures):
+    for stage, lines, figure in zip(trace.forward, equations.forward, figures.forward):
         _forward_stage(stage, lines, figure, last=stage is trace.forward[-1])
     st.subheader("The loss")
     _loss_stage(trace, equations, classes, run.spec.output)
     st.subheader("Backward: the gradient comes back")
-    for stage, lines, figure in zip(trace.backward, equations.backward, walk.backward_figures):
+    for stage, lines, figure in zip(trace.backward, equations.backward, figures.backward):
         _backward_stage(stage, lines, figure)
-    _agreement(walk.difference)
+    _agreement(difference)
     st.subheader("The update")
     _update_stage(trace)
 
 
-# a walk's figures cost ~45 ms to build (six bar charts for seed-mlp-128) against 3 ms for the
-# step itself: kept per run version, digit, rate and font size, so a rerun of the page (any
-# click on it, or coming back to it) reuses them
+# the step itself is traced at every rerun; its bar charts (six for seed-mlp-128) are kept per
+# run version, digit, rate and font size. Only the charts: a trace holds the network's weights,
+# gradients and updated weights in float64 (3.2 MB for seed-mlp-128), and eight kept traces
+# pinned 25 MB, which the soak test saw grow
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _walk(path: str, modified: float, index: int, lr: float, font_scale: float) -> Walk:
-    run, result = state.cached_run(path), state.cached_evaluation(path)
-    image, label = result.test_images[index], int(result.evaluation.labels[index])
-    trace = backprop.trace_run_step(run, image, label, lr)
-    difference = backprop.check_against_autograd(
-        run.spec, run.model, image, trace, run.config.normalization
-    )
-    return Walk(
-        trace,
-        difference,
-        tuple(_forward_figure(stage, last=stage is trace.forward[-1]) for stage in trace.forward),
-        tuple(_backward_figure(stage) for stage in trace.backward),
+def _walk_figures(
+    path: str, modified: float, index: int, lr: float, font_scale: float, _trace: StepTrace
+) -> WalkFigures:
+    return WalkFigures(
+        tuple(_forward_figure(stage, last=stage is _trace.forward[-1]) for stage in _trace.forward),
+        tuple(_backward_figure(stage) for stage in _trace.backward),
     )
 
 
@@ -202,7 +200,7 @@ def _forward_figure(stage: ForwardStage, last: bool) -> go.Figure:
     shown = stage.z if last else stage.a
     name = f"Z{_sub(i)}, the scores" if last else f"A{_sub(i)} = {stage.activation}(Z{_sub(i)})"
     return inside_figures.activation_bars_figure(
-        f"{name} ({fan_out})", shown[0].numpy(), height=180
+        f"{name} ({fan_out})", shown[0].numpy().copy(), height=180
     )
 
 
@@ -247,7 +245,7 @@ def _backward_stage(stage: BackwardStage, lines: tuple[str, ...], figure: go.Fig
 def _backward_figure(stage: BackwardStage) -> go.Figure:
     i = stage.layer
     return inside_figures.activation_bars_figure(
-        f"δ{_sub(i)} = ∂L/∂Z{_sub(i)} ({stage.dz.shape[1]})", stage.dz[0].numpy(), height=180
+        f"δ{_sub(i)} = ∂L/∂Z{_sub(i)} ({stage.dz.shape[1]})", stage.dz[0].numpy().copy(), height=180
     )
 
 
