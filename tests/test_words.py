@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ui.shared.words import article
+from ui.shared.words import article, with_article
 
 
 @pytest.mark.parametrize(
@@ -14,3 +14,11 @@ from ui.shared.words import article
 )
 def test_the_article_follows_the_sound_of_the_label(label, expected):
     assert article(label) == expected
+
+
+def test_with_article_puts_the_article_before_the_label():
+    assert [with_article(label) for label in (3, 8, "Ankle boot")] == [
+        "a 3",
+        "an 8",
+        "an Ankle boot",
+    ]

@@ -15,7 +15,7 @@ from ui.charts.shared_figures import run_version, shared_figure
 from ui.feed import live_feed
 from ui.inside import backprop_panel, replay_views
 from ui.shared import guard, inside_views, session, state, talk, widgets
-from ui.shared.words import article
+from ui.shared.words import article, with_article
 
 MAX_WEIGHT_TILES = 64
 PCA_POINTS = 2000
@@ -157,7 +157,7 @@ def pca_section(path: str, result) -> None:
         st.image(
             widgets.upscale_digit(result.test_images[index], 140),
             width=140,
-            alt=f"Test digit #{index}, {article(labels[index])} {labels[index]}",
+            alt=f"Test digit #{index}, {with_article(labels[index])}",
         )
         st.markdown(
             f"Test digit **#{index}**: {article(labels[index])} **{labels[index]}**, predicted "

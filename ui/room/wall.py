@@ -15,7 +15,7 @@ from ui.charts.figures import CHART_CONFIG
 from ui.room import hub, take_home, teach_panel
 from ui.room.qr import QR_PIXELS, TALK_QR_PIXELS, qr_png
 from ui.shared import state, talk, widgets
-from ui.shared.words import article
+from ui.shared.words import with_article
 
 WALL_TILES = 18  # the newest drawings on the wall: three rows of six
 PER_ROW = 6
@@ -110,12 +110,10 @@ def tiles(room: Room, shown: list[RoomDrawing], guesses: list[int | None]) -> No
                     width=size,
                     alt=f"A drawn {drawing.label}",
                 )
-                if guess is None:
-                    said = f"{article(drawing.label)} {drawing.label}"
-                elif guess == drawing.label:
-                    said = f'{article(drawing.label)} {drawing.label}, read <span class="dl-right">{guess} ✓</span>'
-                else:
-                    said = f'{article(drawing.label)} {drawing.label}, read <span class="dl-wrong">{guess} ✗</span>'
+                said = with_article(drawing.label)
+                if guess is not None:
+                    kind, sign = ("dl-right", "✓") if guess == drawing.label else ("dl-wrong", "✗")
+                    said += f', read <span class="{kind}">{guess} {sign}</span>'
                 st.markdown(f'<p class="dl-tile">{said}</p>', unsafe_allow_html=True)
                 st.button(
                     "Hide",

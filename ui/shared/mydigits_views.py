@@ -15,7 +15,7 @@ from core.train.finetune import FINE_TUNE_STEPS, fine_tune, score_set
 from ui.charts import evaluation_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.shared import state, widgets
-from ui.shared.words import article
+from ui.shared.words import with_article
 
 SET_KEY = "my-digits-set"  # the set this session works with, on every page
 FLASH_KEY = "my-digits-flash"  # a message to show after the rerun that follows a change
@@ -92,9 +92,7 @@ def save_drawing_row(digit, canvas, predicted: int, on_saved) -> None:
 
 
 def _save_help(label: int, predicted: int) -> str:
-    return (
-        "Save as the model's answer" if label == predicted else f"It was {article(label)} {label}"
-    )
+    return "Save as the model's answer" if label == predicted else f"It was {with_article(label)}"
 
 
 def _save(name: str | None, label: int, digit, canvas, on_saved) -> None:
@@ -105,7 +103,7 @@ def _save(name: str | None, label: int, digit, canvas, on_saved) -> None:
         st.error(f"The drawing was not saved: {exc}")
         return
     flash(
-        f"Saved as {article(label)} {label} in “{name or DEFAULT_SET}” "
+        f"Saved as {with_article(label)} in “{name or DEFAULT_SET}” "
         f"({count} {'digit' if count == 1 else 'digits'}). Draw the next one!"
     )
     on_saved()
@@ -163,7 +161,7 @@ def _browse(digit_set) -> None:
     chosen = pick.selectbox(
         "Digit to delete",
         [d.id for d in digits],
-        format_func=lambda digit_id: f"#{int(digit_id[1:6])} ({article(label)} {label})",
+        format_func=lambda digit_id: f"#{int(digit_id[1:6])} ({with_article(label)})",
         key=f"data-my-delete-{digit_set.name}-{label}",
     )
     if action.button("Delete", icon=":material/delete:", key="data-my-delete", width="stretch"):
@@ -305,7 +303,7 @@ def _my_mistakes(score) -> None:
     for row in shown:
         true = evaluation.classes[int(evaluation.labels[row])]
         top = widgets.top_probabilities(evaluation.probabilities[row], evaluation.classes, 2)
-        captions.append(f"{article(true)} {true}: **{top[0][0]}** {top[0][1]:.0%}")
+        captions.append(f"{with_article(true)}: **{top[0][0]}** {top[0][1]:.0%}")
     widgets.digit_gallery(score.images[shown], captions, columns=8, size=84)
 
 

@@ -79,14 +79,11 @@ def curves(
         figure.update_layout(**live_curves.settings_markers(list(changes), optimizer, words=False))
         return figure
 
-    def epochs_figure():
-        return curve_figures.epoch_curves_figure(epochs)
-
     loss = figure_for(version, ("loss",), loss_figure)
     st.plotly_chart(loss, key=f"{key}_loss", config=CHART_CONFIG)
     if epochs:
         st.plotly_chart(
-            figure_for(version, ("epochs",), epochs_figure),
+            figure_for(version, ("epochs",), partial(curve_figures.epoch_curves_figure, epochs)),
             key=f"{key}_epochs",
             config=CHART_CONFIG,
         )
