@@ -115,6 +115,23 @@ def wait_for_app_idle(page, timeout: float = 60.0) -> None:
     raise TimeoutError(f"the app kept running its script: {what_the_page_shows(page)}")
 
 
+# every chart and image that the script run put on the page has drawn: plotly draws after its
+# lazily loaded component mounts, the live charts after their first points, images after loading
+DRAWN = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart']")]
+    .every(c => c.querySelector('.js-plotly-plot')?._fullLayout && c.querySelector('.main-svg'))
+  && [...document.querySelectorAll('.live-lines')].every(d => d.liveLines?.afterplots > 0)
+  && [...document.images].every(i => i.complete)"""
+
+
+def wait_for_drawn(page, timeout: float = 30.0) -> None:
+    """Wait until the page's charts and images have drawn, twice 0.3 s apart (a chart that
+    mounts late is waited for too)."""
+    for _ in range(2):
+        page.wait_for_function(DRAWN, polling=100, timeout=timeout * 1000)
+        page.wait_for_timeout(300)
+    page.wait_for_function(DRAWN, polling=100, timeout=timeout * 1000)
+
+
 def wait_for_heading(page, title: str, timeout: float = 60.0) -> None:
     """Wait for a page's heading; on a timeout, say what the page shows instead."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout

@@ -22,6 +22,7 @@ from tests.browser import (
     open_page,
     running_app,
     wait_for_app_idle,
+    wait_for_drawn,
 )
 from tests.conftest import train_tiny_run
 
@@ -83,7 +84,7 @@ def test_the_audit_reports_every_node_of_a_blocking_violation(tab):
 @pytest.mark.parametrize("title", PAGES)
 def test_every_page_passes_axe_core(tab, title):
     open_page(tab, title)
-    tab.wait_for_timeout(1500)  # charts and images draw after the script run
+    wait_for_drawn(tab)  # charts and images draw after the script run
     assert_no_exception(tab)
     assert blocking_violations(tab) == []
 
@@ -93,7 +94,7 @@ def test_the_room_wall_and_the_phones_page_pass_axe_core(tab):
     assert blocking_violations(tab) == []  # no room yet: what a room is, and Open
     tab.get_by_role("button", name="Open a room").click()
     tab.locator(".dl-code").wait_for()
-    tab.wait_for_timeout(1500)
+    wait_for_drawn(tab)
     assert_no_exception(tab)
     assert blocking_violations(tab) == []
     phone = tab.context.new_page()
@@ -112,17 +113,18 @@ def test_the_room_wall_and_the_phones_page_pass_axe_core(tab):
 def test_the_train_page_passes_axe_core_while_it_trains_and_after(tab):
     open_page(tab, "Train")
     # 5 epochs, not the preset's 10: about 8 s here, still training through the first audit
-    # (1.5 s after the first step, then about 2 s), and half the preset's CPU for the rest
+    # (once the live charts have drawn, then about 2 s), and half the preset's CPU for the rest
     epochs = tab.get_by_label("Epochs")
     epochs.fill(str(TRAINING_EPOCHS))
     epochs.press("Enter")
     wait_for_app_idle(tab)
     tab.locator(".st-key-start_training button").click()
     tab.get_by_text(re.compile(r"step [1-9][\d,]*/[\d,]+")).first.wait_for(timeout=120_000)
-    tab.wait_for_timeout(1500)
+    wait_for_drawn(tab)
     assert blocking_violations(tab) == []
     tab.get_by_text("Test accuracy").first.wait_for(timeout=300_000)
     wait_for_app_idle(tab)
+    wait_for_drawn(tab)  # the result's charts
     assert blocking_violations(tab) == []
 
 
@@ -131,7 +133,7 @@ def test_talk_mode_passes_axe_core(app_url, tab, path):
     tab.goto(f"{app_url}/{path}?talk=1")
     wait_for_app_idle(tab)
     tab.wait_for_function("getComputedStyle(document.documentElement).fontSize === '21px'")
-    tab.wait_for_timeout(1500)
+    wait_for_drawn(tab)
     assert blocking_violations(tab) == []
     tab.keyboard.press("Escape")  # back to the normal layout for the tests after
     tab.wait_for_function("() => !location.search.includes('talk=')")
@@ -206,7 +208,7 @@ def test_pages_presets_and_the_canvas_are_used_from_the_keyboard(tab):
 @pytest.mark.parametrize("title", ["Data", "Train", "Evaluate", "Inside"])
 def test_the_figures_photographed_as_colour_blind_eyes_see_them(tab, title):
     open_page(tab, title)
-    tab.wait_for_timeout(1500)
+    wait_for_drawn(tab)
     session = tab.context.new_cdp_session(tab)
     try:
         for kind in VISION_DEFICIENCIES:

@@ -21,6 +21,7 @@ from tests.browser import (
     open_page,
     running_app,
     wait_for_app_idle,
+    wait_for_drawn,
     wait_for_heading,
 )
 
@@ -245,7 +246,7 @@ def test_evaluate_page_shows_the_new_run(page):
     assert_no_exception(page)
     shot(page, "4-evaluate-cell")
     page.get_by_role("tab", name=re.compile("Mistakes")).click()
-    time.sleep(1.0)
+    wait_for_drawn(page)
     shot(page, "4-evaluate-mistakes")
 
 

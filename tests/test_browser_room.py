@@ -20,6 +20,7 @@ from tests.browser import (
     running_app,
     touch_stroke,
     wait_for_app_idle,
+    wait_for_drawn,
 )
 from ui.room import take_home
 from ui.room.qr import QR_PIXELS, qr_png
@@ -83,7 +84,7 @@ def test_a_phone_joins_by_the_qr_codes_link_draws_with_a_finger_and_the_wall_sho
         seconds = time.monotonic() - sent
         print(f"\nsend to wall: {seconds:.1f} s")
         assert seconds < 5
-        time.sleep(1.5)  # the charts of the room's scores draw after the tile
+        wait_for_drawn(wall)  # the charts of the room's scores draw after the tile
         wall.screenshot(path=str(ARTIFACTS / "room-wall.png"))
 
         # a small phone upright, phones turned sideways: canvas and Send on the screen
