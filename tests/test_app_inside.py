@@ -60,6 +60,10 @@ def test_inside_page_draws_weights_activations_saliency_and_pca(kind, tiny_runs,
     assert len(at.get("image")) >= 2  # weight grid and saliency overlay
     assert len(at.get("plotly_chart")) >= 3  # activation bars and the PCA scatter
     assert "predicted" in _texts(at, "markdown")
+    # every chart draws as SVG: a browser without WebGL (no GPU, a blocklisted driver) shows it
+    kinds = {trace.get("type") for chart in at.get("plotly_chart")
+             for trace in json.loads(chart.proto.spec)["data"]}  # fmt: skip
+    assert "scatter" in kinds and not any(kind.endswith("gl") for kind in kinds if kind), kinds
 
 
 def test_inside_page_follows_the_chosen_test_digit(tiny_runs, isolated_folders):
