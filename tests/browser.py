@@ -124,12 +124,12 @@ DRAWN = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart']")]
 
 
 def wait_for_drawn(page, timeout: float = 30.0) -> None:
-    """Wait until the page's charts and images have drawn, twice 0.3 s apart (a chart that
-    mounts late is waited for too)."""
-    for _ in range(2):
+    """Wait until the page's charts and images have drawn, three times 0.3 s apart (a chart
+    that mounts late is waited for too)."""
+    for check in range(3):
+        if check:
+            page.wait_for_timeout(300)
         page.wait_for_function(DRAWN, polling=100, timeout=timeout * 1000)
-        page.wait_for_timeout(300)
-    page.wait_for_function(DRAWN, polling=100, timeout=timeout * 1000)
 
 
 def wait_for_heading(page, title: str, timeout: float = 60.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ui.shared.words import article, with_article
@@ -22,3 +23,12 @@ def test_with_article_puts_the_article_before_the_label():
         "an 8",
         "an Ankle boot",
     ]
+
+
+def test_the_replays_rows_name_each_digit_with_its_article():
+    from ui.charts.replay_figures import replay_probabilities_figure
+
+    figure = replay_probabilities_figure(
+        np.full((2, 10), 0.1), [8, 3], list(range(10)), indices=[4731, 12]
+    )
+    assert list(figure.data[0].y) == ["1: an 8", "2: a 3"]

@@ -15,6 +15,7 @@ from ui.charts.shared_figures import run_version, shared_figure
 from ui.evaluate import export_buttons, run_import
 from ui.shared import guard, guide, mydigits_views, race_panel, state, widgets
 from ui.shared.pages import EVALUATE_PAGE, TRAIN_PAGE
+from ui.shared.words import with_article
 from ui.train import train_panel
 
 GALLERY_SIZE = 24
@@ -154,7 +155,7 @@ def cell_gallery(evaluation, test_images, dataset, true_digit: int, predicted_di
             "the least confident first. Under each: the model's top three guesses."
         )
     elif not cell.count:
-        st.info(f"No {name(true_digit)} was taken for a {name(predicted_digit)}.")
+        st.info(f"No {name(true_digit)} was taken for {with_article(name(predicted_digit))}.")
         return
     else:
         st.caption(

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from core.runs.replay_files import Replay
 from ui.charts import palette
 from ui.charts.figures import compact
+from ui.shared.words import with_article
 
 FRAME_MS = 700  # how long each frame of the browser's animation shows
 MOVE_MS = 500  # of which the points spend this long moving to their next place
@@ -153,7 +154,7 @@ def replay_probabilities_figure(
 ) -> go.Figure:
     """Return a heatmap of each replay digit's probabilities (rows: digits, columns: classes)."""
     values = np.asarray(probabilities, dtype=np.float32)
-    names = [f"{n + 1}: a {classes[int(c)]}" for n, c in enumerate(digit_labels)]
+    names = [f"{n + 1}: {with_article(classes[int(c)])}" for n, c in enumerate(digit_labels)]
     columns = [str(c) for c in classes]
     text = [[f"{v:.0%}" if v >= 0.005 else "" for v in row] for row in values]
     figure = go.Figure(

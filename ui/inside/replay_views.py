@@ -9,6 +9,7 @@ from ui.charts import evaluation_figures, palette, replay_figures
 from ui.charts.figures import CHART_CONFIG
 from ui.charts.shared_figures import run_version, shared_figure
 from ui.shared import state, widgets
+from ui.shared.words import with_article
 
 FRAME_KEY = "inside-replay-frame"
 PLAY_KEY = "inside-replay-play"
@@ -117,7 +118,7 @@ def digits_section(run, frame: int) -> None:
         caption=captions,
         width=56,
         alt=[
-            f"Test digit {n + 1}, a {state.class_names(run)[int(c)]}"
+            f"Test digit {n + 1}, {with_article(state.class_names(run)[int(c)])}"
             for n, c in enumerate(replay.digit_labels)
         ],
     )

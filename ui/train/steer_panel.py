@@ -21,6 +21,7 @@ from core.train.steering import momentum_field
 from ui.charts import live_curves
 from ui.shared import widgets
 from ui.shared.widgets import digit_grid_image, digits_alt
+from ui.shared.words import with_article
 
 ERROR_KEY = "_steer_error"  # the last refused change: shown until one is accepted
 BATCH_GRID_KEY = "_one_batch_grid"  # (run id, step) and its picture: drawn once per report
@@ -190,7 +191,7 @@ def one_batch_report(run_id: str, report: OneBatchReport, dataset: Dataset = MNI
         ("7", "1") if dataset is MNIST else (dataset.short_names[6], dataset.short_names[4])
     )
     what = (
-        f"the first {shown} {dataset.item}s of the batch (“{true} as {read}”: a {true} the "
+        f"the first {shown} {dataset.item}s of the batch (“{true} as {read}”: {with_article(true)} the "
         f"network still reads as {read} after the step)"
     )
     pixels = np.asarray(report.images).astype(np.uint8)
