@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -113,6 +114,25 @@ def wait_for_app_idle(page, timeout: float = 60.0) -> None:
                 return
         time.sleep(0.2)
     raise TimeoutError(f"the app kept running its script: {what_the_page_shows(page)}")
+
+
+# the progress line of a training: "Epoch 2/15 · step 1,234/12,900 · …"
+STEP_SHOWN = re.compile(r"step [\d,]+/[\d,]+")
+
+
+def current_step(page) -> int:
+    """Return the step that the page's progress line shows."""
+    text = page.get_by_text(STEP_SHOWN).first.inner_text()
+    return int(re.search(r"step ([\d,]+)/", text).group(1).replace(",", ""))
+
+
+def wait_for_step_past(page, step: int, what: str, seconds: float = 30.0) -> None:
+    """Wait until the progress line shows a step past `step`; fail saying `what` after seconds
+    (a fixed 1.5 s missed on a busy machine: 679, then still 679)."""
+    deadline = time.monotonic() + seconds
+    while current_step(page) <= step:
+        assert time.monotonic() < deadline, what
+        time.sleep(0.25)
 
 
 # every chart and image that the script run put on the page has drawn: plotly draws after its

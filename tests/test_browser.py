@@ -17,6 +17,7 @@ from tests.browser import (
     ARTIFACTS,
     assert_no_exception,
     browser_tab,
+    current_step,
     draw_stroke,
     open_page,
     running_app,
@@ -62,11 +63,6 @@ def loss_points(page) -> int:
 
 
 LIVE_RUN_EPOCHS = 15
-
-
-def current_step(page) -> int:
-    text = page.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.inner_text()
-    return int(re.search(r"step ([\d,]+)/", text).group(1).replace(",", ""))
 
 
 def test_data_page_shows_the_dataset(page):

@@ -13,25 +13,18 @@ import pytest
 
 from core.bench import appserver
 from tests.browser import (
+    ARTIFACTS,
     CHROMIUM_ARGS,
     assert_no_exception,
+    current_step,
     open_page,
     require_browser,
     wait_for_app_idle,
+    wait_for_step_past,
 )
-from tests.test_browser import ARTIFACTS, current_step
 
 pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
 pytestmark = [pytest.mark.timeout(420)]
-
-
-def wait_for_step_past(page, step: int, what: str, seconds: float = 30.0) -> None:
-    """Wait until the progress line shows a step past `step`; fail saying `what` after seconds
-    (a fixed 1.5 s missed on a busy machine: 679, then still 679)."""
-    deadline = time.monotonic() + seconds
-    while current_step(page) <= step:
-        assert time.monotonic() < deadline, what
-        time.sleep(0.25)
 
 
 def test_the_train_page_streams_pauses_and_stops_a_job_on_ray(data_dir, tmp_path):
