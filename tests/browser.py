@@ -120,10 +120,21 @@ def wait_for_app_idle(page, timeout: float = 60.0) -> None:
 STEP_SHOWN = re.compile(r"step [\d,]+/[\d,]+")
 
 
+def _steps_shown(page) -> tuple[int, int]:
+    # the progress line's "step 1,234/12,900": the step and the run's number of steps
+    text = page.get_by_text(STEP_SHOWN).first.inner_text()
+    step, total = re.search(r"step ([\d,]+)/([\d,]+)", text).groups()
+    return int(step.replace(",", "")), int(total.replace(",", ""))
+
+
 def current_step(page) -> int:
     """Return the step that the page's progress line shows."""
-    text = page.get_by_text(STEP_SHOWN).first.inner_text()
-    return int(re.search(r"step ([\d,]+)/", text).group(1).replace(",", ""))
+    return _steps_shown(page)[0]
+
+
+def total_steps(page) -> int:
+    """Return the number of steps of the run whose progress line the page shows."""
+    return _steps_shown(page)[1]
 
 
 def wait_for_step_past(page, step: int, what: str, seconds: float = 30.0) -> None:
