@@ -110,3 +110,6 @@ def test_a_class_with_no_digits_has_no_bar_and_says_so_rather_than_zero():
     assert list(plain.data[0].y) == accuracy
     assert not plain.layout.annotations
     assert list(plain.layout.xaxis.ticktext) == ["0", "1", "2", "3<br><b>weakest</b>"]
+    # words over the bars get room above a full bar; ten bare bars do not need it
+    bare = per_class_accuracy_figure([0.9] * 10, [str(d) for d in range(10)], 0.9)
+    assert figure.layout.margin.t >= 30 > bare.layout.margin.t

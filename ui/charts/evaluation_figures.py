@@ -140,6 +140,7 @@ def per_class_accuracy_figure(
     scored = [counts is None or counts[i] > 0 for i in range(len(labels))]
     values = [float(v) if scored[i] else None for i, v in enumerate(per_class_accuracy)]
     item = _item(labels)
+    words = _bar_words(values, counts)
     drawn = [i for i in range(len(values)) if scored[i]]
     weakest = min(drawn, key=values.__getitem__) if drawn else -1
     colors = [ACCENT if i == weakest else MUTED for i in range(len(values))]
@@ -153,7 +154,7 @@ def per_class_accuracy_figure(
             y=values,
             customdata=counts,
             marker_color=colors,
-            text=_bar_words(values, counts),
+            text=words,
             textposition="outside",
             # ten columns side by side: their words stand upright to fit
             textangle=-90 if len(values) > 5 else 0,
@@ -190,7 +191,8 @@ def per_class_accuracy_figure(
     bottom = max(0.0, min(low - (1 - low) * 0.6, 0.9)) if low > 0.5 else 0.0
     fig.update_layout(
         height=300,
-        margin=dict(l=50, r=10, t=10, b=40),
+        # room over the bars for their words: a full bar's upright "3/3" was cut off at the top
+        margin=dict(l=50, r=10, t=34 if words else 10, b=40),
         xaxis=dict(
             title=f"true {item}",
             type="category",
