@@ -173,8 +173,10 @@ def per_class_accuracy_figure(
     # bar the word met the mean's line when the two were close (a 98.8% nine beside a 99.4%
     # mean) and the words a room's bars carry there
     named = weakest >= 0 and len(drawn) > 1
-    tick_text = [f"{label}<br><b>weakest</b>" if named and i == weakest else label
-                 for i, label in enumerate(labels)]  # fmt: skip
+    tick_text = [
+        f"{label}<br><b>weakest</b>" if named and i == weakest else label
+        for i, label in enumerate(labels)
+    ]
     for i in range(len(values)):
         if not scored[i]:  # no bar: say why, at the foot of its column
             fig.add_annotation(
