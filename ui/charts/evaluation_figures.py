@@ -127,6 +127,17 @@ def _bar_words(values: list, counts: list[int] | None) -> list[str] | None:
     return [f"{v:.1%}" for v in values] if len(values) <= 5 else None
 
 
+def _tick_words(labels: list[str], weakest: int) -> list[str]:
+    """Return the axis's words: each class, and "weakest" under the weakest one (-1: none).
+
+    Said in words as well as in colour, under its digit: over its bar the word met the mean's
+    line when the two were close (a 98.8% nine beside a 99.4% mean) and the words a room's bars
+    carry there."""
+    return [
+        f"{label}<br><b>weakest</b>" if i == weakest else label for i, label in enumerate(labels)
+    ]
+
+
 def per_class_accuracy_figure(
     per_class_accuracy, classes, overall: float | None = None, counts=None
 ) -> go.Figure:
@@ -169,14 +180,6 @@ def per_class_accuracy_figure(
             line_dash="dot",
             line_color="#555",
         )
-    # the weakest is said in words as well as in colour, under its digit on the axis: over its
-    # bar the word met the mean's line when the two were close (a 98.8% nine beside a 99.4%
-    # mean) and the words a room's bars carry there
-    named = weakest >= 0 and len(drawn) > 1
-    tick_text = [
-        f"{label}<br><b>weakest</b>" if named and i == weakest else label
-        for i, label in enumerate(labels)
-    ]
     for i in range(len(values)):
         if not scored[i]:  # no bar: say why, at the foot of its column
             fig.add_annotation(
@@ -200,7 +203,7 @@ def per_class_accuracy_figure(
             type="category",
             tickmode="array",
             tickvals=labels,
-            ticktext=tick_text,
+            ticktext=_tick_words(labels, weakest if len(drawn) > 1 else -1),
             tickangle=0,  # upright: the word under one digit is wider than a column
             automargin=True,  # room for the second line under the weakest digit
         ),
