@@ -222,13 +222,16 @@ def test_training_streams_live_and_survives_a_refresh(page):
     shot(page, "3-train-done")
 
 
-# the confusion matrix's most frequent mistake: its true and predicted digit, and where on
-# the page its cell is (plotly's own axes map a category to a pixel)
+# the confusion matrix's most frequent mistake: its true and predicted digit, and where in the
+# window its cell is (plotly's own axes map a category to a pixel), the matrix scrolled into
+# view first: a mistake in the rows of 7 to 9 can lie below a 720-pixel window, where a click
+# lands on nothing (a 7 taken for a 2, by a run stopped after four epochs)
 HEATMAP_DRAWN = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
   .some(g => g.data && g.data.some(t => t.type === 'heatmap') && g._fullLayout)"""
 WORST_CELL = """() => {
   const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
     .find(g => g.data && g.data.some(t => t.type === 'heatmap'));
+  gd.scrollIntoView({block: 'center', behavior: 'instant'});
   const z = gd.data[0].z;
   let best = [0, 1, -1];
   z.forEach((row, t) => row.forEach((v, p) => { if (v !== null && v > best[2]) best = [t, p, v]; }));
