@@ -116,14 +116,14 @@ def wait_for_app_idle(page, timeout: float = 60.0) -> None:
     raise TimeoutError(f"the app kept running its script: {what_the_page_shows(page)}")
 
 
-# the progress line of a training: "Epoch 2/15 · step 1,234/12,900 · …"
-STEP_SHOWN = re.compile(r"step [\d,]+/[\d,]+")
+# the progress line of a training, "Epoch 2/15 · step 1,234/12,900 · …": the step and the
+# run's number of steps
+STEP_SHOWN = re.compile(r"step ([\d,]+)/([\d,]+)")
 
 
 def _steps_shown(page) -> tuple[int, int]:
-    # the progress line's "step 1,234/12,900": the step and the run's number of steps
     text = page.get_by_text(STEP_SHOWN).first.inner_text()
-    step, total = re.search(r"step ([\d,]+)/([\d,]+)", text).groups()
+    step, total = STEP_SHOWN.search(text).groups()
     return int(step.replace(",", "")), int(total.replace(",", ""))
 
 

@@ -17,6 +17,7 @@ import pytest
 from core.spec.presets import get_preset
 from tests.browser import (
     ARTIFACTS,
+    STEP_SHOWN,
     assert_no_exception,
     browser_tab,
     open_page,
@@ -166,7 +167,7 @@ def test_start_is_reached_and_pressed_from_the_keyboard_with_a_visible_focus_rin
         pytest.fail("Tab never reached the Start button")
     assert focused["ring"], "the focused button shows no focus ring"
     tab.keyboard.press("Enter")
-    tab.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.wait_for(timeout=120_000)
+    tab.get_by_text(STEP_SHOWN).first.wait_for(timeout=120_000)
     stop = tab.locator("[data-testid='stMain']").get_by_role("button", name=re.compile("Stop$"))
     stop.first.focus()
     tab.keyboard.press("Enter")

@@ -15,6 +15,7 @@ import pytest
 
 from tests.browser import (
     ARTIFACTS,
+    STEP_SHOWN,
     assert_no_exception,
     browser_tab,
     current_step,
@@ -203,7 +204,7 @@ def test_training_streams_live_and_survives_a_refresh(page):
     assert current_step(page) > 0  # the feed's line: "Epoch 2/15 · step 1,234/12,900 · …"
     shot(page, "3-train-live")
     page.reload()  # a browser refresh reattaches to the running job through the URL
-    page.get_by_text(re.compile(r"step [\d,]+/[\d,]+")).first.wait_for(timeout=60_000)
+    page.get_by_text(STEP_SHOWN).first.wait_for(timeout=60_000)
     assert current_step(page) >= second
     # the reattached page still commands the job and follows it to its result
     wait_for_step_past(

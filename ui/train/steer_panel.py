@@ -191,8 +191,8 @@ def one_batch_report(run_id: str, report: OneBatchReport, dataset: Dataset = MNI
         ("7", "1") if dataset is MNIST else (dataset.short_names[6], dataset.short_names[4])
     )
     what = (
-        f"the first {shown} {dataset.item}s of the batch (“{true} as {read}”: {with_article(true)} the "
-        f"network still reads as {read} after the step)"
+        f"the first {shown} {dataset.item}s of the batch (“{true} as {read}”: "
+        f"{with_article(true)} the network still reads as {read} after the step)"
     )
     pixels = np.asarray(report.images).astype(np.uint8)
     if dataset is not MNIST:
